@@ -1,0 +1,72 @@
+import type {
+  ArithmeticCommand,
+  ArithmeticOutcome,
+  DeleteCommand,
+  DeleteOutcome,
+  GetCommand,
+  ItemView,
+  MaybePromise,
+  StoreCommand,
+  StoreOutcome,
+  TouchCommand,
+  TouchOutcome,
+} from './model.js';
+
+/** A statistic as `stats` prints it: `STAT <name> <value>`. */
+export type StatValue = string | number | bigint | boolean;
+export type StatsGroup = Record<string, StatValue>;
+
+/**
+ * Storage behind the server: the in-memory store, a memcached backend, or
+ * one a user writes. Every method may answer synchronously (the in-memory
+ * fast path never allocates a Promise) or with a Promise.
+ *
+ * Methods receive protocol-neutral commands. Their Buffers are views into
+ * the connection's read buffer, valid until the call's result is settled:
+ * copy keys and values you keep.
+ *
+ * To fail a command, throw (or reject with) a `HandlerError`; the client
+ * receives `SERVER_ERROR <message>` or the binary status it carries, and
+ * the connection carries on.
+ */
+export interface Handler {
+  /**
+   * Fetch one item, or `undefined` on a miss. `cmd.touch` updates the
+   * exptime (gat); `vivify`/`recache` implement the meta protocol's
+   * anti-dogpile tokens (a handler that ignores them serves plain gets).
+   */
+  get(cmd: GetCommand): MaybePromise<ItemView | undefined>;
+  /**
+   * Fetch several items at once. Optional: when absent, callers issue one
+   * `get` per key. Result order matches `cmds`.
+   */
+  getMany?(cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]>;
+  /** set/add/replace/append/prepend, with optional compare-and-swap. */
+  store(cmd: StoreCommand): MaybePromise<StoreOutcome>;
+  delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome>;
+  /**
+   * incr/decr on a decimal unsigned 64-bit value: incr wraps at 2^64, decr
+   * stops at 0, a non-numeric value is `NON_NUMERIC`.
+   */
+  arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome>;
+  touch(cmd: TouchCommand): MaybePromise<TouchOutcome>;
+  /** Invalidate every item now (`delay` 0) or after `delay` seconds (wire exptime form). */
+  flush(delay: number): MaybePromise<void>;
+  /**
+   * Statistics for `stats` (group '') and its groups (`settings`, `items`,
+   * `slabs`, ...). Return `undefined` for a group the handler does not know.
+   */
+  stats?(group: string): StatsGroup | undefined;
+  /** Release resources (timers, sockets). Called once, on server close. */
+  close(): MaybePromise<void>;
+}
+
+/**
+ * How a request flows across the storage tiers. An orchestrator is itself a
+ * `Handler` to the server: the server never knows whether one tier or two
+ * stand behind it.
+ */
+export type Orchestrator = Handler;
+
+/** Builds an orchestrator from an L1 handler and an optional L2 handler. */
+export type OrchestratorFactory = (l1: Handler, l2?: Handler) => Orchestrator;

@@ -1,0 +1,3 @@
+export * from './ports.js';
+export * from './memcached.js';
+export * from './raw-client.js';

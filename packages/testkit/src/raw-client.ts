@@ -1,0 +1,120 @@
+import net from 'node:net';
+
+/**
+ * A raw byte-level client for tests: send exact bytes, read back exactly what
+ * the server answers. No protocol knowledge, so it can compare two servers.
+ */
+export class RawClient {
+  private readonly socket: net.Socket;
+  private buf: Buffer = Buffer.alloc(0);
+  private waiters: Array<() => void> = [];
+  private closedFlag = false;
+  private readonly ready: Promise<void>;
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    this.ready = new Promise((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('error', reject);
+    });
+    socket.on('data', (d: Buffer) => {
+      this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closedFlag = true;
+      this.wake();
+    });
+    socket.on('error', () => {
+      /* surfaced through `closed` */
+    });
+  }
+
+  static async connect(target: { port: number; host?: string } | { path: string }): Promise<RawClient> {
+    const s = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host ?? '127.0.0.1');
+    s.setNoDelay(true);
+    const c = new RawClient(s);
+    await c.ready;
+    return c;
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Bytes received and not yet consumed. */
+  get received(): Buffer {
+    return this.buf;
+  }
+
+  write(data: Buffer | string): void {
+    this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** Wait until `pred(received)` holds, the connection closes, or the timeout passes. */
+  async waitFor(pred: (b: Buffer) => boolean, timeoutMs = 2000): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred(this.buf)) {
+      if (this.closedFlag) return pred(this.buf);
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return true;
+  }
+
+  /** Take exactly n bytes (waiting for them). */
+  async read(n: number, timeoutMs = 2000): Promise<Buffer> {
+    await this.waitFor((b) => b.length >= n, timeoutMs);
+    const out = this.buf.subarray(0, Math.min(n, this.buf.length));
+    this.buf = this.buf.subarray(out.length);
+    return Buffer.from(out);
+  }
+
+  /**
+   * Collect whatever arrives until the stream has been quiet for `quietMs`
+   * (or closes), and take it. Used to compare full replies of two servers.
+   */
+  async drain(quietMs = 60, timeoutMs = 3000): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    let last = -1;
+    while (Date.now() < deadline) {
+      if (this.buf.length !== last) {
+        last = this.buf.length;
+        await new Promise((r) => setTimeout(r, quietMs));
+        continue;
+      }
+      break;
+    }
+    const out = Buffer.from(this.buf);
+    this.buf = Buffer.alloc(0);
+    return out;
+  }
+
+  /** Send bytes and wait until the reply ends with `terminator` (e.g. "END\r\n"). */
+  async request(data: Buffer | string, terminator: string | Buffer, timeoutMs = 2000): Promise<Buffer> {
+    const t = typeof terminator === 'string' ? Buffer.from(terminator, 'latin1') : terminator;
+    this.write(data);
+    const ok = await this.waitFor((b) => b.length >= t.length && b.subarray(b.length - t.length).equals(t), timeoutMs);
+    const out = Buffer.from(this.buf);
+    this.buf = Buffer.alloc(0);
+    if (!ok) throw new Error(`no reply ending in ${JSON.stringify(t.toString('latin1'))}; got ${JSON.stringify(out.toString('latin1'))}`);
+    return out;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,34 @@
+import { fileURLToPath } from 'node:url';
+import type { TestProjectConfiguration } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+/** Tests import sibling packages from their sources, so a change is tested without a rebuild. */
+const alias = {
+  '@cleave/protocol': here('./packages/protocol/src/index.ts'),
+  '@cleave/server': here('./packages/server/src/index.ts'),
+  '@cleave/orchestrator': here('./packages/orchestrator/src/index.ts'),
+  '@cleave/handler-inmem': here('./packages/handler-inmem/src/index.ts'),
+  '@cleave/testkit': here('./packages/testkit/src/index.ts'),
+};
+
+const project = (name: string, dir: string, extra: { testTimeout?: number } = {}): TestProjectConfiguration => ({
+  resolve: { alias },
+  test: {
+    name,
+    root: here(dir),
+    include: ['test/**/*.test.ts'],
+    testTimeout: extra.testTimeout ?? 20_000,
+    hookTimeout: 30_000,
+  },
+});
+
+/** One test project per package; vitest.config.ts hands this list to vitest. */
+export default [
+  project('protocol', './packages/protocol'),
+  project('handler-inmem', './packages/handler-inmem'),
+  project('orchestrator', './packages/orchestrator'),
+  project('server', './packages/server', { testTimeout: 60_000 }),
+  project('testkit', './packages/testkit'),
+  project('examples', './examples', { testTimeout: 120_000 }),
+] satisfies TestProjectConfiguration[];
