@@ -17,7 +17,7 @@ const project = (name: string, dir: string, extra: { testTimeout?: number } = {}
   test: {
     name,
     root: here(dir),
-    include: ['test/**/*.test.ts'],
+    include: [dir === './examples' ? '*/test/**/*.test.ts' : 'test/**/*.test.ts'],
     testTimeout: extra.testTimeout ?? 20_000,
     hookTimeout: 30_000,
   },

@@ -68,7 +68,7 @@ export interface RequestParser {
  * the writer (or nothing, for quiet requests that succeeded).
  */
 export interface ResponseEncoder {
-  /** Single-key retrieval (text get with one key, binary Get*/GAT*, meta mg/me). */
+  /** Single-key retrieval (text get with one key, binary Get and GAT families, meta mg/me). */
   get(w: ResponseWriter, req: GetRequest, item: ItemView | undefined): void;
   /** One hit of a text multi-key retrieval. */
   mgetItem(w: ResponseWriter, req: MultiGetRequest, item: ItemView): void;

@@ -9,6 +9,11 @@
  * list of Buffers for one `writev`. A slab is never written to again below
  * what was taken, so taken views stay valid while the socket holds them.
  */
+/** Node's Buffer has a direct Latin-1 writer that its typings do not declare. */
+interface Latin1Writable {
+  latin1Write(s: string, offset: number, length: number): number;
+}
+
 export class ResponseWriter {
   private slab: Buffer;
   /** Start of the not-yet-taken region in `slab`. */
@@ -69,7 +74,7 @@ export class ResponseWriter {
   ascii(s: string): void {
     const n = s.length;
     const slab = this.reserve(n);
-    slab.latin1Write(s, this.pos, n);
+    (slab as unknown as Latin1Writable).latin1Write(s, this.pos, n);
     this.pos += n;
   }
 

@@ -1,0 +1,146 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+
+/** "64m", "1k", "16MB", "1048576" → bytes. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$/i.exec(text);
+  if (!m) throw new Error(`not a size: ${JSON.stringify(text)} (use e.g. 1048576, 512k, 64m, 1g)`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
+  return Math.floor(Number(m[1]) * unit);
+}
+
+/** "30s", "5m", "250ms", "10" (seconds) → milliseconds. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
+  if (!m) throw new Error(`not a duration: ${JSON.stringify(text)} (use e.g. 30s, 5m, 250ms)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's').toLowerCase() as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+const size = z.union([z.number().int().nonnegative(), z.string().transform((s, ctx) => {
+  try {
+    return parseSize(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+})]);
+
+const duration = z.union([z.number().nonnegative().transform((s) => s * 1000), z.string().transform((s, ctx) => {
+  try {
+    return parseDuration(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+})]);
+
+const port = z.coerce.number().int().min(0).max(65535);
+
+/** memproxy's configuration, validated at the edge (never on the request path). */
+export const ConfigSchema = z
+  .object({
+    port: port.default(11211),
+    host: z.string().min(1).default('127.0.0.1'),
+    useDomainSocket: z.boolean().default(false),
+    sockPath: z.string().min(1).default('/tmp/memproxy.sock'),
+    l1Inmem: z.boolean().default(true),
+    l1InmemSize: size.default(64 * 1024 * 1024).refine((n) => n >= 1024 * 1024, 'must be at least 1m'),
+    maxConns: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+    maxItemSize: size
+      .default(1024 * 1024)
+      .refine((n) => n >= 1024 && n <= 1024 * 1024 * 1024, 'must be between 1k and 1g'),
+    idleTimeout: duration.default(0),
+  })
+  .strict()
+  .refine((c) => c.maxItemSize <= c.l1InmemSize, {
+    message: '--max-item-size must not exceed --l1-inmem-size',
+    path: ['maxItemSize'],
+  });
+
+export type Config = z.output<typeof ConfigSchema>;
+
+export const HELP = `memproxy — a memcached-compatible server built from cleave
+
+Usage: memproxy [options]
+
+  -p, --port N              TCP port to listen on (default 11211; 0 = any free port)
+      --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)
+      --use-domain-socket   listen on a unix socket instead of TCP
+      --sock-path PATH      unix socket path (default /tmp/memproxy.sock)
+      --l1-inmem            serve from the in-memory L1 (the default)
+      --l1-inmem-size SIZE  memory cap of the in-memory L1, like memcached -m (default 64m)
+      --max-conns N         most simultaneous connections, like memcached -c (default 1024)
+      --max-item-size SIZE  largest item, like memcached -I (default 1m)
+      --idle-timeout TIME   close connections idle this long (e.g. 30s, 5m; default 0 = never)
+      --config FILE         JSON file with any of the options above (camelCase keys:
+                            port, host, useDomainSocket, sockPath, l1Inmem, l1InmemSize,
+                            maxConns, maxItemSize, idleTimeout); flags override it
+  -h, --help                show this help
+
+Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
+`;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'MEMPROXY_BAD_CONFIG';
+}
+
+/** Parse argv (without node and script) into a validated config, or throw ConfigError saying what is wrong. */
+export function loadConfig(argv: string[]): Config | 'help' {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        'use-domain-socket': { type: 'boolean' },
+        'sock-path': { type: 'string' },
+        'l1-inmem': { type: 'boolean' },
+        'l1-inmem-size': { type: 'string' },
+        'max-conns': { type: 'string' },
+        'max-item-size': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  const v = parsed.values;
+  if (v.help) return 'help';
+  let fromFile: Record<string, unknown> = {};
+  if (v.config !== undefined) {
+    try {
+      fromFile = JSON.parse(readFileSync(v.config, 'utf8')) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigError(`--config ${v.config}: ${(e as Error).message}`);
+    }
+    if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
+      throw new ConfigError(`--config ${v.config}: expected a JSON object`);
+    }
+  }
+  const fromFlags: Record<string, unknown> = {
+    port: v.port,
+    host: v.host,
+    useDomainSocket: v['use-domain-socket'],
+    sockPath: v['sock-path'],
+    l1Inmem: v['l1-inmem'],
+    l1InmemSize: v['l1-inmem-size'],
+    maxConns: v['max-conns'],
+    maxItemSize: v['max-item-size'],
+    idleTimeout: v['idle-timeout'],
+  };
+  for (const k of Object.keys(fromFlags)) if (fromFlags[k] === undefined) delete fromFlags[k];
+  const result = ConfigSchema.safeParse({ ...fromFile, ...fromFlags });
+  if (!result.success) {
+    const flag = (p: PropertyKey[]) => '--' + String(p[0] ?? '').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+    throw new ConfigError(result.error.issues.map((i) => `${flag(i.path)}: ${i.message}`).join('\n'));
+  }
+  return result.data;
+}

@@ -1,0 +1,153 @@
+import {
+  HandlerError,
+  ProtocolError,
+  BinaryStatus,
+  type Handler,
+  type GetCommand,
+  type ItemView,
+  type MultiGetRequest,
+  type Request,
+  type ResponseEncoder,
+  type ResponseWriter,
+  type StatValue,
+} from '@cleave/protocol';
+
+/**
+ * Runs the storage part of one request on the orchestrator. Returns the
+ * outcome, or a Promise of it when the orchestrator answers asynchronously.
+ * Requests with no storage part return `undefined`.
+ */
+export function runRequest(orch: Handler, req: Request): unknown {
+  switch (req.cmd) {
+    case 'get':
+    case 'me':
+      return orch.get(req);
+    case 'mget':
+      return runMultiGet(orch, req);
+    case 'store':
+      return orch.store(req);
+    case 'delete':
+      return orch.delete(req);
+    case 'incr':
+    case 'decr':
+      return orch.arithmetic(req);
+    case 'touch':
+      return orch.touch(req);
+    case 'flush_all':
+      return orch.flush(req.delay);
+    default:
+      return undefined;
+  }
+}
+
+/** One GetCommand per key of a text multi-get; all answers gathered in key order. */
+function runMultiGet(orch: Handler, req: MultiGetRequest): MaybeItems {
+  const keys = req.keys;
+  const n = keys.length;
+  const cmds: GetCommand[] = new Array(n);
+  for (let i = 0; i < n; i++) cmds[i] = req.touch === undefined ? { key: keys[i]! } : { key: keys[i]!, touch: req.touch };
+  if (orch.getMany) return orch.getMany(cmds);
+  const items: (ItemView | undefined)[] = new Array(n);
+  let pending: Promise<unknown>[] | undefined;
+  for (let i = 0; i < n; i++) {
+    const r = orch.get(cmds[i]!);
+    if (isPromise(r)) {
+      (pending ??= []).push(
+        r.then((it) => {
+          items[i] = it;
+        }),
+      );
+    } else {
+      items[i] = r;
+    }
+  }
+  return pending ? Promise.all(pending).then(() => items) : items;
+}
+
+type MaybeItems = (ItemView | undefined)[] | Promise<(ItemView | undefined)[]>;
+
+export function isPromise(v: unknown): v is Promise<unknown> {
+  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** What the server itself answers: version, stats and connection-level commands. */
+export interface ServerContext {
+  readonly version: string;
+  stats(group: string): Iterable<readonly [string, StatValue]> | undefined;
+}
+
+/** Encodes the outcome of one request with the encoder of its protocol. */
+export function encodeOutcome(
+  enc: ResponseEncoder,
+  w: ResponseWriter,
+  req: Request,
+  outcome: unknown,
+  ctx: ServerContext,
+): void {
+  switch (req.cmd) {
+    case 'get':
+    case 'me':
+      enc.get(w, req, outcome as ItemView | undefined);
+      return;
+    case 'mget': {
+      const items = outcome as (ItemView | undefined)[];
+      for (let i = 0; i < items.length; i++) {
+        const it = items[i];
+        if (it !== undefined) enc.mgetItem(w, req, it);
+      }
+      enc.mgetEnd(w, req);
+      return;
+    }
+    case 'store':
+      enc.store(w, req, outcome as never);
+      return;
+    case 'delete':
+      enc.delete(w, req, outcome as never);
+      return;
+    case 'incr':
+    case 'decr':
+      enc.arithmetic(w, req, outcome as never);
+      return;
+    case 'touch':
+      enc.touch(w, req, outcome as never);
+      return;
+    case 'flush_all':
+      enc.flush(w, req);
+      return;
+    case 'version':
+      enc.version(w, req, ctx.version);
+      return;
+    case 'verbosity':
+      enc.verbosity(w, req);
+      return;
+    case 'noop':
+      enc.noop(w, req);
+      return;
+    case 'quit':
+      enc.quit(w, req);
+      return;
+    case 'stats':
+      enc.stats(w, req, ctx.stats(req.group));
+      return;
+    case 'sasl_list':
+    case 'sasl_auth':
+    case 'sasl_step':
+      // Authentication is not configured: answer as a memcached built without SASL.
+      enc.sasl(w, req, false, '');
+      return;
+    case 'error':
+      enc.protocolError(w, req, req.error);
+      return;
+  }
+}
+
+/** Encodes a handler failure (thrown or rejected) as the client's SERVER_ERROR / binary status. */
+export function encodeFailure(enc: ResponseEncoder, w: ResponseWriter, req: Request, err: unknown): void {
+  if (err instanceof HandlerError) {
+    enc.serverError(w, req, err.message, err.status);
+  } else if (err instanceof ProtocolError) {
+    enc.protocolError(w, req, err);
+  } else {
+    enc.serverError(w, req, 'internal error', BinaryStatus.EINTERNAL);
+  }
+}

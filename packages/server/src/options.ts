@@ -1,0 +1,54 @@
+import type { Handler, OrchestratorFactory } from '@cleave/protocol';
+
+/** Where to listen: a TCP host/port (port 0 = any free port) or a unix socket path. */
+export type ListenTarget = { port: number; host?: string } | { path: string };
+
+/** Limits, each with memcached 1.6's default. */
+export interface ServerLimits {
+  /** Most simultaneous client connections (memcached `-c`, 1024); over it a client gets `ERROR Too many open connections` and is closed. */
+  maxConnections: number;
+  /** Largest item value in bytes (memcached `-I`, 1 MiB). */
+  maxItemSize: number;
+  /** Longest key in bytes (250). */
+  maxKeyLength: number;
+  /** Longest non-retrieval text line (2048: memcached closes the connection past it). */
+  maxLineLength: number;
+  /** Longest get/gets/gat/gats line, which bounds a multi-get's key list. */
+  maxMultiGetLineLength: number;
+  /** Most keys one multi-get may hold in flight. */
+  maxKeysPerGet: number;
+  /** Close a connection idle this long, in ms (memcached `-o idle_timeout`); 0 = never. */
+  idleTimeoutMs: number;
+  /** Requests a connection may have waiting on asynchronous handlers before the server stops reading from it. */
+  maxPendingRequests: number;
+}
+
+export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  maxConnections: 1024,
+  maxItemSize: 1024 * 1024,
+  maxKeyLength: 250,
+  maxLineLength: 2048,
+  maxMultiGetLineLength: 1024 * 1024,
+  maxKeysPerGet: 100_000,
+  idleTimeoutMs: 0,
+  maxPendingRequests: 4096,
+});
+
+export interface ServerOptions {
+  /** One or several listeners. */
+  listen: ListenTarget | ListenTarget[];
+  /** The storage tier every request reaches first. */
+  l1: Handler;
+  /** An optional second tier (used by two-tier orchestrators). */
+  l2?: Handler;
+  /** How requests flow across l1/l2; default: L1 only. */
+  orchestrator?: OrchestratorFactory;
+  limits?: Partial<ServerLimits>;
+  /** The version `version` answers (memcached clients expect `x.y.z`). */
+  version?: string;
+  /** Where server-side problems are reported (never client input errors); default: stderr. */
+  onError?: (err: unknown) => void;
+}
+
+/** memcached-compatible version reply: clients parse the leading x.y.z. */
+export const DEFAULT_VERSION = '1.6.18-cleave';

@@ -1,0 +1,162 @@
+import net from 'node:net';
+import { existsSync, unlinkSync } from 'node:fs';
+import { DEFAULT_LIMITS, type Handler, type ParserLimits } from '@cleave/protocol';
+import { Connection } from './connection.js';
+import type { ServerContext } from './execute.js';
+import {
+  DEFAULT_SERVER_LIMITS,
+  DEFAULT_VERSION,
+  type ListenTarget,
+  type ServerLimits,
+  type ServerOptions,
+} from './options.js';
+import { collectStats, newCounters, type ServerCounters } from './stats.js';
+
+/** memcached's reply to a connection over the limit, before it closes it. */
+const TOO_MANY_CONNECTIONS = Buffer.from('ERROR Too many open connections\r\n');
+
+/** A bound listener: TCP address or unix socket path. */
+export type BoundAddress = { host: string; port: number; family: string } | { path: string };
+
+/** A running server. */
+export interface Server {
+  /** Where each listener is bound (TCP port resolved when 0 was asked). */
+  readonly addresses: readonly BoundAddress[];
+  /** Live connection counters. */
+  readonly counters: Readonly<ServerCounters>;
+  /** The orchestrator every request goes through. */
+  readonly orchestrator: Handler;
+  /**
+   * Graceful shutdown: stop accepting, stop reading, finish every request
+   * already read and flush its reply, close connections, then close the
+   * handlers. Connections still open after `graceMs` are cut.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddress> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    server.once('error', onError);
+    const done = () => {
+      server.off('error', onError);
+      const a = server.address();
+      if (typeof a === 'string') resolve({ path: a });
+      else if (a) resolve({ host: a.address, port: a.port, family: a.family });
+      else reject(new Error('listener has no address'));
+    };
+    if ('path' in target) {
+      // A stale socket file from an earlier run would make listen fail with EADDRINUSE.
+      if (existsSync(target.path)) {
+        try {
+          unlinkSync(target.path);
+        } catch {
+          /* listen reports it */
+        }
+      }
+      server.listen(target.path, done);
+    } else {
+      server.listen(target.port, target.host ?? '127.0.0.1', done);
+    }
+  });
+}
+
+/**
+ * Compose and start a memcached-compatible server:
+ *
+ *     const server = await listenAndServe({
+ *       listen: { port: 11211 },
+ *       orchestrator: l1Only,
+ *       l1: new InMemoryHandler({ maxBytes: 64 << 20 }),
+ *     });
+ */
+export async function listenAndServe(options: ServerOptions): Promise<Server> {
+  const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  const parserLimits: ParserLimits = {
+    ...DEFAULT_LIMITS,
+    maxKeyLength: limits.maxKeyLength,
+    maxItemSize: limits.maxItemSize,
+    maxLineLength: limits.maxLineLength,
+    maxMultiGetLineLength: limits.maxMultiGetLineLength,
+    maxKeysPerGet: limits.maxKeysPerGet,
+  };
+  const orchestrator = (options.orchestrator ?? ((l1: Handler) => l1))(options.l1, options.l2);
+  const onError =
+    options.onError ??
+    ((err: unknown) => {
+      process.stderr.write(`cleave: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    });
+  const counters = newCounters();
+  const version = options.version ?? DEFAULT_VERSION;
+  const startedAt = Date.now();
+  const targets = Array.isArray(options.listen) ? options.listen : [options.listen];
+  const firstTcp = targets.find((t): t is { port: number; host?: string } => 'port' in t);
+  const connections = new Set<Connection>();
+
+  let tcpPort = firstTcp?.port ?? 0;
+  const ctx: ServerContext = {
+    version,
+    stats: (group: string) =>
+      collectStats(
+        {
+          version,
+          startedAt,
+          counters,
+          maxConnections: limits.maxConnections,
+          maxItemSize: limits.maxItemSize,
+          idleTimeoutMs: limits.idleTimeoutMs,
+          tcpPort,
+          storage: (g) => orchestrator.stats?.(g),
+        },
+        group,
+      ),
+  };
+
+  const onConnection = (socket: net.Socket) => {
+    if (counters.currConnections >= limits.maxConnections) {
+      counters.rejectedConnections++;
+      socket.on('error', () => {});
+      socket.end(TOO_MANY_CONNECTIONS);
+      return;
+    }
+    counters.currConnections++;
+    counters.totalConnections++;
+    const conn = new Connection(socket, orchestrator, ctx, limits, parserLimits, counters, onError);
+    connections.add(conn);
+    void conn.done.then(() => {
+      counters.currConnections--;
+      connections.delete(conn);
+    });
+  };
+
+  const servers: net.Server[] = [];
+  const addresses: BoundAddress[] = [];
+  try {
+    for (const t of targets) {
+      const s = net.createServer({ noDelay: true }, onConnection);
+      servers.push(s);
+      addresses.push(await listenOne(s, t));
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+  const firstBound = addresses.find((a): a is { host: string; port: number; family: string } => 'port' in a);
+  if (firstBound) tcpPort = firstBound.port;
+
+  let closing: Promise<void> | undefined;
+  return {
+    addresses,
+    counters,
+    orchestrator,
+    close(graceMs = 5000) {
+      closing ??= (async () => {
+        const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+        await Promise.all([...connections].map((c) => c.shutdown(graceMs)));
+        await Promise.all(stopped);
+        await orchestrator.close();
+      })();
+      return closing;
+    },
+  };
+}
