@@ -1,3 +1,4 @@
 export * from './ports.js';
 export * from './memcached.js';
 export * from './raw-client.js';
+export * from './compare.js';

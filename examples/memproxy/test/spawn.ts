@@ -1,0 +1,69 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const MEMPROXY = fileURLToPath(new URL('../dist/memproxy.js', import.meta.url));
+
+export interface Running {
+  child: ChildProcess;
+  port: number;
+  stdout: () => string;
+  stderr: () => string;
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** Start the built memproxy with `args`, wait for its startup line, and read the bound port from it. */
+export function startMemproxy(args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [MEMPROXY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`memproxy did not start: ${out} ${err}`));
+    }, 10_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`memproxy exited with ${code}: ${err}`));
+    });
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (?:[\d.]+:(\d+)|unix:\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.removeAllListeners('exit');
+        resolve({
+          child,
+          port: Number(m[1] ?? 0),
+          stdout: () => out,
+          stderr: () => err,
+          async stop() {
+            if (child.exitCode === null) child.kill('SIGTERM');
+            const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+            const code = await exited;
+            clearTimeout(t);
+            return code;
+          },
+        });
+      }
+    });
+  });
+}
+
+/** Run memproxy to completion (for --help and bad flags). */
+export function runMemproxy(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MEMPROXY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
