@@ -99,8 +99,8 @@ export class Connection {
     if (this.closing) return;
     let parser = this.parser;
     if (parser === undefined) {
-      parser = this.parser =
-        chunk[0] === BINARY_REQUEST_MAGIC ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
+      parser = chunk[0] === BINARY_REQUEST_MAGIC ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
+      this.parser = parser;
     }
     const reqs = this.requests;
     let fatal: unknown;
