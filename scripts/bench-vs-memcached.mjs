@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// Side-by-side load benchmark: memproxy (in-memory L1) against memcached -t 1, in one run.
+// Uses the shared mcload load generator (C, epoll, validates every reply). Each configuration is run
+// in alternating rounds (memcached, memproxy, memcached, ...) and the medians are compared, because
+// absolute numbers on a shared 2-core machine move from run to run.
+//
+// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--mcload PATH]
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    seconds: { type: 'string', default: '3' },
+    mcload: { type: 'string', default: '/tmp/mcload' },
+    conns: { type: 'string', default: '50' },
+  },
+});
+const rounds = Number(values.rounds);
+const seconds = Number(values.seconds);
+
+if (!existsSync(values.mcload)) {
+  const src = new URL('../../shared/tools/mcload.c', import.meta.url);
+  execFileSync('cc', ['-O2', '-o', values.mcload, fileURLToPath(src)], { stdio: 'inherit' });
+}
+const memproxyJs = `${root}examples/memproxy/dist/memproxy.js`;
+if (!existsSync(memproxyJs)) throw new Error('build first: npx pnpm build');
+
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+
+const waitPort = async (port) => {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((r) => {
+      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
+      c.on('error', () => r(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`port ${port} never opened`);
+};
+
+const mcPort = await freePort();
+const mpPort = await freePort();
+const procs = [
+  spawn('memcached', ['-u', 'root', '-U', '0', '-t', '1', '-m', '1024', '-l', '127.0.0.1', '-p', String(mcPort)], { stdio: 'ignore' }),
+  spawn(process.execPath, [memproxyJs, '-p', String(mpPort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }),
+];
+const cleanup = () => procs.forEach((p) => p.kill('SIGKILL'));
+process.on('exit', cleanup);
+await waitPort(mcPort);
+await waitPort(mpPort);
+
+const run = (port, { binary, depth }) => {
+  const args = ['-p', String(port), '-c', values.conns, '-d', String(depth), '-r', '0.1', '-v', '100', '-k', '10000', '-P', '-t', String(seconds)];
+  if (binary) args.push('-B');
+  const out = execFileSync(values.mcload, args, { encoding: 'utf8' });
+  const m = Object.fromEntries(out.trim().split(/\s+/).map((kv) => kv.split('=')));
+  if (Number(m.errors) !== 0) throw new Error(`mcload reported errors against port ${port}: ${out}`);
+  return { ops: Number(m['ops/s']), p50: Number(m.p50_us), p99: Number(m.p99_us), p999: Number(m.p999_us) };
+};
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const configs = [
+  { name: 'text, 1 in flight', binary: false, depth: 1, goal: 0.7 },
+  { name: 'binary, 1 in flight', binary: true, depth: 1, goal: 0.7 },
+  { name: 'text, 16-deep', binary: false, depth: 16, goal: 3 },
+  { name: 'binary, 16-deep', binary: true, depth: 16, goal: 0.65 },
+];
+
+const rows = [];
+for (const cfg of configs) {
+  const mc = [];
+  const mp = [];
+  for (let r = 0; r < rounds; r++) {
+    mc.push(run(mcPort, cfg));
+    mp.push(run(mpPort, cfg));
+  }
+  const pick = (xs) => ({ ops: median(xs.map((x) => x.ops)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
+  const a = pick(mc);
+  const b = pick(mp);
+  rows.push({ cfg, mc: a, mp: b, ratio: b.ops / a.ops });
+  process.stderr.write(`${cfg.name}: memcached ${a.ops} ops/s, memproxy ${b.ops} ops/s, ratio ${(b.ops / a.ops).toFixed(2)}\n`);
+}
+
+const memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim();
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${memcachedVersion} -t 1`);
+console.log(`Load: mcload, ${values.conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} alternating rounds\n`);
+console.log('| workload | memcached ops/s | memproxy ops/s | ratio | goal | met | memcached p50/p99 µs | memproxy p50/p99 µs |');
+console.log('|---|---:|---:|---:|---:|---|---:|---:|');
+for (const r of rows) {
+  console.log(
+    `| ${r.cfg.name} | ${fmt(r.mc.ops)} | ${fmt(r.mp.ops)} | ${r.ratio.toFixed(2)}× | ≥ ${r.cfg.goal}× | ${r.ratio >= r.cfg.goal ? 'yes' : 'no'} | ${r.mc.p50}/${r.mc.p99} | ${r.mp.p50}/${r.mp.p99} |`,
+  );
+}
+cleanup();
+process.exit(0);
