@@ -44,6 +44,19 @@ export interface ItemView {
   readonly win?: boolean;
   /** Another client already holds the recache token (meta `Z`). */
   readonly tokenSent?: boolean;
+  /**
+   * The key was stored through meta with `b` (a binary key). memcached
+   * re-encodes the key of such an item in base64 for mg `k` and `me`, and
+   * prints other items' keys raw even when the fetch used `b`.
+   * `undefined` = follow the request's `b`.
+   */
+  readonly keyBinary?: boolean;
+  /**
+   * The absolute exptime before this request changed it (meta `T`, or `N`
+   * creating the item: 0). memcached answers a `t` flag that comes before
+   * `T`/`N` in the request with it. `undefined` = unchanged.
+   */
+  readonly previousExptime?: number;
 }
 
 // ---------------------------------------------------------------------------
