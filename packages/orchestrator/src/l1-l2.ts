@@ -1,0 +1,248 @@
+import type {
+  ArithmeticCommand,
+  ArithmeticOutcome,
+  DeleteCommand,
+  DeleteOutcome,
+  GetCommand,
+  Handler,
+  ItemView,
+  MaybePromise,
+  Orchestrator,
+  OrchestratorFactory,
+  StatsGroup,
+  StoreCommand,
+  StoreOutcome,
+  TouchCommand,
+  TouchOutcome,
+} from '@cleave/protocol';
+import { attempt, isPromise, then } from './maybe.js';
+
+export interface L1L2Options {
+  /**
+   * Bulk-loader mode (Rend's L1L2Batch): writes go to L2 and only *replace*
+   * in L1 (an item L1 does not hold stays out of it), and reads do not copy
+   * L2 hits into L1.
+   */
+  batch?: boolean;
+  /** Where L1 failures are reported (they never fail the request: L2 is the authority). */
+  onL1Error?: (err: unknown) => void;
+}
+
+const isItem = (v: unknown): v is ItemView => typeof v === 'object' && v !== null;
+
+/**
+ * Two tiers: L1 (small, fast, usually in memory) in front of L2 (the
+ * authority, usually memcached).
+ *
+ * - Writes go to L2 first; when L2 accepts, L1 gets the same item with L2's
+ *   CAS unique (so a `gets` answered from L1 carries a CAS that L2 accepts).
+ *   If the L1 write fails, the L1 copy is deleted rather than left stale.
+ * - Reads try L1; misses go to L2, and L2 hits are copied into L1 with L2's
+ *   remaining TTL and CAS.
+ * - delete/touch/gat go to both; L2's answer is the client's.
+ * - While a write to a key is in flight, later reads of that key wait for
+ *   it, so a pipeline reads its own writes even though L1 answers at once.
+ */
+export class L1L2 implements Orchestrator {
+  readonly l1: Handler;
+  readonly l2: Handler;
+  private readonly batch: boolean;
+  private readonly onL1Error: (err: unknown) => void;
+  /** Writes in flight, by key (latin1), so reads of the key can wait for them. */
+  private readonly inflight = new Map<string, Promise<unknown>>();
+
+  constructor(l1: Handler, l2: Handler, options: L1L2Options = {}) {
+    this.l1 = l1;
+    this.l2 = l2;
+    this.batch = options.batch ?? false;
+    this.onL1Error = options.onL1Error ?? (() => {});
+  }
+
+  // -- bookkeeping -----------------------------------------------------------
+
+  private track<T>(key: Buffer, r: MaybePromise<T>): MaybePromise<T> {
+    if (!isPromise(r)) return r;
+    const k = key.toString('latin1');
+    const p = r.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inflight.set(k, p);
+    void p.then(() => {
+      if (this.inflight.get(k) === p) this.inflight.delete(k);
+    });
+    return r;
+  }
+
+  /** Run `f` now, or after the key's in-flight write when there is one. */
+  private afterWrites<T>(key: Buffer, f: () => MaybePromise<T>): MaybePromise<T> {
+    if (this.inflight.size === 0) return f();
+    const pending = this.inflight.get(key.toString('latin1'));
+    return pending ? pending.then(f) : f();
+  }
+
+  /** Best-effort L1 update after L2 accepted a change; on failure the L1 copy goes. */
+  private l1Apply(key: Buffer, f: () => MaybePromise<unknown>): MaybePromise<void> {
+    const dropL1 = (err: unknown): MaybePromise<void> => {
+      this.onL1Error(err);
+      return attempt(
+        () => then(this.l1.delete({ key }), () => undefined),
+        (e) => {
+          this.onL1Error(e);
+        },
+      );
+    };
+    return attempt(() => then(f(), () => undefined), dropL1);
+  }
+
+  /** Copy an L2 item into L1 with L2's TTL and CAS. */
+  private fill(item: ItemView, mode: 'set' | 'replace'): MaybePromise<void> {
+    return this.l1Apply(item.key, () =>
+      this.l1.store({ mode, key: item.key, value: item.value, flags: item.flags, exptime: item.exptime, newCas: item.cas }),
+    );
+  }
+
+  // -- reads -----------------------------------------------------------------
+
+  get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
+    return this.afterWrites(cmd.key, () => {
+      // gat must reach L2 (the TTL authority); the meta anti-dogpile options are decided by L2 too.
+      if (cmd.touch !== undefined || cmd.vivify !== undefined || cmd.recache !== undefined) return this.getFromL2(cmd, true);
+      return then(this.l1.get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
+    });
+  }
+
+  private getFromL2(cmd: GetCommand, touchL1: boolean): MaybePromise<ItemView | undefined> {
+    return then(this.l2.get(cmd), (item) => {
+      if (item === undefined) {
+        // A gat miss in L2 means the item is gone: do not let L1 keep serving it.
+        return touchL1 ? then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => undefined) : undefined;
+      }
+      // Vivified placeholders and stale items are L2 protocol state; keep them out of L1.
+      if (item.stale || item.win || item.tokenSent) {
+        return then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => item);
+      }
+      if (this.batch) return item;
+      return then(this.fill(item, 'set'), () => item);
+    });
+  }
+
+  getMany(cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]> {
+    const n = cmds.length;
+    const out: (ItemView | undefined)[] = new Array(n);
+    const misses: number[] = [];
+    const waits: Promise<unknown>[] = [];
+    for (let i = 0; i < n; i++) {
+      const cmd = cmds[i]!;
+      if (cmd.touch !== undefined || this.inflight.size > 0) {
+        // gat and keys with writes in flight take the one-key path.
+        const r = this.get(cmd);
+        if (isPromise(r)) waits.push(r.then((v) => (out[i] = v)));
+        else out[i] = r;
+        continue;
+      }
+      const r = this.l1.get(cmd);
+      if (isPromise(r)) waits.push(r.then((v) => (v === undefined ? misses.push(i) : (out[i] = v))));
+      else if (r === undefined) misses.push(i);
+      else out[i] = r;
+    }
+    const fetchMisses = (): MaybePromise<(ItemView | undefined)[]> => {
+      if (misses.length === 0) return out;
+      const l2cmds = misses.map((i) => cmds[i]!);
+      const l2 = this.l2.getMany ? this.l2.getMany(l2cmds) : Promise.all(l2cmds.map((c) => this.l2.get(c)));
+      return then(l2, (items) => {
+        const fills: Promise<unknown>[] = [];
+        for (let j = 0; j < misses.length; j++) {
+          const item = items[j];
+          out[misses[j]!] = item;
+          if (item !== undefined && !this.batch && !item.stale && !item.win && !item.tokenSent) {
+            const f = this.fill(item, 'set');
+            if (isPromise(f)) fills.push(f);
+          }
+        }
+        return fills.length > 0 ? Promise.all(fills).then(() => out) : out;
+      });
+    };
+    return waits.length > 0 ? Promise.all(waits).then(fetchMisses) : fetchMisses();
+  }
+
+  // -- writes ----------------------------------------------------------------
+
+  store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
+    const r = then(this.l2.store(cmd), (outcome) => {
+      if (!isItem(outcome)) return outcome;
+      if (cmd.invalidate || outcome.stale) {
+        // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
+        return then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+      }
+      const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
+      return then(
+        this.l1Apply(cmd.key, () =>
+          then(
+            this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime: cmd.exptime, newCas: outcome.cas }),
+            // L1 did not hold the item it was asked to extend: nothing stale can remain, nothing to do.
+            (l1) => (isItem(l1) || l1 === 'NOT_STORED' ? l1 : Promise.reject(new Error(`L1 store: ${l1}`))),
+          ),
+        ),
+        () => outcome,
+      );
+    });
+    return this.track(cmd.key, r);
+  }
+
+  arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
+    const r = then(this.l2.arithmetic(cmd), (outcome) => {
+      if (!isItem(outcome)) return outcome;
+      return then(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
+    });
+    return this.track(cmd.key, r);
+  }
+
+  delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
+    const r = then(this.l2.delete(cmd), (outcome) => {
+      if (outcome === 'EXISTS') return outcome;
+      // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
+      return then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+    });
+    return this.track(cmd.key, r);
+  }
+
+  touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
+    const r = then(this.l2.touch(cmd), (outcome) =>
+      then(
+        this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch(cmd) : this.l1.delete({ key: cmd.key }))),
+        () => outcome,
+      ),
+    );
+    return this.track(cmd.key, r);
+  }
+
+  flush(delay: number): MaybePromise<void> {
+    return then(this.l2.flush(delay), () => this.l1.flush(delay));
+  }
+
+  stats(group: string): StatsGroup | undefined {
+    const s1 = this.l1.stats?.(group);
+    const s2 = this.l2.stats?.(group);
+    if (!s1 && !s2) return undefined;
+    const out: StatsGroup = { ...s1 };
+    if (s2) for (const k in s2) out[`l2_${k}`] = s2[k]!;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.l1.close(), this.l2.close()]);
+  }
+}
+
+/** `listenAndServe({ orchestrator: l1l2, l1, l2 })`: L1 in front of L2, writes through L2 first. */
+export const l1l2: OrchestratorFactory = (l1, l2) => {
+  if (!l2) throw new Error('l1l2 needs an l2 handler');
+  return new L1L2(l1, l2);
+};
+
+/** Rend's L1L2Batch, for bulk loaders: writes go to L2 and only replace in L1; reads do not fill L1. */
+export const l1l2Batch: OrchestratorFactory = (l1, l2) => {
+  if (!l2) throw new Error('l1l2Batch needs an l2 handler');
+  return new L1L2(l1, l2, { batch: true });
+};
