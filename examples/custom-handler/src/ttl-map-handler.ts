@@ -224,9 +224,14 @@ export class TtlMapHandler implements Handler {
   }
 
   stats(group: string): StatsGroup | undefined {
-    if (group !== '') return undefined; // no `stats items`, `stats slabs`, ...: the server reports an unknown group
-    this.tick();
     const c = this.counters;
+    if (group === 'reset') {
+      // `stats reset` zeroes the counters (not curr_items); the client sees RESET.
+      c.cmd_get = c.cmd_set = c.get_hits = c.get_misses = c.evictions = 0;
+      return {};
+    }
+    if (group !== '') return undefined; // no `stats items`, `stats slabs`, ...: the client sees ERROR
+    this.tick();
     return {
       cmd_get: c.cmd_get,
       cmd_set: c.cmd_set,

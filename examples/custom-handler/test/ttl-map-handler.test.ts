@@ -590,7 +590,16 @@ describe('stats', () => {
     expect(h.stats('')).toEqual({ cmd_get: 3, cmd_set: 3, get_hits: 2, get_misses: 1, curr_items: 2, evictions: 0 });
   });
 
-  it('knows no stats group but the general one', () => {
+  it('zeroes the counters on reset, but not curr_items', () => {
+    const { h } = setup();
+    store(h, 'set', 'a', '1');
+    h.get({ key: buf('a') });
+    h.get({ key: buf('b') });
+    expect(h.stats('reset')).toEqual({});
+    expect(h.stats('')).toEqual({ cmd_get: 0, cmd_set: 0, get_hits: 0, get_misses: 0, curr_items: 1, evictions: 0 });
+  });
+
+  it('knows no other stats group', () => {
     const { h } = setup();
     expect(h.stats('items')).toBeUndefined();
     expect(h.stats('slabs')).toBeUndefined();
