@@ -106,15 +106,17 @@ export class TtlMapHandler implements Handler {
       return undefined;
     }
     this.counters.get_hits++;
-    // gat/gats (and meta `T`) set a new exptime and return the item with it.
-    const answer = cmd.touch === undefined ? item : { ...item, exptime: absoluteExptime(cmd.touch, now) };
+    // gat/gats (and meta `T`) set a new exptime and return the item with it;
+    // previousExptime lets a meta `t` flag sent before `T` report the old one.
+    const exptime = cmd.touch === undefined ? item.exptime : absoluteExptime(cmd.touch, now);
+    const answer = exptime === item.exptime ? item : { ...item, exptime, previousExptime: item.exptime };
     if (cmd.noBump) {
       // Meta `u` / `me`: the item stays where it is and is not marked fetched.
-      if (answer !== item) this.items.set(k, answer);
+      if (exptime !== item.exptime) this.items.set(k, { ...item, exptime });
     } else {
       // The answer tells how the item stood before this fetch (meta `h`, `l`);
       // the stored version remembers this one.
-      this.put(k, { ...answer, fetched: true, lastAccess: now });
+      this.put(k, { ...item, exptime, fetched: true, lastAccess: now });
     }
     return answer;
   }

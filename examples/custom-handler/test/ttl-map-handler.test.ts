@@ -139,11 +139,23 @@ describe('get', () => {
     expect(next.lastAccess).toBe(t0);
   });
 
+  it('with noBump and touch sets the exptime without marking the item fetched', () => {
+    const { h, clock } = setup();
+    store(h, 'set', 'k', 'v', { exptime: 10 });
+    expect(h.get({ key: buf('k'), touch: 100, noBump: true })!.exptime).toBe(clock.now() + 100);
+    clock.advance(50);
+    const next = h.get({ key: buf('k') })!;
+    expect(next.fetched).toBe(false);
+    expect(next.exptime).toBe(clock.now() + 50);
+  });
+
   it('with touch (gat) sets the new exptime and returns the item with it', () => {
     const { h, clock } = setup();
     store(h, 'set', 'k', 'v', { exptime: 10 });
     const got = h.get({ key: buf('k'), touch: 100 })!;
     expect(got.exptime).toBe(clock.now() + 100);
+    expect(got.previousExptime).toBe(clock.now() + 10);
+    expect(h.get({ key: buf('k') })!.previousExptime).toBeUndefined();
     clock.advance(50);
     expect(value(h, 'k')).toBe('v');
     clock.advance(50);
