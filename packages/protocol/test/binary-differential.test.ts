@@ -311,6 +311,9 @@ describe('binary replies equal memcached 1.6.18 byte for byte', () => {
       pkt({ opcode: Op.INCREMENT, key: k('text'), extras: arithmeticExtras(1n, 0n, 0), opaque: 11 }),
       pkt({ opcode: Op.DECREMENTQ, key: k('text'), extras: arithmeticExtras(1n, 0n, 0), opaque: 12 }),
       pkt({ opcode: Op.INCREMENT, key: k('c'), extras: arithmeticExtras(1n, 0n, 0), cas: 0xfffffffffn, opaque: 13 }),
+      // a quiet create answers nothing either
+      pkt({ opcode: Op.INCREMENTQ, key: k('q'), extras: arithmeticExtras(1n, 7n, 0), opaque: 14 }),
+      pkt({ opcode: Op.GET, key: k('q'), opaque: 15 }),
       noop(),
     ]);
   });
