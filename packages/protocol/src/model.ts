@@ -57,6 +57,12 @@ export interface ItemView {
    * `T`/`N` in the request with it. `undefined` = unchanged.
    */
   readonly previousExptime?: number;
+  /**
+   * This request created the item on a miss (meta `N` on mg/ma, binary
+   * incr/decr with an initial value). memcached answers `ma ... q` that
+   * created its counter with HD/VA instead of staying quiet.
+   */
+  readonly created?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -121,6 +127,8 @@ export interface ArithmeticCommand {
   readonly initial?: bigint;
   /** Exptime for a created counter (wire form). */
   readonly exptime?: number;
+  /** Meta `T` on ma: set the counter's exptime (wire form) along with the update. */
+  readonly touch?: number;
   readonly compareCas?: bigint;
   /** Meta `E`. */
   readonly newCas?: bigint;
