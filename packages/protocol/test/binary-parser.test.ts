@@ -315,7 +315,7 @@ describe('BinaryParser: errors that keep the stream in sync', () => {
     const okLength = limit - 59 - key.length;
     const fits = pkt({ opcode: Op.SET, key, extras: storeExtras(0, 0), value: Buffer.alloc(okLength, 1) });
     const tooBig = pkt({ opcode: Op.SETQ, key, extras: storeExtras(0, 0), value: Buffer.alloc(okLength + 1, 1), opaque: 5 });
-    const r = feedChunks([fits, tooBig, noop()], { maxItemSize: limit });
+    const r = parse([fits, tooBig, noop()], { maxItemSize: limit });
     expect(r.requests.map((q) => q.cmd)).toEqual(['store', 'error', 'noop']);
     expect(errorOf(r.requests[1]!)).toMatchObject({
       opcode: Op.SETQ,
@@ -336,7 +336,7 @@ describe('BinaryParser: errors that keep the stream in sync', () => {
     const limit = 4096;
     const okLength = limit - 59 - 1 - 4;
     const withFlags = (n: number) => pkt({ opcode: Op.SET, key: 'k', extras: storeExtras(1, 0), value: Buffer.alloc(n) });
-    expect(feedChunks([withFlags(okLength)], { maxItemSize: limit }).requests[0]!.cmd).toBe('store');
+    expect(parse(withFlags(okLength), { maxItemSize: limit }).requests[0]!.cmd).toBe('store');
     const r = parse([withFlags(okLength + 1), noop()], { maxItemSize: limit });
     expect(r.requests.map((q) => q.cmd)).toEqual(['error', 'noop']);
     expect(errorOf(r.requests[0]!).error.code).toBe('TOO_LARGE');
