@@ -177,7 +177,7 @@ export interface RequestBase {
 export interface MetaFlags {
   /** Flag letters (as char codes) to echo/answer: b c f h k l O q s t v ... in request order. */
   readonly ret: string;
-  /** `O` token, echoed verbatim. */
+  /** The `O` token as sent, letter included (`O123`), echoed verbatim. */
   readonly opaqueToken?: Buffer;
   /** `b`: the key on the wire is base64; replies carry it base64 again. */
   readonly base64Key?: boolean;

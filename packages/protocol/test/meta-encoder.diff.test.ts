@@ -166,7 +166,7 @@ function metaOf(flags: string[], key: Buffer, wireKey: Buffer, b: boolean): Meta
   const o = flags.find((f) => f[0] === 'O');
   return {
     ret: flags.map((f) => f[0]).join(''),
-    opaqueToken: o === undefined ? undefined : Buffer.from(o.slice(1), 'latin1'),
+    opaqueToken: o === undefined ? undefined : Buffer.from(o, 'latin1'),
     base64Key: b,
     wireKey: b ? wireKey : key,
   };

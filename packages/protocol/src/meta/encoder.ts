@@ -173,12 +173,15 @@ function putKeyFlag(buf: Buffer, p: number, key: Buffer, binary: boolean): numbe
   return p;
 }
 
-/** ` O<opaque>`: the client's token, verbatim. */
+/** ` O<opaque>`: the client's whole token (letter included), verbatim. */
 function putOpaque(buf: Buffer, p: number, req: RequestBase): number {
   buf[p++] = SP;
-  buf[p++] = C_O;
   const token = req.meta?.opaqueToken;
-  return token === undefined ? p : putBytes(buf, p, token);
+  if (token === undefined) {
+    buf[p++] = C_O;
+    return p;
+  }
+  return putBytes(buf, p, token);
 }
 
 /** A signed integer (TTLs, `me exp=`). */
