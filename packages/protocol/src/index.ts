@@ -3,3 +3,18 @@ export * from './errors.js';
 export * from './handler.js';
 export * from './codec.js';
 export { ResponseWriter } from './writer.js';
+export { BinaryParser, itemTooLarge } from './binary/parser.js';
+export { binaryEncoder } from './binary/encoder.js';
+export { encodeBinaryRequest } from './binary/request-encoder.js';
+export {
+  BinaryOpcode,
+  BinaryHeader,
+  BinaryExtras,
+  BinaryErrorText,
+  BINARY_REQUEST_MAGIC,
+  BINARY_RESPONSE_MAGIC,
+  BINARY_HEADER_LENGTH,
+  NO_CREATE_EXPIRATION,
+  isQuietOpcode,
+  returnsKey,
+} from './binary/constants.js';

@@ -260,6 +260,11 @@ export interface SaslRequest extends RequestBase {
 export interface ErrorRequest extends RequestBase {
   readonly cmd: 'error';
   readonly error: import('./errors.js').ProtocolError;
+  /**
+   * A key memcached unlinks along with this error: a `set` refused as too
+   * large removes the key's old item, so no stale value outlives the write.
+   */
+  readonly unlinkKey?: Buffer;
 }
 
 export type Request =

@@ -128,7 +128,8 @@ export class Connection {
   }
 
   private dispatch(req: Request): void {
-    if (req.cmd === 'quit') this.closing = true;
+    // quit, and errors after which memcached closes the connection, end the pipeline here.
+    if (req.cmd === 'quit' || (req.cmd === 'error' && req.error.fatal)) this.closing = true;
     let outcome: unknown;
     let failed = false;
     try {

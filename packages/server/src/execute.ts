@@ -35,6 +35,9 @@ export function runRequest(orch: Handler, req: Request): unknown {
       return orch.touch(req);
     case 'flush_all':
       return orch.flush(req.delay);
+    case 'error':
+      // memcached drops the old item when a set is refused as too large.
+      return req.unlinkKey ? orch.delete({ key: req.unlinkKey }) : undefined;
     default:
       return undefined;
   }
