@@ -10,9 +10,9 @@
  * memcached sent.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { createMetaEncoder } from '../src/meta/encoder.js';
+import { createMetaEncoder, itemTotalSize, slabClassFor } from '../src/meta/encoder.js';
 import { ResponseWriter } from '../src/writer.js';
 import type {
   ArithmeticOutcome,
@@ -346,4 +346,33 @@ describe('meta encoder against memcached 1.6', () => {
       { numRuns: 600 },
     );
   }, 120_000);
+
+  it('reports the item size and slab class in me exactly as memcached does, at every slab class boundary', async () => {
+    const key = 'slab';
+    // Value lengths on both sides of every class change our table predicts, for zero and non-zero flags.
+    const cases: [number, number][] = [];
+    for (const flags of [0, 7]) {
+      let prev = slabClassFor(itemTotalSize(key.length + 4, 0, flags));
+      for (let len = 1; len <= 600_000; len++) {
+        const cls = slabClassFor(itemTotalSize(key.length + 4, len, flags));
+        if (cls !== prev) cases.push([len - 1, flags], [len, flags]);
+        prev = cls;
+      }
+      cases.push([0, flags], [1_000_000, flags]);
+    }
+    expect(cases.length).toBeGreaterThan(150);
+    let i = 0;
+    for (const [len, flags] of cases) {
+      const k = `${key}${String(i++).padStart(4, '0')}`;
+      const value = Buffer.alloc(len, 0x61);
+      await s.send(Buffer.concat([Buffer.from(`set ${k} ${flags} 0 ${len}\r\n`), value, Buffer.from('\r\n')]));
+      const x = await s.send(`me ${k}\r\n`);
+      const st = stateOf(x)!;
+      const req: GetRequest = { ...base(metaOf([], Buffer.from(k), Buffer.from(k), false)), cmd: 'me', key: Buffer.from(k), withCas: false };
+      const item: ItemView = { key: Buffer.from(k), value, flags, cas: st.cas, exptime: absExptime(st), lastAccess: T0 - st.la, fetched: st.fetched };
+      const d = diffReplies(encode((w) => enc.get(w, req, item)), x.raw);
+      if (d !== undefined) throw new Error(`value of ${len} bytes, flags ${flags}: ${d}`);
+      await s.send(`delete ${k}\r\n`);
+    }
+  }, 60_000);
 });
