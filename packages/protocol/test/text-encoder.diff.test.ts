@@ -233,7 +233,7 @@ async function check(prefix: string, op: Op): Promise<void> {
       break;
     case 'version':
       wire = Buffer.from('version\r\n');
-      ours = encode((w) => textEncoder.version(w, { ...text(), cmd: 'version' }, version));
+      ours = encode((w) => textEncoder.version(w, text(), version));
       break;
     case 'verbosity':
       wire = Buffer.from(`verbosity ${op.level}${nr(op.noreply)}\r\n`, 'latin1');
