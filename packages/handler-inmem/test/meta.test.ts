@@ -1,0 +1,215 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ITEM_UPDATE_INTERVAL, InMemoryHandler } from '../src/index.js';
+import { asItem, b, get, makeHandler, set, stat, store } from './helpers.js';
+
+const handlers: InMemoryHandler[] = [];
+function fresh(...args: Parameters<typeof makeHandler>) {
+  const r = makeHandler(...args);
+  handlers.push(r.h);
+  return r;
+}
+afterEach(() => {
+  for (const h of handlers.splice(0)) h.close();
+});
+
+/** The W/Z/X letters memcached would print for this fetch result. */
+function flagsOf(it: { win?: boolean; tokenSent?: boolean; stale?: boolean } | undefined): string {
+  if (!it) return 'EN';
+  return (it.tokenSent ? 'Z' : '') + (it.stale ? 'X' : '') + (it.win ? 'W' : '');
+}
+
+describe('fetched marker and last access (meta h, l)', () => {
+  it('reports the state from before this fetch', () => {
+    const { h, clock } = fresh();
+    set(h, 'k', 'v');
+    const stored = clock.sec;
+    clock.advance(5);
+    const first = get(h, 'k')!;
+    expect(first.fetched).toBe(false);
+    expect(first.lastAccess).toBe(stored);
+    const second = get(h, 'k')!;
+    expect(second.fetched).toBe(true);
+    // No relink within 60 s: memcached keeps it->time until the next bump.
+    expect(second.lastAccess).toBe(stored);
+  });
+
+  it('lastAccess moves when the item is bumped, more than 60 s after the previous bump', () => {
+    const { h, clock } = fresh();
+    set(h, 'k', 'v');
+    const stored = clock.sec;
+    clock.advance(ITEM_UPDATE_INTERVAL + 1);
+    expect(get(h, 'k')!.lastAccess).toBe(stored);
+    const bumped = clock.sec;
+    clock.advance(3);
+    expect(get(h, 'k')!.lastAccess).toBe(bumped);
+  });
+
+  it('repeated fetches of an unchanged item return the same object (no allocation on the hot path)', () => {
+    const { h } = fresh();
+    set(h, 'k', 'v');
+    get(h, 'k');
+    const a = get(h, 'k');
+    const c = get(h, 'k');
+    expect(a).toBe(c);
+  });
+});
+
+describe('meta invalidation (md I, ms I)', () => {
+  it('md I marks the item stale with a new CAS; the first fetch wins, later ones see the token sent', () => {
+    const { h } = fresh();
+    const a = set(h, 'k', 'q');
+    expect(h.delete({ key: b('k'), invalidate: true })).toBe('DELETED');
+    const w = get(h, 'k')!;
+    expect(w.value.toString()).toBe('q');
+    expect(w.cas).toBeGreaterThan(a.cas);
+    // memcached 1.6.18: "VA 1 c2 t29 X W" then "VA 1 c2 t29 Z X".
+    expect(flagsOf(w)).toBe('XW');
+    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+  });
+
+  it('md I with T sets the new exptime; without T keeps it', () => {
+    const { h, clock } = fresh();
+    set(h, 'k', 'q', { exptime: 100 });
+    h.delete({ key: b('k'), invalidate: true, exptime: 30 });
+    expect(get(h, 'k')!.exptime).toBe(clock.sec + 30);
+    h.delete({ key: b('k'), invalidate: true });
+    expect(get(h, 'k')!.exptime).toBe(clock.sec + 30);
+  });
+
+  it('md I again clears the token so the next fetcher wins again', () => {
+    const { h } = fresh();
+    set(h, 'k', 'q');
+    h.delete({ key: b('k'), invalidate: true });
+    expect(flagsOf(get(h, 'k'))).toBe('XW');
+    h.delete({ key: b('k'), invalidate: true });
+    // memcached 1.6.18: "HD c3 t29 X W"
+    expect(flagsOf(get(h, 'k'))).toBe('XW');
+    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+  });
+
+  it('a store clears the stale and token state', () => {
+    const { h } = fresh();
+    set(h, 'k', 'q');
+    h.delete({ key: b('k'), invalidate: true });
+    get(h, 'k');
+    set(h, 'k', 'fresh');
+    expect(flagsOf(get(h, 'k'))).toBe('');
+  });
+
+  it('ms I with a CAS lower than the item stores but marks stale, keeping the TTL (memcached: HD, then X W)', () => {
+    const { h, clock } = fresh();
+    set(h, 'k', 'a');
+    const c2 = set(h, 'k', 'b', { exptime: 100 });
+    const r = asItem(store(h, 'set', 'k', 'z', { compareCas: c2.cas - 1n, invalidate: true, exptime: 0 }));
+    expect(r.cas).toBeGreaterThan(c2.cas);
+    expect(r.stale).toBe(true);
+    const w = get(h, 'k')!;
+    expect(w.value.toString()).toBe('z');
+    expect(w.exptime).toBe(clock.sec + 100);
+    expect(flagsOf(w)).toBe('XW');
+    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(stat(h, 'cas_hits')).toBe(1);
+  });
+
+  it('ms I over a stale item whose token was sent keeps the token sent', () => {
+    const { h } = fresh();
+    const c = set(h, 'k', 'a');
+    h.delete({ key: b('k'), invalidate: true });
+    get(h, 'k'); // wins
+    const stale = get(h, 'k')!;
+    asItem(store(h, 'set', 'k', 'y', { compareCas: c.cas, invalidate: true }));
+    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(stale.cas).toBeGreaterThan(c.cas);
+  });
+
+  it('ms I with an equal CAS is a plain match (fresh item); with a higher CAS is EXISTS', () => {
+    const { h } = fresh();
+    const c = set(h, 'k', 'a');
+    expect(store(h, 'set', 'k', 'b', { compareCas: c.cas + 10n, invalidate: true })).toBe('EXISTS');
+    const r = asItem(store(h, 'set', 'k', 'b', { compareCas: c.cas, invalidate: true }));
+    expect(r.stale).toBe(false);
+  });
+
+  it('without I a lower CAS is EXISTS', () => {
+    const { h } = fresh();
+    set(h, 'k', 'a');
+    const c = set(h, 'k', 'b');
+    expect(store(h, 'set', 'k', 'z', { compareCas: c.cas - 1n })).toBe('EXISTS');
+  });
+
+  it('md with a CAS mismatch is EXISTS and counts delete_misses', () => {
+    const { h } = fresh();
+    const c = set(h, 'k', 'a');
+    expect(h.delete({ key: b('k'), compareCas: c.cas + 1n, invalidate: true })).toBe('EXISTS');
+    expect(get(h, 'k')!.stale).toBe(false);
+    expect(stat(h, 'delete_misses')).toBe(1);
+  });
+});
+
+describe('vivify (mg N)', () => {
+  it('a miss creates an empty item and wins; the next fetcher sees the token sent', () => {
+    const { h, clock } = fresh();
+    const w = h.get({ key: b('v'), vivify: 30 })!;
+    expect(w).toBeDefined();
+    expect(w.value.length).toBe(0);
+    expect(w.flags).toBe(0);
+    expect(w.exptime).toBe(clock.sec + 30);
+    expect(w.fetched).toBe(false);
+    expect(flagsOf(w)).toBe('W');
+    // memcached 1.6.18: "VA 0 c6 t30 h1 l0 Z"
+    const z = h.get({ key: b('v'), vivify: 60 })!;
+    expect(flagsOf(z)).toBe('Z');
+    expect(z.fetched).toBe(true);
+    expect(z.exptime).toBe(clock.sec + 30);
+    expect(z.cas).toBe(w.cas);
+  });
+
+  it('counts the vivifying fetch as a hit and a new item', () => {
+    const { h } = fresh();
+    h.get({ key: b('v'), vivify: 30 });
+    expect(stat(h, 'get_hits')).toBe(1);
+    expect(stat(h, 'get_misses')).toBe(0);
+    expect(stat(h, 'curr_items')).toBe(1);
+    expect(stat(h, 'total_items')).toBe(1);
+  });
+
+  it('a hit ignores N', () => {
+    const { h } = fresh();
+    set(h, 'k', 'v');
+    expect(flagsOf(h.get({ key: b('k'), vivify: 30 }))).toBe('');
+  });
+
+  it('a store replacing the vivified item clears the token', () => {
+    const { h } = fresh();
+    h.get({ key: b('v'), vivify: 30 });
+    set(h, 'v', 'real');
+    expect(flagsOf(h.get({ key: b('v'), vivify: 30 }))).toBe('');
+  });
+});
+
+describe('recache (mg R)', () => {
+  it('wins when the remaining TTL is below the threshold, once; later fetches see Z', () => {
+    const { h } = fresh();
+    set(h, 'v', 'q', { exptime: 100 });
+    // memcached 1.6.18: R30 with t100 → no W; R200 → W; then Z.
+    expect(flagsOf(h.get({ key: b('v'), recache: 30 }))).toBe('');
+    expect(flagsOf(h.get({ key: b('v'), recache: 200 }))).toBe('W');
+    expect(flagsOf(h.get({ key: b('v'), recache: 200 }))).toBe('Z');
+    expect(flagsOf(get(h, 'v'))).toBe('Z');
+  });
+
+  it('compares strictly: a TTL equal to the threshold does not win', () => {
+    const { h, clock } = fresh();
+    set(h, 'v', 'q', { exptime: 100 });
+    clock.advance(50);
+    expect(flagsOf(h.get({ key: b('v'), recache: 50 }))).toBe('');
+    expect(flagsOf(h.get({ key: b('v'), recache: 51 }))).toBe('W');
+  });
+
+  it('never wins on an item without exptime', () => {
+    const { h } = fresh();
+    set(h, 'v', 'q');
+    expect(flagsOf(h.get({ key: b('v'), recache: 1_000_000 }))).toBe('');
+  });
+});
