@@ -96,7 +96,8 @@ function readReply(r: ReplyReader, req: Request): true | typeof MORE {
       switch (req.cmd) {
         case 'get':
         case 'mget': {
-          const keys = new Set((req.cmd === 'get' ? [req.key] : req.keys).map((k) => k.toString('latin1')));
+          const list: Buffer[] = req.cmd === 'mget' ? req.keys : [(req as { key: Buffer }).key];
+          const keys = new Set(list.map((k) => k.toString('latin1')));
           for (;;) {
             const line = r.line();
             if (line === MORE) return MORE;
