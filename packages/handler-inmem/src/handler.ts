@@ -527,15 +527,16 @@ export class InMemoryHandler implements Handler {
       this.deleteMisses++;
       return 'EXISTS';
     }
-    this.deleteHits++;
     if (cmd.invalidate === true) {
       // Meta md I: keep the item but mark it stale with a new CAS, optionally a
       // new TTL, and clear the token so the next fetcher wins the recache.
+      // memcached counts no delete_hits for it.
       const exptime = cmd.exptime !== undefined ? absoluteExptime(cmd.exptime, now) : it.exptime;
       const next = new Item(it.key, it.value, it.flags, this.nextCas(), exptime, it.lastAccess, it.fetched, true, false, false, it.keyStr, it.size);
       this.swap(it, next, false);
       return 'DELETED';
     }
+    this.deleteHits++;
     this.unlink(it);
     return 'DELETED';
   }

@@ -68,6 +68,15 @@ describe('meta invalidation (md I, ms I)', () => {
     expect(flagsOf(get(h, 'k'))).toBe('ZX');
   });
 
+  it('md I counts no delete_hits (memcached counts only real deletes)', () => {
+    const { h } = fresh();
+    set(h, 'k', 'q');
+    h.delete({ key: b('k'), invalidate: true });
+    expect(stat(h, 'delete_hits')).toBe(0);
+    h.delete({ key: b('k') });
+    expect(stat(h, 'delete_hits')).toBe(1);
+  });
+
   it('md I with T sets the new exptime; without T keeps it', () => {
     const { h, clock } = fresh();
     set(h, 'k', 'q', { exptime: 100 });
