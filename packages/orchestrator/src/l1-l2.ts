@@ -15,7 +15,7 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
-import { attempt, isPromise, then } from './maybe.js';
+import { andThen, attempt, isPromise } from './maybe.js';
 
 export interface L1L2Options {
   /**
@@ -86,13 +86,13 @@ export class L1L2 implements Orchestrator {
     const dropL1 = (err: unknown): MaybePromise<void> => {
       this.onL1Error(err);
       return attempt(
-        () => then(this.l1.delete({ key }), () => undefined),
+        () => andThen(this.l1.delete({ key }), () => undefined),
         (e) => {
           this.onL1Error(e);
         },
       );
     };
-    return attempt(() => then(f(), () => undefined), dropL1);
+    return attempt(() => andThen(f(), () => undefined), dropL1);
   }
 
   /** Copy an L2 item into L1 with L2's TTL and CAS. */
@@ -108,22 +108,22 @@ export class L1L2 implements Orchestrator {
     return this.afterWrites(cmd.key, () => {
       // gat must reach L2 (the TTL authority); the meta anti-dogpile options are decided by L2 too.
       if (cmd.touch !== undefined || cmd.vivify !== undefined || cmd.recache !== undefined) return this.getFromL2(cmd, true);
-      return then(this.l1.get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
+      return andThen(this.l1.get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
     });
   }
 
   private getFromL2(cmd: GetCommand, touchL1: boolean): MaybePromise<ItemView | undefined> {
-    return then(this.l2.get(cmd), (item) => {
+    return andThen(this.l2.get(cmd), (item) => {
       if (item === undefined) {
         // A gat miss in L2 means the item is gone: do not let L1 keep serving it.
-        return touchL1 ? then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => undefined) : undefined;
+        return touchL1 ? andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => undefined) : undefined;
       }
       // Vivified placeholders and stale items are L2 protocol state; keep them out of L1.
       if (item.stale || item.win || item.tokenSent) {
-        return then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => item);
+        return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => item);
       }
       if (this.batch) return item;
-      return then(this.fill(item, 'set'), () => item);
+      return andThen(this.fill(item, 'set'), () => item);
     });
   }
 
@@ -150,7 +150,7 @@ export class L1L2 implements Orchestrator {
       if (misses.length === 0) return out;
       const l2cmds = misses.map((i) => cmds[i]!);
       const l2 = this.l2.getMany ? this.l2.getMany(l2cmds) : Promise.all(l2cmds.map((c) => this.l2.get(c)));
-      return then(l2, (items) => {
+      return andThen(l2, (items) => {
         const fills: Promise<unknown>[] = [];
         for (let j = 0; j < misses.length; j++) {
           const item = items[j];
@@ -169,16 +169,16 @@ export class L1L2 implements Orchestrator {
   // -- writes ----------------------------------------------------------------
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
-    const r = then(this.l2.store(cmd), (outcome) => {
+    const r = andThen(this.l2.store(cmd), (outcome) => {
       if (!isItem(outcome)) return outcome;
       if (cmd.invalidate || outcome.stale) {
         // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
-        return then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+        return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
       }
       const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
-      return then(
+      return andThen(
         this.l1Apply(cmd.key, () =>
-          then(
+          andThen(
             this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime: cmd.exptime, newCas: outcome.cas }),
             // L1 did not hold the item it was asked to extend: nothing stale can remain, nothing to do.
             (l1) => (isItem(l1) || l1 === 'NOT_STORED' ? l1 : Promise.reject(new Error(`L1 store: ${l1}`))),
@@ -191,25 +191,25 @@ export class L1L2 implements Orchestrator {
   }
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
-    const r = then(this.l2.arithmetic(cmd), (outcome) => {
+    const r = andThen(this.l2.arithmetic(cmd), (outcome) => {
       if (!isItem(outcome)) return outcome;
-      return then(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
+      return andThen(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
     });
     return this.track(cmd.key, r);
   }
 
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
-    const r = then(this.l2.delete(cmd), (outcome) => {
+    const r = andThen(this.l2.delete(cmd), (outcome) => {
       if (outcome === 'EXISTS') return outcome;
       // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
-      return then(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+      return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
     });
     return this.track(cmd.key, r);
   }
 
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
-    const r = then(this.l2.touch(cmd), (outcome) =>
-      then(
+    const r = andThen(this.l2.touch(cmd), (outcome) =>
+      andThen(
         this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch(cmd) : this.l1.delete({ key: cmd.key }))),
         () => outcome,
       ),
@@ -218,7 +218,7 @@ export class L1L2 implements Orchestrator {
   }
 
   flush(delay: number): MaybePromise<void> {
-    return then(this.l2.flush(delay), () => this.l1.flush(delay));
+    return andThen(this.l2.flush(delay), () => this.l1.flush(delay));
   }
 
   stats(group: string): StatsGroup | undefined {

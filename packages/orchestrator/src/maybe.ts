@@ -5,7 +5,7 @@ export function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
 }
 
 /** Apply `f` to a value now when it is ready, or when its Promise settles: no Promise is made for ready values. */
-export function then<T, U>(v: MaybePromise<T>, f: (t: T) => MaybePromise<U>): MaybePromise<U> {
+export function andThen<T, U>(v: MaybePromise<T>, f: (t: T) => MaybePromise<U>): MaybePromise<U> {
   return isPromise(v) ? v.then(f) : f(v);
 }
 

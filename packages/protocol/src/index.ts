@@ -18,3 +18,7 @@ export {
   isQuietOpcode,
   returnsKey,
 } from './binary/constants.js';
+export { TextParser, type TextParserOptions } from './text/parser.js';
+export { encodeTextRequest, encodeMetaRequest } from './text/request-encoder.js';
+export { textEncoder } from './text/encoder.js';
+export { metaEncoder, createMetaEncoder, type MetaEncoderOptions } from './meta/encoder.js';
