@@ -186,7 +186,7 @@ export class TtlMapHandler implements Handler {
       if (cmd.initial === undefined) return 'NOT_FOUND';
       // Binary incr/decr (and meta `N`) create a missing counter with the
       // initial value; the delta is not applied to it.
-      return this.put(k, {
+      const counter = this.put(k, {
         key: Buffer.from(cmd.key),
         value: Buffer.from(cmd.initial.toString()),
         flags: 0,
@@ -195,15 +195,21 @@ export class TtlMapHandler implements Handler {
         lastAccess: now,
         fetched: false,
       });
+      // Only the answer says so: memcached answers `ma … q` that created its counter.
+      return { ...counter, created: true, previousExptime: 0 };
     }
     if (cmd.compareCas !== undefined && item.cas !== cmd.compareCas) return 'EXISTS';
     const current = parseCounter(item.value);
     if (current === undefined) return 'NON_NUMERIC';
     // incr wraps around at 2^64; decr stops at 0 instead of going negative.
     const next = cmd.incr ? (current + cmd.delta) & U64_MASK : current > cmd.delta ? current - cmd.delta : 0n;
+    // Meta `T` on ma sets a new exptime along with the update.
+    const exptime = cmd.touch === undefined ? item.exptime : absoluteExptime(cmd.touch, now);
     // memcached rewrites a shorter result in place, padded with spaces
     // ("100" decr 95 reads back as "5  "); this handler stores just the digits.
-    return this.put(k, { ...item, value: Buffer.from(next.toString()), cas: cmd.newCas ?? this.nextCas() });
+    const value = Buffer.from(next.toString());
+    const updated = this.put(k, { ...item, value, exptime, cas: cmd.newCas ?? this.nextCas() });
+    return exptime === item.exptime ? updated : { ...updated, previousExptime: item.exptime };
   }
 
   touch(cmd: TouchCommand): TouchOutcome {

@@ -88,7 +88,39 @@ const TEXT_STEPS: string[] = [
   'get after\r\n',
 ];
 
-describe('text protocol replies match real memcached', () => {
+/** Meta commands, answered by the same handler methods. */
+const META_STEPS: string[] = [
+  'ms m1 2 F5 T0\r\nhi\r\n',
+  'mg m1 v f\r\n',
+  'mg m1 s v k c\r\n',
+  'mg nothing v\r\n',
+  'ms m1 2 MA\r\n>>\r\n',
+  'ms m1 2 MP\r\n<<\r\n',
+  'mg m1 v f\r\n',
+  'ms m2 1 ME\r\nx\r\n',
+  'ms m2 1 ME\r\ny\r\n',
+  'ms m3 1 MR\r\nx\r\n',
+  'ms m3 1 MA\r\nx\r\n',
+  'ms m2 1 C1\r\nz\r\n',
+  'md m2 C1\r\n',
+  'md m2\r\n',
+  'md m2\r\n',
+  'md m2 q\r\n',
+  'ma c1 q N0 J5\r\n',
+  'ma c1 q\r\n',
+  'ma c1 v\r\n',
+  'ma c1 MD D100 v\r\n',
+  'ma c1 MI D18446744073709551615 v\r\n',
+  'ma c1 MI D2 v\r\n',
+  'ma none\r\n',
+  'ms s1 3\r\nabc\r\n',
+  'ma s1\r\n',
+  'mg m1 v T-1\r\n',
+  'mg m1 v\r\n',
+  'mn\r\n',
+];
+
+describe('text and meta replies match real memcached', () => {
   let memcached: MemcachedProcess;
   let ours: { server: Server; port: number };
 
@@ -101,7 +133,15 @@ describe('text protocol replies match real memcached', () => {
     await memcached?.stop();
   });
 
-  it('for storage, arithmetic, touch, cas, delete and flush', async () => {
+  it('for text storage, arithmetic, touch, cas, delete and flush', async () => {
+    await compare(TEXT_STEPS);
+  });
+
+  it('for meta set modes, cas, delete, arithmetic with creation and touch', async () => {
+    await compare(META_STEPS);
+  });
+
+  async function compare(steps: readonly string[]): Promise<void> {
     const theirs = await RawClient.connect({ port: memcached.port });
     const mine = await RawClient.connect({ port: ours.port });
     try {
@@ -112,7 +152,7 @@ describe('text protocol replies match real memcached', () => {
         if (step.startsWith('gets ')) cas.set(c, casOf(reply));
         return reply;
       };
-      for (const step of TEXT_STEPS) {
+      for (const step of steps) {
         const [expected, got] = await Promise.all([send(theirs, step), send(mine, step)]);
         expect(maskCas(got), `reply to ${JSON.stringify(step)}`).toBe(maskCas(expected));
       }
@@ -120,7 +160,7 @@ describe('text protocol replies match real memcached', () => {
       theirs.close();
       mine.close();
     }
-  });
+  }
 });
 
 /**

@@ -457,9 +457,23 @@ describe('arithmetic', () => {
     const r = stored(incr(h, 'n', 5n, { initial: 100n, exptime: 10 }));
     expect(r.value.toString()).toBe('100');
     expect(r.flags).toBe(0);
-    expect(digits(incr(h, 'n', 5n, { initial: 100n }))).toBe('105');
+    expect(r.created).toBe(true);
+    const again = stored(incr(h, 'n', 5n, { initial: 100n }));
+    expect(again.value.toString()).toBe('105');
+    expect(again.created).toBeUndefined();
     clock.advance(10);
     expect(value(h, 'n')).toBeUndefined();
+  });
+
+  it('with touch (meta T) sets a new exptime along with the update', () => {
+    const { h, clock } = setup();
+    store(h, 'set', 'n', '1', { exptime: 10 });
+    const r = stored(incr(h, 'n', 1n, { touch: 100 }));
+    expect(r.exptime).toBe(clock.now() + 100);
+    expect(r.previousExptime).toBe(clock.now() + 10);
+    clock.advance(50);
+    expect(value(h, 'n')).toBe('2');
+    expect(stored(incr(h, 'n', 1n)).previousExptime).toBeUndefined();
   });
 
   it('with compareCas changes only the version the client read', () => {
