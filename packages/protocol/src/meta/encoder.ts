@@ -34,6 +34,8 @@ import type {
 } from '../model.js';
 import {
   TextLines,
+  decimal64Length,
+  decimalLength,
   putBytes,
   putDecimal,
   putDecimal64,
@@ -72,6 +74,7 @@ const C_W = 0x57;
 const C_X = 0x58;
 const C_Z = 0x5a;
 const SP = 0x20;
+const MAX_SAFE = 0x1fffffffffffffn;
 
 const H = 0x48;
 const D = 0x44;
@@ -193,6 +196,19 @@ function putSigned(buf: Buffer, p: number, v: number): number {
   return putDecimal(buf, p, v);
 }
 
+/** Digits `putTtl` writes. */
+function ttlLength(exptime: number, now: number): number {
+  if (exptime === 0) return 2;
+  const left = exptime - now;
+  return decimalLength(left > 0 ? left : 0);
+}
+
+/** `l`: seconds since the previous access. */
+function idleSeconds(item: ItemView, now: number): number {
+  const idle = now - item.lastAccess;
+  return idle > 0 ? idle : 0;
+}
+
 /** `t`: seconds left, or -1 for an item that never expires. */
 function putTtl(buf: Buffer, p: number, exptime: number, now: number): number {
   if (exptime === 0) {
@@ -211,25 +227,35 @@ function lineBound(req: RequestBase, key: Buffer, valueLength: number): number {
   return 64 + valueLength + ret * (32 + opaque + base64Length(key.length));
 }
 
+/** Copy scratch[0, n) to `buf` at `at`: a plain loop for a short line beats a native copy call. */
+function copyLine(buf: Buffer, at: number, n: number): void {
+  if (n <= 64) {
+    const src = scratch;
+    for (let i = 0; i < n; i++) buf[at + i] = src[i]!;
+  } else {
+    scratch.copy(buf, at, 0, n);
+  }
+}
+
 /** Copy the line in scratch[0, n) to the writer, followed by `value` + `\r\n` when given. */
 function emit(w: ResponseWriter, n: number, value: Buffer | undefined): void {
   if (value === undefined) {
     const at = w.reserveAt(n);
-    scratch.copy(w.current, at, 0, n);
+    copyLine(w.current, at, n);
     return;
   }
   const vlen = value.length;
   if (vlen < w.referenceThreshold) {
     const at = w.reserveAt(n + vlen + 2);
     const buf = w.current;
-    scratch.copy(buf, at, 0, n);
+    copyLine(buf, at, n);
     const p = putBytes(buf, at + n, value);
     buf[p] = 13;
     buf[p + 1] = 10;
     return;
   }
   const at = w.reserveAt(n);
-  scratch.copy(w.current, at, 0, n);
+  copyLine(w.current, at, n);
   w.bytes(value);
   w.crlf();
 }
@@ -292,42 +318,43 @@ function absoluteExptime(wire: number | undefined, now: number): number {
 export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEncoder {
   const clock = options.now ?? (() => Math.floor(Date.now() / 1000));
 
-  /** mg hit: `VA <len> <flags>*` or `HD <flags>*`, then Z X W. */
+  /**
+   * mg hit: `VA <len> <flags>*` or `HD <flags>*`, then Z X W.
+   *
+   * The hottest meta reply, so it is written straight into the writer's slab:
+   * a first pass over the flags measures the line exactly, a second writes it
+   * (with the value too, when the value is small enough to be copied).
+   */
   function writeHit(w: ResponseWriter, req: GetRequest, item: ItemView): void {
     const meta = req.meta;
-    const ret = meta?.ret ?? '';
+    const ret = meta === undefined ? '' : meta.ret;
     const value = item.value;
-    const withValue = hasFlag(req, C_v);
-    const buf = scratchFor(lineBound(req, item.key, 0));
-    let p: number;
-    if (withValue) {
-      buf[0] = V;
-      buf[1] = A;
-      buf[2] = SP;
-      p = putDecimal(buf, 3, value.length);
-    } else {
-      buf[0] = H;
-      buf[1] = D;
-      p = 2;
-    }
-    let now = -1;
-    let exptime = exptimeAtStart(item);
+    const vlen = value.length;
+    const key = item.key;
+    const opaque = meta === undefined ? undefined : meta.opaqueToken;
     const created = item.created === true;
-    const lastChange = lastExptimeChange(ret, created);
+    const lastChange = created || ret.indexOf('T') >= 0 ? lastExptimeChange(ret, created) : -1;
     // memcached picks base64 for `k` by how the item's key was stored, not by this request's `b`.
-    const binary = item.keyBinary ?? meta?.base64Key === true;
+    const binary = item.keyBinary ?? (meta !== undefined && meta.base64Key === true);
+    const start = exptimeAtStart(item);
+    let now = -1;
+    let cas = -1;
+
+    // Pass 1: the exact line length.
+    let withValue = false;
+    let n = 4; // "HD" or "VA", and \r\n
+    let exptime = start;
     for (let i = 0; i < ret.length; i++) {
       switch (ret.charCodeAt(i)) {
+        case C_v:
+          withValue = true;
+          break;
         case C_s:
-          buf[p++] = SP;
-          buf[p++] = C_s;
-          p = putDecimal(buf, p, value.length);
+          n += 2 + decimalLength(vlen);
           break;
         case C_t:
           if (now < 0) now = clock();
-          buf[p++] = SP;
-          buf[p++] = C_t;
-          p = putTtl(buf, p, exptime, now);
+          n += 2 + ttlLength(exptime, now);
           break;
         case C_T:
           if (i === lastChange) exptime = item.exptime;
@@ -346,23 +373,81 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           }
           break;
         case C_c:
+          if (cas < 0) cas = item.cas <= MAX_SAFE ? Number(item.cas) : -2;
+          n += 2 + (cas >= 0 ? decimalLength(cas) : decimal64Length(item.cas));
+          break;
+        case C_f:
+          n += 2 + decimalLength(item.flags);
+          break;
+        case C_l:
+          if (now < 0) now = clock();
+          n += 2 + decimalLength(idleSeconds(item, now));
+          break;
+        case C_h:
+          n += 3;
+          break;
+        case C_O:
+          n += 1 + (opaque === undefined ? 1 : opaque.length);
+          break;
+        case C_k:
+          n += 2 + (binary ? base64Length(key.length) + 2 : key.length);
+          break;
+      }
+    }
+    if (withValue) n += 1 + decimalLength(vlen);
+    if (item.tokenSent === true) n += 2;
+    if (item.stale === true) n += 2;
+    if (item.win === true) n += 2;
+
+    // Pass 2: write it.
+    const inline = withValue && vlen < w.referenceThreshold;
+    const at = w.reserveAt(inline ? n + vlen + 2 : n);
+    const buf = w.current;
+    let p = at;
+    if (withValue) {
+      buf[p] = V;
+      buf[p + 1] = A;
+      buf[p + 2] = SP;
+      p = putDecimal(buf, p + 3, vlen);
+    } else {
+      buf[p] = H;
+      buf[p + 1] = D;
+      p += 2;
+    }
+    exptime = start;
+    for (let i = 0; i < ret.length; i++) {
+      switch (ret.charCodeAt(i)) {
+        case C_s:
+          buf[p++] = SP;
+          buf[p++] = C_s;
+          p = putDecimal(buf, p, vlen);
+          break;
+        case C_t:
+          buf[p++] = SP;
+          buf[p++] = C_t;
+          p = putTtl(buf, p, exptime, now);
+          break;
+        case C_T:
+          exptime = i === lastChange ? item.exptime : absoluteExptime(req.touch, now);
+          break;
+        case C_N:
+          if (created) exptime = i === lastChange ? item.exptime : absoluteExptime(req.vivify, now);
+          break;
+        case C_c:
           buf[p++] = SP;
           buf[p++] = C_c;
-          p = putDecimal64(buf, p, item.cas);
+          p = cas >= 0 ? putDecimal(buf, p, cas) : putDecimal64(buf, p, item.cas);
           break;
         case C_f:
           buf[p++] = SP;
           buf[p++] = C_f;
           p = putDecimal(buf, p, item.flags);
           break;
-        case C_l: {
-          if (now < 0) now = clock();
+        case C_l:
           buf[p++] = SP;
           buf[p++] = C_l;
-          const idle = now - item.lastAccess;
-          p = putDecimal(buf, p, idle > 0 ? idle : 0);
+          p = putDecimal(buf, p, idleSeconds(item, now));
           break;
-        }
         case C_h:
           buf[p++] = SP;
           buf[p++] = C_h;
@@ -372,7 +457,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           p = putOpaque(buf, p, req);
           break;
         case C_k:
-          p = putKeyFlag(buf, p, item.key, binary);
+          p = putKeyFlag(buf, p, key, binary);
           break;
       }
     }
@@ -391,7 +476,15 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
     }
     buf[p++] = 13;
     buf[p++] = 10;
-    emit(w, p, withValue ? value : undefined);
+    if (!withValue) return;
+    if (inline) {
+      p = putBytes(buf, p, value);
+      buf[p] = 13;
+      buf[p + 1] = 10;
+      return;
+    }
+    w.bytes(value);
+    w.crlf();
   }
 
   /** me: `ME <key> exp=<-ttl|-1> la=<idle> cas=<cas> fetch=<yes|no> cls=<class> size=<bytes>`. */

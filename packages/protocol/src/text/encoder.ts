@@ -63,14 +63,21 @@ const MAX_SAFE = 0x1fffffffffffffn;
 
 /** Number of decimal digits of a non-negative integer below 2^53. */
 export function decimalLength(v: number): number {
-  let n = 1;
-  let p = 10;
-  while (v >= p && n < 16) {
-    n++;
-    p *= 10;
+  if (v < 100000) {
+    if (v < 100) return v < 10 ? 1 : 2;
+    return v < 1000 ? 3 : v < 10000 ? 4 : 5;
   }
+  if (v < 10000000000) {
+    if (v < 10000000) return v < 1000000 ? 6 : 7;
+    return v < 100000000 ? 8 : v < 1000000000 ? 9 : 10;
+  }
+  let n = 11;
+  for (let p = 100000000000; v >= p && n < 16; p *= 10) n++;
   return n;
 }
+
+/** "00" to "99" as char codes: two digits per division. */
+const PAIRS = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''), 'latin1');
 
 /** Write a non-negative integer below 2^53 as decimal digits at `pos`; returns the end. */
 export function putDecimal(buf: Buffer, pos: number, v: number): number {
@@ -80,21 +87,28 @@ export function putDecimal(buf: Buffer, pos: number, v: number): number {
   }
   const end = pos + decimalLength(v);
   let p = end;
-  if (v < 4294967296) {
-    // Unsigned 32-bit division is exact and much cheaper than Math.floor.
-    while (v >= 10) {
-      const q = (v / 10) >>> 0;
-      buf[--p] = 48 + (v - q * 10);
-      v = q;
-    }
-  } else {
-    while (v >= 10) {
-      const q = Math.floor(v / 10);
-      buf[--p] = 48 + (v - q * 10);
-      v = q;
-    }
+  // Above 2^32 peel off the low digits with float math until the rest fits in 32 bits.
+  while (v >= 4294967296) {
+    const q = Math.floor(v / 100);
+    const r = (v - q * 100) * 2;
+    buf[--p] = PAIRS[r + 1]!;
+    buf[--p] = PAIRS[r]!;
+    v = q;
   }
-  buf[--p] = 48 + v;
+  // Unsigned 32-bit division is exact and much cheaper than Math.floor.
+  while (v >= 100) {
+    const q = (v / 100) >>> 0;
+    const r = (v - q * 100) * 2;
+    buf[--p] = PAIRS[r + 1]!;
+    buf[--p] = PAIRS[r]!;
+    v = q;
+  }
+  if (v >= 10) {
+    buf[--p] = PAIRS[v * 2 + 1]!;
+    buf[--p] = PAIRS[v * 2]!;
+  } else {
+    buf[--p] = 48 + v;
+  }
   return end;
 }
 
@@ -142,7 +156,17 @@ function writeValue(w: ResponseWriter, item: ItemView, withCas: boolean, end: bo
   const vlen = value.length;
   const flags = item.flags;
   let head = 6 + key.length + 1 + decimalLength(flags) + 1 + decimalLength(vlen) + 2;
-  if (withCas) head += 1 + decimal64Length(item.cas);
+  // One BigInt comparison and conversion; -1 marks a CAS beyond 2^53 (written from its string).
+  let cas = -1;
+  if (withCas) {
+    const c = item.cas;
+    if (c <= MAX_SAFE) {
+      cas = Number(c);
+      head += 1 + decimalLength(cas);
+    } else {
+      head += 1 + c.toString().length;
+    }
+  }
   const inline = vlen < w.referenceThreshold;
   const tail = end ? 7 : 2;
   const total = inline ? head + vlen + tail : head;
@@ -156,7 +180,7 @@ function writeValue(w: ResponseWriter, item: ItemView, withCas: boolean, end: bo
   p = putDecimal(buf, p, vlen);
   if (withCas) {
     buf[p++] = 32;
-    p = putDecimal64(buf, p, item.cas);
+    p = cas >= 0 ? putDecimal(buf, p, cas) : putDecimal64(buf, p, item.cas);
   }
   buf[p++] = 13;
   buf[p++] = 10;
