@@ -234,7 +234,7 @@ describe('store', () => {
     expect(c.cas).toBeGreaterThan(b.cas);
   });
 
-  it('uses the CAS unique the client chose (meta E)', () => {
+  it('uses newCas as the CAS unique when given (meta E; l1l2 copying L2\'s CAS)', () => {
     const { h } = setup();
     expect(stored(store(h, 'set', 'k', 'v', { newCas: 12345678901234567890n })).cas).toBe(12345678901234567890n);
     expect(h.get({ key: buf('k') })!.cas).toBe(12345678901234567890n);
@@ -483,7 +483,7 @@ describe('arithmetic', () => {
     expect(digits(incr(h, 'n', 1n, { compareCas: s.cas }))).toBe('2');
   });
 
-  it('uses the CAS unique the client chose (meta E)', () => {
+  it('uses newCas as the CAS unique when given (meta E; l1l2 copying L2\'s CAS)', () => {
     const { h } = setup();
     store(h, 'set', 'n', '1');
     expect(stored(incr(h, 'n', 1n, { newCas: 777n })).cas).toBe(777n);
