@@ -200,6 +200,17 @@ const REPLY_TOUCHED = status('TOUCHED');
 const REPLY_OK = status('OK');
 const REPLY_RESET = status('RESET');
 
+const bare = (code: MetaCode): MetaReply => Object.freeze(new Meta(code));
+const BARE: Record<MetaCode, MetaReply> = {
+  VA: bare('VA'),
+  HD: bare('HD'),
+  EN: bare('EN'),
+  NS: bare('NS'),
+  EX: bare('EX'),
+  NF: bare('NF'),
+  MN: bare('MN'),
+};
+
 const W_VALUE = Buffer.from('VALUE ', 'latin1');
 const W_VERSION = Buffer.from('VERSION ', 'latin1');
 const W_STAT = Buffer.from('STAT ', 'latin1');
@@ -622,11 +633,14 @@ export class TextResponseParser {
   }
 
   private meta(code: MetaCode, line: Buffer, at: number, end: number, out: TextReply[]): void {
-    const r = new Meta(code);
-    if (at < end) {
-      r.flags = line.subarray(at + 1, end);
-      parseMetaFlags(r, line, at + 1, end);
+    if (at >= end) {
+      // A bare code carries nothing of its own: share one frozen reply per code.
+      out.push(BARE[code]);
+      return;
     }
+    const r = new Meta(code);
+    r.flags = line.subarray(at + 1, end);
+    parseMetaFlags(r, line, at + 1, end);
     out.push(r);
   }
 
