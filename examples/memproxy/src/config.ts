@@ -18,23 +18,28 @@ export function parseDuration(text: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-const size = z.union([z.number().int().nonnegative(), z.string().transform((s, ctx) => {
-  try {
-    return parseSize(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-})]);
+/** A zod type that accepts a number as is, or a string read by `parse` (its error becomes the issue message). */
+const readable = (parse: (s: string) => number, numberScale = 1) =>
+  z.union([z.number(), z.string()]).transform((v, ctx) => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v) || v < 0) {
+        ctx.addIssue({ code: 'custom', message: 'must be a non-negative number' });
+        return z.NEVER;
+      }
+      return Math.round(v * numberScale);
+    }
+    try {
+      return parse(v);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+  });
 
-const duration = z.union([z.number().nonnegative().transform((s) => s * 1000), z.string().transform((s, ctx) => {
-  try {
-    return parseDuration(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-})]);
+/** Bytes: a number, or "64m", "512k", ... */
+const size = readable(parseSize);
+/** Milliseconds: seconds as a number, or "30s", "5m", "250ms", ... */
+const duration = readable(parseDuration, 1000);
 
 const port = z.coerce.number().int().min(0).max(65535);
 

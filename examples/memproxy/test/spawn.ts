@@ -24,16 +24,17 @@ export function startMemproxy(args: string[]): Promise<Running> {
       child.kill('SIGKILL');
       reject(new Error(`memproxy did not start: ${out} ${err}`));
     }, 10_000);
-    child.once('exit', (code) => {
+    const onEarlyExit = (code: number | null) => {
       clearTimeout(timer);
       reject(new Error(`memproxy exited with ${code}: ${err}`));
-    });
+    };
+    child.once('exit', onEarlyExit);
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
       const m = /listening on (?:[\d.]+:(\d+)|unix:\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        child.removeAllListeners('exit');
+        child.off('exit', onEarlyExit);
         resolve({
           child,
           port: Number(m[1] ?? 0),

@@ -50,5 +50,9 @@ export interface ServerOptions {
   onError?: (err: unknown) => void;
 }
 
-/** memcached-compatible version reply: clients parse the leading x.y.z. */
-export const DEFAULT_VERSION = '1.6.18-cleave';
+/**
+ * What `version` answers by default: the memcached release whose behaviour
+ * cleave reproduces. It must be a bare x.y.z: some clients (the npm
+ * `memcached` package among them) reject anything after the patch number.
+ */
+export const DEFAULT_VERSION = '1.6.18';
