@@ -9,6 +9,8 @@ const alias = {
   '@cleave/server': here('./packages/server/src/index.ts'),
   '@cleave/orchestrator': here('./packages/orchestrator/src/index.ts'),
   '@cleave/handler-inmem': here('./packages/handler-inmem/src/index.ts'),
+  '@cleave/handler-memcached': here('./packages/handler-memcached/src/index.ts'),
+  '@cleave/loadgen': here('./packages/loadgen/src/index.ts'),
   '@cleave/testkit': here('./packages/testkit/src/index.ts'),
 };
 
@@ -28,6 +30,8 @@ export default [
   project('protocol', './packages/protocol'),
   project('handler-inmem', './packages/handler-inmem'),
   project('orchestrator', './packages/orchestrator'),
+  project('handler-memcached', './packages/handler-memcached', { testTimeout: 60_000 }),
+  project('loadgen', './packages/loadgen', { testTimeout: 60_000 }),
   project('server', './packages/server', { testTimeout: 60_000 }),
   project('testkit', './packages/testkit'),
   project('examples', './examples', { testTimeout: 120_000 }),

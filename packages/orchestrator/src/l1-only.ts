@@ -24,8 +24,12 @@ import type {
 export class L1Only implements Orchestrator {
   readonly l1: Handler;
 
+  /** Present exactly when L1 has it, so callers batch multi-gets only where L1 can. */
+  readonly getMany?: (cmds: readonly GetCommand[]) => MaybePromise<(ItemView | undefined)[]>;
+
   constructor(l1: Handler) {
     this.l1 = l1;
+    if (l1.getMany) this.getMany = (cmds) => l1.getMany!(cmds);
   }
 
   get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
