@@ -22,3 +22,21 @@ export { TextParser, type TextParserOptions } from './text/parser.js';
 export { encodeTextRequest, encodeMetaRequest } from './text/request-encoder.js';
 export { textEncoder } from './text/encoder.js';
 export { metaEncoder, createMetaEncoder, type MetaEncoderOptions } from './meta/encoder.js';
+export {
+  TextResponseParser,
+  type TextResponseParserOptions,
+  type TextReply,
+  type ValueReply,
+  type EndReply,
+  type StatusReply,
+  type NumberReply,
+  type VersionReply,
+  type StatReply,
+  type ErrorReply,
+  type MetaReply,
+  type MetaDebugReply,
+  type LineReply,
+  type TextStatus,
+  type MetaCode,
+} from './text/response-parser.js';
+export { itemTotalSize, slabClassFor } from './meta/encoder.js';

@@ -164,7 +164,7 @@ describe('ms', () => {
   it('reports bad data chunks and too-large items even with q', () => {
     expect(parse('ms a 1 q\r\nzz\r\nmn\r\n')).toEqual([merr('CLIENT_ERROR bad data chunk'), err('ERROR'), { ...meta, cmd: 'noop' }]);
     expect(parse(`ms a 20 q\r\n${'x'.repeat(20)}\r\nmn\r\n`, { maxItemSize: 10 })).toEqual([
-      merr('SERVER_ERROR object too large for cache'),
+      { ...merr('SERVER_ERROR object too large for cache'), unlinkKey: 'a' },
       { ...meta, cmd: 'noop' },
     ]);
   });

@@ -182,14 +182,16 @@ describe('text storage commands', () => {
 
   it('answers an item over the size limit with SERVER_ERROR and swallows its data block', () => {
     const big = 'x'.repeat(2000);
+    // A refused `set` names the key whose old item memcached unlinks; other modes do not.
     expect(parse(`set a 0 0 2000\r\n${big}\r\nget a\r\n`, { maxItemSize: 1000 })).toEqual([
-      err('SERVER_ERROR object too large for cache'),
+      { ...err('SERVER_ERROR object too large for cache'), unlinkKey: 'a' },
       { ...text, cmd: 'get', key: 'a', withCas: false },
     ]);
     expect(parse(`set a 0 0 2000 noreply\r\n${big}\r\nget a\r\n`, { maxItemSize: 1000 })).toEqual([
-      err('SERVER_ERROR object too large for cache', true),
+      { ...err('SERVER_ERROR object too large for cache', true), unlinkKey: 'a' },
       { ...text, cmd: 'get', key: 'a', withCas: false },
     ]);
+    expect(parse(`add a 0 0 2000\r\n${big}\r\n`, { maxItemSize: 1000 })).toEqual([err('SERVER_ERROR object too large for cache')]);
   });
 
   it('swallows a huge declared block without buffering it', () => {

@@ -101,6 +101,11 @@ describe('text protocol matches memcached', () => {
     'bad data chunk': ['set a 0 0 1\r\nabc\r\n', 'get a\r\n'],
     'key of 250 bytes works, 251 does not': [`set ${long(250)} 0 0 1\r\nx\r\n`, `get ${long(250)}\r\n`, `get ${long(251)}\r\n`, `set ${long(251)} 0 0 1\r\nx\r\n`],
     'item over the size limit is refused and its data swallowed': [`set big 0 0 1048577\r\n${'x'.repeat(1048577)}\r\n`, 'get big\r\n'],
+    'a refused set unlinks the old item, a refused add does not': [
+      'set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\n',
+      `set a 0 0 1048577\r\n${'x'.repeat(1048577)}\r\nadd b 0 0 1048577\r\n${'x'.repeat(1048577)}\r\n`,
+      'get a b\r\n',
+    ],
     'newline-only line endings': ['set a 0 0 1\nx\r\n', 'get a\n'],
     'negative exptime expires at once': ['set a 0 -1 1\r\nx\r\n', 'get a\r\n'],
     'quit closes the connection after earlier replies': ['set a 0 0 1\r\nx\r\nget a\r\nquit\r\nget a\r\n'],
@@ -123,6 +128,8 @@ describe('meta protocol matches memcached', () => {
     'base64 keys': ['ms Zm9v 2 b\r\nhi\r\n', 'mg Zm9v b k v\r\n', 'get foo\r\n'],
     'meta errors': ['mg\r\n', 'ms a\r\n', 'ms a x\r\n', 'ms a 1 Fx\r\nx\r\n', `mg ${long(251)} v\r\n`, 'mz a\r\n'],
     'me debug': ['ms a 1\r\nx\r\n', 'me a\r\n', 'me nope\r\n'],
+    'a refused ms unlinks the old item': ['ms a 1\r\nx\r\n', `ms a 1048577 T0\r\n${'x'.repeat(1048577)}\r\n`, 'mg a v\r\n'],
+    'ma with T sets the exptime': ['ms n 1 T0\r\n5\r\n', 'ma n T100 v t\r\n', 'mg n t v\r\n'],
     'mixed text and meta in one pipeline': ['set a 0 0 1\r\nx\r\nmg a v\r\nget a\r\nmn\r\n'],
   };
   for (const [name, steps] of Object.entries(cases)) {

@@ -616,6 +616,7 @@ export function parseMeta(
     delta: f.delta ?? 1n,
     initial: vivify ? (f.initial ?? 0n) : undefined,
     exptime: f.vivify,
+    touch: f.touch,
     compareCas: f.cas,
     newCas: f.newCas,
     meta: metaFlags(buf, wireKey),
@@ -683,9 +684,10 @@ function parseMs(
     return metaError(ERR.META_OPAQUE_TOO_LONG);
   }
   if (vlen > limits.maxItemSize) {
-    // Reported even with q.
+    // Reported even with q. As for text `set`, a refused set-mode store unlinks the old item.
     block.swallow = vlen + 2;
-    return metaError(ERR.TOO_LARGE);
+    const err = metaError(ERR.TOO_LARGE);
+    return mode === 'set' ? { ...err, unlinkKey: f.key ?? buf.subarray(keyS, keyE) } : err;
   }
   const wireKey = buf.subarray(keyS, keyE);
   const r: PendingStore = {

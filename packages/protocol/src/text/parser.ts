@@ -565,8 +565,10 @@ export class TextParser implements RequestParser {
       return;
     }
     if (vlen > this.limits.maxItemSize) {
-      // memcached answers and then reads and discards the data block.
-      out.push(errorRequest('text', ERR.TOO_LARGE, quiet));
+      // memcached answers and then reads and discards the data block; a refused
+      // `set` also unlinks the key's old item so no stale value outlives the write.
+      const err = errorRequest('text', ERR.TOO_LARGE, quiet);
+      out.push(mode === 'set' && !isCas ? { ...err, unlinkKey: buf.subarray(ts[1]!, te[1]!) } : err);
       this.swallow(vlen + 2);
       return;
     }
