@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Side-by-side load benchmark: memproxy (in-memory L1) against memcached -t 1, in one run.
+// Side-by-side load benchmark: memproxy (in-memory L1) against memcached -t 1, in one run, with a
+// bare single-threaded Node server (scripts/bare-server.mjs) as the practical ceiling for one Node thread.
 // Uses the shared mcload load generator (C, epoll, validates every reply). Each configuration is run
 // in alternating rounds (memcached, memproxy, memcached, ...) and the medians are compared, because
 // absolute numbers on a shared 2-core machine move from run to run.
@@ -53,14 +54,17 @@ const waitPort = async (port) => {
 
 const mcPort = await freePort();
 const mpPort = await freePort();
+const barePort = await freePort();
 const procs = [
   spawn('memcached', ['-u', 'root', '-U', '0', '-t', '1', '-m', '1024', '-l', '127.0.0.1', '-p', String(mcPort)], { stdio: 'ignore' }),
   spawn(process.execPath, [memproxyJs, '-p', String(mpPort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }),
+  spawn(process.execPath, [`${root}scripts/bare-server.mjs`, String(barePort)], { stdio: 'ignore' }),
 ];
 const cleanup = () => procs.forEach((p) => p.kill('SIGKILL'));
 process.on('exit', cleanup);
 await waitPort(mcPort);
 await waitPort(mpPort);
+await waitPort(barePort);
 
 const run = (port, { binary, depth }) => {
   const args = ['-p', String(port), '-c', values.conns, '-d', String(depth), '-r', '0.1', '-v', '100', '-k', '10000', '-P', '-t', String(seconds)];
@@ -83,26 +87,29 @@ const rows = [];
 for (const cfg of configs) {
   const mc = [];
   const mp = [];
+  const bare = [];
   for (let r = 0; r < rounds; r++) {
     mc.push(run(mcPort, cfg));
     mp.push(run(mpPort, cfg));
+    bare.push(run(barePort, cfg));
   }
   const pick = (xs) => ({ ops: median(xs.map((x) => x.ops)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
   const a = pick(mc);
   const b = pick(mp);
-  rows.push({ cfg, mc: a, mp: b, ratio: b.ops / a.ops });
-  process.stderr.write(`${cfg.name}: memcached ${a.ops} ops/s, memproxy ${b.ops} ops/s, ratio ${(b.ops / a.ops).toFixed(2)}\n`);
+  const c = pick(bare);
+  rows.push({ cfg, mc: a, mp: b, bare: c, ratio: b.ops / a.ops });
+  process.stderr.write(`${cfg.name}: memcached ${a.ops}, memproxy ${b.ops}, bare node ${c.ops} ops/s; ratio ${(b.ops / a.ops).toFixed(2)}\n`);
 }
 
 const memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim();
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${memcachedVersion} -t 1`);
 console.log(`Load: mcload, ${values.conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} alternating rounds\n`);
-console.log('| workload | memcached ops/s | memproxy ops/s | ratio | goal | met | memcached p50/p99 µs | memproxy p50/p99 µs |');
-console.log('|---|---:|---:|---:|---:|---|---:|---:|');
+console.log('| workload | memcached ops/s | memproxy ops/s | ratio | goal | met | bare Node ops/s | memproxy / bare | memcached p50/p99 µs | memproxy p50/p99 µs |');
+console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.cfg.name} | ${fmt(r.mc.ops)} | ${fmt(r.mp.ops)} | ${r.ratio.toFixed(2)}× | ≥ ${r.cfg.goal}× | ${r.ratio >= r.cfg.goal ? 'yes' : 'no'} | ${r.mc.p50}/${r.mc.p99} | ${r.mp.p50}/${r.mp.p99} |`,
+    `| ${r.cfg.name} | ${fmt(r.mc.ops)} | ${fmt(r.mp.ops)} | ${r.ratio.toFixed(2)}× | ≥ ${r.cfg.goal}× | ${r.ratio >= r.cfg.goal ? 'yes' : 'no'} | ${fmt(r.bare.ops)} | ${(r.mp.ops / r.bare.ops).toFixed(2)} | ${r.mc.p50}/${r.mc.p99} | ${r.mp.p50}/${r.mp.p99} |`,
   );
 }
 cleanup();

@@ -43,6 +43,23 @@ const duration = readable(parseDuration, 1000);
 
 const port = z.coerce.number().int().min(0).max(65535);
 
+/** "host:port" (IPv6 as "[::1]:11211") → { host, port }. */
+export function parseHostPort(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text.trim());
+  const p = m ? Number(m[3]) : NaN;
+  if (!m || !(p > 0 && p < 65536)) throw new Error(`not a HOST:PORT address: ${JSON.stringify(text)}`);
+  return { host: (m[1] ?? m[2])!, port: p };
+}
+
+const hostPort = z.string().transform((s, ctx) => {
+  try {
+    return parseHostPort(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
 /** memproxy's configuration, validated at the edge (never on the request path). */
 export const ConfigSchema = z
   .object({
@@ -57,11 +74,33 @@ export const ConfigSchema = z
       .default(1024 * 1024)
       .refine((n) => n >= 1024 && n <= 1024 * 1024 * 1024, 'must be between 1k and 1g'),
     idleTimeout: duration.default(0),
+    // Backends (memcached reached over a unix socket or TCP).
+    l1Sock: z.string().min(1).optional(),
+    l1Addr: hostPort.optional(),
+    chunked: z.boolean().default(false),
+    chunkSize: size.optional(),
+    l2Enabled: z.boolean().default(false),
+    l2Sock: z.string().min(1).optional(),
+    l2Addr: hostPort.optional(),
+    batchPort: port.optional(),
+    backendConns: z.coerce.number().int().min(1).max(64).default(2),
+    backendTimeout: duration.default(1000),
   })
   .strict()
-  .refine((c) => c.maxItemSize <= c.l1InmemSize, {
-    message: '--max-item-size must not exceed --l1-inmem-size',
-    path: ['maxItemSize'],
+  .superRefine((c, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    const l1Backend = c.l1Sock !== undefined || c.l1Addr !== undefined;
+    if (c.l1Sock !== undefined && c.l1Addr !== undefined) issue('l1Sock', 'give --l1-sock or --l1-addr, not both');
+    if (!l1Backend && c.maxItemSize > c.l1InmemSize) issue('maxItemSize', '--max-item-size must not exceed --l1-inmem-size');
+    if (c.chunked && !l1Backend) issue('chunked', '--chunked needs a memcached L1 (--l1-sock or --l1-addr)');
+    if (c.chunkSize !== undefined && !c.chunked) issue('chunkSize', '--chunk-size needs --chunked');
+    if (c.chunkSize !== undefined && (c.chunkSize < 64 || c.chunkSize > 1024 * 1024)) issue('chunkSize', 'must be between 64 and 1m');
+    const l2Given = c.l2Sock !== undefined || c.l2Addr !== undefined;
+    if (c.l2Sock !== undefined && c.l2Addr !== undefined) issue('l2Sock', 'give --l2-sock or --l2-addr, not both');
+    if (c.l2Enabled && !l2Given) issue('l2Enabled', '--l2-enabled needs --l2-sock or --l2-addr');
+    if (l2Given && !c.l2Enabled) issue('l2Sock', '--l2-sock/--l2-addr need --l2-enabled');
+    if (c.batchPort !== undefined && !c.l2Enabled) issue('batchPort', '--batch-port serves the L1L2Batch orchestrator and needs --l2-enabled');
+    if (c.backendTimeout <= 0) issue('backendTimeout', 'must be more than 0');
   });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -79,9 +118,26 @@ Usage: memproxy [options]
       --max-conns N         most simultaneous connections, like memcached -c (default 1024)
       --max-item-size SIZE  largest item, like memcached -I (default 1m)
       --idle-timeout TIME   close connections idle this long (e.g. 30s, 5m; default 0 = never)
+
+  Backends (real memcached as storage; memproxy becomes a proxy):
+      --l1-sock PATH        L1 is the memcached at this unix socket (instead of in-memory)
+      --l1-addr HOST:PORT   L1 is the memcached at this TCP address
+      --chunked             store values as fixed-size chunks in the memcached L1, so
+                            values may be as large as --max-item-size (e.g. 16m)
+      --chunk-size SIZE     chunk size (default: one memcached slab class exactly)
+      --l2-enabled          put an L2 memcached behind L1 (writes go to L2 first)
+      --l2-sock PATH        the L2 memcached's unix socket
+      --l2-addr HOST:PORT   the L2 memcached's TCP address
+      --batch-port N        also serve the bulk-loader orchestrator (L1L2Batch) on this port
+      --backend-conns N     connections per backend memcached (default 2; requests from all
+                            clients are batched onto them)
+      --backend-timeout T   how long a backend request may take (default 1s)
+
       --config FILE         JSON file with any of the options above (camelCase keys:
                             port, host, useDomainSocket, sockPath, l1Inmem, l1InmemSize,
-                            maxConns, maxItemSize, idleTimeout); flags override it
+                            maxConns, maxItemSize, idleTimeout, l1Sock, l1Addr, chunked,
+                            chunkSize, l2Enabled, l2Sock, l2Addr, batchPort, backendConns,
+                            backendTimeout); flags override it
   -h, --help                show this help
 
 Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
@@ -110,6 +166,16 @@ export function loadConfig(argv: string[]): Config | 'help' {
         'max-conns': { type: 'string' },
         'max-item-size': { type: 'string' },
         'idle-timeout': { type: 'string' },
+        'l1-sock': { type: 'string' },
+        'l1-addr': { type: 'string' },
+        chunked: { type: 'boolean' },
+        'chunk-size': { type: 'string' },
+        'l2-enabled': { type: 'boolean' },
+        'l2-sock': { type: 'string' },
+        'l2-addr': { type: 'string' },
+        'batch-port': { type: 'string' },
+        'backend-conns': { type: 'string' },
+        'backend-timeout': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -140,6 +206,16 @@ export function loadConfig(argv: string[]): Config | 'help' {
     maxConns: v['max-conns'],
     maxItemSize: v['max-item-size'],
     idleTimeout: v['idle-timeout'],
+    l1Sock: v['l1-sock'],
+    l1Addr: v['l1-addr'],
+    chunked: v.chunked,
+    chunkSize: v['chunk-size'],
+    l2Enabled: v['l2-enabled'],
+    l2Sock: v['l2-sock'],
+    l2Addr: v['l2-addr'],
+    batchPort: v['batch-port'],
+    backendConns: v['backend-conns'],
+    backendTimeout: v['backend-timeout'],
   };
   for (const k of Object.keys(fromFlags)) if (fromFlags[k] === undefined) delete fromFlags[k];
   const result = ConfigSchema.safeParse({ ...fromFile, ...fromFlags });

@@ -46,6 +46,12 @@ export interface ServerOptions {
   limits?: Partial<ServerLimits>;
   /** The version `version` answers (memcached clients expect `x.y.z`). */
   version?: string;
+  /**
+   * Whether `close()` also closes the orchestrator and its handlers (default
+   * true). Set false when several servers share handlers, e.g. a second port
+   * serving another orchestrator over the same tiers.
+   */
+  closeHandlers?: boolean;
   /** Where server-side problems are reported (never client input errors); default: stderr. */
   onError?: (err: unknown) => void;
 }

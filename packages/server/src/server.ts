@@ -154,7 +154,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
         const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         await Promise.all([...connections].map((c) => c.shutdown(graceMs)));
         await Promise.all(stopped);
-        await orchestrator.close();
+        if (options.closeHandlers !== false) await orchestrator.close();
       })();
       return closing;
     },
