@@ -1,0 +1,1 @@
+export { MemcachedHandler, memcachedHandler, type MemcachedHandlerOptions, type BackendAddress } from './handler.js';
