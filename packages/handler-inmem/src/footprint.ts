@@ -1,46 +1,35 @@
 /**
- * What one item really costs in a Node 20 (V8, x64) process, so the memory
- * limit counts what the process holds rather than just key and value bytes.
+ * What the store's memory really is, so `maxBytes` bounds the process's
+ * memory rather than just key and value bytes.
  *
- * An item is: the Item object, its slot in the Map, the key as a string (the
- * Map key), the key copied into a Buffer (ItemView.key), and the value
- * copied into a Buffer of its own (never a slice of Node's 8 KiB pool: a
- * slice would pin the whole pool slab for as long as the item lives).
+ * - Slab pages: Buffers of `pageSize` bytes allocated with allocUnsafeSlow
+ *   (their own memory, never a slice of Node's 8 KiB pool), counted whole
+ *   from the moment they exist, free chunks included.
+ * - Item metadata: one slot per item in typed arrays (hash chain, LRU links,
+ *   class, chunk, lengths, flags, exptime, last access, CAS, state), counted
+ *   by capacity, spare slots included.
+ * - The hash table's bucket array.
+ * - Items too large for a slab chunk: their own Buffer plus the JavaScript
+ *   objects that refer to it, counted with the overhead measured below.
  *
- * V8 keeps typed arrays of up to 64 bytes inside the JS heap
- * (`--typed_array_max_size_in_heap`); larger ones get an ArrayBuffer object,
- * a BackingStore record and a malloc()ed block outside the heap.
- *
- * The constants were measured with bench/footprint.ts (heap and RSS growth
- * over 200k items, after GC) and are checked by test/footprint.test.ts.
+ * No JavaScript object exists per slab item, so the V8 heap does not grow
+ * with the number of items, and freed chunks are reused in place instead of
+ * fragmenting malloc. bench/footprint.ts measures process growth against
+ * the counted bytes; test/footprint.test.ts checks it.
  */
 
-/** V8's limit for typed arrays whose bytes live inside the JS heap. */
-export const ON_HEAP_BUFFER_MAX = 64;
-
+/** Bytes of typed-array metadata per item slot (see the handler's arrays). */
+export const META_BYTES = 4 + 4 + 4 + 4 + 1 + 4 + 2 + 4 + 4 + 8 + 8 + 8 + 1;
+/** Bytes per hash bucket (an Int32Array entry). */
+export const BUCKET_BYTES = 4;
 /**
- * The Item object (14 fields, 136 bytes), its CAS bigint (24), the Map slot
- * (~50 at the Map's load factor), the key string's header (16), and the V8
- * heap's share of free space around them: everything but the Buffers and
- * the key characters.
+ * An item stored outside the slabs: its Buffer's Uint8Array and ArrayBuffer
+ * objects, the BackingStore record and malloc header, the key and value
+ * views kept for it and their array slots.
  */
-export const ITEM_BASE_BYTES = 304;
-/** A Buffer whose bytes live in the JS heap: Uint8Array and ArrayBuffer objects plus the byte array header. */
-export const ON_HEAP_BUFFER_BYTES = 192;
-/** A Buffer backed by malloc()ed memory: the same objects plus the BackingStore record, its tracking and the malloc header. */
-export const OFF_HEAP_BUFFER_BYTES = 360;
+export const LARGE_ITEM_OVERHEAD = 640;
 
-function align8(n: number): number {
-  return (n + 7) & ~7;
-}
-
-/** Bytes a Buffer of `n` bytes made by `Buffer.allocUnsafeSlow(n)` costs. */
-export function bufferFootprint(n: number): number {
-  return n <= ON_HEAP_BUFFER_MAX ? ON_HEAP_BUFFER_BYTES + align8(n) : OFF_HEAP_BUFFER_BYTES + align8(n);
-}
-
-/** Bytes an item with this key and value length is charged against `maxBytes`. */
-export function itemFootprint(keyLength: number, valueLength: number): number {
-  // The key is held twice: as the Map's string key and as ItemView.key.
-  return ITEM_BASE_BYTES + align8(keyLength) + bufferFootprint(keyLength) + bufferFootprint(valueLength);
+/** Bytes charged for an item stored outside the slabs. */
+export function largeFootprint(keyLength: number, valueLength: number): number {
+  return LARGE_ITEM_OVERHEAD + ((keyLength + valueLength + 15) & ~15);
 }

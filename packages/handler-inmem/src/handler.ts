@@ -12,13 +12,23 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
-import { absoluteExptime, isExpired } from './exptime.js';
-import { itemFootprint } from './footprint.js';
+import { absoluteExptime } from './exptime.js';
+import { BUCKET_BYTES, META_BYTES, largeFootprint } from './footprint.js';
 import { Item } from './item.js';
-import { applyDelta, counterBytes, parseCounter } from './numeric.js';
+import { applyDelta, parseCounter } from './numeric.js';
+import { CHUNK_HEADER, Slabs } from './slabs.js';
+
+/** Node's Buffer has a direct Latin-1 writer that its typings do not declare. */
+interface Latin1Writable {
+  latin1Write(s: string, offset: number, length: number): number;
+}
+
+function writeLatin1(buf: Buffer, s: string, offset: number): void {
+  (buf as unknown as Latin1Writable).latin1Write(s, offset, s.length);
+}
 
 export interface InMemoryHandlerOptions {
-  /** Memory limit in bytes, memcached's `-m` (default 64 MiB). Items are charged what they really cost (see README). */
+  /** Memory limit in bytes, memcached's `-m` (default 64 MiB, at least 64 KiB): slab pages, item metadata, hash table and large items together. */
   maxBytes?: number;
   /** Largest item, memcached's `-I` (default 1 MiB), counted as memcached does: value + key + 59-byte header (+4 with flags). */
   maxItemSize?: number;
@@ -26,7 +36,7 @@ export interface InMemoryHandlerOptions {
   clock?: () => number;
   /** Period of the background expiry sweep in ms (default 1000; 0 = no timer, call `sweep()` yourself). */
   sweepIntervalMs?: number;
-  /** Items the sweep examines per tick (default 20000): bounds the work done per timer tick. */
+  /** Item slots the sweep examines per tick (default 20000): bounds the work done per timer tick. */
   sweepBatch?: number;
   /** First CAS unique handed out (default 1). */
   casStart?: bigint;
@@ -34,12 +44,29 @@ export interface InMemoryHandlerOptions {
 
 /** memcached's ITEM_UPDATE_INTERVAL: a fetched item is relinked at the LRU head at most once per 60 s. */
 export const ITEM_UPDATE_INTERVAL = 60;
+/** Largest slab page (memcached's slab_page_size). */
+export const MAX_PAGE_SIZE = 1024 * 1024;
+/**
+ * Items whose key and value need more than this (or than half a page) live
+ * in their own Buffer instead of a slab chunk (memcached's slab_chunk_max).
+ */
+export const MAX_CHUNK = 512 * 1024;
 
 /** memcached's item header as item_size_ok() counts it: 48-byte struct + key NUL + value CRLF + 8-byte CAS. */
 const ITEM_HEADER_BYTES = 48 + 1 + 2 + 8;
 /** Items whose memcached size exceeds slab_chunk_max (512 KiB) are chunked, and memcached will not incr/decr them. */
 const SLAB_CHUNK_MAX = 512 * 1024;
 const U64_MAX = (1n << 64n) - 1n;
+const MIN_MAX_BYTES = 64 * 1024;
+const OUT_POOL = 256 * 1024;
+
+// Item state bits.
+const LINKED = 1;
+const FETCHED = 2;
+const STALE = 4;
+const TOKEN_SENT = 8;
+/** Stored through meta with a base64 key: memcached prints it base64 again in mg k and me. */
+const KEY_BINARY = 16;
 
 const DEFAULTS = {
   maxBytes: 64 * 1024 * 1024,
@@ -48,26 +75,16 @@ const DEFAULTS = {
   sweepBatch: 20_000,
 };
 
-/** Node's Buffer has a direct Latin-1 reader that its typings do not declare. */
-interface Latin1Sliceable {
-  latin1Slice(start: number, end: number): string;
-}
-
 /** Fields a command carries when it is the parsed request itself (the server hands requests straight through). */
 interface RequestShape {
   readonly protocol?: string;
   readonly cmd?: string;
+  readonly meta?: { readonly base64Key?: boolean };
 }
 
-function keyString(key: Buffer): string {
-  return (key as unknown as Latin1Sliceable).latin1Slice(0, key.length);
-}
-
-/** A private copy: request Buffers are views into the connection's read buffer. */
-function copyOf(src: Buffer): Buffer {
-  const b = Buffer.allocUnsafeSlow(src.length);
-  src.copy(b);
-  return b;
+/** KEY_BINARY when the command is a meta request whose key came base64-encoded. */
+function keyBits(cmd: object): number {
+  return (cmd as RequestShape).meta?.base64Key === true ? KEY_BINARY : 0;
 }
 
 /** memcached's item size as item_size_ok() checks it against item_size_max. */
@@ -75,33 +92,80 @@ function memcachedItemSize(keyLength: number, flags: number, valueLength: number
   return ITEM_HEADER_BYTES + keyLength + (flags !== 0 ? 4 : 0) + valueLength;
 }
 
-function positiveInteger(name: string, v: number | undefined, dflt: number, allowZero = false): number {
+function positiveInteger(name: string, v: number | undefined, dflt: number, min: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < (allowZero ? 0 : 1)) {
-    throw new RangeError(`InMemoryHandler: ${name} must be ${allowZero ? 'a non-negative' : 'a positive'} integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new RangeError(`InMemoryHandler: ${name} must be an integer >= ${min}, got ${String(v)}`);
   }
   return v;
 }
 
+function floorPow2(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
 /**
- * The in-memory store: a hash table of items under a byte limit, evicting
- * the least recently used item when full, with memcached's expiry, CAS,
- * counter, flush and meta-protocol (stale/win/vivify/recache) semantics.
+ * The in-memory store: memcached's design in JavaScript. Items live in slab
+ * chunks carved from fixed pages, their metadata in typed arrays, found
+ * through a hash table of item ids; each slab class keeps an LRU list and
+ * evicts from its tail when memory is full, and pages move between classes
+ * (or are dropped for large items) when another class's items are much
+ * older. Expiry, CAS, counters, flush and the meta protocol's stale, win,
+ * vivify and recache rules follow memcached 1.6.
  *
- * Every method answers synchronously.
+ * Every method answers synchronously. Items returned are snapshots with
+ * their own copies of key and value, never changed afterwards.
  */
 export class InMemoryHandler implements Handler {
   readonly maxBytes: number;
   readonly maxItemSize: number;
+  /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes. */
+  readonly pageSize: number;
   private readonly clock: () => number;
   private readonly sweepBatch: number;
+  private readonly slabs: Slabs;
+  /** Class index used for items stored outside the slabs. */
+  private readonly LARGE: number;
+  private readonly seed: number;
 
-  private readonly map = new Map<string, Item>();
-  /** Most recently used end of the LRU. */
-  private head: Item | null = null;
-  /** Least recently used end: eviction starts here. */
-  private tail: Item | null = null;
+  // Item metadata, indexed by item id (0 = none).
+  private capacity = 0;
+  private hwm = 1;
+  private readonly freeIds: number[] = [];
+  private hnext = new Int32Array(0);
+  private hashv = new Int32Array(0);
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
+  private cls = new Uint8Array(0);
+  private ref = new Uint32Array(0);
+  private klen = new Uint16Array(0);
+  private vlen = new Uint32Array(0);
+  private flagsOf = new Uint32Array(0);
+  private exptime = new Float64Array(0);
+  /** memcached's `it->time`: set on store, refreshed by an LRU bump (Unix s). */
+  private atime = new Float64Array(0);
+  private casOf = new BigUint64Array(0);
+  private state = new Uint8Array(0);
+  /** Items stored outside the slabs: key and value views of their own Buffer. */
+  private readonly largeKey: (Buffer | undefined)[] = [];
+  private readonly largeValue: (Buffer | undefined)[] = [];
+
+  private buckets = new Int32Array(0);
+  private bucketMask = 0;
+  private count = 0;
+
+  /** LRU list heads (most recent) and tails, per class. */
+  private readonly heads: Int32Array;
+  private readonly tails: Int32Array;
+  private readonly classItems: Float64Array;
+
+  /** Bytes charged against maxBytes: pages, metadata, buckets, large items. */
   private used = 0;
+  /** Bytes attributable to the items themselves (memcached's `bytes`). */
+  private itemBytes = 0;
+  private largeBytes = 0;
   private casNext: bigint;
 
   /** flush_all: items whose time is at or before this (Unix s) are invalid once it has passed; 0 = none. */
@@ -109,8 +173,14 @@ export class InMemoryHandler implements Handler {
   /** flush_all without delay: items with a CAS below this are invalid too (same-second stores). */
   private oldestCas = 0n;
 
+  /** Copies handed to callers are carved from this pool, never written twice. */
+  private out: Buffer = Buffer.allocUnsafeSlow(OUT_POOL);
+  private outPos = 0;
+  private outKey: Buffer = this.out;
+  private outValue: Buffer = this.out;
+
   private timer: ReturnType<typeof setInterval> | undefined;
-  private sweepCursor: IterableIterator<Item> | undefined;
+  private sweepCursor = 1;
 
   // Counters, named after memcached's stats.
   private totalItems = 0;
@@ -137,20 +207,26 @@ export class InMemoryHandler implements Handler {
   private storeNoMemory = 0;
   private evictions = 0;
   private evictedUnfetched = 0;
-  private evictedNonzero = 0;
-  private evictedTime = 0;
   private expiredUnfetched = 0;
   private reclaimed = 0;
-  private crawlerReclaimed = 0;
+  private slabsMoved = 0;
   private crawlerItemsChecked = 0;
-  private movesWithinLru = 0;
-  private directReclaims = 0;
+  // Per class (items:<n>:...).
+  private readonly clsEvicted: Float64Array;
+  private readonly clsEvictedNonzero: Float64Array;
+  private readonly clsEvictedTime: Float64Array;
+  private readonly clsEvictedUnfetched: Float64Array;
+  private readonly clsReclaimed: Float64Array;
+  private readonly clsExpiredUnfetched: Float64Array;
+  private readonly clsCrawlerReclaimed: Float64Array;
+  private readonly clsOutOfMemory: Float64Array;
+  private readonly clsMovesWithinLru: Float64Array;
 
   constructor(options: InMemoryHandlerOptions = {}) {
-    this.maxBytes = positiveInteger('maxBytes', options.maxBytes, DEFAULTS.maxBytes);
-    this.maxItemSize = positiveInteger('maxItemSize', options.maxItemSize, DEFAULTS.maxItemSize);
-    this.sweepBatch = positiveInteger('sweepBatch', options.sweepBatch, DEFAULTS.sweepBatch);
-    const interval = positiveInteger('sweepIntervalMs', options.sweepIntervalMs, DEFAULTS.sweepIntervalMs, true);
+    this.maxBytes = positiveInteger('maxBytes', options.maxBytes, DEFAULTS.maxBytes, MIN_MAX_BYTES);
+    this.maxItemSize = positiveInteger('maxItemSize', options.maxItemSize, DEFAULTS.maxItemSize, 1);
+    this.sweepBatch = positiveInteger('sweepBatch', options.sweepBatch, DEFAULTS.sweepBatch, 1);
+    const interval = positiveInteger('sweepIntervalMs', options.sweepIntervalMs, DEFAULTS.sweepIntervalMs, 0);
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new TypeError('InMemoryHandler: clock must be a function returning milliseconds');
     }
@@ -160,24 +236,56 @@ export class InMemoryHandler implements Handler {
       throw new RangeError(`InMemoryHandler: casStart must be a bigint in 1..2^64-1, got ${String(casStart)}`);
     }
     this.casNext = casStart;
+    // At least 16 pages, so memory can be shared between size classes.
+    this.pageSize = Math.min(MAX_PAGE_SIZE, floorPow2(Math.floor(this.maxBytes / 16)));
+    this.slabs = new Slabs(this.pageSize, Math.min(MAX_CHUNK, this.pageSize / 2));
+    this.LARGE = this.slabs.classCount;
+    const n = this.LARGE + 1;
+    this.heads = new Int32Array(n);
+    this.tails = new Int32Array(n);
+    this.classItems = new Float64Array(n);
+    this.clsEvicted = new Float64Array(n);
+    this.clsEvictedNonzero = new Float64Array(n);
+    this.clsEvictedTime = new Float64Array(n);
+    this.clsEvictedUnfetched = new Float64Array(n);
+    this.clsReclaimed = new Float64Array(n);
+    this.clsExpiredUnfetched = new Float64Array(n);
+    this.clsCrawlerReclaimed = new Float64Array(n);
+    this.clsOutOfMemory = new Float64Array(n);
+    this.clsMovesWithinLru = new Float64Array(n);
+    // A per-process seed keeps chosen keys from piling into one hash chain.
+    this.seed = (Math.random() * 0x100000000) | 0;
+    this.growMeta(64);
+    this.growBuckets(64);
     if (interval > 0) {
       this.timer = setInterval(() => this.sweep(), interval);
       this.timer.unref();
     }
   }
 
-  /** Bytes currently charged against `maxBytes`. */
+  /** Bytes of item data and metadata currently held (the `bytes` stat). */
   get bytes(): number {
+    return this.itemBytes;
+  }
+
+  /** Bytes charged against `maxBytes`: slab pages (free chunks included), metadata, hash table, large items. */
+  get memoryUsed(): number {
     return this.used;
   }
 
   /** Items currently held (expired ones not yet reclaimed included, as memcached's curr_items). */
   get size(): number {
-    return this.map.size;
+    return this.count;
+  }
+
+  /** Bytes an item with this key and value length is charged in `bytes`. */
+  itemSize(keyLength: number, valueLength: number): number {
+    const c = this.slabs.classFor(CHUNK_HEADER + keyLength + valueLength);
+    return META_BYTES + (c < 0 ? largeFootprint(keyLength, valueLength) : this.slabs.sizes[c]!);
   }
 
   // -------------------------------------------------------------------------
-  // Time, lookup, LRU
+  // Time, CAS, memory
   // -------------------------------------------------------------------------
 
   private now(): number {
@@ -191,119 +299,516 @@ export class InMemoryHandler implements Handler {
     return c;
   }
 
+  private growMeta(capacity: number): void {
+    const old = this.capacity;
+    const grow = <T extends Int32Array | Uint8Array | Uint16Array | Uint32Array | Float64Array | BigUint64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(capacity);
+      b.set(a as never);
+      return b;
+    };
+    this.hnext = grow(this.hnext, (n) => new Int32Array(n));
+    this.hashv = grow(this.hashv, (n) => new Int32Array(n));
+    this.prev = grow(this.prev, (n) => new Int32Array(n));
+    this.next = grow(this.next, (n) => new Int32Array(n));
+    this.cls = grow(this.cls, (n) => new Uint8Array(n));
+    this.ref = grow(this.ref, (n) => new Uint32Array(n));
+    this.klen = grow(this.klen, (n) => new Uint16Array(n));
+    this.vlen = grow(this.vlen, (n) => new Uint32Array(n));
+    this.flagsOf = grow(this.flagsOf, (n) => new Uint32Array(n));
+    this.exptime = grow(this.exptime, (n) => new Float64Array(n));
+    this.atime = grow(this.atime, (n) => new Float64Array(n));
+    this.casOf = grow(this.casOf, (n) => new BigUint64Array(n));
+    this.state = grow(this.state, (n) => new Uint8Array(n));
+    this.used += (capacity - old) * META_BYTES;
+    this.capacity = capacity;
+  }
+
+  private growBuckets(n: number): void {
+    const old = this.buckets.length;
+    const buckets = new Int32Array(n);
+    const mask = n - 1;
+    const hnext = this.hnext;
+    const hashv = this.hashv;
+    for (let b = 0; b < old; b++) {
+      let id = this.buckets[b]!;
+      while (id !== 0) {
+        const nx = hnext[id]!;
+        const nb = hashv[id]! & mask;
+        hnext[id] = buckets[nb]!;
+        buckets[nb] = id;
+        id = nx;
+      }
+    }
+    this.buckets = buckets;
+    this.bucketMask = mask;
+    this.used += (n - old) * BUCKET_BYTES;
+  }
+
+  /** A free item id, growing the metadata (within the memory limit) or evicting when needed; 0 if impossible. */
+  private newId(now: number): number {
+    for (;;) {
+      const free = this.freeIds.pop();
+      if (free !== undefined) return free;
+      if (this.hwm < this.capacity) return this.hwm++;
+      const room = Math.floor((this.maxBytes - this.used) / META_BYTES);
+      if (room >= 16) {
+        this.growMeta(this.capacity + Math.min(this.capacity, room));
+        continue;
+      }
+      if (!this.reclaimOne(now)) return 0;
+    }
+  }
+
+  /** Free memory by dropping an empty page, the oldest large item, or the page of the oldest slab item. */
+  private reclaimOne(now: number): boolean {
+    const empty = this.slabs.takeEmpty();
+    if (empty >= 0) {
+      this.slabs.drop(empty);
+      this.used -= this.pageSize;
+      return true;
+    }
+    const v = this.oldestClass(-1);
+    if (v < 0) return false;
+    const id = this.tails[v]!;
+    if (v === this.LARGE) {
+      this.evict(id, now);
+      return true;
+    }
+    const page = this.slabs.pageOf(this.ref[id]!);
+    this.evictPage(page, now);
+    this.slabs.drop(page);
+    this.used -= this.pageSize;
+    return true;
+  }
+
+  /** Make room for `bytes` more within maxBytes. */
+  private reserve(bytes: number, now: number): boolean {
+    while (this.used + bytes > this.maxBytes) {
+      if (!this.reclaimOne(now)) return false;
+    }
+    return true;
+  }
+
+  /** The class (other than `except`) whose LRU tail was touched longest ago, or -1 when all are empty. */
+  private oldestClass(except: number): number {
+    let best = -1;
+    let bestTime = Infinity;
+    const tails = this.tails;
+    const atime = this.atime;
+    for (let c = 0; c <= this.LARGE; c++) {
+      if (c === except) continue;
+      const t = tails[c]!;
+      if (t !== 0 && atime[t]! < bestTime) {
+        bestTime = atime[t]!;
+        best = c;
+      }
+    }
+    return best;
+  }
+
+  /** A chunk of class `c`, evicting or moving memory as memcached does when full; -1 if impossible. */
+  private allocChunk(c: number, now: number): number {
+    const slabs = this.slabs;
+    for (;;) {
+      const r = slabs.alloc(c);
+      if (r >= 0) return r;
+      if (this.used + this.pageSize <= this.maxBytes) {
+        slabs.addPage(c);
+        this.used += this.pageSize;
+        continue;
+      }
+      const empty = slabs.takeEmpty();
+      if (empty >= 0) {
+        slabs.reassign(empty, c);
+        this.slabsMoved++;
+        continue;
+      }
+      const own = this.tails[c]!;
+      const v = this.oldestClass(c);
+      if (own !== 0 && (v < 0 || !this.muchOlder(this.tails[v]!, own, now))) {
+        // The usual case: evict this class's least recently used item.
+        this.evict(own, now);
+        continue;
+      }
+      if (v < 0) return -1;
+      const victim = this.tails[v]!;
+      if (v === this.LARGE) {
+        this.evict(victim, now);
+        continue;
+      }
+      // Another class holds much older items: move one of its pages here
+      // (memcached's slab rebalancing), evicting what lives in it.
+      const page = slabs.pageOf(this.ref[victim]!);
+      this.evictPage(page, now);
+      slabs.reassign(page, c);
+      this.slabsMoved++;
+    }
+  }
+
+  /** Whether item `a` (another class's tail) is old enough, compared with `b`, to take memory from its class. */
+  private muchOlder(a: number, b: number, now: number): boolean {
+    const ageA = now - this.atime[a]!;
+    const ageB = now - this.atime[b]!;
+    return ageA > 2 * ageB + ITEM_UPDATE_INTERVAL;
+  }
+
+  /** Evict every item living in a slab page. */
+  private evictPage(page: number, now: number): void {
+    const buf = this.slabs.pages[page]!;
+    const { first, count } = this.slabs.refsOf(page);
+    const size = this.slabs.sizes[this.slabs.pageClass[page]!]!;
+    for (let i = 0; i < count; i++) {
+      const id = buf.readInt32LE(i * size);
+      if (id > 0 && id < this.hwm && (this.state[id]! & LINKED) !== 0 && this.cls[id] !== this.LARGE && this.ref[id] === first + i) {
+        this.evict(id, now);
+      }
+    }
+  }
+
+  /** Remove an item to make room: an eviction, or a reclaim when it was already dead. */
+  private evict(id: number, now: number): void {
+    const c = this.cls[id]!;
+    const unfetched = (this.state[id]! & FETCHED) === 0;
+    if (this.isDead(id, now)) {
+      this.reclaimed++;
+      this.clsReclaimed[c]!++;
+      if (unfetched) {
+        this.expiredUnfetched++;
+        this.clsExpiredUnfetched[c]!++;
+      }
+    } else {
+      this.evictions++;
+      this.clsEvicted[c]!++;
+      if (unfetched) {
+        this.evictedUnfetched++;
+        this.clsEvictedUnfetched[c]!++;
+      }
+      if (this.exptime[id] !== 0) this.clsEvictedNonzero[c]!++;
+      this.clsEvictedTime[c] = now - this.atime[id]!;
+    }
+    this.unlink(id);
+  }
+
+  // -------------------------------------------------------------------------
+  // Hash table and LRU
+  // -------------------------------------------------------------------------
+
+  private hashOf(key: Buffer): number {
+    let h = this.seed;
+    const n = key.length;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ key[i]!, 0x01000193);
+    // murmur3's finaliser: spread the bits over the bucket mask.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return h ^ (h >>> 16);
+  }
+
+  private keyEquals(id: number, key: Buffer): boolean {
+    const n = key.length;
+    if (this.klen[id] !== n) return false;
+    let buf: Buffer;
+    let o: number;
+    if (this.cls[id] === this.LARGE) {
+      buf = this.largeKey[id]!;
+      o = 0;
+    } else {
+      const r = this.ref[id]!;
+      buf = this.slabs.pages[this.slabs.pageOf(r)]!;
+      o = this.slabs.offsetOf(r) + CHUNK_HEADER;
+    }
+    for (let i = 0; i < n; i++) if (buf[o + i] !== key[i]) return false;
+    return true;
+  }
+
+  private lookup(key: Buffer, h: number): number {
+    let id = this.buckets[h & this.bucketMask]!;
+    const hashv = this.hashv;
+    while (id !== 0) {
+      if (hashv[id] === h && this.keyEquals(id, key)) return id;
+      id = this.hnext[id]!;
+    }
+    return 0;
+  }
+
   /** memcached's item_is_flushed(). */
-  private isFlushed(it: Item, now: number): boolean {
+  private isFlushed(id: number, now: number): boolean {
     const oldest = this.oldestLive;
     if (oldest === 0 || oldest > now) return false;
-    return it.lastAccess <= oldest || (this.oldestCas !== 0n && it.cas !== 0n && it.cas < this.oldestCas);
+    const cas = this.casOf[id]!;
+    return this.atime[id]! <= oldest || (this.oldestCas !== 0n && cas !== 0n && cas < this.oldestCas);
+  }
+
+  private isDead(id: number, now: number): boolean {
+    const e = this.exptime[id]!;
+    return (e !== 0 && e <= now) || this.isFlushed(id, now);
   }
 
   /**
-   * The live item for a key. An expired or flushed one is unlinked on the
-   * spot and counted as memcached's do_item_get() does, whatever the command.
+   * The live item for a key (hash `h`). An expired or flushed one is unlinked
+   * on the spot and counted as memcached's do_item_get() does, whatever the
+   * command.
    */
-  private find(keyStr: string, now: number): Item | undefined {
-    const it = this.map.get(keyStr);
-    if (it === undefined) return undefined;
-    if (it.exptime !== 0 && it.exptime <= now) {
-      this.unlink(it);
+  private find(key: Buffer, h: number, now: number): number {
+    const id = this.lookup(key, h);
+    if (id === 0) return 0;
+    const e = this.exptime[id]!;
+    if (e !== 0 && e <= now) {
+      this.unlink(id);
       this.getExpired++;
-      return undefined;
+      return 0;
     }
-    if (this.oldestLive !== 0 && this.isFlushed(it, now)) {
-      this.unlink(it);
+    if (this.oldestLive !== 0 && this.isFlushed(id, now)) {
+      this.unlink(id);
       this.getFlushed++;
-      return undefined;
+      return 0;
     }
-    return it;
+    return id;
   }
 
-  private listRemove(it: Item): void {
-    const p = it.prev;
-    const n = it.next;
-    if (p === null) this.head = n;
-    else p.next = n;
-    if (n === null) this.tail = p;
-    else n.prev = p;
-    it.prev = null;
-    it.next = null;
+  private listRemove(id: number): void {
+    const c = this.cls[id]!;
+    const p = this.prev[id]!;
+    const n = this.next[id]!;
+    if (p === 0) this.heads[c] = n;
+    else this.next[p] = n;
+    if (n === 0) this.tails[c] = p;
+    else this.prev[n] = p;
+    this.prev[id] = 0;
+    this.next[id] = 0;
   }
 
-  private listPushHead(it: Item): void {
-    const h = this.head;
-    it.prev = null;
-    it.next = h;
-    if (h === null) this.tail = it;
-    else h.prev = it;
-    this.head = it;
+  private listPushHead(id: number): void {
+    const c = this.cls[id]!;
+    const h = this.heads[c]!;
+    this.prev[id] = 0;
+    this.next[id] = h;
+    if (h === 0) this.tails[c] = id;
+    else this.prev[h] = id;
+    this.heads[c] = id;
   }
 
-  private unlink(it: Item): void {
-    this.map.delete(it.keyStr);
-    this.listRemove(it);
-    this.used -= it.size;
+  private chargeOf(id: number): number {
+    const c = this.cls[id]!;
+    return META_BYTES + (c === this.LARGE ? largeFootprint(this.klen[id]!, this.vlen[id]!) : this.slabs.sizes[c]!);
   }
 
-  /** Put `next` where `prev` is, in the table and the LRU (at the head when `toHead`). */
-  private swap(prev: Item, next: Item, toHead: boolean): void {
-    this.map.set(prev.keyStr, next);
-    this.used += next.size - prev.size;
-    if (toHead) {
-      this.listRemove(prev);
-      this.listPushHead(next);
-      this.movesWithinLru++;
+  private unlink(id: number): void {
+    // Out of the hash chain.
+    const b = this.hashv[id]! & this.bucketMask;
+    let cur = this.buckets[b]!;
+    if (cur === id) this.buckets[b] = this.hnext[id]!;
+    else {
+      while (this.hnext[cur] !== id) cur = this.hnext[cur]!;
+      this.hnext[cur] = this.hnext[id]!;
+    }
+    this.listRemove(id);
+    const c = this.cls[id]!;
+    this.itemBytes -= this.chargeOf(id);
+    if (c === this.LARGE) {
+      const f = largeFootprint(this.klen[id]!, this.vlen[id]!);
+      this.used -= f;
+      this.largeBytes -= f;
+      this.largeKey[id] = undefined;
+      this.largeValue[id] = undefined;
+    } else {
+      this.slabs.release(this.ref[id]!);
+    }
+    this.classItems[c]!--;
+    this.state[id] = 0;
+    this.hnext[id] = 0;
+    this.freeIds.push(id);
+    this.count--;
+  }
+
+  /** Move an item to the head of its LRU (memcached's relink on bump). */
+  private bump(id: number, now: number): void {
+    this.atime[id] = now;
+    if (this.heads[this.cls[id]!] !== id) {
+      this.listRemove(id);
+      this.listPushHead(id);
+      this.clsMovesWithinLru[this.cls[id]!]!++;
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Copies handed out
+  // -------------------------------------------------------------------------
+
+  /** Reserve `n` bytes of the out pool; returns their offset in `this.out`. */
+  private stage(n: number): number {
+    if (this.outPos + n > this.out.length) {
+      this.out = Buffer.allocUnsafeSlow(n > OUT_POOL ? n : OUT_POOL);
+      this.outPos = 0;
+    }
+    const p = this.outPos;
+    this.outPos = p + n;
+    return p;
+  }
+
+  /** Copy an item's key and value out (into outKey/outValue). */
+  private copyOut(id: number): void {
+    if (this.cls[id] === this.LARGE) {
+      // Large items have Buffers of their own that are never written again.
+      this.outKey = this.largeKey[id]!;
+      this.outValue = this.largeValue[id]!;
       return;
     }
-    const p = prev.prev;
-    const n = prev.next;
-    next.prev = p;
-    next.next = n;
-    if (p === null) this.head = next;
-    else p.next = next;
-    if (n === null) this.tail = next;
-    else n.prev = next;
-    prev.prev = null;
-    prev.next = null;
+    const k = this.klen[id]!;
+    const n = k + this.vlen[id]!;
+    const r = this.ref[id]!;
+    const page = this.slabs.pages[this.slabs.pageOf(r)]!;
+    const o = this.slabs.offsetOf(r) + CHUNK_HEADER;
+    const p = this.stage(n);
+    const out = this.out;
+    if (n <= 64) {
+      // Short copies by hand: Buffer#copy of a sub-range allocates a view.
+      for (let i = 0; i < n; i++) out[p + i] = page[o + i]!;
+    } else {
+      page.copy(out, p, o, o + n);
+    }
+    this.outKey = out.subarray(p, p + k);
+    this.outValue = out.subarray(p + k, p + n);
   }
 
-  /** Evict (or reclaim, when already dead) from the LRU tail until `need` more bytes fit. */
-  private makeRoom(need: number, now: number): void {
-    while (this.used + need > this.maxBytes) {
-      const t = this.tail;
-      if (t === null) return;
-      if (isExpired(t.exptime, now) || this.isFlushed(t, now)) {
-        this.reclaimed++;
-        this.directReclaims++;
-        if (!t.fetched) this.expiredUnfetched++;
-      } else {
-        this.evictions++;
-        if (!t.fetched) this.evictedUnfetched++;
-        if (t.exptime !== 0) this.evictedNonzero++;
-        this.evictedTime = now - t.lastAccess;
+  private snapshot(id: number, win: boolean, previousExptime: number | undefined): Item {
+    this.copyOut(id);
+    const st = this.state[id]!;
+    return new Item(
+      this.outKey,
+      this.outValue,
+      this.flagsOf[id]!,
+      this.casOf[id]!,
+      this.exptime[id]!,
+      this.atime[id]!,
+      (st & FETCHED) !== 0,
+      (st & STALE) !== 0,
+      win,
+      (st & TOKEN_SENT) !== 0,
+      (st & KEY_BINARY) !== 0,
+      previousExptime,
+      false,
+    );
+  }
+
+  // -------------------------------------------------------------------------
+  // Storing
+  // -------------------------------------------------------------------------
+
+  /**
+   * Store a new item for `key` (hash `h`) whose value is `a` followed by `b`
+   * (`b` may be empty), linking it at its LRU head. Returns the item as
+   * stored, `undefined` when memory cannot be found.
+   */
+  private put(
+    key: Buffer,
+    h: number,
+    a: Buffer,
+    b: Buffer | undefined,
+    flags: number,
+    exptime: number,
+    stateBits: number,
+    newCas: bigint | undefined,
+    now: number,
+  ): Item | undefined {
+    const klen = key.length;
+    const alen = a.length;
+    const vlen = alen + (b === undefined ? 0 : b.length);
+    const c = this.slabs.classFor(CHUNK_HEADER + klen + vlen);
+    // The caller's copy of key and value. Made first: `a` may be the old
+    // item's bytes, whose chunk the allocation below may reuse.
+    let staged: Buffer;
+    let at: number;
+    if (c < 0) {
+      staged = Buffer.allocUnsafeSlow(klen + vlen);
+      at = 0;
+    } else {
+      at = this.stage(klen + vlen);
+      staged = this.out;
+    }
+    key.copy(staged, at);
+    a.copy(staged, at + klen);
+    if (b !== undefined) b.copy(staged, at + klen + alen);
+    const keyCopy = staged.subarray(at, at + klen);
+    const valueCopy = staged.subarray(at + klen, at + klen + vlen);
+    const cas = newCas ?? this.nextCas();
+    const item = new Item(
+      keyCopy,
+      valueCopy,
+      flags,
+      cas,
+      exptime,
+      now,
+      false,
+      (stateBits & STALE) !== 0,
+      false,
+      (stateBits & TOKEN_SENT) !== 0,
+      (stateBits & KEY_BINARY) !== 0,
+      undefined,
+      false,
+    );
+    if (exptime !== 0 && exptime <= now) {
+      // Stored already expired (negative or past exptime): memcached links it
+      // and its LRU crawler reclaims it at once; it never becomes visible.
+      this.totalItems++;
+      this.reclaimed++;
+      this.expiredUnfetched++;
+      return item;
+    }
+
+    // The id first: growing the metadata may evict, and must not drop the
+    // page of a chunk already taken for this item.
+    const id = this.newId(now);
+    if (id === 0) return undefined;
+    let ref = 0;
+    let cls = c;
+    if (c < 0) {
+      cls = this.LARGE;
+      const f = largeFootprint(klen, vlen);
+      if (!this.reserve(f, now)) {
+        this.freeIds.push(id);
+        return undefined;
       }
-      this.unlink(t);
+      this.used += f;
+      this.largeBytes += f;
+      this.largeKey[id] = keyCopy;
+      this.largeValue[id] = valueCopy;
+    } else {
+      ref = this.allocChunk(c, now);
+      if (ref < 0) {
+        this.freeIds.push(id);
+        return undefined;
+      }
+      const page = this.slabs.pages[this.slabs.pageOf(ref)]!;
+      const o = this.slabs.offsetOf(ref) + CHUNK_HEADER;
+      page.writeInt32LE(id, o - CHUNK_HEADER);
+      // Whole-Buffer copies: Buffer#copy of a sub-range would allocate a view.
+      keyCopy.copy(page, o);
+      valueCopy.copy(page, o + klen);
     }
-  }
-
-  /** Link a new item at the LRU head, replacing `old` (already looked up) if any. */
-  private link(old: Item | undefined, it: Item, now: number): void {
-    if (old !== undefined) {
-      this.listRemove(old);
-      this.used -= old.size;
-    }
-    this.makeRoom(it.size, now);
-    this.map.set(it.keyStr, it);
-    this.listPushHead(it);
-    this.used += it.size;
+    this.cls[id] = cls;
+    this.ref[id] = ref;
+    this.klen[id] = klen;
+    this.vlen[id] = vlen;
+    this.flagsOf[id] = flags;
+    this.exptime[id] = exptime;
+    this.atime[id] = now;
+    this.casOf[id] = cas;
+    this.state[id] = LINKED | stateBits;
+    this.hashv[id] = h;
+    const bucket = h & this.bucketMask;
+    this.hnext[id] = this.buckets[bucket]!;
+    this.buckets[bucket] = id;
+    this.listPushHead(id);
+    this.classItems[cls]!++;
+    this.count++;
     this.totalItems++;
-  }
-
-  /** memcached's do_item_update(): refresh the time and relink only if the last bump is over 60 s old. */
-  private bumpIfOld(it: Item, now: number): void {
-    if (it.lastAccess < now - ITEM_UPDATE_INTERVAL) {
-      const next = new Item(it.key, it.value, it.flags, it.cas, it.exptime, now, it.fetched, it.stale, false, it.tokenSent, it.keyStr, it.size);
-      this.swap(it, next, true);
+    this.itemBytes += this.chargeOf(id);
+    if (this.count > this.buckets.length && this.used + this.buckets.length * BUCKET_BYTES <= this.maxBytes) {
+      this.growBuckets(this.buckets.length * 2);
     }
+    return item;
   }
 
   // -------------------------------------------------------------------------
@@ -323,13 +828,14 @@ export class InMemoryHandler implements Handler {
   }
 
   private fetch(cmd: GetCommand, now: number): ItemView | undefined {
-    const keyStr = keyString(cmd.key);
-    const it = this.find(keyStr, now);
+    const key = cmd.key;
+    const h = this.hashOf(key);
+    const id = this.find(key, h, now);
     const touch = cmd.touch;
     const noBump = cmd.noBump === true;
-    if (it === undefined) {
+    if (id === 0) {
       if (cmd.vivify !== undefined) {
-        const created = this.vivify(cmd, keyStr, now, noBump);
+        const created = this.vivify(cmd, h, now, noBump);
         if (created !== undefined) return created;
       }
       if (noBump && (cmd as RequestShape).cmd === 'me') return undefined;
@@ -344,61 +850,54 @@ export class InMemoryHandler implements Handler {
       return undefined;
     }
 
+    let previousExptime: number | undefined;
     if (touch !== undefined) {
       this.cmdTouch++;
       this.touchHits++;
+      previousExptime = this.exptime[id]!;
+      this.exptime[id] = absoluteExptime(touch, now);
     } else if (!(noBump && (cmd as RequestShape).cmd === 'me')) {
       this.cmdGet++;
       this.getHits++;
     }
 
-    const exptime = touch !== undefined ? absoluteExptime(touch, now) : it.exptime;
     // Meta anti-dogpile: a stale item, or one whose remaining TTL is below the
     // recache threshold, hands the recache token to the first fetcher only.
+    const st = this.state[id]!;
     let won = false;
-    if (!it.tokenSent) {
-      if (it.stale) won = true;
-      else if (cmd.recache !== undefined && exptime !== 0) {
+    if ((st & TOKEN_SENT) === 0) {
+      if ((st & STALE) !== 0) won = true;
+      else if (cmd.recache !== undefined) {
+        const e = this.exptime[id]!;
         const threshold = absoluteExptime(cmd.recache, now);
-        won = threshold !== 0 && exptime < threshold;
+        won = e !== 0 && threshold !== 0 && e < threshold;
       }
     }
-    const fetched = noBump ? it.fetched : true;
-    const relink = !noBump && it.lastAccess < now - ITEM_UPDATE_INTERVAL;
-    const lastAccess = relink ? now : it.lastAccess;
-    if (!won && touch === undefined && fetched === it.fetched && !relink) return it;
-
-    // Something changed: the stored item is replaced, never edited, because
-    // views returned earlier may still be waiting for their encoder.
-    const stored = new Item(it.key, it.value, it.flags, it.cas, exptime, lastAccess, fetched, it.stale, false, it.tokenSent || won, keyStr, it.size);
-    this.swap(it, stored, relink);
-    if (won) {
-      // The winner sees the item as it was before this fetch, plus W.
-      return new Item(it.key, it.value, it.flags, it.cas, exptime, it.lastAccess, it.fetched, it.stale, true, false, keyStr, it.size);
+    // The snapshot shows the fetched marker and last access from before this fetch.
+    const item = this.snapshot(id, won, previousExptime);
+    if (won) this.state[id] = st | TOKEN_SENT;
+    if (!noBump) {
+      this.state[id] |= FETCHED;
+      if (this.atime[id]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
     }
-    if (touch === undefined) return it;
-    if (fetched === it.fetched && !relink) return stored;
-    return new Item(it.key, it.value, it.flags, it.cas, exptime, it.lastAccess, it.fetched, it.stale, false, it.tokenSent, keyStr, it.size);
+    return item;
   }
 
   /** Meta `N`: a miss creates an empty item and this fetch wins the recache token. */
-  private vivify(cmd: GetCommand, keyStr: string, now: number, noBump: boolean): ItemView | undefined {
+  private vivify(cmd: GetCommand, h: number, now: number, noBump: boolean): ItemView | undefined {
     const key = cmd.key;
-    const size = itemFootprint(key.length, 0);
-    if (size > this.maxBytes || memcachedItemSize(key.length, 0, 0) > this.maxItemSize) return undefined;
+    if (memcachedItemSize(key.length, 0, 0) > this.maxItemSize) return undefined;
     const exptime = absoluteExptime(cmd.vivify!, now);
-    const cas = this.nextCas();
-    const keyBuf = copyOf(key);
-    const value = Buffer.allocUnsafeSlow(0);
-    const stored = new Item(keyBuf, value, 0, cas, exptime, now, !noBump, false, false, true, keyStr, size);
-    this.link(undefined, stored, now);
+    const bits = TOKEN_SENT | (noBump ? 0 : FETCHED) | keyBits(cmd);
+    const item = this.put(key, h, key.subarray(0, 0), undefined, 0, exptime, bits, undefined, now);
+    if (item === undefined) return undefined;
     this.cmdGet++;
     this.getHits++;
-    return new Item(keyBuf, value, 0, cas, exptime, now, false, false, true, false, keyStr, size);
+    return new Item(item.key, item.value, 0, item.cas, exptime, now, false, false, true, false, item.keyBinary, undefined, true);
   }
 
   // -------------------------------------------------------------------------
-  // Storage
+  // Storage commands
   // -------------------------------------------------------------------------
 
   store(cmd: StoreCommand): StoreOutcome {
@@ -411,98 +910,85 @@ export class InMemoryHandler implements Handler {
       this.dropAfterFailedStore(cmd, now);
       return 'TOO_LARGE';
     }
-    const size = itemFootprint(klen, value.length);
-    if (size > this.maxBytes) {
+    if (!this.fits(klen, value.length)) {
       this.storeNoMemory++;
       this.dropAfterFailedStore(cmd, now);
       return 'OUT_OF_MEMORY';
     }
     this.cmdSet++;
-    const keyStr = keyString(key);
-    const old = this.find(keyStr, now);
+    const h = this.hashOf(key);
+    const old = this.find(key, h, now);
     const mode = cmd.mode;
     const compareCas = cmd.compareCas;
+    const kb = keyBits(cmd);
 
-    if (old === undefined) {
+    if (old === 0) {
       if (compareCas !== undefined && (mode === 'set' || mode === 'replace')) {
         this.casMisses++;
         return 'NOT_FOUND';
       }
       if (mode !== 'set' && mode !== 'add') return 'NOT_STORED';
-      return this.put(undefined, keyStr, key, copyOf(value), cmd.flags, absoluteExptime(cmd.exptime, now), false, false, cmd.newCas, size, now);
+      return this.stored(key, h, value, undefined, cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, now);
     }
 
     switch (mode) {
       case 'add':
         // add refuses, but promotes the existing item (memcached's do_store_item).
-        this.bumpIfOld(old, now);
+        if (this.atime[old]! < now - ITEM_UPDATE_INTERVAL) this.bump(old, now);
         return 'NOT_STORED';
       case 'append':
       case 'prepend': {
         // 0 means "no CAS" here; an invalidating lower CAS is still a mismatch.
-        if (compareCas !== undefined && compareCas !== 0n && compareCas !== old.cas) return 'EXISTS';
-        const total = old.value.length + value.length;
-        const newSize = itemFootprint(klen, total);
-        // The combined item must fit; memcached answers NOT_STORED when it cannot allocate it.
-        if (memcachedItemSize(klen, old.flags, total) > this.maxItemSize || newSize > this.maxBytes) return 'NOT_STORED';
-        const joined = Buffer.allocUnsafeSlow(total);
-        if (mode === 'append') {
-          old.value.copy(joined, 0);
-          value.copy(joined, old.value.length);
-        } else {
-          value.copy(joined, 0);
-          old.value.copy(joined, value.length);
-        }
-        return this.put(old, keyStr, old.key, joined, old.flags, old.exptime, false, false, cmd.newCas, newSize, now);
+        if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.casOf[old]) return 'EXISTS';
+        const oldFlags = this.flagsOf[old]!;
+        const total = this.vlen[old]! + value.length;
+        // The joined item must fit; memcached answers NOT_STORED when it cannot allocate it.
+        if (memcachedItemSize(klen, oldFlags, total) > this.maxItemSize || !this.fits(klen, total)) return 'NOT_STORED';
+        this.copyOut(old);
+        const oldValue = this.outValue;
+        const oldExptime = this.exptime[old]!;
+        this.unlink(old);
+        return mode === 'append'
+          ? this.stored(key, h, oldValue, value, oldFlags, oldExptime, kb, cmd.newCas, now)
+          : this.stored(key, h, value, oldValue, oldFlags, oldExptime, kb, cmd.newCas, now);
       }
       default: {
         // set/replace; with a CAS they are memcached's cas command.
         if (compareCas !== undefined) {
-          if (compareCas !== 0n && compareCas === old.cas) {
+          const cas = this.casOf[old]!;
+          if (compareCas !== 0n && compareCas === cas) {
             this.casHits++;
-          } else if (cmd.invalidate === true && compareCas !== 0n && compareCas < old.cas) {
+          } else if (cmd.invalidate === true && compareCas !== 0n && compareCas < cas) {
             // Meta I: an older CAS still stores, but the item is stale and
             // keeps its TTL and token state.
             this.casHits++;
-            return this.put(old, keyStr, old.key, copyOf(value), cmd.flags, old.exptime, true, old.tokenSent, cmd.newCas, size, now);
+            const bits = STALE | (this.state[old]! & TOKEN_SENT) | kb;
+            const oldExptime = this.exptime[old]!;
+            this.unlink(old);
+            return this.stored(key, h, value, undefined, cmd.flags, oldExptime, bits, cmd.newCas, now);
           } else {
             this.casBadval++;
             return 'EXISTS';
           }
         }
-        return this.put(old, keyStr, old.key, copyOf(value), cmd.flags, absoluteExptime(cmd.exptime, now), false, false, cmd.newCas, size, now);
+        this.unlink(old);
+        return this.stored(key, h, value, undefined, cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, now);
       }
     }
   }
 
-  /** Store a new item (value already copied), replacing `old`. */
-  private put(
-    old: Item | undefined,
-    keyStr: string,
-    key: Buffer,
-    value: Buffer,
-    flags: number,
-    exptime: number,
-    stale: boolean,
-    tokenSent: boolean,
-    newCas: bigint | undefined,
-    size: number,
-    now: number,
-  ): Item {
-    const cas = newCas ?? this.nextCas();
-    const keyBuf = old === undefined ? copyOf(key) : key;
-    const it = new Item(keyBuf, value, flags, cas, exptime, now, false, stale, false, tokenSent, keyStr, size);
-    if (exptime !== 0 && exptime <= now) {
-      // Stored already expired (negative or past exptime): memcached links it
-      // and its LRU crawler reclaims it at once; it never becomes visible.
-      if (old !== undefined) this.unlink(old);
-      this.totalItems++;
-      this.reclaimed++;
-      this.expiredUnfetched++;
-      return it;
-    }
-    this.link(old, it, now);
-    return it;
+  private stored(key: Buffer, h: number, a: Buffer, b: Buffer | undefined, flags: number, exptime: number, bits: number, newCas: bigint | undefined, now: number): StoreOutcome {
+    const item = this.put(key, h, a, b, flags, exptime, bits, newCas, now);
+    if (item !== undefined) return item;
+    this.storeNoMemory++;
+    return 'OUT_OF_MEMORY';
+  }
+
+  /** Whether an item of this size can be held at all within maxBytes. */
+  private fits(klen: number, vlen: number): boolean {
+    const c = this.slabs.classFor(CHUNK_HEADER + klen + vlen);
+    if (c >= 0) return true;
+    return largeFootprint(klen, vlen) + this.capacity * META_BYTES + this.buckets.length * BUCKET_BYTES <= this.maxBytes;
   }
 
   /**
@@ -512,18 +998,18 @@ export class InMemoryHandler implements Handler {
    */
   private dropAfterFailedStore(cmd: StoreCommand, now: number): void {
     if (cmd.mode !== 'set' && (cmd as RequestShape).protocol !== 'meta') return;
-    const it = this.find(keyString(cmd.key), now);
-    if (it !== undefined) this.unlink(it);
+    const id = this.find(cmd.key, this.hashOf(cmd.key), now);
+    if (id !== 0) this.unlink(id);
   }
 
   delete(cmd: DeleteCommand): DeleteOutcome {
     const now = this.now();
-    const it = this.find(keyString(cmd.key), now);
-    if (it === undefined) {
+    const id = this.find(cmd.key, this.hashOf(cmd.key), now);
+    if (id === 0) {
       this.deleteMisses++;
       return 'NOT_FOUND';
     }
-    if (cmd.compareCas !== undefined && cmd.compareCas !== it.cas) {
+    if (cmd.compareCas !== undefined && cmd.compareCas !== this.casOf[id]) {
       this.deleteMisses++;
       return 'EXISTS';
     }
@@ -531,95 +1017,129 @@ export class InMemoryHandler implements Handler {
       // Meta md I: keep the item but mark it stale with a new CAS, optionally a
       // new TTL, and clear the token so the next fetcher wins the recache.
       // memcached counts no delete_hits for it.
-      const exptime = cmd.exptime !== undefined ? absoluteExptime(cmd.exptime, now) : it.exptime;
-      const next = new Item(it.key, it.value, it.flags, this.nextCas(), exptime, it.lastAccess, it.fetched, true, false, false, it.keyStr, it.size);
-      this.swap(it, next, false);
+      if (cmd.exptime !== undefined) this.exptime[id] = absoluteExptime(cmd.exptime, now);
+      this.state[id] = (this.state[id]! | STALE) & ~TOKEN_SENT;
+      this.casOf[id] = this.nextCas();
       return 'DELETED';
     }
     this.deleteHits++;
-    this.unlink(it);
+    this.unlink(id);
     return 'DELETED';
   }
 
   touch(cmd: TouchCommand): TouchOutcome {
     const now = this.now();
-    const it = this.find(keyString(cmd.key), now);
+    const id = this.find(cmd.key, this.hashOf(cmd.key), now);
     this.cmdTouch++;
-    if (it === undefined) {
+    if (id === 0) {
       this.touchMisses++;
       return 'NOT_FOUND';
     }
     this.touchHits++;
     // memcached's touch fetches with an LRU bump, so the item counts as fetched.
-    const relink = it.lastAccess < now - ITEM_UPDATE_INTERVAL;
-    const next = new Item(
-      it.key,
-      it.value,
-      it.flags,
-      it.cas,
-      absoluteExptime(cmd.exptime, now),
-      relink ? now : it.lastAccess,
-      true,
-      it.stale,
-      false,
-      it.tokenSent,
-      it.keyStr,
-      it.size,
-    );
-    this.swap(it, next, relink);
+    this.exptime[id] = absoluteExptime(cmd.exptime, now);
+    this.state[id] |= FETCHED;
+    if (this.atime[id]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
     return 'TOUCHED';
   }
 
   arithmetic(cmd: ArithmeticCommand): ArithmeticOutcome {
     const now = this.now();
-    const keyStr = keyString(cmd.key);
-    const it = this.find(keyStr, now);
+    const key = cmd.key;
+    const h = this.hashOf(key);
+    const id = this.find(key, h, now);
     const incr = cmd.incr;
-    if (it === undefined) {
-      if (cmd.initial !== undefined) return this.createCounter(cmd, keyStr, now);
+    if (id === 0) {
+      if (cmd.initial !== undefined) return this.createCounter(cmd, h, now);
       if (incr) this.incrMisses++;
       else this.decrMisses++;
       return 'NOT_FOUND';
     }
     const compareCas = cmd.compareCas;
-    if (compareCas !== undefined && compareCas !== 0n && compareCas !== it.cas) return 'EXISTS';
-    const klen = it.key.length;
-    const width = it.value.length;
-    if (memcachedItemSize(klen, it.flags, width) > SLAB_CHUNK_MAX) return 'NON_NUMERIC';
-    const current = parseCounter(it.value);
+    if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.casOf[id]) return 'EXISTS';
+    const width = this.vlen[id]!;
+    const flags = this.flagsOf[id]!;
+    if (memcachedItemSize(key.length, flags, width) > SLAB_CHUNK_MAX) return 'NON_NUMERIC';
+    this.copyOut(id);
+    const current = parseCounter(this.outValue);
     if (current === undefined) return 'NON_NUMERIC';
     const result = applyDelta(current, cmd.delta, incr);
     if (incr) this.incrHits++;
     else this.decrHits++;
+    // Meta ma T: the exptime changes along with the value.
+    const previousExptime = cmd.touch !== undefined ? this.exptime[id]! : undefined;
+    const exptime = cmd.touch !== undefined ? absoluteExptime(cmd.touch, now) : this.exptime[id]!;
     const digits = result.toString();
-    const cas = cmd.newCas ?? this.nextCas();
-    if (digits.length <= width) {
+    const len = digits.length;
+    if (len <= width) {
       // Fits: memcached rewrites the bytes in place, space-padded to the old
-      // length, keeping the item's flags, TTL and fetch/stale state.
-      const relink = it.lastAccess < now - ITEM_UPDATE_INTERVAL;
-      const padded = counterBytes(digits, width);
-      const next = new Item(it.key, padded, it.flags, cas, it.exptime, relink ? now : it.lastAccess, it.fetched, it.stale, false, it.tokenSent, keyStr, it.size);
-      this.swap(it, next, relink);
-      if (digits.length === width) return next;
-      // The reply carries the digits alone.
-      return new Item(it.key, counterBytes(digits, 0), it.flags, cas, it.exptime, next.lastAccess, it.fetched, it.stale, false, it.tokenSent, keyStr, it.size);
+      // length, keeping the item's flags and fetch/stale state.
+      const cas = cmd.newCas ?? this.nextCas();
+      this.casOf[id] = cas;
+      this.exptime[id] = exptime;
+      let buf: Buffer;
+      let o: number;
+      if (this.cls[id] === this.LARGE) {
+        // A large item's Buffer may be held by earlier callers: write a new one.
+        const kbuf = this.largeKey[id]!;
+        buf = Buffer.allocUnsafeSlow(kbuf.length + width);
+        kbuf.copy(buf, 0);
+        this.largeKey[id] = buf.subarray(0, kbuf.length);
+        this.largeValue[id] = buf.subarray(kbuf.length);
+        o = kbuf.length;
+      } else {
+        const r = this.ref[id]!;
+        buf = this.slabs.pages[this.slabs.pageOf(r)]!;
+        o = this.slabs.offsetOf(r) + CHUNK_HEADER + key.length;
+      }
+      writeLatin1(buf, digits, o);
+      if (width > len) buf.fill(0x20, o + len, o + width);
+      if (this.atime[id]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
+      const p = this.stage(len);
+      const out = this.out;
+      writeLatin1(out, digits, p);
+      const st = this.state[id]!;
+      return new Item(
+        this.outKey,
+        out.subarray(p, p + len),
+        flags,
+        cas,
+        exptime,
+        this.atime[id]!,
+        (st & FETCHED) !== 0,
+        (st & STALE) !== 0,
+        false,
+        (st & TOKEN_SENT) !== 0,
+        (st & KEY_BINARY) !== 0,
+        previousExptime,
+        false,
+      );
     }
     // Longer: a new item with the same flags and exptime.
-    const size = itemFootprint(klen, digits.length);
-    const value = counterBytes(digits, 0);
-    const next = new Item(it.key, value, it.flags, cas, it.exptime, now, false, false, false, false, keyStr, size);
-    this.link(it, next, now);
-    return next;
+    const bits = this.state[id]! & KEY_BINARY;
+    this.unlink(id);
+    const p = this.stage(len);
+    writeLatin1(this.out, digits, p);
+    const item = this.put(key, h, this.out.subarray(p, p + len), undefined, flags, exptime, bits, cmd.newCas, now);
+    if (item === undefined) return 'NOT_FOUND';
+    return previousExptime === undefined ? item : this.withPrevious(item, previousExptime, false);
+  }
+
+  private withPrevious(it: Item, previousExptime: number | undefined, created: boolean): Item {
+    return new Item(it.key, it.value, it.flags, it.cas, it.exptime, it.lastAccess, it.fetched, it.stale, it.win, it.tokenSent, it.keyBinary, previousExptime, created);
   }
 
   /** Binary incr/decr with an initial value, meta ma N: a miss creates the counter with `initial` (no delta). */
-  private createCounter(cmd: ArithmeticCommand, keyStr: string, now: number): ArithmeticOutcome {
+  private createCounter(cmd: ArithmeticCommand, h: number, now: number): ArithmeticOutcome {
     const digits = BigInt.asUintN(64, cmd.initial!).toString();
     const key = cmd.key;
-    const size = itemFootprint(key.length, digits.length);
-    if (size > this.maxBytes || memcachedItemSize(key.length, 0, digits.length) > this.maxItemSize) return 'NOT_FOUND';
+    if (memcachedItemSize(key.length, 0, digits.length) > this.maxItemSize) return 'NOT_FOUND';
+    const p = this.stage(digits.length);
+    writeLatin1(this.out, digits, p);
     const exptime = absoluteExptime(cmd.exptime ?? 0, now);
-    return this.put(undefined, keyStr, key, counterBytes(digits, 0), 0, exptime, false, false, cmd.newCas, size, now);
+    const item = this.put(key, h, this.out.subarray(p, p + digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
+    if (item === undefined) return 'NOT_FOUND';
+    return this.withPrevious(item, undefined, true);
   }
 
   flush(delay: number): void {
@@ -640,31 +1160,37 @@ export class InMemoryHandler implements Handler {
 
   /**
    * Reclaim expired and flushed items without waiting for a read: examines up
-   * to `limit` items, resuming where the previous call stopped. The timer
-   * calls this every `sweepIntervalMs`. Returns the number reclaimed.
+   * to `limit` item slots, resuming where the previous call stopped (a full
+   * pass ends the call). The timer calls this every `sweepIntervalMs`.
+   * Returns the number of items reclaimed.
    */
   sweep(limit: number = this.sweepBatch): number {
     const now = this.now();
-    let cursor = this.sweepCursor ?? this.map.values();
     let found = 0;
+    let id = this.sweepCursor;
     for (let i = 0; i < limit; i++) {
-      const r = cursor.next();
-      if (r.done === true) {
-        // A full pass is done; the next call starts over.
-        this.sweepCursor = undefined;
-        return found;
+      if (id >= this.hwm) {
+        id = 1;
+        break;
       }
-      const it = r.value;
-      this.crawlerItemsChecked++;
-      if (isExpired(it.exptime, now) || this.isFlushed(it, now)) {
-        this.unlink(it);
-        this.reclaimed++;
-        this.crawlerReclaimed++;
-        if (!it.fetched) this.expiredUnfetched++;
-        found++;
+      if ((this.state[id]! & LINKED) !== 0) {
+        this.crawlerItemsChecked++;
+        if (this.isDead(id, now)) {
+          const c = this.cls[id]!;
+          this.reclaimed++;
+          this.clsReclaimed[c]!++;
+          this.clsCrawlerReclaimed[c]!++;
+          if ((this.state[id]! & FETCHED) === 0) {
+            this.expiredUnfetched++;
+            this.clsExpiredUnfetched[c]!++;
+          }
+          this.unlink(id);
+          found++;
+        }
       }
+      id++;
     }
-    this.sweepCursor = cursor;
+    this.sweepCursor = id;
     return found;
   }
 
@@ -687,9 +1213,13 @@ export class InMemoryHandler implements Handler {
         return {
           maxbytes: this.maxBytes,
           evictions: 'on',
+          growth_factor: '1.25',
+          chunk_size: 48,
           cas_enabled: 'yes',
           item_size_max: this.maxItemSize,
-          slab_chunk_max: SLAB_CHUNK_MAX,
+          slab_page_size: this.pageSize,
+          slab_chunk_max: this.slabs.chunkMax,
+          slab_reassign: 'yes',
           lru_crawler: this.timer !== undefined ? 'yes' : 'no',
           lru_maintainer_thread: 'no',
           lru_segmented: 'no',
@@ -734,8 +1264,9 @@ export class InMemoryHandler implements Handler {
       store_too_large: this.storeTooLarge,
       store_no_memory: this.storeNoMemory,
       limit_maxbytes: this.maxBytes,
-      bytes: this.used,
-      curr_items: this.map.size,
+      slabs_moved: this.slabsMoved,
+      bytes: this.itemBytes,
+      curr_items: this.count,
       total_items: this.totalItems,
       expired_unfetched: this.expiredUnfetched,
       evicted_unfetched: this.evictedUnfetched,
@@ -745,70 +1276,71 @@ export class InMemoryHandler implements Handler {
     };
   }
 
-  /** `stats items`: one item class holds everything (there are no slab classes). */
+  /** memcached numbers slab classes from 1; items outside the slabs are reported as the class after the last. */
   private itemStats(): StatsGroup {
-    const n = this.map.size;
-    if (n === 0) return {};
-    const age = this.tail === null ? 0 : Math.max(0, this.now() - this.tail.lastAccess);
-    return {
-      'items:1:number': n,
-      'items:1:number_hot': 0,
-      'items:1:number_warm': 0,
-      'items:1:number_cold': n,
-      'items:1:age_hot': 0,
-      'items:1:age_warm': 0,
-      'items:1:age': age,
-      'items:1:mem_requested': this.used,
-      'items:1:evicted': this.evictions,
-      'items:1:evicted_nonzero': this.evictedNonzero,
-      'items:1:evicted_time': this.evictedTime,
-      'items:1:outofmemory': this.storeNoMemory,
-      'items:1:tailrepairs': 0,
-      'items:1:reclaimed': this.reclaimed,
-      'items:1:expired_unfetched': this.expiredUnfetched,
-      'items:1:evicted_unfetched': this.evictedUnfetched,
-      'items:1:evicted_active': 0,
-      'items:1:crawler_reclaimed': this.crawlerReclaimed,
-      'items:1:crawler_items_checked': this.crawlerItemsChecked,
-      'items:1:lrutail_reflocked': 0,
-      'items:1:moves_to_cold': 0,
-      'items:1:moves_to_warm': 0,
-      'items:1:moves_within_lru': this.movesWithinLru,
-      'items:1:direct_reclaims': this.directReclaims,
-      'items:1:hits_to_hot': 0,
-      'items:1:hits_to_warm': 0,
-      'items:1:hits_to_cold': this.getHits,
-      'items:1:hits_to_temp': 0,
-    };
+    const out: StatsGroup = {};
+    const now = this.now();
+    for (let c = 0; c <= this.LARGE; c++) {
+      const n = this.classItems[c]!;
+      if (n === 0) continue;
+      const p = `items:${c + 1}:`;
+      const tail = this.tails[c]!;
+      out[`${p}number`] = n;
+      out[`${p}number_hot`] = 0;
+      out[`${p}number_warm`] = 0;
+      out[`${p}number_cold`] = n;
+      out[`${p}age_hot`] = 0;
+      out[`${p}age_warm`] = 0;
+      out[`${p}age`] = tail === 0 ? 0 : Math.max(0, now - this.atime[tail]!);
+      out[`${p}mem_requested`] = c === this.LARGE ? this.largeBytes : n * this.slabs.sizes[c]!;
+      out[`${p}evicted`] = this.clsEvicted[c]!;
+      out[`${p}evicted_nonzero`] = this.clsEvictedNonzero[c]!;
+      out[`${p}evicted_time`] = this.clsEvictedTime[c]!;
+      out[`${p}outofmemory`] = this.clsOutOfMemory[c]!;
+      out[`${p}tailrepairs`] = 0;
+      out[`${p}reclaimed`] = this.clsReclaimed[c]!;
+      out[`${p}expired_unfetched`] = this.clsExpiredUnfetched[c]!;
+      out[`${p}evicted_unfetched`] = this.clsEvictedUnfetched[c]!;
+      out[`${p}evicted_active`] = 0;
+      out[`${p}crawler_reclaimed`] = this.clsCrawlerReclaimed[c]!;
+      out[`${p}crawler_items_checked`] = this.crawlerItemsChecked;
+      out[`${p}lrutail_reflocked`] = 0;
+      out[`${p}moves_to_cold`] = 0;
+      out[`${p}moves_to_warm`] = 0;
+      out[`${p}moves_within_lru`] = this.clsMovesWithinLru[c]!;
+      out[`${p}direct_reclaims`] = 0;
+      out[`${p}hits_to_hot`] = 0;
+      out[`${p}hits_to_warm`] = 0;
+      out[`${p}hits_to_cold`] = 0;
+      out[`${p}hits_to_temp`] = 0;
+    }
+    return out;
   }
 
-  /** `stats slabs`: one class whose chunks are the items themselves. */
   private slabStats(): StatsGroup {
-    const n = this.map.size;
     const out: StatsGroup = {};
-    if (n > 0) {
-      out['1:chunk_size'] = Math.ceil(this.used / n);
-      out['1:chunks_per_page'] = 1;
-      out['1:total_pages'] = n;
-      out['1:total_chunks'] = n;
-      out['1:used_chunks'] = n;
-      out['1:free_chunks'] = 0;
-      out['1:free_chunks_end'] = 0;
-      out['1:get_hits'] = this.getHits;
-      out['1:cmd_set'] = this.cmdSet;
-      out['1:delete_hits'] = this.deleteHits;
-      out['1:incr_hits'] = this.incrHits;
-      out['1:decr_hits'] = this.decrHits;
-      out['1:cas_hits'] = this.casHits;
-      out['1:cas_badval'] = this.casBadval;
-      out['1:touch_hits'] = this.touchHits;
+    const s = this.slabs;
+    let active = 0;
+    for (let c = 0; c < this.LARGE; c++) {
+      const pages = s.pagesOf[c]!;
+      if (pages === 0) continue;
+      active++;
+      const p = `${c + 1}:`;
+      const total = pages * s.perPage[c]!;
+      out[`${p}chunk_size`] = s.sizes[c]!;
+      out[`${p}chunks_per_page`] = s.perPage[c]!;
+      out[`${p}total_pages`] = pages;
+      out[`${p}total_chunks`] = total;
+      out[`${p}used_chunks`] = total - s.freeCount(c);
+      out[`${p}free_chunks`] = s.freeCount(c);
+      out[`${p}free_chunks_end`] = 0;
     }
-    out.active_slabs = n > 0 ? 1 : 0;
+    out.active_slabs = active;
     out.total_malloced = this.used;
     return out;
   }
 
-  /** `stats reset`: zero the counters (not curr_items, bytes or total_items' live figures). */
+  /** `stats reset`: zero the counters (not the contents). */
   private resetStats(): void {
     this.totalItems = 0;
     this.cmdGet = this.cmdSet = this.cmdFlush = this.cmdTouch = 0;
@@ -818,8 +1350,20 @@ export class InMemoryHandler implements Handler {
     this.casHits = this.casMisses = this.casBadval = 0;
     this.touchHits = this.touchMisses = 0;
     this.storeTooLarge = this.storeNoMemory = 0;
-    this.evictions = this.evictedUnfetched = this.evictedNonzero = this.evictedTime = 0;
-    this.expiredUnfetched = this.reclaimed = this.crawlerReclaimed = this.crawlerItemsChecked = 0;
-    this.movesWithinLru = this.directReclaims = 0;
+    this.evictions = this.evictedUnfetched = this.expiredUnfetched = this.reclaimed = 0;
+    this.slabsMoved = this.crawlerItemsChecked = 0;
+    for (const a of [
+      this.clsEvicted,
+      this.clsEvictedNonzero,
+      this.clsEvictedTime,
+      this.clsEvictedUnfetched,
+      this.clsReclaimed,
+      this.clsExpiredUnfetched,
+      this.clsCrawlerReclaimed,
+      this.clsOutOfMemory,
+      this.clsMovesWithinLru,
+    ]) {
+      a.fill(0);
+    }
   }
 }

@@ -1,11 +1,4 @@
-export { InMemoryHandler, ITEM_UPDATE_INTERVAL, type InMemoryHandlerOptions } from './handler.js';
-export {
-  itemFootprint,
-  bufferFootprint,
-  ITEM_BASE_BYTES,
-  ON_HEAP_BUFFER_BYTES,
-  OFF_HEAP_BUFFER_BYTES,
-  ON_HEAP_BUFFER_MAX,
-} from './footprint.js';
+export { InMemoryHandler, ITEM_UPDATE_INTERVAL, MAX_CHUNK, MAX_PAGE_SIZE, type InMemoryHandlerOptions } from './handler.js';
+export { META_BYTES, BUCKET_BYTES, LARGE_ITEM_OVERHEAD, largeFootprint } from './footprint.js';
 export { absoluteExptime, REALTIME_MAXDELTA } from './exptime.js';
 export { parseCounter } from './numeric.js';

@@ -44,13 +44,14 @@ describe('fetched marker and last access (meta h, l)', () => {
     expect(get(h, 'k')!.lastAccess).toBe(bumped);
   });
 
-  it('repeated fetches of an unchanged item return the same object (no allocation on the hot path)', () => {
+  it('each fetch returns its own snapshot; an earlier one keeps the values it had', () => {
     const { h } = fresh();
     set(h, 'k', 'v');
-    get(h, 'k');
-    const a = get(h, 'k');
-    const c = get(h, 'k');
-    expect(a).toBe(c);
+    const a = get(h, 'k')!;
+    const c = get(h, 'k')!;
+    expect(a).not.toBe(c);
+    expect(a.fetched).toBe(false);
+    expect(c.fetched).toBe(true);
   });
 });
 
@@ -220,5 +221,50 @@ describe('recache (mg R)', () => {
     const { h } = fresh();
     set(h, 'v', 'q');
     expect(flagsOf(h.get({ key: b('v'), recache: 1_000_000 }))).toBe('');
+  });
+});
+
+describe('reply refinements (previousExptime, created, keyBinary) and ma T', () => {
+  it('a fetch with touch reports the exptime it replaced; a plain fetch reports none', () => {
+    const { h, clock } = fresh();
+    set(h, 'k', 'v', { exptime: 100 });
+    const r = h.get({ key: b('k'), touch: 300 })!;
+    expect(r.previousExptime).toBe(clock.sec + 100);
+    expect(r.exptime).toBe(clock.sec + 300);
+    expect(get(h, 'k')!.previousExptime).toBeUndefined();
+  });
+
+  it('vivify and counters created from initial are marked created, only on that answer', () => {
+    const { h } = fresh();
+    expect(h.get({ key: b('v'), vivify: 30 })!.created).toBe(true);
+    expect(h.get({ key: b('v'), vivify: 30 })!.created).toBe(false);
+    expect(asItem(h.arithmetic({ key: b('n'), incr: true, delta: 1n, initial: 5n })).created).toBe(true);
+    expect(asItem(h.arithmetic({ key: b('n'), incr: true, delta: 1n, initial: 5n })).created).toBe(false);
+  });
+
+  it('ma T sets the counter exptime along with the update and reports the old one', () => {
+    const { h, clock } = fresh();
+    set(h, 'n', '9', { exptime: 100 });
+    const r = asItem(h.arithmetic({ key: b('n'), incr: true, delta: 1n, touch: 500 }));
+    expect(r.value.toString()).toBe('10');
+    expect(r.exptime).toBe(clock.sec + 500);
+    expect(r.previousExptime).toBe(clock.sec + 100);
+    expect(get(h, 'n')!.exptime).toBe(clock.sec + 500);
+    const r2 = asItem(h.arithmetic({ key: b('n'), incr: false, delta: 1n, touch: 0 }));
+    expect(r2.exptime).toBe(0);
+    expect(get(h, 'n')!.exptime).toBe(0);
+  });
+
+  it('remembers a key stored through meta with b (base64) and reports it on every later read', () => {
+    const { h } = fresh();
+    const withB = { meta: { base64Key: true, ret: '', wireKey: b('') } };
+    expect(asItem(h.store({ mode: 'set', key: b('bin'), value: b('x'), flags: 0, exptime: 0, ...withB } as never)).keyBinary).toBe(true);
+    set(h, 'txt', 'x');
+    expect(get(h, 'bin')!.keyBinary).toBe(true);
+    expect(get(h, 'txt')!.keyBinary).toBe(false);
+    expect(h.get({ key: b('viv'), vivify: 10, ...withB } as never)!.keyBinary).toBe(true);
+    expect(get(h, 'viv')!.keyBinary).toBe(true);
+    set(h, 'bin', 'y');
+    expect(get(h, 'bin')!.keyBinary).toBe(false);
   });
 });

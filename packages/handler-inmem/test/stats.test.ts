@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryHandler, itemFootprint } from '../src/index.js';
+import { InMemoryHandler } from '../src/index.js';
 import { b, get, makeHandler, set, stat, store } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];
@@ -113,32 +113,42 @@ describe('stats', () => {
     set(h, 'ab', 'x'.repeat(10));
     set(h, 'cd', 'y'.repeat(1000));
     expect(stat(h, 'curr_items')).toBe(2);
-    expect(stat(h, 'bytes')).toBe(itemFootprint(2, 10) + itemFootprint(2, 1000));
+    expect(stat(h, 'bytes')).toBe(h.itemSize(2, 10) + h.itemSize(2, 1000));
+    expect(h.itemSize(2, 1000)).toBeGreaterThan(1000);
     h.delete({ key: b('ab') });
-    expect(stat(h, 'bytes')).toBe(itemFootprint(2, 1000));
+    expect(stat(h, 'bytes')).toBe(h.itemSize(2, 1000));
   });
 
-  it('stats items describes one item class, empty when there are no items', () => {
+  it('stats items reports each slab class in use, numbered from 1, with its count and tail age', () => {
     const { h, clock } = fresh();
     expect(h.stats('items')).toEqual({});
     set(h, 'a', 'x');
     clock.advance(7);
     set(h, 'b', 'y');
+    set(h, 'c', 'z'.repeat(500));
     const s = h.stats('items')!;
-    expect(s['items:1:number']).toBe(2);
-    expect(s['items:1:age']).toBe(7);
-    expect(s['items:1:mem_requested']).toBe(h.bytes);
-    expect(s['items:1:evicted']).toBe(0);
+    const classes = [...new Set(Object.keys(s).map((k) => k.split(':')[1]))];
+    expect(classes.length).toBe(2);
+    const small = classes.find((c) => s[`items:${c}:number`] === 2)!;
+    expect(small).toBeDefined();
+    expect(s[`items:${small}:age`]).toBe(7);
+    expect(s[`items:${small}:evicted`]).toBe(0);
+    const total = classes.reduce((n, c) => n + Number(s[`items:${c}:number`]), 0);
+    expect(total).toBe(3);
   });
 
-  it('stats slabs reports one class and the memory in use', () => {
-    const { h } = fresh();
+  it('stats slabs reports chunk sizes, pages and chunks per class and the memory in use', () => {
+    const { h } = fresh({ maxBytes: 1 << 20 });
     set(h, 'a', 'x');
+    set(h, 'b', 'x');
     const s = h.stats('slabs')!;
-    expect(s['1:used_chunks']).toBe(1);
-    expect(s['1:cmd_set']).toBe(1);
+    const cls = Object.keys(s).find((k) => k.endsWith(':used_chunks'))!.split(':')[0];
+    expect(s[`${cls}:used_chunks`]).toBe(2);
+    expect(s[`${cls}:total_pages`]).toBe(1);
+    expect(s[`${cls}:total_chunks`]).toBe(Number(s[`${cls}:chunks_per_page`]));
+    expect(Number(s[`${cls}:chunk_size`]) * Number(s[`${cls}:chunks_per_page`])).toBeLessThanOrEqual(h.pageSize);
     expect(s.active_slabs).toBe(1);
-    expect(s.total_malloced).toBe(h.bytes);
+    expect(s.total_malloced).toBe(h.memoryUsed);
   });
 
   it('stats settings shows the limits; unknown groups are undefined', () => {

@@ -94,13 +94,30 @@ describe('copies and immutability', () => {
     expect(it1.key.toString()).toBe('key1');
   });
 
-  it('stored buffers are their own allocations, never slices of a shared pool', () => {
+  it('a returned item keeps its bytes after its slab chunk is freed and reused', () => {
     const { h } = fresh();
-    set(h, 'k', 'x'.repeat(100));
-    const it1 = get(h, 'k')!;
-    expect(it1.value.byteOffset).toBe(0);
-    expect(it1.value.buffer.byteLength).toBe(100);
-    expect(it1.key.byteLength).toBe(1);
+    set(h, 'a', 'x'.repeat(100));
+    const first = get(h, 'a')!;
+    const stored = asItem(store(h, 'set', 'b', 'y'.repeat(100)));
+    h.delete({ key: b('a') });
+    // Same size class: 'c' takes the chunk 'a' had.
+    set(h, 'c', 'z'.repeat(100));
+    expect(first.value.toString()).toBe('x'.repeat(100));
+    expect(first.key.toString()).toBe('a');
+    expect(stored.value.toString()).toBe('y'.repeat(100));
+    expect(val(h, 'c')).toBe('z'.repeat(100));
+  });
+
+  it('a returned large item (outside the slabs) keeps its bytes after an in-place incr', () => {
+    const { h } = fresh();
+    const big = Buffer.alloc(40_000, 0x20);
+    big[0] = 0x35;
+    set(h, 'n', big);
+    const before = get(h, 'n')!;
+    expect(asItem(h.arithmetic({ key: b('n'), incr: true, delta: 1n })).value.toString()).toBe('6');
+    expect(before.value[0]).toBe(0x35);
+    expect(get(h, 'n')!.value[0]).toBe(0x36);
+    expect(get(h, 'n')!.value.length).toBe(40_000);
   });
 
   it('a returned item keeps its fields after later fetches, touches, stores and deletes', () => {
