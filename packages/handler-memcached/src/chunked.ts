@@ -11,6 +11,7 @@ import type {
   MaybePromise,
   StatsGroup,
   StoreCommand,
+  StoreFailure,
   StoreOutcome,
   TouchCommand,
   TouchOutcome,
@@ -624,7 +625,7 @@ export class ChunkedHandler implements Handler {
    * chunks are deleted (after every write settled) and the write answers an
    * error; nothing points at them yet, so no reader ever sees them.
    */
-  private async writeChunks(key: Buffer, value: Buffer, flags: number, exptime: number): Promise<Version | StoreOutcome> {
+  private async writeChunks(key: Buffer, value: Buffer, flags: number, exptime: number): Promise<Version | StoreFailure> {
     const cs = this.chunkSizeFor(key.length);
     const n = Math.ceil(value.length / cs);
     const [tokenHi, tokenLo] = this.token();
@@ -646,7 +647,7 @@ export class ChunkedHandler implements Handler {
     }
     const results = await Promise.allSettled(writes);
     this.chunkWrites += n;
-    let failure: StoreOutcome | undefined;
+    let failure: StoreFailure | undefined;
     let error: unknown;
     for (const r of results) {
       if (r.status === 'rejected') error ??= r.reason;
@@ -852,7 +853,7 @@ export class ChunkedHandler implements Handler {
     // ItemView.exptime is absolute (or 0), which memcached takes as is.
     const exptime = c.exptime;
     const small = value.length <= this.chunkSizeFor(key.length);
-    const version: MaybePromise<Version | StoreOutcome> = small
+    const version: MaybePromise<Version | StoreFailure> = small
       ? { inner: hasMarker(value) ? escape(value) : value, innerFlags: flags, clientValue: value, clientFlags: flags }
       : this.writeChunks(key, value, flags, exptime);
     return then(version, (v) => {
@@ -891,7 +892,11 @@ export class ChunkedHandler implements Handler {
    * of an item written meanwhile are never orphaned), then its chunks. Meta
    * `md I` keeps the item stale: its chunks stay, and take its new exptime.
    */
-  delete(cmd: DeleteCommand, attempt = 0): MaybePromise<DeleteOutcome> {
+  delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
+    return this.deleteAttempt(cmd, 0);
+  }
+
+  private deleteAttempt(cmd: DeleteCommand, attempt: number): MaybePromise<DeleteOutcome> {
     return then(this.readMeta(cmd.key), (c) => {
       if (c === undefined) return 'NOT_FOUND';
       const cc = cmd.compareCas;
@@ -906,7 +911,7 @@ export class ChunkedHandler implements Handler {
             throw new HandlerError('too many concurrent writes to one key', 'CHUNKED_WRITE_RETRIES', BinaryStatus.ETMPFAIL);
           }
           this.writeRetries++;
-          return this.delete(cmd, attempt + 1);
+          return this.deleteAttempt(cmd, attempt + 1);
         }
         return r;
       });
