@@ -211,3 +211,29 @@ export class Faulty extends Forwarding {
 export function isItem(r: unknown): r is ItemView {
   return typeof r === 'object' && r !== null && 'value' in r;
 }
+
+/**
+ * A value that names its writer and sequence number and whose other bytes
+ * follow from them, so a reader can tell a complete written value from a
+ * torn one: [writer u32][seq u32][length u32][bytes from a PRNG seeded by writer and seq].
+ */
+export function makeValue(writer: number, seq: number, length: number): Buffer {
+  const body = randomBytes(length - 12, rng(writer * 100_003 + seq));
+  const v = Buffer.allocUnsafe(length);
+  v.writeUInt32BE(writer, 0);
+  v.writeUInt32BE(seq, 4);
+  v.writeUInt32BE(length, 8);
+  body.copy(v, 12);
+  return v;
+}
+
+/** The writer and seq of a complete value, or why it is not one. */
+export function checkValue(v: Buffer): { writer: number; seq: number } | string {
+  if (v.length < 12) return `value of ${v.length} bytes is too short to be a written value`;
+  const writer = v.readUInt32BE(0);
+  const seq = v.readUInt32BE(4);
+  if (v.readUInt32BE(8) !== v.length) return `length field ${v.readUInt32BE(8)} != ${v.length} (torn)`;
+  if (!makeValue(writer, seq, v.length).equals(v)) return `bytes of writer ${writer} seq ${seq} differ (torn)`;
+  return { writer, seq };
+}
+
