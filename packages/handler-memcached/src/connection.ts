@@ -17,7 +17,7 @@ import net from 'node:net';
 import { TextResponseParser, type TextReply } from '@cleave/protocol';
 import { Errors } from './errors.js';
 import { Fifo } from './fifo.js';
-import { DESYNC, Failure, OP_MN, Op, decode, encodeOp, fail, settle } from './ops.js';
+import { DESYNC, Failure, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
 import { RequestBuffer } from './request-buffer.js';
 
 export type BackendAddress = { host: string; port: number } | { path: string };
@@ -295,6 +295,7 @@ export class BackendConnection {
         break;
       }
       const v = decode(op, replies[i]!, now);
+      if (v === SKIP) continue;
       if (v === DESYNC) {
         this.counters.errors++;
         fail(op, Errors.desync);

@@ -17,6 +17,7 @@ import { BackendConnection, Counters, type BackendAddress } from './connection.j
 import { Errors } from './errors.js';
 import {
   BIT_B64,
+  BIT_BEFORE,
   BIT_HL,
   BIT_K,
   BIT_T_FIRST,
@@ -58,6 +59,13 @@ export interface MemcachedHandlerOptions {
   backoff?: { minMs?: number; maxMs?: number };
   /** Requests a connection may have in flight; over it a request fails at once with `backend busy` (default 16384). */
   maxInFlight?: number;
+  /**
+   * memcached's `ma` does not report a counter's client flags, which an L1
+   * filled from the outcome needs: when true (default), each `ma` is
+   * followed in the same batch by `mg <key> f u`. See the README for what
+   * that costs.
+   */
+  counterFlags?: boolean;
   /**
    * When a turn's requests are written: `'immediate'` (default) batches
    * everything issued during one event-loop turn, from every client
@@ -116,6 +124,16 @@ function parseAddress(a: BackendAddress | string): BackendAddress {
   return { host: m[1] || '127.0.0.1', port };
 }
 
+/** A meta `ma N` whose reply shows whether it created the counter: `q` answers only then, and a `t` before `N` reports -1. */
+function needsCreated(cmd: ArithmeticCommand): boolean {
+  const req = cmd as RequestShape & { quiet?: boolean };
+  const meta = req.meta;
+  if (meta === undefined) return false;
+  if (req.quiet === true) return true;
+  const t = meta.ret.indexOf('t');
+  return t >= 0 && t < meta.ret.indexOf('N');
+}
+
 function hasLetter(ret: string, letter: string): boolean {
   return ret.indexOf(letter) >= 0;
 }
@@ -160,6 +178,7 @@ export class MemcachedHandler implements Handler {
   private held: Held[] | undefined = undefined;
   private closed = false;
   private readonly settings: StatsGroup;
+  private readonly counterFlags: boolean;
 
   constructor(options: MemcachedHandlerOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('MemcachedHandler: options with an address are required');
@@ -174,6 +193,7 @@ export class MemcachedHandler implements Handler {
     const flushOn = options.flushOn ?? 'immediate';
     if (flushOn !== 'immediate' && flushOn !== 'microtask') throw new TypeError(`MemcachedHandler: flushOn must be 'immediate' or 'microtask'`);
     this.maxHeld = maxInFlight * connections;
+    this.counterFlags = options.counterFlags ?? true;
     const cfg = {
       address: this.address,
       timeoutMs: this.timeoutMs,
@@ -300,26 +320,45 @@ export class MemcachedHandler implements Handler {
   }
 
   /**
-   * `ma`, preceded in the same batch by `mg <key> f u`: memcached's `ma`
-   * reports neither the counter's client flags nor whether `N` created it,
-   * and an L1 filled from this outcome needs the flags.
+   * `ma`. memcached's `ma` reports neither the counter's client flags nor
+   * whether `N` created it, so an `mg <key> f u` probe goes in the same
+   * batch: after the `ma` for the flags (unless counterFlags is off), or,
+   * only for a meta `ma N` whose reply depends on having created the
+   * counter (`q`, or `t` before `N`), before it.
    */
   arithmetic(cmd: ArithmeticCommand): Promise<ArithmeticOutcome> {
     if (this.held !== undefined) return this.hold(() => this.arithmetic(cmd));
     try {
       const bits = keyBits(cmd);
       const conn = this.route(cmd.key);
-      conn.check(2);
-      const probe = new Op(OP_PROBE, cmd);
+      const before = cmd.initial !== undefined && needsCreated(cmd);
+      const after = !before && this.counterFlags;
+      conn.check(before || after ? 2 : 1);
       const op = new Op(OP_ARITH, cmd);
-      probe.bits = op.bits = bits;
-      probe.target = op;
+      op.bits = bits;
       const p = new Promise<ArithmeticOutcome>((resolve, reject) => {
         op.resolve = resolve as (v: unknown) => void;
         op.reject = reject;
       });
-      conn.enqueue(probe);
-      conn.enqueue(op);
+      if (before) {
+        const probe = new Op(OP_PROBE, cmd);
+        probe.bits = bits | BIT_BEFORE;
+        probe.target = op;
+        conn.enqueue(probe);
+        conn.enqueue(op);
+      } else if (after) {
+        const probe = new Op(OP_PROBE, cmd);
+        probe.bits = bits;
+        probe.target = op;
+        // The ma's VA waits for this probe, which settles the caller (or fails it with the connection).
+        probe.resolve = op.resolve;
+        probe.reject = op.reject;
+        op.target = probe;
+        conn.enqueue(op);
+        conn.enqueue(probe);
+      } else {
+        conn.enqueue(op);
+      }
       return p;
     } catch (err) {
       return Promise.reject(err);

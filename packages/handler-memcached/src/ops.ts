@@ -27,7 +27,12 @@ export const OP_GET = 0;
 export const OP_STORE = 1;
 export const OP_DELETE = 2;
 export const OP_ARITH = 3;
-/** `mg <key> f u` sent just before an `ma`: learns whether the counter existed, and its client flags. */
+/**
+ * `mg <key> f u` next to an `ma`: memcached's `ma` reports neither the
+ * counter's client flags nor whether `N` created it. Sent after the `ma`
+ * (BIT_BEFORE unset) it supplies the flags; sent before (BIT_BEFORE) it also
+ * tells whether the counter existed.
+ */
 export const OP_PROBE = 4;
 export const OP_TOUCH = 5;
 export const OP_FLUSH = 6;
@@ -44,6 +49,8 @@ export const BIT_HL = 4;
 export const BIT_U = 8;
 /** mg: T comes before N in the client's request (memcached applies them in order). */
 export const BIT_T_FIRST = 16;
+/** OP_PROBE: sent before its `ma`. */
+export const BIT_BEFORE = 32;
 
 /** Many results gathered for one caller (getMany): one Promise for the whole batch. */
 export class Group {
@@ -69,10 +76,14 @@ export class Op {
   reject: ((e: unknown) => void) | undefined = undefined;
   group: Group | undefined = undefined;
   index = 0;
-  /** OP_ARITH: what its probe saw: -2 no answer yet, -1 no item, else the item's client flags. */
+  /** OP_ARITH: what a probe sent before it saw: -2 none, -1 no item, else the item's client flags. */
   probe = -2;
   /** OP_PROBE: the ma it serves. */
   target: Op | undefined = undefined;
+  /** OP_ARITH answered VA and waits for its after-probe: the ma reply. */
+  reply: MetaReply | undefined = undefined;
+  /** OP_ARITH: settled already (a failure needs no flags). */
+  done = false;
   constructor(
     readonly kind: number,
     readonly cmd: unknown,
@@ -299,6 +310,8 @@ const EMPTY = Buffer.alloc(0);
 
 /** Outcome of a reply, or DESYNC when it cannot be the reply to `op`. */
 export const DESYNC = Symbol('desync');
+/** The reply was consumed but settles nothing (yet). */
+export const SKIP = Symbol('skip');
 /** Outcome is a failure (the value is the error). */
 export class Failure {
   constructor(readonly error: unknown) {}
@@ -313,7 +326,7 @@ const OUT_OF_MEMORY = 'out of memory storing object';
  * seconds. Returns DESYNC when `r` cannot answer `op`: the stream is lost.
  */
 export function decode(op: Op, r: TextReply, now: number): unknown {
-  if (r.kind === 'error') return decodeError(op, r.error, r.message);
+  if (r.kind === 'error') return decodeError(op, r.error, r.message, now);
   const kind = op.kind;
   if (kind === OP_MN) return r.kind === 'meta' && r.code === 'MN' ? undefined : DESYNC;
   if (kind === OP_FLUSH) return r.kind === 'status' && r.status === 'OK' ? undefined : DESYNC;
@@ -363,42 +376,60 @@ export function decode(op: Op, r: TextReply, now: number): unknown {
       if (r.code === 'HD') return 'TOUCHED';
       if (r.code === 'EN') return 'NOT_FOUND';
       return DESYNC;
-    case OP_PROBE:
-      if (r.code === 'HD') op.target!.probe = r.clientFlags ?? 0;
-      else if (r.code === 'EN') op.target!.probe = -1;
-      else return DESYNC;
-      return undefined;
+    case OP_PROBE: {
+      if (r.code !== 'HD' && r.code !== 'EN') return DESYNC;
+      const flags = r.code === 'HD' ? (r.clientFlags ?? 0) : -1;
+      const target = op.target!;
+      if (op.bits & BIT_BEFORE) {
+        target.probe = flags;
+        return SKIP;
+      }
+      // After the ma: its VA waits here for the flags (an item gone since keeps 0).
+      const reply = target.reply;
+      if (reply === undefined || target.done) return SKIP;
+      target.done = true;
+      return counter(target, reply, flags > 0 ? flags : 0, now);
+    }
     case OP_ARITH: {
-      const cmd = op.cmd as ArithmeticCommand;
       switch (r.code) {
-        case 'VA': {
-          const probe = op.probe;
-          const created = cmd.initial !== undefined && probe === -1;
-          return new BackendItem(
-            cmd.key,
-            r.value ?? EMPTY,
-            probe > 0 ? probe : 0,
-            r.cas ?? 0n,
-            exptimeFromTtl(r.ttl, now),
-            now,
-            false,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            undefined,
-            created ? true : undefined,
-          );
-        }
+        case 'VA':
+          if (op.probe === -2 && op.target !== undefined) {
+            op.reply = r;
+            return SKIP;
+          }
+          op.done = true;
+          return counter(op, r, op.probe > 0 ? op.probe : 0, now);
         case 'NF':
+          op.done = true;
           return 'NOT_FOUND';
         case 'EX':
+          op.done = true;
           return 'EXISTS';
       }
       return DESYNC;
     }
   }
   return DESYNC;
+}
+
+/** The counter an `ma` answered with (`t` came last: its final exptime). */
+function counter(op: Op, r: MetaReply, flags: number, now: number): ItemView {
+  const cmd = op.cmd as ArithmeticCommand;
+  return new BackendItem(
+    cmd.key,
+    r.value ?? EMPTY,
+    flags,
+    r.cas ?? 0n,
+    exptimeFromTtl(r.ttl, now),
+    now,
+    false,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    undefined,
+    cmd.initial !== undefined && op.probe === -1 ? true : undefined,
+  );
 }
 
 function decodeGet(op: Op, r: MetaReply, now: number): unknown {
@@ -440,8 +471,9 @@ function decodeGet(op: Op, r: MetaReply, now: number): unknown {
 }
 
 /** `ERROR` never answers a command we send: the stream is off. CLIENT_ERROR after ms means the data block was read as commands. */
-function decodeError(op: Op, kind: 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR', message: string): unknown {
+function decodeError(op: Op, kind: 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR', message: string, now: number): unknown {
   if (kind === 'ERROR') return DESYNC;
+  if (op.kind === OP_ARITH) op.done = true;
   if (kind === 'CLIENT_ERROR') {
     if (op.kind === OP_ARITH && message === NON_NUMERIC) return 'NON_NUMERIC';
     if (op.kind === OP_STORE || op.kind === OP_MN) return DESYNC;
@@ -452,8 +484,13 @@ function decodeError(op: Op, kind: 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR', me
     if (message === OUT_OF_MEMORY) return 'OUT_OF_MEMORY';
   }
   if (op.kind === OP_MN) return DESYNC;
-  // A probe that failed just leaves the counter's flags unknown.
-  if (op.kind === OP_PROBE) return undefined;
+  // A probe that failed leaves the flags unknown (0); the counter is still answered.
+  if (op.kind === OP_PROBE) {
+    const target = op.target!;
+    if (op.bits & BIT_BEFORE || target.reply === undefined || target.done) return SKIP;
+    target.done = true;
+    return counter(target, target.reply, 0, now);
+  }
   return new Failure(backendError(message));
 }
 

@@ -1,0 +1,126 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { HandlerError } from '@cleave/protocol';
+import { RawClient, memcachedBinary, waitForListen } from '@cleave/testkit';
+
+export const k = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/** What the backend holds for a key, read with a raw `mg` (no handler involved). */
+export interface Stored {
+  value: string;
+  flags: number;
+  ttl: number;
+  cas: bigint;
+  stale: boolean;
+  hit: boolean;
+}
+
+export type Target = { port: number; host?: string } | { path: string };
+
+/** Read a key straight from memcached: `mg <key> v f t c h u` (u: the check itself bumps nothing). */
+export async function peek(target: Target, key: Buffer | string): Promise<Stored | undefined> {
+  const c = await RawClient.connect(target);
+  try {
+    const kb = typeof key === 'string' ? k(key) : key;
+    const raw = /[\s\0]/.test(kb.toString('latin1'));
+    const token = raw ? `${kb.toString('base64')} b` : kb.toString('latin1');
+    const reply = await c.request(`mg ${token} v f t c h u\r\nmn\r\n`, 'MN\r\n');
+    const text = reply.toString('latin1');
+    if (text.startsWith('EN')) return undefined;
+    const m = /^VA (\d+) ([^\r]*)\r\n/.exec(text);
+    if (!m) throw new Error(`unexpected mg reply ${JSON.stringify(text)}`);
+    const len = Number(m[1]);
+    const flags = Object.fromEntries(
+      m[2]!
+        .split(' ')
+        .filter(Boolean)
+        .map((t) => [t[0]!, t.slice(1)]),
+    );
+    const start = m[0].length;
+    return {
+      value: text.slice(start, start + len),
+      flags: Number(flags.f),
+      ttl: Number(flags.t),
+      cas: BigInt(flags.c!),
+      stale: 'X' in flags,
+      hit: flags.h === '1',
+    };
+  } finally {
+    c.close();
+  }
+}
+
+/** Send raw bytes to memcached and return its reply up to `terminator`. */
+export async function raw(target: Target, bytes: string, terminator: string): Promise<string> {
+  const c = await RawClient.connect(target);
+  try {
+    return (await c.request(bytes, terminator)).toString('latin1');
+  } finally {
+    c.close();
+  }
+}
+
+export const unixSeconds = (): number => Math.floor(Date.now() / 1000);
+
+/** Await `p` and return the HandlerError it rejects with (fails the test when it resolves or rejects otherwise). */
+export async function rejection(p: Promise<unknown> | unknown): Promise<HandlerError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof HandlerError) return e;
+    throw e;
+  }
+  throw new Error('expected a HandlerError, the call succeeded');
+}
+
+/**
+ * A memcached we control by PID on a fixed address, so it can be stopped,
+ * continued, killed and started again on the same port or socket path.
+ */
+export class Backend {
+  child: ChildProcess | undefined;
+  constructor(readonly target: Target) {}
+
+  get pid(): number {
+    return this.child!.pid!;
+  }
+
+  async start(): Promise<void> {
+    const args = ['-U', '0', '-t', '1', '-m', '64'];
+    if ('path' in this.target) args.push('-s', this.target.path);
+    else args.push('-l', '127.0.0.1', '-p', String(this.target.port));
+    if (process.getuid?.() === 0) args.push('-u', 'root');
+    const child = spawn(memcachedBinary(), args, { stdio: 'ignore' });
+    this.child = child;
+    await waitForListen('path' in this.target ? { path: this.target.path } : { port: this.target.port });
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    process.kill(this.pid, sig);
+  }
+
+  /** SIGKILL and wait for the exit. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `f` until it returns true or `ms` pass. */
+export async function eventually(f: () => Promise<boolean> | boolean, ms = 5000, every = 20): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      if (await f()) return true;
+    } catch {
+      /* not yet */
+    }
+    await sleep(every);
+  }
+  return false;
+}
