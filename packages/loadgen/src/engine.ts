@@ -437,7 +437,7 @@ export class Engine {
           this.error(op, { kind: 'unexpected_reply', detail: 'a second VALUE for a one-key get', got: dump(r.value) });
         } else {
           op.gotValue = true;
-          if (!this.checkItem(op, r.key, r.flags, r.value)) op.failed = true;
+          if (!this.checkItem(c, op, r.key, r.flags, r.value)) op.failed = true;
           if (cmd === GETS && r.cas !== undefined && op.family === ITEM) this.cfg.keyState.cas[op.key] = Number(r.cas);
         }
         return;
@@ -492,7 +492,7 @@ export class Engine {
           reply = R_VALUE;
           if (ok) {
             const flags = r.clientFlags ?? (this.cfg.verify ? -1 : 0);
-            if (!this.checkItem(op, r.key, flags, r.value!)) ok = false;
+            if (!this.checkItem(c, op, r.key, flags, r.value!)) ok = false;
           }
           if (cmd === GETS && r.cas !== undefined && op.family === ITEM) this.cfg.keyState.cas[op.key] = Number(r.cas);
         }
@@ -549,7 +549,7 @@ export class Engine {
           reply = R_VALUE;
           const key = p.subarray(24 + extrasLength, valueStart);
           const flags = extrasLength >= 4 ? p.readUInt32BE(24) : -1;
-          if (!this.checkItem(op, key, flags, p.subarray(valueStart))) {
+          if (!this.checkItem(c, op, key, flags, p.subarray(valueStart))) {
             this.complete(c, op, FAILED, now);
             return;
           }
@@ -601,7 +601,7 @@ export class Engine {
    * is exactly the one its flags and length name, and what this connection
    * knows the key must hold. Returns false (and counts an error) when not.
    */
-  private checkItem(op: Op, key: Buffer | undefined, flags: number, value: Buffer): boolean {
+  private checkItem(c: Connection, op: Op, key: Buffer | undefined, flags: number, value: Buffer): boolean {
     if (!this.cfg.verify) return true;
     const keys = this.cfg.keys;
     if (key !== undefined && !keys.matches(key, op.family, op.key)) {
@@ -615,6 +615,8 @@ export class Engine {
       }
       return true;
     }
+    // What this connection knew when it sent the get still holds only if no other connection wrote the key since.
+    if (op.expect !== EXPECT_ANY && !this.cfg.keyState.ownedBy(c.id, op.key)) op.expect = EXPECT_ANY;
     if (op.expect === EXPECT_MISS) {
       this.error(op, { kind: 'stale_value', detail: `hit on an item this connection deleted (flags ${flags}, ${value.length} bytes)`, got: dump(value) });
       return false;

@@ -13,7 +13,9 @@
  * any other generation, is an error). Once a second connection writes the
  * key, the interleaving of the two connections at the server is unknown and
  * the key is "shared": a get may return any generation, and only the value's
- * own description is checked. Conditional stores (add, replace, cas) also
+ * own description is checked. That also holds for a get already in flight
+ * when the second writer sent its write (the two may cross at the server),
+ * so the expectation is confirmed when the reply arrives. Conditional stores (add, replace, cas) also
  * leave the outcome unknown until the next unconditional set.
  */
 import { EXPECT_ANY, EXPECT_MISS } from './op.js';
@@ -89,6 +91,15 @@ export class KeyState {
   /** What a get sent now by `conn` must find (EXPECT_ANY, EXPECT_MISS or a generation). */
   expect(conn: number, key: number): number {
     return this.owners[key] === conn ? this.states[key]! : EXPECT_ANY;
+  }
+
+  /**
+   * Whether `conn` still is the only writer of `key`. A get's expectation
+   * holds only if this is still true when its reply arrives: a write another
+   * connection sent meanwhile may have reached the server first.
+   */
+  ownedBy(conn: number, key: number): boolean {
+    return this.owners[key] === conn;
   }
 
   /** Length of the expected generation. */
