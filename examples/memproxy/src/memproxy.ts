@@ -1,8 +1,38 @@
 #!/usr/bin/env node
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
-import { listenAndServe, type ListenTarget } from '@cleave/server';
-import { ConfigError, HELP, loadConfig } from './config.js';
+import { ChunkedHandler, MemcachedHandler } from '@cleave/handler-memcached';
+import { l1l2, l1l2Batch, l1Only } from '@cleave/orchestrator';
+import type { Handler } from '@cleave/protocol';
+import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
+import { ConfigError, HELP, loadConfig, type Config } from './config.js';
+
+/** The storage tiers the flags describe, and a one-line description of them for the startup log. */
+function buildTiers(config: Config): { l1: Handler; l2?: Handler; describe: string } {
+  const backend = (address: { host: string; port: number } | { path: string }, maxItemSize: number) =>
+    new MemcachedHandler({ address, connections: config.backendConns, timeoutMs: config.backendTimeout, maxItemSize });
+  const where = (a: { host: string; port: number } | { path: string }) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`);
+  let l1: Handler;
+  let describe: string;
+  const l1Address = config.l1Sock !== undefined ? { path: config.l1Sock } : config.l1Addr;
+  if (l1Address) {
+    if (config.chunked) {
+      // Chunks keep every backend item within memcached's default 1 MiB limit.
+      l1 = new ChunkedHandler(backend(l1Address, 1024 * 1024), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize });
+      describe = `L1 memcached ${where(l1Address)} (chunked)`;
+    } else {
+      l1 = backend(l1Address, config.maxItemSize);
+      describe = `L1 memcached ${where(l1Address)}`;
+    }
+  } else {
+    l1 = new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
+    describe = `in-memory L1 ${config.l1InmemSize} bytes`;
+  }
+  const l2Address = config.l2Sock !== undefined ? { path: config.l2Sock } : config.l2Addr;
+  if (config.l2Enabled && l2Address) {
+    return { l1, l2: backend(l2Address, config.maxItemSize), describe: `${describe}, L2 memcached ${where(l2Address)}` };
+  }
+  return { l1, describe };
+}
 
 async function main(): Promise<void> {
   let config;
@@ -21,21 +51,33 @@ async function main(): Promise<void> {
   }
 
   const listen: ListenTarget = config.useDomainSocket ? { path: config.sockPath } : { port: config.port, host: config.host };
-  const server = await listenAndServe({
-    listen,
-    orchestrator: l1Only,
-    l1: new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize }),
-    limits: {
-      maxConnections: config.maxConns,
-      maxItemSize: config.maxItemSize,
-      idleTimeoutMs: config.idleTimeout,
-    },
-  });
+  const tiers = buildTiers(config);
+  const limits = {
+    maxConnections: config.maxConns,
+    maxItemSize: config.maxItemSize,
+    idleTimeoutMs: config.idleTimeout,
+  };
+  const servers: Server[] = [];
+  servers.push(await listenAndServe({ listen, orchestrator: tiers.l2 ? l1l2 : l1Only, l1: tiers.l1, l2: tiers.l2, limits }));
+  if (config.batchPort !== undefined) {
+    // Rend's bulk-loader port: same tiers, L1L2Batch; the main server owns (and closes) the handlers.
+    servers.push(
+      await listenAndServe({
+        listen: { port: config.batchPort, host: config.host },
+        orchestrator: l1l2Batch,
+        l1: tiers.l1,
+        l2: tiers.l2,
+        limits,
+        closeHandlers: false,
+      }),
+    );
+  }
 
-  const where = server.addresses.map((a) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`)).join(', ');
+  const where = (s: Server) => s.addresses.map((a) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`)).join(', ');
   const exposure = !config.useDomainSocket && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
+  const batch = servers[1] ? `; L1L2Batch on ${where(servers[1])}` : '';
   process.stdout.write(
-    `memproxy listening on ${where}${exposure}: in-memory L1 ${config.l1InmemSize} bytes, max item ${config.maxItemSize} bytes, max ${config.maxConns} connections\n`,
+    `memproxy listening on ${where(servers[0]!)}${exposure}: ${tiers.describe}, max item ${config.maxItemSize} bytes, max ${config.maxConns} connections${batch}\n`,
   );
 
   let stopping = false;
@@ -43,7 +85,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`memproxy: ${signal}, finishing requests in flight\n`);
-    server.close().then(
+    Promise.all([...servers].reverse().map((s) => s.close())).then(
       () => process.exit(0),
       (err) => {
         process.stderr.write(`memproxy: shutdown failed: ${String(err)}\n`);

@@ -1,1 +1,2 @@
 export { MemcachedHandler, memcachedHandler, type MemcachedHandlerOptions, type BackendAddress } from './handler.js';
+export * from './chunked.js';
