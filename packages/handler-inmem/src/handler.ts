@@ -58,7 +58,7 @@ const ITEM_HEADER_BYTES = 48 + 1 + 2 + 8;
 const SLAB_CHUNK_MAX = 512 * 1024;
 const U64_MAX = (1n << 64n) - 1n;
 const MIN_MAX_BYTES = 64 * 1024;
-const OUT_POOL = 256 * 1024;
+const OUT_POOL = 64 * 1024;
 
 // Item state bits.
 const LINKED = 1;
