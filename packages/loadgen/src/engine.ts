@@ -171,7 +171,10 @@ export class Engine {
       const c = new Connection(slot, this.nextId++, this.cfg.depth, this.cfg.protocol, this.cfg.maxValueSize);
       this.conns.push(c);
     }
-    await Promise.all(this.conns.map((c) => this.open(c)));
+    // Wait for every attempt, so none is left pending when one fails.
+    const results = await Promise.allSettled(this.conns.map((c) => this.open(c)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private open(c: Connection): Promise<void> {
@@ -203,6 +206,7 @@ export class Engine {
         if (c.socket === socket) this.fail(c, 'connection', `connection error: ${err.message}`);
       });
       socket.on('close', () => {
+        clearTimeout(timer);
         if (c.socket === socket && c.ready && (c.count > 0 || !this.stopping)) {
           this.fail(c, 'connection', 'the server closed the connection');
         }
@@ -459,7 +463,7 @@ export class Engine {
         this.onMetaReply(c, op, r, now);
         return;
       case 'error':
-        this.error(op, { kind: 'error_reply', detail: `server answered ${r.error}${r.message ? ' ' + r.message : ''}`, got: dump(r.line) });
+        this.error(op, { kind: 'error_reply', detail: `server answered ${r.error}${r.message ? ' ' + r.message : ''}`, got: dump(replyBytes(r)) });
         this.complete(c, op, FAILED, now);
         return;
     }

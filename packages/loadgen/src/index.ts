@@ -23,3 +23,4 @@ export { Op } from './op.js';
 export { Rng } from './rng.js';
 export { dump, type ByteDump, type ErrorSample } from './stats.js';
 export * from './commands.js';
+export { cliMain, type CliIO } from './cli-main.js';
