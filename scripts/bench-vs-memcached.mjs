@@ -8,12 +8,10 @@
 // usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--mcload PATH]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ensureMcload, fmt, freePort, mcload, pick, root, waitPort } from './bench-lib.mjs';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
@@ -25,32 +23,9 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 
-if (!existsSync(values.mcload)) {
-  const src = new URL('../../shared/tools/mcload.c', import.meta.url);
-  execFileSync('cc', ['-O2', '-o', values.mcload, fileURLToPath(src)], { stdio: 'inherit' });
-}
+ensureMcload(values.mcload);
 const memproxyJs = `${root}examples/memproxy/dist/memproxy.js`;
 if (!existsSync(memproxyJs)) throw new Error('build first: npx pnpm build');
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-const waitPort = async (port) => {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((r) => {
-      const c = net.connect(port, '127.0.0.1', () => (c.destroy(), r(true)));
-      c.on('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`port ${port} never opened`);
-};
 
 const mcPort = await freePort();
 const mpPort = await freePort();
@@ -66,16 +41,7 @@ await waitPort(mcPort);
 await waitPort(mpPort);
 await waitPort(barePort);
 
-const run = (port, { binary, depth }) => {
-  const args = ['-p', String(port), '-c', values.conns, '-d', String(depth), '-r', '0.1', '-v', '100', '-k', '10000', '-P', '-t', String(seconds)];
-  if (binary) args.push('-B');
-  const out = execFileSync(values.mcload, args, { encoding: 'utf8' });
-  const m = Object.fromEntries(out.trim().split(/\s+/).map((kv) => kv.split('=')));
-  if (Number(m.errors) !== 0) throw new Error(`mcload reported errors against port ${port}: ${out}`);
-  return { ops: Number(m['ops/s']), p50: Number(m.p50_us), p99: Number(m.p99_us), p999: Number(m.p999_us) };
-};
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const run = (port, { binary, depth }) => mcload(values.mcload, port, { binary, depth, conns: Number(values.conns), seconds });
 const configs = [
   { name: 'text, 1 in flight', binary: false, depth: 1, goal: 0.7 },
   { name: 'binary, 1 in flight', binary: true, depth: 1, goal: 0.7 },
@@ -93,7 +59,6 @@ for (const cfg of configs) {
     mp.push(run(mpPort, cfg));
     bare.push(run(barePort, cfg));
   }
-  const pick = (xs) => ({ ops: median(xs.map((x) => x.ops)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)) });
   const a = pick(mc);
   const b = pick(mp);
   const c = pick(bare);
@@ -102,7 +67,6 @@ for (const cfg of configs) {
 }
 
 const memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim();
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
 console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${memcachedVersion} -t 1`);
 console.log(`Load: mcload, ${values.conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} alternating rounds\n`);
 console.log('| workload | memcached ops/s | memproxy ops/s | ratio | goal | met | bare Node ops/s | memproxy / bare | memcached p50/p99 µs | memproxy p50/p99 µs |');
