@@ -89,9 +89,9 @@ export class Sizer {
       case 'range':
         return spec.min + this.rng.below(spec.max - spec.min + 1);
       case 'log': {
-        // log-uniform over [min+1, max+1], shifted back so 0 stays reachable.
+        // log-uniform over [min+1, max+2), shifted back by one so 0 stays reachable.
         const lo = Math.log(spec.min + 1);
-        const hi = Math.log(spec.max + 1);
+        const hi = Math.log(spec.max + 2);
         const n = Math.floor(Math.exp(lo + this.rng.float() * (hi - lo))) - 1;
         return n < spec.min ? spec.min : n > spec.max ? spec.max : n;
       }
