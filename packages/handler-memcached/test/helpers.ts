@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { HandlerError } from '@cleave/protocol';
 import { RawClient, memcachedBinary, waitForListen } from '@cleave/testkit';
@@ -76,6 +77,11 @@ export async function rejection(p: Promise<unknown> | unknown): Promise<HandlerE
  * A memcached we control by PID on a fixed address, so it can be stopped,
  * continued, killed and started again on the same port or socket path.
  */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
 export class Backend {
   child: ChildProcess | undefined;
   constructor(readonly target: Target) {}
@@ -91,6 +97,8 @@ export class Backend {
     if (process.getuid?.() === 0) args.push('-u', 'root');
     const child = spawn(memcachedBinary(), args, { stdio: 'ignore' });
     this.child = child;
+    children.add(child);
+    child.once('exit', () => children.delete(child));
     await waitForListen('path' in this.target ? { path: this.target.path } : { port: this.target.port });
   }
 
@@ -123,4 +131,97 @@ export async function eventually(f: () => Promise<boolean> | boolean, ms = 5000,
     await sleep(every);
   }
   return false;
+}
+
+export interface Proxy {
+  readonly port: number;
+  /** Client connections accepted so far. */
+  readonly accepted: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP proxy in front of memcached. Requests pass unchanged; replies pass
+ * through `mangle` (given the reply chunk and the connection's index), and
+ * with `drip` leave in pieces of 1 to `drip` bytes, one piece per turn.
+ */
+export async function startProxy(upstreamPort: number, opts: { mangle?: (chunk: Buffer, conn: number) => Buffer; drip?: number } = {}): Promise<Proxy> {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((down) => {
+    const index = accepted++;
+    const up = net.connect(upstreamPort, '127.0.0.1');
+    sockets.add(down);
+    sockets.add(up);
+    const queue: Buffer[] = [];
+    let pumping = false;
+    const pump = () => {
+      const next = queue[0];
+      if (next === undefined) {
+        pumping = false;
+        return;
+      }
+      const n = Math.min(next.length, 1 + Math.floor(Math.random() * opts.drip!));
+      down.write(next.subarray(0, n));
+      if (n === next.length) queue.shift();
+      else queue[0] = next.subarray(n);
+      setImmediate(pump);
+    };
+    up.on('data', (d: Buffer) => {
+      const out = opts.mangle ? opts.mangle(d, index) : d;
+      if (!opts.drip) {
+        down.write(out);
+        return;
+      }
+      queue.push(out);
+      if (!pumping) {
+        pumping = true;
+        setImmediate(pump);
+      }
+    });
+    down.on('data', (d: Buffer) => up.write(d));
+    const end = () => {
+      up.destroy();
+      down.destroy();
+    };
+    up.on('error', end);
+    down.on('error', end);
+    up.on('close', end);
+    down.on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get accepted() {
+      return accepted;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+/** A server that accepts connections and never answers (a stalled backend seen from the network). */
+export async function startSilent(): Promise<Proxy> {
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const server = net.createServer((s) => {
+    accepted++;
+    sockets.add(s);
+    s.on('error', () => {});
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    get accepted() {
+      return accepted;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
 }
