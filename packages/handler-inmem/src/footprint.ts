@@ -26,11 +26,12 @@ export const META_BYTES = 4 + 4 + 4 + 4 + 1 + 4 + 2 + 4 + 4 + 8 + 8 + 8 + 1;
 export const BUCKET_BYTES = 4;
 /**
  * An item stored outside the slabs, beyond its key and value bytes: the
- * ArrayBuffer and the key and value views the handler keeps for it (532
- * bytes of V8 heap per item, measured by bench/footprint.ts), the
- * BackingStore record and malloc header outside the heap.
+ * ArrayBuffer, the key and value views the handler keeps for it and their
+ * Map entry (about 610 bytes of V8 heap per item, measured by
+ * bench/footprint.ts), the BackingStore record and malloc header outside
+ * the heap.
  */
-export const LARGE_ITEM_OVERHEAD = 704;
+export const LARGE_ITEM_OVERHEAD = 832;
 
 /** Bytes charged for an item stored outside the slabs. */
 export function largeFootprint(keyLength: number, valueLength: number): number {

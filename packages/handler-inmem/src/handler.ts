@@ -23,6 +23,14 @@ interface Latin1Writable {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
+/**
+ * A view of `len` bytes of `buf` at `at`. Buffer.from(arrayBuffer, ...) is
+ * cheaper than subarray(), which looks up the species constructor.
+ */
+function view(buf: Buffer, at: number, len: number): Buffer {
+  return Buffer.from(buf.buffer, buf.byteOffset + at, len);
+}
+
 function writeLatin1(buf: Buffer, s: string, offset: number): void {
   (buf as unknown as Latin1Writable).latin1Write(s, offset, s.length);
 }
@@ -74,6 +82,12 @@ const DEFAULTS = {
   sweepIntervalMs: 1000,
   sweepBatch: 20_000,
 };
+
+/** An item stored outside the slabs: views of its own Buffer, never written after the item is stored. */
+interface LargeItem {
+  readonly key: Buffer;
+  readonly value: Buffer;
+}
 
 /** Fields a command carries when it is the parsed request itself (the server hands requests straight through). */
 interface RequestShape {
@@ -149,8 +163,7 @@ export class InMemoryHandler implements Handler {
   private casOf = new BigUint64Array(0);
   private state = new Uint8Array(0);
   /** Items stored outside the slabs: key and value views of their own Buffer. */
-  private readonly largeKey: (Buffer | undefined)[] = [];
-  private readonly largeValue: (Buffer | undefined)[] = [];
+  private readonly large = new Map<number, LargeItem>();
 
   private buckets = new Int32Array(0);
   private bucketMask = 0;
@@ -511,7 +524,7 @@ export class InMemoryHandler implements Handler {
     let buf: Buffer;
     let o: number;
     if (this.cls[id] === this.LARGE) {
-      buf = this.largeKey[id]!;
+      buf = this.large.get(id)!.key;
       o = 0;
     } else {
       const r = this.ref[id]!;
@@ -610,8 +623,7 @@ export class InMemoryHandler implements Handler {
       const f = largeFootprint(this.klen[id]!, this.vlen[id]!);
       this.used -= f;
       this.largeBytes -= f;
-      this.largeKey[id] = undefined;
-      this.largeValue[id] = undefined;
+      this.large.delete(id);
     } else {
       this.slabs.release(this.ref[id]!);
     }
@@ -651,8 +663,9 @@ export class InMemoryHandler implements Handler {
   private copyOut(id: number): void {
     if (this.cls[id] === this.LARGE) {
       // Large items have Buffers of their own that are never written again.
-      this.outKey = this.largeKey[id]!;
-      this.outValue = this.largeValue[id]!;
+      const it = this.large.get(id)!;
+      this.outKey = it.key;
+      this.outValue = it.value;
       return;
     }
     const k = this.klen[id]!;
@@ -668,8 +681,8 @@ export class InMemoryHandler implements Handler {
     } else {
       page.copy(out, p, o, o + n);
     }
-    this.outKey = out.subarray(p, p + k);
-    this.outValue = out.subarray(p + k, p + n);
+    this.outKey = view(out, p, k);
+    this.outValue = view(out, p + k, n - k);
   }
 
   private snapshot(id: number, win: boolean, previousExptime: number | undefined): Item {
@@ -730,8 +743,8 @@ export class InMemoryHandler implements Handler {
     key.copy(staged, at);
     a.copy(staged, at + klen);
     if (b !== undefined) b.copy(staged, at + klen + alen);
-    const keyCopy = staged.subarray(at, at + klen);
-    const valueCopy = staged.subarray(at + klen, at + klen + vlen);
+    const keyCopy = view(staged, at, klen);
+    const valueCopy = view(staged, at + klen, vlen);
     const cas = newCas ?? this.nextCas();
     const item = new Item(
       keyCopy,
@@ -772,8 +785,7 @@ export class InMemoryHandler implements Handler {
       }
       this.used += f;
       this.largeBytes += f;
-      this.largeKey[id] = keyCopy;
-      this.largeValue[id] = valueCopy;
+      this.large.set(id, { key: keyCopy, value: valueCopy });
     } else {
       ref = this.allocChunk(c, now);
       if (ref < 0) {
@@ -1081,11 +1093,10 @@ export class InMemoryHandler implements Handler {
       let o: number;
       if (this.cls[id] === this.LARGE) {
         // A large item's Buffer may be held by earlier callers: write a new one.
-        const kbuf = this.largeKey[id]!;
+        const kbuf = this.large.get(id)!.key;
         buf = Buffer.allocUnsafeSlow(kbuf.length + width);
         kbuf.copy(buf, 0);
-        this.largeKey[id] = buf.subarray(0, kbuf.length);
-        this.largeValue[id] = buf.subarray(kbuf.length);
+        this.large.set(id, { key: buf.subarray(0, kbuf.length), value: buf.subarray(kbuf.length) });
         o = kbuf.length;
       } else {
         const r = this.ref[id]!;
@@ -1101,7 +1112,7 @@ export class InMemoryHandler implements Handler {
       const st = this.state[id]!;
       return new Item(
         this.outKey,
-        out.subarray(p, p + len),
+        view(out, p, len),
         flags,
         cas,
         exptime,
@@ -1120,7 +1131,7 @@ export class InMemoryHandler implements Handler {
     this.unlink(id);
     const p = this.stage(len);
     writeLatin1(this.out, digits, p);
-    const item = this.put(key, h, this.out.subarray(p, p + len), undefined, flags, exptime, bits, cmd.newCas, now);
+    const item = this.put(key, h, view(this.out, p, len), undefined, flags, exptime, bits, cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
     return previousExptime === undefined ? item : this.withPrevious(item, previousExptime, false);
   }
@@ -1137,7 +1148,7 @@ export class InMemoryHandler implements Handler {
     const p = this.stage(digits.length);
     writeLatin1(this.out, digits, p);
     const exptime = absoluteExptime(cmd.exptime ?? 0, now);
-    const item = this.put(key, h, this.out.subarray(p, p + digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
+    const item = this.put(key, h, view(this.out, p, digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
     return this.withPrevious(item, undefined, true);
   }
