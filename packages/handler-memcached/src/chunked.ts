@@ -379,7 +379,9 @@ export class ChunkedHandler implements Handler {
   // -------------------------------------------------------------------------
 
   get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
-    return then(this.inner.get(cmd), (it) => this.resolve(cmd, it));
+    const r = this.inner.get(cmd);
+    // A plain item from a synchronous store comes back as is: no closure, no Promise.
+    return isPromise(r) ? r.then((it) => this.resolve(cmd, it)) : this.resolve(cmd, r);
   }
 
   getMany(cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]> {
@@ -951,6 +953,15 @@ export class ChunkedHandler implements Handler {
       this.readRetries = this.writeRetries = this.versionsRetired = this.orphanCleanups = 0;
       this.chunkDeletes = this.lost = this.writeErrors = 0;
       return s ?? {};
+    }
+    if (group === 'settings') {
+      return {
+        ...s,
+        chunked_item_size_max: this.maxItemSize,
+        chunked_chunk_item_size: this.chunkItemSize,
+        chunked_chunk_size: this.fixedChunkSize ?? 'auto',
+        chunked_track_replaced: this.trackReplaced ? 'yes' : 'no',
+      };
     }
     if (group !== '') return s;
     return {

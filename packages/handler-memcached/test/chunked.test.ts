@@ -515,7 +515,14 @@ describe('ChunkedHandler: lost chunks and stats', () => {
       chunked_lost: 0,
     });
     expect(s.cmd_get).toBeGreaterThan(0);
-    expect(r.h.stats('settings')).toEqual(r.mem.stats('settings'));
+    expect(r.h.stats('settings')).toEqual({
+      ...r.mem.stats('settings'),
+      chunked_item_size_max: 1 << 20,
+      chunked_chunk_item_size: 524288,
+      chunked_chunk_size: CS,
+      chunked_track_replaced: 'yes',
+    });
+    expect(r.h.stats('items')).toEqual(r.mem.stats('items'));
     r.h.stats('reset');
     expect(r.h.stats('')!.chunked_stores).toBe(0);
   });
