@@ -23,12 +23,9 @@ interface Latin1Writable {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
-/**
- * A view of `len` bytes of `buf` at `at`. Buffer.from(arrayBuffer, ...) is
- * cheaper than subarray(), which looks up the species constructor.
- */
+/** A view of `len` bytes of `buf` at `at`. */
 function view(buf: Buffer, at: number, len: number): Buffer {
-  return Buffer.from(buf.buffer, buf.byteOffset + at, len);
+  return buf.subarray(at, at + len);
 }
 
 function writeLatin1(buf: Buffer, s: string, offset: number): void {
@@ -36,7 +33,7 @@ function writeLatin1(buf: Buffer, s: string, offset: number): void {
 }
 
 export interface InMemoryHandlerOptions {
-  /** Memory limit in bytes, memcached's `-m` (default 64 MiB, at least 64 KiB): slab pages, item metadata, hash table and large items together. */
+  /** Memory limit in bytes, memcached's `-m` (default 64 MiB; 64 KiB to 64 GiB): slab pages, item metadata, hash table and large items together. */
   maxBytes?: number;
   /** Largest item, memcached's `-I` (default 1 MiB), counted as memcached does: value + key + 59-byte header (+4 with flags). */
   maxItemSize?: number;
@@ -66,6 +63,8 @@ const ITEM_HEADER_BYTES = 48 + 1 + 2 + 8;
 const SLAB_CHUNK_MAX = 512 * 1024;
 const U64_MAX = (1n << 64n) - 1n;
 const MIN_MAX_BYTES = 64 * 1024;
+/** Chunk references hold a 16-bit page number: 65536 pages of 1 MiB. */
+const MAX_MAX_BYTES = 64 * 1024 * 1024 * 1024;
 const OUT_POOL = 64 * 1024;
 
 // Item state bits.
@@ -237,6 +236,7 @@ export class InMemoryHandler implements Handler {
 
   constructor(options: InMemoryHandlerOptions = {}) {
     this.maxBytes = positiveInteger('maxBytes', options.maxBytes, DEFAULTS.maxBytes, MIN_MAX_BYTES);
+    if (this.maxBytes > MAX_MAX_BYTES) throw new RangeError(`InMemoryHandler: maxBytes must be at most 64 GiB, got ${this.maxBytes}`);
     this.maxItemSize = positiveInteger('maxItemSize', options.maxItemSize, DEFAULTS.maxItemSize, 1);
     this.sweepBatch = positiveInteger('sweepBatch', options.sweepBatch, DEFAULTS.sweepBatch, 1);
     const interval = positiveInteger('sweepIntervalMs', options.sweepIntervalMs, DEFAULTS.sweepIntervalMs, 0);
@@ -781,6 +781,7 @@ export class InMemoryHandler implements Handler {
       const f = largeFootprint(klen, vlen);
       if (!this.reserve(f, now)) {
         this.freeIds.push(id);
+        this.clsOutOfMemory[this.LARGE]!++;
         return undefined;
       }
       this.used += f;
@@ -790,6 +791,7 @@ export class InMemoryHandler implements Handler {
       ref = this.allocChunk(c, now);
       if (ref < 0) {
         this.freeIds.push(id);
+        this.clsOutOfMemory[c]!++;
         return undefined;
       }
       const page = this.slabs.pages[this.slabs.pageOf(ref)]!;
