@@ -298,7 +298,7 @@ export class Engine {
   private pump(c: Connection): void {
     if (!c.ready || this.stopping || c.exhausted || this.workload === undefined) return;
     const depth = this.depth;
-    if (c.count >= depth) return;
+    if (c.count > depth - 1) return; // REFILL
     const wl = this.workload;
     const writer = this.cfg.writer;
     const ring = c.ring;
@@ -328,6 +328,7 @@ export class Engine {
       if (wasIdle) c.lastActivity = now;
       const batch = out.take();
       this.stats!.bytesSent += batch.length;
+      this.stats!.writes++;
       c.socket!.write(batch);
     }
   }
@@ -387,6 +388,7 @@ export class Engine {
     const now = performance.now();
     c.lastActivity = now;
     this.stats!.bytesReceived += chunk.length;
+    this.stats!.reads++;
     if (c.text !== undefined) {
       const replies = c.replies;
       let broken: unknown;

@@ -29,9 +29,10 @@ export class KeySpace {
     for (let i = 0; i < h.length; i++) buf[pos + i] = h[i]!;
     let p = pos + this.keyLength - 1;
     const stop = pos + h.length;
-    let t = index;
+    // Indexes stay below 2^31 (the key space is capped well under it): integer division by |0.
+    let t = index | 0;
     while (p >= stop) {
-      const q = Math.floor(t / 10);
+      const q = (t / 10) | 0;
       buf[p--] = 48 + (t - q * 10);
       t = q;
     }
@@ -42,9 +43,9 @@ export class KeySpace {
     if (key.length !== this.keyLength) return false;
     const h = this.head[family]!;
     for (let i = 0; i < h.length; i++) if (key[i] !== h[i]) return false;
-    let t = index;
+    let t = index | 0;
     for (let p = this.keyLength - 1; p >= h.length; p--) {
-      const q = Math.floor(t / 10);
+      const q = (t / 10) | 0;
       if (key[p] !== 48 + (t - q * 10)) return false;
       t = q;
     }

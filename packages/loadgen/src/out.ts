@@ -63,6 +63,20 @@ export class Out {
   /** A non-negative integer (below 2^53) in decimal, digit by digit. */
   decimal(v: number): void {
     const buf = this.buf;
+    if (v < 0x80000000) {
+      // Small integers: integer division.
+      let n = 1;
+      for (let t = v | 0; t >= 10; t = (t / 10) | 0) n++;
+      let p = this.pos + n - 1;
+      let t = v | 0;
+      do {
+        const q = (t / 10) | 0;
+        buf[p--] = 48 + (t - q * 10);
+        t = q;
+      } while (t > 0);
+      this.pos += n;
+      return;
+    }
     let n = 1;
     for (let t = v; t >= 10; t = Math.floor(t / 10)) n++;
     let p = this.pos + n - 1;

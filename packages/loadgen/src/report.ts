@@ -32,7 +32,9 @@ export function formatReport(r: LoadResult): string {
     `cpu      user ${r.cpu_user_s} s  system ${r.cpu_system_s} s  = ${r.cpu_percent}% of one core; event loop busy ${(r.event_loop_utilization * 100).toFixed(0)}%` +
       (r.cpu_percent >= 90 ? '  (cleave-load was the bottleneck)' : ''),
   );
-  lines.push(`traffic  sent ${n(r.bytes_sent)} B  received ${n(r.bytes_received)} B`);
+  lines.push(
+    `traffic  sent ${n(r.bytes_sent)} B  received ${n(r.bytes_received)} B  (${r.requests_per_write} requests per write, ${r.replies_per_read} replies per read)`,
+  );
   if (r.sizes) lines.push(`sizes    ${r.sizes.min}-${r.sizes.max} step ${r.sizes.step}: ${n(r.sizes.sent)} of ${n(r.sizes.total)} sizes set and read back`);
   if (r.evictions !== undefined) lines.push(`evictions ${r.evictions === null ? '(server has no stats)' : n(r.evictions)}`);
 

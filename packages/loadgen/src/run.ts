@@ -59,6 +59,9 @@ export interface LoadResult {
   max_us: number;
   bytes_sent: number;
   bytes_received: number;
+  /** Requests per socket write and replies per socket read: how well pipelining batches. */
+  requests_per_write: number;
+  replies_per_read: number;
   /** CPU time this process spent during the measured phase. */
   cpu_user_s: number;
   cpu_system_s: number;
@@ -272,6 +275,8 @@ function assemble(
     max_us: lat.max_us,
     bytes_sent: stats.bytesSent,
     bytes_received: stats.bytesReceived,
+    requests_per_write: stats.writes > 0 ? round((ops + stats.aborted) / stats.writes, 1) : 0,
+    replies_per_read: stats.reads > 0 ? round(ops / stats.reads, 1) : 0,
     cpu_user_s: round(cpuUser, 3),
     cpu_system_s: round(cpuSystem, 3),
     cpu_percent: wall > 0 ? round(((cpuUser + cpuSystem) / wall) * 100, 1) : 0,

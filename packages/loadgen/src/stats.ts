@@ -61,6 +61,9 @@ export class RunStats {
   aborted = 0;
   bytesSent = 0;
   bytesReceived = 0;
+  /** Socket writes (one per connection per turn) and reads. */
+  writes = 0;
+  reads = 0;
   reconnects = 0;
 
   constructor(private readonly maxSamples = 20) {}

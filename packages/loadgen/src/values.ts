@@ -16,6 +16,9 @@ import { Rng, mix32 } from './rng.js';
  */
 const PAD_SEED = 0x5eed_ca75;
 const OFFSETS = 65536;
+/** Up to these lengths, values are copied / compared byte by byte in JS: cheaper than a native call. */
+const SHORT_COPY = 32;
+const SHORT_COMPARE = 64;
 
 export class ValueSource {
   readonly pad: Buffer;
@@ -37,9 +40,12 @@ export class ValueSource {
   /** Write the value of (key, gen) with `length` bytes into buf at pos. */
   write(buf: Buffer, pos: number, key: number, gen: number, length: number): void {
     const off = ValueSource.offset(key, gen, length);
-    this.pad.copy(buf, pos, off, off + length);
+    const pad = this.pad;
+    // Short values: a loop beats the native copy's call overhead.
+    if (length <= SHORT_COPY) for (let i = 4; i < length; i++) buf[pos + i] = pad[off + i]!;
+    else pad.copy(buf, pos + 4, off + 4, off + length);
     const n = length < 4 ? length : 4;
-    for (let i = 0; i < n; i++) buf[pos + i] = this.pad[off + i]! ^ ((key >>> (24 - 8 * i)) & 0xff);
+    for (let i = 0; i < n; i++) buf[pos + i] = pad[off + i]! ^ ((key >>> (24 - 8 * i)) & 0xff);
   }
 
   /** The expected value of (key, gen, length), as a new Buffer (reports only). */
@@ -57,7 +63,10 @@ export class ValueSource {
     const pad = this.pad;
     const n = length < 4 ? length : 4;
     for (let i = 0; i < n; i++) if (value[i] !== (pad[off + i]! ^ ((key >>> (24 - 8 * i)) & 0xff))) return i;
-    if (length <= 4) return -1;
+    if (length <= SHORT_COMPARE) {
+      for (let i = 4; i < length; i++) if (value[i] !== pad[off + i]) return i;
+      return -1;
+    }
     if (value.compare(pad, off + 4, off + length, 4, length) === 0) return -1;
     return this.firstDifference(value, key, gen);
   }
