@@ -6,7 +6,8 @@
  *   (their own memory, never a slice of Node's 8 KiB pool), counted whole
  *   from the moment they exist, free chunks included.
  * - Item metadata: one slot per item in typed arrays (hash chain, LRU links,
- *   class, chunk, lengths, flags, exptime, last access, CAS, state), counted
+ *   class, chunk, lengths, flags, exptime, last access, CAS, state, flush
+ *   generation), counted
  *   by capacity, spare slots included.
  * - The hash table's bucket array.
  * - Items too large for a slab chunk: their own Buffer plus the JavaScript
@@ -16,12 +17,12 @@
  * with the number of items, and freed chunks are reused in place instead of
  * fragmenting malloc. bench/footprint.ts measures process growth against
  * the counted bytes (Node 20, x64, 400k items of 16-byte keys and 100-byte
- * values: 215 bytes charged per item, 215 bytes of external memory and 1 of
+ * values: 220 bytes charged per item, 220 bytes of external memory and 1 of
  * V8 heap measured); test/footprint.test.ts checks the match.
  */
 
 /** Bytes of typed-array metadata per item slot (see the handler's arrays). */
-export const META_BYTES = 4 + 4 + 4 + 4 + 1 + 4 + 2 + 4 + 4 + 8 + 8 + 8 + 1;
+export const META_BYTES = 4 + 4 + 4 + 4 + 1 + 4 + 2 + 4 + 4 + 8 + 8 + 8 + 1 + 4;
 /** Bytes per hash bucket (an Int32Array entry). */
 export const BUCKET_BYTES = 4;
 /**

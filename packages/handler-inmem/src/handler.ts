@@ -161,6 +161,8 @@ export class InMemoryHandler implements Handler {
   private atime = new Float64Array(0);
   private casOf = new BigUint64Array(0);
   private state = new Uint8Array(0);
+  /** The flush generation an item was stored in: a flush "now" invalidates every earlier generation. */
+  private gen = new Uint32Array(0);
   /** Items stored outside the slabs: key and value views of their own Buffer. */
   private readonly large = new Map<number, LargeItem>();
 
@@ -182,8 +184,8 @@ export class InMemoryHandler implements Handler {
 
   /** flush_all: items whose time is at or before this (Unix s) are invalid once it has passed; 0 = none. */
   private oldestLive = 0;
-  /** flush_all without delay: items with a CAS below this are invalid too (same-second stores). */
-  private oldestCas = 0n;
+  /** Bumped by every flush_all that takes effect at once. */
+  private flushGen = 0;
 
   /** Copies handed to callers are carved from this pool, never written twice. */
   private out: Buffer = Buffer.allocUnsafeSlow(OUT_POOL);
@@ -332,6 +334,7 @@ export class InMemoryHandler implements Handler {
     this.atime = grow(this.atime, (n) => new Float64Array(n));
     this.casOf = grow(this.casOf, (n) => new BigUint64Array(n));
     this.state = grow(this.state, (n) => new Uint8Array(n));
+    this.gen = grow(this.gen, (n) => new Uint32Array(n));
     this.used += (capacity - old) * META_BYTES;
     this.capacity = capacity;
   }
@@ -545,12 +548,16 @@ export class InMemoryHandler implements Handler {
     return 0;
   }
 
-  /** memcached's item_is_flushed(). */
+  /**
+   * memcached's item_is_flushed(): stored before a flush that took effect at
+   * once (memcached compares CAS uniques; a generation number also holds
+   * for items whose CAS came from `newCas`), or last updated at or before
+   * the time of a delayed flush that has come.
+   */
   private isFlushed(id: number, now: number): boolean {
+    if (this.gen[id] !== this.flushGen) return true;
     const oldest = this.oldestLive;
-    if (oldest === 0 || oldest > now) return false;
-    const cas = this.casOf[id]!;
-    return this.atime[id]! <= oldest || (this.oldestCas !== 0n && cas !== 0n && cas < this.oldestCas);
+    return oldest !== 0 && oldest <= now && this.atime[id]! <= oldest;
   }
 
   private isDead(id: number, now: number): boolean {
@@ -572,7 +579,7 @@ export class InMemoryHandler implements Handler {
       this.getExpired++;
       return 0;
     }
-    if (this.oldestLive !== 0 && this.isFlushed(id, now)) {
+    if ((this.oldestLive !== 0 || this.flushGen !== 0) && this.isFlushed(id, now)) {
       this.unlink(id);
       this.getFlushed++;
       return 0;
@@ -810,6 +817,7 @@ export class InMemoryHandler implements Handler {
     this.atime[id] = now;
     this.casOf[id] = cas;
     this.state[id] = LINKED | stateBits;
+    this.gen[id] = this.flushGen;
     this.hashv[id] = h;
     const bucket = h & this.bucketMask;
     this.hnext[id] = this.buckets[bucket]!;
@@ -1159,12 +1167,16 @@ export class InMemoryHandler implements Handler {
     const now = this.now();
     this.cmdFlush++;
     // memcached's flush_all: everything last updated at or before oldest_live
-    // is invalid once that time has come; a flush "now" also invalidates this
-    // second's earlier stores through their CAS. Items stored after a delayed
-    // flush_all but before it fires are flushed too.
+    // is invalid once that time has come, so items stored after a delayed
+    // flush_all but before it fires are flushed too; a new flush_all replaces
+    // a pending one. A flush "now" also invalidates this second's earlier
+    // stores (memcached: through their CAS, consuming one; here: a generation).
     const newOldest = delay > 0 ? absoluteExptime(delay, now) : now;
     this.oldestLive = newOldest - 1;
-    if (this.oldestLive <= now) this.oldestCas = this.nextCas();
+    if (this.oldestLive <= now) {
+      this.flushGen = (this.flushGen + 1) >>> 0;
+      this.nextCas();
+    }
   }
 
   // -------------------------------------------------------------------------

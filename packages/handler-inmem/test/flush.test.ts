@@ -34,6 +34,26 @@ describe('flush_all', () => {
     expect(val(h, 'b')).toBe('v');
   });
 
+  it('flushes items whose CAS came from newCas (an L1 holding L2 CAS uniques), whatever their value', () => {
+    const { h } = fresh({ casStart: 1000n });
+    set(h, 'low', 'v', { newCas: 1n });
+    set(h, 'high', 'v', { newCas: 1n << 60n });
+    h.flush(0);
+    expect(get(h, 'low')).toBeUndefined();
+    expect(get(h, 'high')).toBeUndefined();
+    set(h, 'after', 'v', { newCas: 2n });
+    expect(val(h, 'after')).toBe('v');
+  });
+
+  it('a flush now replaces a pending delayed one', () => {
+    const { h, clock } = fresh();
+    h.flush(100);
+    h.flush(0);
+    set(h, 'a', 'v');
+    clock.advance(200);
+    expect(val(h, 'a')).toBe('v');
+  });
+
   it('a negative delay flushes now, like memcached', () => {
     const { h } = fresh();
     set(h, 'a', 'v');
