@@ -423,16 +423,16 @@ export class Engine {
   }
 
   /** The request a reply answers, or undefined (and an error) when none is in flight. */
-  private head(c: Connection, bytes: () => Buffer): Op | undefined {
+  private head(c: Connection, reply: TextReply | Buffer): Op | undefined {
     if (c.count === 0) {
-      this.error(undefined, { kind: 'unexpected_reply', command: '-', key: '-', detail: 'a reply arrived with no request in flight', got: dump(bytes()) });
+      this.error(undefined, { kind: 'unexpected_reply', command: '-', key: '-', detail: 'a reply arrived with no request in flight', got: dump(bytesOf(reply)) });
       return undefined;
     }
     return c.ring[c.head]!;
   }
 
   private onTextReply(c: Connection, r: TextReply, now: number): void {
-    const op = this.head(c, () => replyBytes(r));
+    const op = this.head(c, r);
     if (op === undefined) return;
     const cmd = op.cmd;
     if (this.cfg.protocol === 'text' && isRetrieval(cmd)) {
@@ -469,7 +469,7 @@ export class Engine {
         this.complete(c, op, FAILED, now);
         return;
     }
-    this.finishReply(c, op, reply, () => replyBytes(r), now);
+    this.finishReply(c, op, reply, r, now);
   }
 
   private onMetaReply(c: Connection, op: Op, r: MetaReply, now: number): void {
@@ -523,11 +523,11 @@ export class Engine {
       this.complete(c, op, FAILED, now);
       return;
     }
-    this.finishReply(c, op, reply, () => metaLine(r), now);
+    this.finishReply(c, op, reply, r, now);
   }
 
   private onPacket(c: Connection, p: Buffer, now: number): void {
-    const op = this.head(c, () => p);
+    const op = this.head(c, p);
     if (op === undefined) return;
     const cmd = op.cmd;
     const opcode = p[R_OPCODE]!;
@@ -582,11 +582,11 @@ export class Engine {
         return;
       }
     }
-    this.finishReply(c, op, reply, () => p, now);
+    this.finishReply(c, op, reply, p, now);
   }
 
   /** Classify a one-reply answer as hit, miss, or not what memcached answers to this command. */
-  private finishReply(c: Connection, op: Op, reply: number, bytes: () => Buffer, now: number): void {
+  private finishReply(c: Connection, op: Op, reply: number, raw: TextReply | Buffer, now: number): void {
     const cmd = op.cmd;
     let outcome: number;
     if (reply === HIT_REPLY[cmd]) outcome = HIT;
@@ -596,7 +596,7 @@ export class Engine {
       this.error(op, {
         kind: 'unexpected_reply',
         detail: `${COMMAND_NAMES[cmd]} answered with ${OUTCOME_NAMES[reply]}, which memcached never answers to it`,
-        got: dump(bytes()),
+        got: dump(bytesOf(raw)),
       });
     }
     this.complete(c, op, outcome, now);
@@ -758,6 +758,11 @@ function decimalEquals(b: Buffer, n: number): boolean {
 function metaLine(r: MetaReply): Buffer {
   const head = r.code === 'VA' ? `VA ${r.value?.length ?? 0}` : r.code;
   return Buffer.concat([Buffer.from(head + (r.flags.length ? ' ' : ''), 'latin1'), r.flags, Buffer.from('\r\n')]);
+}
+
+/** A reply's bytes as the server sent them (for reports): binary packets as they are, text replies re-assembled. */
+function bytesOf(r: TextReply | Buffer): Buffer {
+  return Buffer.isBuffer(r) ? r : replyBytes(r);
 }
 
 /** A text reply's bytes as memcached sent them (for reports). */

@@ -132,14 +132,14 @@ describe('exit status on a wrong server', () => {
     const handler = new CorruptingHandler('flip', 100);
     const { server, port } = await startCleave(handler);
     try {
-      const text = await run(['setget', '--port', String(port), '--duration', '0.5']);
+      const text = await run(['setget', '--port', String(port), '--requests', '3000']);
       expect(text.code).toBe(1);
       expect(text.stdout).toMatch(/ERRORS: wrong_value \d+/);
       expect(text.stdout).toMatch(/#1 wrong_value: get cl:i\d+: value of \d+ bytes with flags \d+ differs/);
       expect(text.stdout).toMatch(/got \(bytes \d+-\d+ of \d+\):\n\s+hex:  ([0-9a-f]{2} )+[0-9a-f]{2}\n\s+text: /);
       expect(text.stdout).toMatch(/expected \(bytes/);
 
-      const json = await runHere(['setget', '--port', String(port), '--duration', '0.5', '--json', '--protocol', 'binary']);
+      const json = await runHere(['setget', '--port', String(port), '--requests', '3000', '--json', '--protocol', 'binary']);
       expect(json.code).toBe(1);
       const j = JSON.parse(json.stdout) as { errors: number; errors_by_kind: Record<string, number>; error_samples: Array<{ got: { hex: string } }> };
       expect(j.errors).toBeGreaterThan(0);

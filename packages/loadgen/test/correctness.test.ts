@@ -27,7 +27,8 @@ describe('a server that corrupts one value in a thousand', () => {
   for (const protocol of ['text', 'meta', 'binary'] as const) {
     it(`setget over ${protocol} reports each flipped byte, with the bytes`, async () => {
       const { handler, port } = await corruptingServer('flip');
-      const r = await runLoad({ workload: 'setget', port, protocol, duration: 0.8, seed: 3 });
+      // A request budget, not a duration: the number of corruptions then does not depend on the machine's speed.
+      const r = await runLoad({ workload: 'setget', port, protocol, requests: 6000, seed: 3 });
       expect(handler.corrupted).toBeGreaterThan(0);
       // Every corruption is caught, and nothing else is reported.
       expect(r.errors_by_kind).toEqual({ wrong_value: handler.corrupted });
@@ -48,14 +49,14 @@ describe('a server that corrupts one value in a thousand', () => {
 
   it('a value one byte short no longer matches its own description', async () => {
     const { handler, port } = await corruptingServer('truncate');
-    const r = await runLoad({ workload: 'setget', port, protocol: 'meta', duration: 0.6, conns: 2 });
+    const r = await runLoad({ workload: 'setget', port, protocol: 'meta', requests: 4000, conns: 2 });
     expect(handler.corrupted).toBeGreaterThan(0);
     expect(r.errors).toBe(handler.corrupted);
   });
 
   it('a value with the wrong generation in its flags is caught (wrong or stale value)', async () => {
     const { handler, port } = await corruptingServer('generation');
-    const r = await runLoad({ workload: 'mix', port, protocol: 'binary', duration: 0.6, keys: 500, ratio: 0.9, verify: true });
+    const r = await runLoad({ workload: 'mix', port, protocol: 'binary', requests: 5000, keys: 500, ratio: 0.9, verify: true });
     expect(handler.corrupted).toBeGreaterThan(0);
     expect(r.errors).toBe(handler.corrupted);
     expect(Object.keys(r.errors_by_kind).every((k) => k === 'wrong_value' || k === 'stale_value')).toBe(true);
@@ -63,7 +64,7 @@ describe('a server that corrupts one value in a thousand', () => {
 
   it('without --verify nothing is checked (the errors above come from verification)', async () => {
     const { handler, port } = await corruptingServer('flip');
-    const r = await runLoad({ workload: 'mix', port, duration: 0.4, keys: 500, ratio: 1 });
+    const r = await runLoad({ workload: 'mix', port, requests: 3000, keys: 500, ratio: 1 });
     expect(handler.corrupted).toBeGreaterThan(0);
     expect(r.errors).toBe(0);
   });
