@@ -39,8 +39,10 @@ export class Slabs {
   /** Free chunk references, per class (a stack). */
   private readonly free: number[][] = [];
   private readonly spareIndexes: number[] = [];
-  /** Pages whose chunks are all free (may hold stale entries: check pageLive). */
+  /** Pages whose chunks are all free (entries may be stale: check pageLive). */
   private readonly empty: number[] = [];
+  /** Whether a page is in `empty`, so that a page emptied again and again is listed once. */
+  private readonly listed: boolean[] = [];
   /** Pages currently allocated. */
   pageCount = 0;
 
@@ -109,7 +111,10 @@ export class Slabs {
   release(ref: number): void {
     const page = Math.floor(ref / REF_SHIFT);
     this.free[this.pageClass[page]!]!.push(ref);
-    if (--this.pageLive[page]! === 0) this.empty.push(page);
+    if (--this.pageLive[page]! === 0 && this.listed[page] !== true) {
+      this.listed[page] = true;
+      this.empty.push(page);
+    }
   }
 
   /** Allocate a new page for `cls`. */
@@ -161,6 +166,7 @@ export class Slabs {
     const empty = this.empty;
     while (empty.length > 0) {
       const p = empty.pop()!;
+      this.listed[p] = false;
       if (this.pages[p] !== null && this.pageLive[p] === 0) return p;
     }
     return -1;

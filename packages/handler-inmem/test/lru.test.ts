@@ -165,3 +165,15 @@ describe('memory limit and LRU eviction', () => {
     expect(get(h, 'most')!.value.length).toBe(MiB - 64 * 1024);
   });
 });
+
+describe('bookkeeping', () => {
+  it('a page emptied again and again is listed once (no growth without memory pressure)', () => {
+    const { h } = fresh({ maxBytes: MiB });
+    for (let i = 0; i < 100_000; i++) {
+      set(h, 'k', 'v');
+      h.delete({ key: b('k') });
+    }
+    const slabs = (h as unknown as { slabs: { empty: number[] } }).slabs;
+    expect(slabs.empty.length).toBeLessThanOrEqual(1);
+  });
+});
