@@ -106,12 +106,12 @@ describe('a stalled backend (SIGSTOP)', () => {
     const b = await backendOnFreePort();
     const h = handler(b.target);
     await seed(h, 20);
-    b.signal('SIGSTOP');
+    await b.signal('SIGSTOP');
     const during = await probeDuring(h, 20, 1500);
     expect(during.successes).toBe(0);
     expect([...during.errors].every((m) => m === 'backend timeout' || m === 'backend unavailable')).toBe(true);
     expect(h.stats('')!.backend_timeouts as number).toBeGreaterThan(0);
-    b.signal('SIGCONT');
+    await b.signal('SIGCONT');
     expect(await eventually(() => allRight(h, 20), 5000)).toBe(true);
     // Writes work again, and nothing answers the wrong request.
     await h.store({ mode: 'set', key: k('after'), value: k('fine'), flags: 0, exptime: 0 });
@@ -123,7 +123,7 @@ describe('a stalled backend (SIGSTOP)', () => {
     const b = await backendOnFreePort();
     const h = handler(b.target, { connections: 1 });
     await seed(h, 5);
-    b.signal('SIGSTOP');
+    await b.signal('SIGSTOP');
     const inFlight = Array.from({ length: 100 }, (_, i) => timed(h.get({ key: k(`key${i % 5}`) })));
     const results = await Promise.all(inFlight);
     for (const r of results) {
@@ -133,7 +133,7 @@ describe('a stalled backend (SIGSTOP)', () => {
       expect(r.ms).toBeLessThanOrEqual(TIMEOUT + MARGIN);
     }
     expect(h.stats('')!.backend_in_flight).toBe(0);
-    b.signal('SIGCONT');
+    await b.signal('SIGCONT');
     expect(await eventually(() => allRight(h, 5), 5000)).toBe(true);
   });
 });
@@ -303,14 +303,14 @@ describe('bounds', () => {
     const b = await backendOnFreePort();
     const h = handler(b.target);
     await h.get({ key: k('warm') });
-    b.signal('SIGSTOP');
+    await b.signal('SIGSTOP');
     const pending = timed(h.get({ key: k('a') }));
     await sleep(20);
     h.close();
     const r = await pending;
     expect(r.ok).toBe(false);
     expect(r.ms).toBeLessThan(TIMEOUT);
-    b.signal('SIGCONT');
+    await b.signal('SIGCONT');
   });
 });
 
@@ -332,7 +332,7 @@ describe('faults seen by clients of the server', () => {
     const bin = await RawClient.connect({ port });
     opened.push({ close: () => text.close() }, { close: () => bin.close() });
     expect((await text.request('set a 1 0 2\r\nok\r\n', 'STORED\r\n')).toString()).toBe('STORED\r\n');
-    b.signal('SIGSTOP');
+    await b.signal('SIGSTOP');
     for (let i = 0; i < 5; i++) {
       const t0 = Date.now();
       const reply = await textGet(text);
@@ -343,7 +343,7 @@ describe('faults seen by clients of the server', () => {
       expect(header.readUInt16BE(6)).toBe(BinaryStatus.ETMPFAIL);
       await bin.read(header.readUInt32BE(8));
     }
-    b.signal('SIGCONT');
+    await b.signal('SIGCONT');
     expect(await eventually(async () => (await textGet(text)) === 'VALUE a 1 2\r\nok\r\nEND\r\n', 5000)).toBe(true);
     expect(await textGet(text)).toBe('VALUE a 1 2\r\nok\r\nEND\r\n');
   });

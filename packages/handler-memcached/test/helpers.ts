@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { HandlerError } from '@cleave/protocol';
 import { RawClient, memcachedBinary, waitForListen } from '@cleave/testkit';
 
@@ -102,8 +103,13 @@ export class Backend {
     await waitForListen('path' in this.target ? { path: this.target.path } : { port: this.target.port });
   }
 
-  signal(sig: NodeJS.Signals): void {
+  /** Send `sig`; for SIGSTOP, return once the kernel reports the process stopped. */
+  async signal(sig: NodeJS.Signals): Promise<void> {
     process.kill(this.pid, sig);
+    if (sig !== 'SIGSTOP') return;
+    const state = () => readFileSync(`/proc/${this.pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0];
+    const deadline = Date.now() + 2000;
+    while (state() !== 'T' && Date.now() < deadline) await sleep(1);
   }
 
   /** SIGKILL and wait for the exit. */
