@@ -35,7 +35,13 @@ export function formatReport(r: LoadResult): string {
   lines.push(
     `traffic  sent ${n(r.bytes_sent)} B  received ${n(r.bytes_received)} B  (${r.requests_per_write} requests per write, ${r.replies_per_read} replies per read)`,
   );
-  if (r.sizes) lines.push(`sizes    ${r.sizes.min}-${r.sizes.max} step ${r.sizes.step}: ${n(r.sizes.sent)} of ${n(r.sizes.total)} sizes set and read back`);
+  if (r.sizes) {
+    const missed = r.commands.get?.misses ?? 0;
+    lines.push(
+      `sizes    ${r.sizes.min}-${r.sizes.max} step ${r.sizes.step}: ${n(r.sizes.sent)} of ${n(r.sizes.total)} sizes set and read back` +
+        (missed ? `; ${n(missed)} missed on read-back (evicted?), so not verified` : ''),
+    );
+  }
   if (r.evictions !== undefined) lines.push(`evictions ${r.evictions === null ? '(server has no stats)' : n(r.evictions)}`);
 
   const cmds = Object.entries(r.commands);

@@ -162,10 +162,10 @@ describe('progress line', () => {
   it('is printed on a TTY (or with --progress) for runs over 2 s, and never on a pipe without it', async () => {
     const args = ['mix', '--port', String(memcached.port), '--duration', '2.6', '--conns', '1', '--keys', '100'];
     const [live, quiet, tty, short] = await Promise.all([run([...args, '--progress']), run(args), runHere(args, true), runHere(['mix', '--port', String(memcached.port), '--duration', '1'], true)]);
-    expect(tty.stderr).toMatch(/\r\x1b\[Kmix 2s  /);
+    expect(tty.stderr).toMatch(/\r\x1b\[Kmix [23]s  /);
     expect(short.stderr, 'a run under 2 s stays quiet').toBe('');
     expect(live.code).toBe(0);
-    expect(live.stderr).toMatch(/\r\x1b\[Kmix 2s  [\d,]+ ops\/s  [\d,]+ requests  errors 0/);
+    expect(live.stderr).toMatch(/\r\x1b\[Kmix [23]s  [\d,]+ ops\/s  [\d,]+ requests  errors 0/);
     expect(live.stderr.endsWith('\r\x1b[K')).toBe(true);
     expect(quiet.code).toBe(0);
     expect(quiet.stderr).toBe('');
