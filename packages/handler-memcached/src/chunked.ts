@@ -302,6 +302,27 @@ interface Version {
   abandoned?: boolean;
 }
 
+/** Commands in progress on one key. */
+interface Lane {
+  /** Settles when every command issued so far on the key has finished. */
+  all: Promise<void>;
+  /** Settles when the last write issued on the key has finished. */
+  writes: Promise<void> | undefined;
+  /** Commands not finished yet. */
+  n: number;
+}
+
+const DONE: Promise<void> = Promise.resolve();
+
+/** Node's Buffer has a direct Latin-1 reader that its typings do not declare. */
+interface Latin1Sliceable {
+  latin1Slice(start: number, end: number): string;
+}
+
+function keyString(key: Buffer): string {
+  return (key as unknown as Latin1Sliceable).latin1Slice(0, key.length);
+}
+
 /** Why a chunk fetch could not assemble the value. */
 const MISSING = Symbol('missing');
 
@@ -322,6 +343,10 @@ export class ChunkedHandler implements Handler {
   private readonly trackReplaced: boolean;
 
   private readonly background = new Set<Promise<void>>();
+  /** Keys with commands in progress (by the key's bytes as a latin1 string). */
+  private readonly lanes = new Map<string, Lane>();
+  /** A flush_all in progress: commands issued after it wait for it. */
+  private barrier: Promise<void> | undefined = undefined;
   private tokenPool = Buffer.alloc(0);
   private tokenAt = 0;
 
@@ -379,12 +404,39 @@ export class ChunkedHandler implements Handler {
   // -------------------------------------------------------------------------
 
   get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
+    if (this.lanes.size === 0 && this.barrier === undefined) {
+      const r = this.getNow(cmd);
+      if (isPromise(r)) this.track(cmd.key, false, r);
+      return r;
+    }
+    return this.ordered(cmd.key, false, () => this.getNow(cmd));
+  }
+
+  private getNow(cmd: GetCommand): MaybePromise<ItemView | undefined> {
     const r = this.inner.get(cmd);
     // A plain item from a synchronous store comes back as is: no closure, no Promise.
     return isPromise(r) ? r.then((it) => this.resolve(cmd, it)) : this.resolve(cmd, r);
   }
 
   getMany(cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]> {
+    if (this.lanes.size === 0 && this.barrier === undefined) {
+      const r = this.getManyNow(cmds);
+      if (isPromise(r)) for (const c of cmds) this.track(c.key, false, r);
+      return r;
+    }
+    // Wait for writes queued on any of the keys (and a flush), then read them all at once.
+    const waits: Promise<void>[] = [];
+    if (this.barrier !== undefined) waits.push(this.barrier);
+    for (const c of cmds) {
+      const lane = this.lanes.get(keyString(c.key));
+      if (lane !== undefined && lane.writes !== undefined) waits.push(lane.writes);
+    }
+    const r = waits.length === 0 ? this.getManyNow(cmds) : Promise.all(waits).then(() => this.getManyNow(cmds));
+    if (isPromise(r)) for (const c of cmds) this.track(c.key, false, r);
+    return r;
+  }
+
+  private getManyNow(cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]> {
     const inner = this.inner;
     const metas = inner.getMany ? inner.getMany(cmds) : all(cmds.map((c) => inner.get(c)));
     return then(metas, (items) => {
@@ -530,6 +582,10 @@ export class ChunkedHandler implements Handler {
   // -------------------------------------------------------------------------
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
+    return this.ordered(cmd.key, true, () => this.storeNow(cmd));
+  }
+
+  private storeNow(cmd: StoreCommand): MaybePromise<StoreOutcome> {
     const key = cmd.key;
     const value = cmd.value;
     if (MEMCACHED_ITEM_OVERHEAD + key.length + value.length + (cmd.flags !== 0 ? 4 : 0) > this.maxItemSize) {
@@ -547,7 +603,7 @@ export class ChunkedHandler implements Handler {
    */
   private tooLarge(cmd: StoreCommand): MaybePromise<StoreOutcome> {
     if (cmd.mode !== 'set' && (cmd as { protocol?: string }).protocol !== 'meta') return 'TOO_LARGE';
-    return then(this.delete({ key: cmd.key }), () => 'TOO_LARGE' as const);
+    return then(this.deleteAttempt({ key: cmd.key }, 0), () => 'TOO_LARGE' as const);
   }
 
   private storeSmall(cmd: StoreCommand): MaybePromise<StoreOutcome> {
@@ -886,7 +942,7 @@ export class ChunkedHandler implements Handler {
    * item over slab_chunk_max.
    */
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
-    return this.inner.arithmetic(cmd);
+    return this.ordered(cmd.key, true, () => this.inner.arithmetic(cmd));
   }
 
   /**
@@ -895,7 +951,7 @@ export class ChunkedHandler implements Handler {
    * `md I` keeps the item stale: its chunks stay, and take its new exptime.
    */
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
-    return this.deleteAttempt(cmd, 0);
+    return this.ordered(cmd.key, true, () => this.deleteAttempt(cmd, 0));
   }
 
   private deleteAttempt(cmd: DeleteCommand, attempt: number): MaybePromise<DeleteOutcome> {
@@ -922,6 +978,10 @@ export class ChunkedHandler implements Handler {
 
   /** Touch the item under the key (a gat, which tells whether it is chunked), then its chunks. */
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
+    return this.ordered(cmd.key, true, () => this.touchNow(cmd));
+  }
+
+  private touchNow(cmd: TouchCommand): MaybePromise<TouchOutcome> {
     return then(this.inner.get({ key: cmd.key, touch: cmd.exptime }), (c) => {
       if (c === undefined) return 'NOT_FOUND';
       return then(this.touchChunks(c, cmd.exptime), () => 'TOUCHED' as const);
@@ -942,8 +1002,82 @@ export class ChunkedHandler implements Handler {
     );
   }
 
+  /**
+   * flush_all applies after every command issued before it and before every
+   * command issued after it: it waits for the commands in progress, and
+   * holds new ones until it is done.
+   */
   flush(delay: number): MaybePromise<void> {
-    return this.inner.flush(delay);
+    if (this.lanes.size === 0 && this.barrier === undefined) {
+      const r = this.inner.flush(delay);
+      if (isPromise(r)) this.hold(r);
+      return r;
+    }
+    const waits: Promise<void>[] = [];
+    if (this.barrier !== undefined) waits.push(this.barrier);
+    for (const lane of this.lanes.values()) waits.push(lane.all);
+    const r = Promise.all(waits).then(() => this.inner.flush(delay));
+    this.hold(r);
+    return r;
+  }
+
+  private hold(p: Promise<unknown>): void {
+    const b = p.then(noop, noop);
+    this.barrier = b;
+    void b.then(() => {
+      if (this.barrier === b) this.barrier = undefined;
+    });
+  }
+
+  // -------------------------------------------------------------------------
+  // Call order per key
+  // -------------------------------------------------------------------------
+
+  /**
+   * Run `run` for `key` in call order: the server hands a handler the next
+   * pipelined command before the previous one settled, and commands on one
+   * key must take effect in the order they were received. A write waits for
+   * every command before it on the key; a read waits for the writes before
+   * it (reads between two writes run together). With nothing in progress on
+   * the key, `run` runs at once, and a synchronous answer costs nothing more.
+   */
+  private ordered<T>(key: Buffer, write: boolean, run: () => MaybePromise<T>): MaybePromise<T> {
+    let r: MaybePromise<T>;
+    if (this.lanes.size === 0 && this.barrier === undefined) {
+      r = run();
+    } else {
+      const lane = this.lanes.get(keyString(key));
+      const wait = lane === undefined ? undefined : write ? lane.all : lane.writes;
+      const barrier = this.barrier;
+      if (wait === undefined && barrier === undefined) r = run();
+      else if (wait === undefined || barrier === undefined) r = (wait ?? barrier)!.then(run);
+      else r = Promise.all([wait, barrier]).then(run);
+    }
+    if (isPromise(r)) this.track(key, write, r);
+    return r;
+  }
+
+  /** Register a command in progress on `key`. */
+  private track(key: Buffer, write: boolean, p: Promise<unknown>): void {
+    const ks = keyString(key);
+    let lane = this.lanes.get(ks);
+    if (lane === undefined) {
+      lane = { all: DONE, writes: undefined, n: 0 };
+      this.lanes.set(ks, lane);
+    }
+    const settled = p.then(noop, noop);
+    lane.n++;
+    if (write) {
+      // A write ran after everything before it on the key: it settles last.
+      lane.all = settled;
+      lane.writes = settled;
+    } else {
+      lane.all = lane.all === DONE ? settled : Promise.all([lane.all, settled]).then(noop);
+    }
+    const l = lane;
+    void settled.then(() => {
+      if (--l.n === 0 && this.lanes.get(ks) === l) this.lanes.delete(ks);
+    });
   }
 
   stats(group: string): StatsGroup | undefined {

@@ -1,8 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { GetCommand, Handler, ItemView, MaybePromise, StoreCommand, StoreOutcome, DeleteCommand, DeleteOutcome, TouchCommand, TouchOutcome } from '@cleave/protocol';
+import type {
+  ArithmeticOutcome,
+  DeleteCommand,
+  DeleteOutcome,
+  GetCommand,
+  Handler,
+  ItemView,
+  MaybePromise,
+  StoreCommand,
+  StoreOutcome,
+  TouchCommand,
+  TouchOutcome,
+} from '@cleave/protocol';
 import { ChunkedHandler, chunkKeysOf, parseChunkedHeader } from '../src/chunked.js';
-import { Delayed, Forwarding, Recording, checkValue, isItem, makeValue, memInner, rng } from './chunked-helpers.js';
+import { Delayed, Forwarding, Recording, checkValue, isItem, makeValue, memInner, randomBytes, rng } from './chunked-helpers.js';
 
 /** Sizes that cross chunk boundaries, including values small enough to be stored plain. */
 function sizeFor(r: () => number, cs: number): number {
@@ -15,13 +27,35 @@ function sizeFor(r: () => number, cs: number): number {
 
 const key = (k: string) => Buffer.from(k);
 
-/** Everything the inner store still holds must be the key itself or a chunk its metadata names. */
-async function expectNoOrphans(h: ChunkedHandler, rec: Recording, k: string): Promise<void> {
+/**
+ * Several ChunkedHandlers over one store, as several cleave processes in front
+ * of one memcached: one handler keeps its own calls on a key in order, so
+ * races between writers and readers come from different handlers.
+ */
+class Proxies {
+  readonly all: ChunkedHandler[];
+  constructor(inner: Handler, n: number, options: ConstructorParameters<typeof ChunkedHandler>[1]) {
+    this.all = Array.from({ length: n }, () => new ChunkedHandler(inner, options));
+  }
+  at(i: number): ChunkedHandler {
+    return this.all[i % this.all.length]!;
+  }
+  stat(name: string): number {
+    return this.all.reduce((sum, h) => sum + Number(h.stats('')![name]), 0);
+  }
+  async idle(): Promise<void> {
+    for (const h of this.all) await h.idle();
+  }
+}
+
+/** Everything the inner store still holds must be one of the keys or a chunk its metadata names. */
+async function expectNoOrphans(h: { idle(): Promise<void> }, rec: Recording, keys: string | string[]): Promise<void> {
   await h.idle();
   const live = await rec.live();
-  const meta = await rec.inner.get({ key: key(k), noBump: true });
   const expected = new Set<string>();
-  if (meta !== undefined) {
+  for (const k of typeof keys === 'string' ? [keys] : keys) {
+    const meta = await rec.inner.get({ key: key(k), noBump: true });
+    if (meta === undefined) continue;
     expected.add(k);
     const hdr = parseChunkedHeader(meta.value);
     if (hdr !== undefined) for (const c of chunkKeysOf(meta.key, hdr)) expected.add(c.toString('latin1'));
@@ -34,10 +68,10 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
     const CS = 1000;
     const rec = new Recording(memInner());
     const inner = new Delayed(rec, 12345, 3);
-    const h = new ChunkedHandler(inner, { chunkSize: CS });
+    const px = new Proxies(inner, 8, { chunkSize: CS });
     const started = new Map<number, number>();
     const k = 'hot';
-    await h.store({ mode: 'set', key: key(k), value: makeValue(0, 0, 5 * CS), flags: 0, exptime: 0 });
+    await px.at(0).store({ mode: 'set', key: key(k), value: makeValue(0, 0, 5 * CS), flags: 0, exptime: 0 });
     started.set(0, 0);
 
     const WRITERS = 4;
@@ -50,7 +84,7 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
       const r = rng(id);
       for (let seq = 1; seq <= WRITES; seq++) {
         started.set(id, seq);
-        const out = await h.store({ mode: 'set', key: key(k), value: makeValue(id, seq, sizeFor(r, CS)), flags: id, exptime: 0 });
+        const out = await px.at(id).store({ mode: 'set', key: key(k), value: makeValue(id, seq, sizeFor(r, CS)), flags: id, exptime: 0 });
         if (!isItem(out)) problems.push(`writer ${id} seq ${seq}: ${String(out)}`);
       }
       writing--;
@@ -65,6 +99,7 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
       if (got.flags !== c.writer) problems.push(`${how}: flags ${got.flags} on writer ${c.writer}'s value`);
     };
     const reader = async (id: number) => {
+      const h = px.at(WRITERS + id);
       while (writing > 0) {
         const mode = id % 3;
         if (mode === 0) check(await h.get({ key: key(k) }), 'get');
@@ -78,15 +113,14 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
     ]);
     expect(problems).toEqual([]);
     expect(reads).toBeGreaterThan(100);
-    const stats = h.stats('')!;
     // The run did race: readers had to follow a newer version, writers lost CAS switches.
-    expect(stats.chunked_read_retries).toBeGreaterThan(0);
-    expect(stats.chunked_write_retries).toBeGreaterThan(0);
-    expect(stats.chunked_lost).toBe(0);
+    expect(px.stat('chunked_read_retries')).toBeGreaterThan(0);
+    expect(px.stat('chunked_write_retries')).toBeGreaterThan(0);
+    expect(px.stat('chunked_lost')).toBe(0);
     // The last value standing is one writer's last write.
-    const final = checkValue((await h.get({ key: key(k) }))!.value);
+    const final = checkValue((await px.at(0).get({ key: key(k) }))!.value);
     expect(typeof final === 'object' && final.seq).toBe(WRITES);
-    await expectNoOrphans(h, rec, k);
+    await expectNoOrphans(px, rec, k);
   });
 
   it('fast-check schedules every inner call: readers see only complete written values, and no orphan chunks remain', async () => {
@@ -98,32 +132,32 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
         fc.integer({ min: 1, max: 3 }),
         async (s, plan, readers) => {
           const rec = new Recording(memInner());
-          const h = new ChunkedHandler(new Scheduled(rec, s), { chunkSize: CS, maxItemSize: 64 * 1024 });
+          const px = new Proxies(new Scheduled(rec, s), 6, { chunkSize: CS, maxItemSize: 64 * 1024 });
           const k = key('k');
           const first = makeValue(0, 0, 3 * CS);
-          await s.waitFor(Promise.resolve(h.store({ mode: 'set', key: k, value: first, flags: 0, exptime: 0 })));
+          await s.waitFor(Promise.resolve(px.at(0).store({ mode: 'set', key: k, value: first, flags: 0, exptime: 0 })));
           const problems: string[] = [];
           let writing = plan.length;
           const writers = plan.map(async (sizes, w) => {
             for (let i = 0; i < sizes.length; i++) {
-              const out = await h.store({ mode: 'set', key: k, value: makeValue(w + 1, i + 1, sizes[i]!), flags: 0, exptime: 0 });
+              const out = await px.at(w).store({ mode: 'set', key: k, value: makeValue(w + 1, i + 1, sizes[i]!), flags: 0, exptime: 0 });
               if (!isItem(out)) problems.push(`store: ${String(out)}`);
             }
             writing--;
           });
-          const reads = Array.from({ length: readers }, async () => {
+          const reads = Array.from({ length: readers }, async (_, i) => {
             do {
-              const got = await h.get({ key: k });
+              const got = await px.at(3 + i).get({ key: k });
               if (got === undefined) problems.push('miss');
               else if (typeof checkValue(got.value) === 'string') problems.push(String(checkValue(got.value)));
             } while (writing > 0);
           });
           await s.waitFor(Promise.all([...writers, ...reads]));
-          const idle = h.idle();
+          const idle = px.idle();
           await s.waitIdle();
           await idle;
           expect(problems).toEqual([]);
-          await expectNoOrphans(h, rec, 'k');
+          await expectNoOrphans(px, rec, 'k');
         },
       ),
       { numRuns: 150 },
@@ -133,21 +167,21 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
   it('concurrent appends and prepends each land exactly once, on small and chunked values', async () => {
     for (const initial of [Buffer.from('start'), makeValue(9, 9, 2500)]) {
       const rec = new Recording(memInner());
-      const h = new ChunkedHandler(new Delayed(rec, 99, 2), { chunkSize: 500 });
+      const px = new Proxies(new Delayed(rec, 99, 2), 5, { chunkSize: 500 });
       const k = key('log');
-      await h.store({ mode: 'set', key: k, value: initial, flags: 7, exptime: 0 });
+      await px.at(0).store({ mode: 'set', key: k, value: initial, flags: 7, exptime: 0 });
       const N = 5;
       const EACH = 25;
       await Promise.all(
         Array.from({ length: N }, async (_, w) => {
           for (let i = 0; i < EACH; i++) {
             const rec = Buffer.from(`<${w}:${String(i).padStart(2, '0')}${'.'.repeat(40)}>`);
-            const out = await h.store({ mode: w % 2 === 0 ? 'append' : 'prepend', key: k, value: rec, flags: 0, exptime: 0 });
+            const out = await px.at(w).store({ mode: w % 2 === 0 ? 'append' : 'prepend', key: k, value: rec, flags: 0, exptime: 0 });
             expect(isItem(out)).toBe(true);
           }
         }),
       );
-      const got = (await h.get({ key: k }))!;
+      const got = (await px.at(0).get({ key: k }))!;
       expect(got.flags).toBe(7);
       const at = got.value.indexOf(initial);
       expect(at).toBeGreaterThanOrEqual(0);
@@ -163,21 +197,23 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
         if (w % 2 === 1) expect(before.includes(`<${w}:`)).toBe(true);
         else expect(before.includes(`<${w}:`)).toBe(false);
       }
-      await expectNoOrphans(h, rec, 'log');
+      expect(px.stat('chunked_write_retries')).toBeGreaterThan(0);
+      await expectNoOrphans(px, rec, 'log');
     }
   });
 
   it('concurrent gets-then-cas increments of a chunked counter lose no update', async () => {
     const rec = new Recording(memInner());
-    const h = new ChunkedHandler(new Delayed(rec, 7, 2), { chunkSize: 300 });
+    const px = new Proxies(new Delayed(rec, 7, 2), 5, { chunkSize: 300 });
     const k = key('ctr');
     const encode = (n: number) => Buffer.concat([Buffer.from(String(n).padStart(10, '0')), Buffer.alloc(1000 + (n % 7) * 100, n & 0xff)]);
-    await h.store({ mode: 'set', key: k, value: encode(0), flags: 0, exptime: 0 });
+    await px.at(0).store({ mode: 'set', key: k, value: encode(0), flags: 0, exptime: 0 });
     const WORKERS = 5;
     const EACH = 12;
     let conflicts = 0;
     await Promise.all(
-      Array.from({ length: WORKERS }, async () => {
+      Array.from({ length: WORKERS }, async (_, w) => {
+        const h = px.at(w);
         for (let i = 0; i < EACH; i++) {
           for (;;) {
             const cur = (await h.get({ key: k }))!;
@@ -191,15 +227,16 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
         }
       }),
     );
-    const final = (await h.get({ key: k }))!;
+    const final = (await px.at(0).get({ key: k }))!;
     expect(Number(final.value.subarray(0, 10).toString())).toBe(WORKERS * EACH);
     expect(conflicts).toBeGreaterThan(0);
-    await expectNoOrphans(h, rec, 'ctr');
+    await expectNoOrphans(px, rec, 'ctr');
   });
 
   it('readers racing deletes and sets see a miss or a complete value, never a torn one', async () => {
     const rec = new Recording(memInner());
-    const h = new ChunkedHandler(new Delayed(rec, 4242, 2), { chunkSize: 700 });
+    const px = new Proxies(new Delayed(rec, 4242, 2), 4, { chunkSize: 700 });
+    const h = px.at(0);
     const k = key('churn');
     let running = true;
     const problems: string[] = [];
@@ -213,16 +250,112 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
       }
       running = false;
     })();
-    const readers = Array.from({ length: 3 }, async () => {
+    const readers = Array.from({ length: 3 }, async (_, i) => {
       while (running) {
-        const got = await h.get({ key: k });
+        const got = await px.at(1 + i).get({ key: k });
         if (got !== undefined && typeof checkValue(got.value) === 'string') problems.push(String(checkValue(got.value)));
       }
     });
     await Promise.all([ops, ...readers]);
     expect(problems).toEqual([]);
-    expect(h.stats('')!.chunked_lost).toBe(0);
-    await expectNoOrphans(h, rec, 'churn');
+    expect(px.stat('chunked_lost')).toBe(0);
+    await expectNoOrphans(px, rec, 'churn');
+  });
+});
+
+type Op =
+  | { kind: 'set' | 'add' | 'replace' | 'append' | 'prepend'; key: string; size: number; flags: number }
+  | { kind: 'get' | 'gat' | 'delete' | 'incr' | 'touch' | 'getMany' | 'counter' | 'flush'; key: string };
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({
+    kind: fc.constantFrom('set', 'add', 'replace', 'append', 'prepend'),
+    key: fc.constantFrom('a', 'b'),
+    size: fc.oneof(fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 600 })),
+    flags: fc.integer({ min: 0, max: 3 }),
+  }),
+  fc.record({
+    kind: fc.constantFrom('get', 'gat', 'delete', 'incr', 'touch', 'getMany', 'counter', 'flush'),
+    key: fc.constantFrom('a', 'b'),
+  }),
+);
+
+/** Run one op; its answer as comparable text (CAS uniques left out: they depend on timing across keys). */
+function apply(h: ChunkedHandler, op: Op, i: number): Promise<string> {
+  const k = Buffer.from(op.key);
+  const item = (it: ItemView | undefined) => (it === undefined ? 'miss' : `${it.value.toString('hex')}/${it.flags}`);
+  const outcome = (r: StoreOutcome | ArithmeticOutcome | string) => (typeof r === 'string' ? r : item(r));
+  let r: MaybePromise<unknown>;
+  let show: (x: never) => string;
+  switch (op.kind) {
+    case 'get':
+      [r, show] = [h.get({ key: k }), item];
+      break;
+    case 'gat':
+      [r, show] = [h.get({ key: k, touch: 1000 }), item];
+      break;
+    case 'getMany':
+      [r, show] = [h.getMany([{ key: Buffer.from('a') }, { key: k }, { key: Buffer.from('b') }]), (xs: (ItemView | undefined)[]) => xs.map(item).join(',')];
+      break;
+    case 'delete':
+      [r, show] = [h.delete({ key: k }), String];
+      break;
+    case 'incr':
+      [r, show] = [h.arithmetic({ key: k, incr: true, delta: 3n }), outcome];
+      break;
+    case 'touch':
+      [r, show] = [h.touch({ key: k, exptime: 1000 }), String];
+      break;
+    case 'counter':
+      [r, show] = [h.store({ mode: 'set', key: k, value: Buffer.from(String(i)), flags: 0, exptime: 0 }), outcome];
+      break;
+    case 'flush':
+      [r, show] = [h.flush(0), () => 'flushed'];
+      break;
+    default:
+      [r, show] = [h.store({ mode: op.kind, key: k, value: randomBytes(op.size, rng(i + 1)), flags: op.flags, exptime: 0 }), outcome];
+  }
+  return Promise.resolve(r).then(
+    (x) => (show as (x: unknown) => string)(x),
+    (e: unknown) => `error ${String(e)}`,
+  );
+}
+
+describe('one ChunkedHandler applies the commands it receives for a key in call order', () => {
+  it('commands issued without waiting (a pipeline, delayed inner store) answer exactly as the same commands run one by one', async () => {
+    const CS = 64;
+    const opts = { chunkSize: CS, maxItemSize: 64 * 1024 };
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), fc.integer({ min: 1, max: 1_000_000 }), async (ops, seed) => {
+        const one = new ChunkedHandler(memInner(), opts);
+        const want: string[] = [];
+        for (let i = 0; i < ops.length; i++) want.push(await apply(one, ops[i]!, i));
+        const rec = new Recording(memInner());
+        const piped = new ChunkedHandler(new Delayed(rec, seed, 2), opts);
+        const got = await Promise.all(ops.map((op, i) => apply(piped, op, i)));
+        expect(got).toEqual(want);
+        await expectNoOrphans(piped, rec, ['a', 'b']);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('a get pipelined after a large set sees it, one before it does not; a get after a delete misses (synchronous inner store)', async () => {
+    const h = new ChunkedHandler(memInner(), { chunkSize: 100, maxItemSize: 1 << 20 });
+    const k = Buffer.from('k');
+    const old = randomBytes(1000, rng(1));
+    const neu = randomBytes(2000, rng(2));
+    await h.store({ mode: 'set', key: k, value: old, flags: 0, exptime: 0 });
+    const before = h.get({ key: k });
+    const set = h.store({ mode: 'set', key: k, value: neu, flags: 0, exptime: 0 });
+    const after = h.get({ key: k });
+    const del = h.delete({ key: k });
+    const gone = h.get({ key: k });
+    expect((await before)!.value.equals(old)).toBe(true);
+    expect(isItem(await set)).toBe(true);
+    expect((await after)!.value.equals(neu)).toBe(true);
+    expect(await del).toBe('DELETED');
+    expect(await gone).toBeUndefined();
   });
 });
 
