@@ -331,6 +331,11 @@ const MISSING = Symbol('missing');
  * limit as chunks plus a metadata item, with versioned chunk keys: readers
  * racing a writer get the old or the new value, never a torn one or a miss,
  * and a failed write never becomes visible.
+ *
+ * Within one ChunkedHandler, commands on a key take effect in the order they
+ * were received (a pipelined get after a set sees the set). Races between
+ * writers and readers come from other processes sharing the same memcached;
+ * the version tokens and CAS switches make those safe too.
  */
 export class ChunkedHandler implements Handler {
   readonly inner: Handler;
