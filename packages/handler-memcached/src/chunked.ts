@@ -1027,11 +1027,11 @@ export class ChunkedHandler implements Handler {
   }
 
   private hold(p: Promise<unknown>): void {
-    const b = p.then(noop, noop);
-    this.barrier = b;
-    void b.then(() => {
+    const clear = (): void => {
       if (this.barrier === b) this.barrier = undefined;
-    });
+    };
+    const b: Promise<void> = p.then(clear, clear);
+    this.barrier = b;
   }
 
   // -------------------------------------------------------------------------
@@ -1070,7 +1070,13 @@ export class ChunkedHandler implements Handler {
       lane = { all: DONE, writes: undefined, n: 0 };
       this.lanes.set(ks, lane);
     }
-    const settled = p.then(noop, noop);
+    const l = lane;
+    // The lane goes as the last command on it settles, before its caller sees
+    // the answer: the next command on the key takes the fast path again.
+    const finished = (): void => {
+      if (--l.n === 0 && this.lanes.get(ks) === l) this.lanes.delete(ks);
+    };
+    const settled = p.then(finished, finished);
     lane.n++;
     if (write) {
       // A write ran after everything before it on the key: it settles last.
@@ -1079,10 +1085,6 @@ export class ChunkedHandler implements Handler {
     } else {
       lane.all = lane.all === DONE ? settled : Promise.all([lane.all, settled]).then(noop);
     }
-    const l = lane;
-    void settled.then(() => {
-      if (--l.n === 0 && this.lanes.get(ks) === l) this.lanes.delete(ks);
-    });
   }
 
   stats(group: string): StatsGroup | undefined {

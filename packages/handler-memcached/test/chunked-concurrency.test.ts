@@ -356,6 +356,11 @@ describe('one ChunkedHandler applies the commands it receives for a key in call 
     expect((await after)!.value.equals(neu)).toBe(true);
     expect(await del).toBe('DELETED');
     expect(await gone).toBeUndefined();
+    // Once nothing is in progress, small values over a synchronous store answer without a Promise again.
+    const small = h.store({ mode: 'set', key: k, value: Buffer.from('x'), flags: 0, exptime: 0 });
+    expect(small).not.toBeInstanceOf(Promise);
+    expect(h.get({ key: k })).not.toBeInstanceOf(Promise);
+    expect(h.arithmetic({ key: k, incr: true, delta: 1n })).not.toBeInstanceOf(Promise);
   });
 });
 
