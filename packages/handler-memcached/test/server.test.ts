@@ -6,7 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { l1Only } from '@cleave/orchestrator';
+import { InMemoryHandler } from '@cleave/handler-inmem';
+import { l1Only, l1l2 } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import {
   RawClient,
@@ -20,23 +21,36 @@ import {
 import { MemcachedHandler } from '../src/index.js';
 
 let reference: MemcachedProcess;
-let backend: MemcachedProcess;
-let server: Server;
-let cleavePort: number;
+
+/** A cleave server and the memcached behind it. */
+interface Setup {
+  port: number;
+  backend: MemcachedProcess;
+  server: Server;
+}
+const setups: Record<'l1Only' | 'l1l2', Setup> = {} as never;
 
 beforeAll(async () => {
-  [reference, backend] = await Promise.all([startMemcached(), startMemcached()]);
-  server = await listenAndServe({
-    listen: { port: 0 },
-    orchestrator: l1Only,
-    l1: new MemcachedHandler({ address: { host: '127.0.0.1', port: backend.port } }),
-  });
-  cleavePort = (server.addresses[0] as { port: number }).port;
+  let l2: MemcachedProcess;
+  let only: MemcachedProcess;
+  [reference, only, l2] = await Promise.all([startMemcached(), startMemcached(), startMemcached()]);
+  const serve = async (backend: MemcachedProcess, two: boolean): Promise<Setup> => {
+    const handler = new MemcachedHandler({ address: { host: '127.0.0.1', port: backend.port } });
+    const server = two
+      ? await listenAndServe({ listen: { port: 0 }, orchestrator: l1l2, l1: new InMemoryHandler(), l2: handler })
+      : await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1: handler });
+    return { port: (server.addresses[0] as { port: number }).port, backend, server };
+  };
+  setups.l1Only = await serve(only, false);
+  setups.l1l2 = await serve(l2, true);
 });
 
 afterAll(async () => {
-  await server?.close();
-  await Promise.all([reference?.stop(), backend?.stop()]);
+  for (const s of Object.values(setups)) {
+    await s.server.close();
+    await s.backend.stop();
+  }
+  await reference?.stop();
 });
 
 /** A miss with an opaque no case uses (steps may hold `mn`s of their own): its reply ends a step. */
@@ -57,7 +71,7 @@ const NOOP_REPLY = (() => {
  * marker request (a meta miss, or a binary noop) whose reply shows where the
  * step's replies end; collect what each step answers, without the marker's.
  */
-async function both(steps: Array<Buffer | string>, binary: boolean): Promise<[Buffer[], Buffer[]]> {
+async function both(setup: Setup, steps: Array<Buffer | string>, binary: boolean): Promise<[Buffer[], Buffer[]]> {
   const [marker, end] = binary ? [NOOP, NOOP_REPLY] : [MARK, MARK_REPLY];
   const run = async (port: number) => {
     const c = await RawClient.connect({ port });
@@ -73,12 +87,12 @@ async function both(steps: Array<Buffer | string>, binary: boolean): Promise<[Bu
     return replies;
   };
   // Each case starts from an empty cache on both sides.
-  for (const port of [reference.port, backend.port]) {
+  for (const port of [reference.port, setup.port]) {
     const c = await RawClient.connect({ port });
     await c.request('flush_all\r\n', 'OK\r\n');
     c.close();
   }
-  return Promise.all([run(reference.port), run(cleavePort)]);
+  return Promise.all([run(reference.port), run(setup.port)]);
 }
 
 /**
@@ -98,21 +112,20 @@ function reconcileTimes(ours: string, theirs: string): string {
   });
 }
 
-async function expectSameText(...steps: Array<Buffer | string>): Promise<void> {
-  const [theirs, ours] = await both(steps, false);
+async function expectSameText(setup: Setup, steps: Array<Buffer | string>): Promise<void> {
+  const [theirs, ours] = await both(setup, steps, false);
   const t = theirs.map(normalizeText);
   expect(ours.map(normalizeText).map((o, i) => reconcileTimes(o, t[i]!))).toEqual(t);
 }
 
-async function expectSameBinary(...steps: Buffer[]): Promise<void> {
-  const [theirs, ours] = await both(steps, true);
+async function expectSameBinary(setup: Setup, steps: Buffer[]): Promise<void> {
+  const [theirs, ours] = await both(setup, steps, true);
   expect(ours.map(normalizeBinary)).toEqual(theirs.map(normalizeBinary));
 }
 
 const long = (n: number) => 'k'.repeat(n);
 
-describe('text protocol through MemcachedHandler matches memcached', () => {
-  const cases: Record<string, string[]> = {
+const textCases: Record<string, string[]> = {
     'set then get, gets': ['set a 5 0 3\r\nabc\r\n', 'get a\r\n', 'gets a\r\n'],
     'flags are 32-bit and untouched': ['set a 4294967295 0 1\r\nx\r\n', 'get a\r\n'],
     'multi-get in key order, misses skipped': ['set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\n', 'get a b \r\n', 'get a missing b a\r\n', 'gets b a\r\n'],
@@ -145,14 +158,9 @@ describe('text protocol through MemcachedHandler matches memcached', () => {
     ],
     'large values round-trip': [`set big 1 0 1000000\r\n${'y'.repeat(1000000)}\r\n`, 'get big\r\n'],
     'negative exptime expires at once': ['set a 0 -1 1\r\nx\r\n', 'get a\r\n'],
-  };
-  for (const [name, steps] of Object.entries(cases)) {
-    it(name, () => expectSameText(...steps));
-  }
-});
+};
 
-describe('meta protocol through MemcachedHandler matches memcached', () => {
-  const cases: Record<string, string[]> = {
+const metaCases: Record<string, string[]> = {
     'ms then mg with return flags in request order': ['ms a 2 T100 F5\r\nhi\r\n', 'mg a v f t s k\r\n', 'mg a s k v O9 c\r\n'],
     'mg miss, quiet miss, mn': ['mg nope v\r\n', 'mg nope v q\r\nmn\r\n'],
     'opaque tokens are echoed': ['ms a 1 O42\r\nx\r\n', 'mg a O123 v\r\n', 'mg nope O7 v\r\n', 'md a O9\r\n'],
@@ -171,13 +179,9 @@ describe('meta protocol through MemcachedHandler matches memcached', () => {
     'touch through mg T, and h/l flags': ['ms a 1 T100\r\nx\r\n', 'mg a t T50 h l\r\n', 'mg a t h\r\n', 'mg a T0 t\r\n'],
     'a refused ms unlinks the old item': ['ms a 1\r\nx\r\n', `ms a 1048577 T0\r\n${'x'.repeat(1048577)}\r\n`, 'mg a v\r\n'],
     'mixed text and meta in one pipeline': ['set a 0 0 1\r\nx\r\nmg a v\r\nget a\r\nmn\r\nma a\r\nincr a 2\r\nmg a v\r\n'],
-  };
-  for (const [name, steps] of Object.entries(cases)) {
-    it(name, () => expectSameText(...steps));
-  }
-});
+};
 
-describe('binary protocol through MemcachedHandler matches memcached', () => {
+const binaryCases: Record<string, Buffer[]> = (() => {
   const SET = 0x01;
   const GET = 0x00;
   const GETK = 0x0c;
@@ -187,7 +191,7 @@ describe('binary protocol through MemcachedHandler matches memcached', () => {
   const set = (key: string | Buffer, value: string, opts: { flags?: number; opcode?: number; cas?: bigint; opaque?: number } = {}) =>
     binaryPacket({ opcode: opts.opcode ?? SET, key, value, extras: extras.store(opts.flags ?? 0, 0), cas: opts.cas, opaque: opts.opaque });
   const keyOnly = (opcode: number, key: string | Buffer, opaque = 0) => binaryPacket({ opcode, key, opaque });
-  const cases: Record<string, Buffer[]> = {
+  return {
     'set then get, getk': [set('a', 'hello', { flags: 7, opaque: 1 }), keyOnly(GET, 'a', 2), keyOnly(GETK, 'a', 3)],
     'quiet gets answer hits only, noop ends the batch': [
       set('a', '1'),
@@ -233,10 +237,40 @@ describe('binary protocol through MemcachedHandler matches memcached', () => {
       keyOnly(GETK, Buffer.from('a b\r\n\0'), 5),
     ],
   };
-  for (const [name, steps] of Object.entries(cases)) {
-    it(name, () => expectSameBinary(...steps));
-  }
-});
+})();
+
+/**
+ * Cases where an L1 in front of memcached answers differently, for reasons
+ * of the two-tier orchestration rather than of this handler: the L1 copy of
+ * a counter is not space-padded as memcached's is, nor marked as a binary
+ * key, nor fetched in step with memcached; a read in a pipeline waits for an
+ * earlier write of its key but may see a later one; flush_all reaches L1
+ * only after memcached answered it, while later reads are already served.
+ */
+const L1L2_DIFFERS = new Set([
+  'pipelined storage and retrieval in one write',
+  'incr and decr',
+  'incr wraps at 2^64',
+  'decr keeps the length with trailing spaces',
+  'noreply everywhere memcached allows it',
+  'flush_all inside a pipeline',
+  'base64 keys',
+  'touch through mg T, and h/l flags',
+]);
+
+for (const name of ['l1Only', 'l1l2'] as const) {
+  const label = name === 'l1Only' ? 'MemcachedHandler alone' : 'InMemoryHandler L1 over MemcachedHandler L2';
+  const keep = (what: string) => name === 'l1Only' || !L1L2_DIFFERS.has(what);
+  describe(`text protocol through ${label} matches memcached`, () => {
+    for (const [what, steps] of Object.entries(textCases)) if (keep(what)) it(what, () => expectSameText(setups[name], steps));
+  });
+  describe(`meta protocol through ${label} matches memcached`, () => {
+    for (const [what, steps] of Object.entries(metaCases)) if (keep(what)) it(what, () => expectSameText(setups[name], steps));
+  });
+  describe(`binary protocol through ${label} matches memcached`, () => {
+    for (const [what, steps] of Object.entries(binaryCases)) it(what, () => expectSameBinary(setups[name], steps));
+  });
+}
 
 function memccapable(port: number, mode: '-a' | '-b'): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
@@ -252,18 +286,15 @@ function memccapable(port: number, mode: '-a' | '-b'): Promise<{ code: number | 
   });
 }
 
-describe('memccapable against a server backed by MemcachedHandler', () => {
-  it('passes every ascii test', async () => {
-    const r = await memccapable(cleavePort, '-a');
-    expect(r.out).not.toMatch(/\[fail\]/);
-    expect(r.out).toContain('All tests passed');
-    expect(r.code).toBe(0);
+for (const name of ['l1Only', 'l1l2'] as const) {
+  describe(`memccapable against ${name === 'l1Only' ? 'MemcachedHandler alone' : 'InMemoryHandler L1 over MemcachedHandler L2'}`, () => {
+    for (const mode of ['-a', '-b'] as const) {
+      it(`passes every ${mode === '-a' ? 'ascii' : 'binary'} test`, async () => {
+        const r = await memccapable(setups[name].port, mode);
+        expect(r.out).not.toMatch(/\[fail\]/);
+        expect(r.out).toContain('All tests passed');
+        expect(r.code).toBe(0);
+      });
+    }
   });
-
-  it('passes every binary test', async () => {
-    const r = await memccapable(cleavePort, '-b');
-    expect(r.out).not.toMatch(/\[fail\]/);
-    expect(r.out).toContain('All tests passed');
-    expect(r.code).toBe(0);
-  });
-});
+}
