@@ -63,6 +63,8 @@ const ST_BACKOFF = 2;
 const ST_CLOSED = 3;
 
 const MN_LINE = Buffer.from('mn\r\n', 'latin1');
+/** Bytes queued for a connection and not yet taken by the kernel, past which requests are refused (`backend busy`). */
+const MAX_UNSENT_BYTES = 64 * 1024 * 1024;
 /** Opaque ids stay below 2^31 (and never 0, which marks the opening round trip). */
 const MAX_ID = 0x7fffffff;
 
@@ -102,7 +104,8 @@ export class BackendConnection {
 
   /**
    * Throw the reason this connection cannot take `n` more requests now, if
-   * any: closed, backing off after a failure, or its queue is full.
+   * any: closed, backing off after a failure, or its queue is full (in
+   * requests, or 64 MiB of bytes the backend has not taken yet).
    */
   check(n: number): void {
     const st = this.state;
@@ -111,7 +114,8 @@ export class BackendConnection {
       this.counters.errors += n;
       throw st === ST_CLOSED ? Errors.shutdown : Errors.unavailable;
     }
-    if (this.fifo.length + n > this.cfg.maxInFlight) {
+    const socket = this.socket;
+    if (this.fifo.length + n > this.cfg.maxInFlight || this.out.length + (socket === undefined ? 0 : socket.writableLength) > MAX_UNSENT_BYTES) {
       this.counters.rejected += n;
       this.counters.errors += n;
       throw Errors.busy;

@@ -165,11 +165,13 @@ export function base64Length(n: number): number {
  * lines on spaces and ends them at `\n` (a `\r` before it is dropped), and
  * keys reach C strings, so space, CR, LF and NUL need base64 (`b`); every
  * other byte, control characters and bytes >= 0x80 included, travels raw.
+ * `forceBase64` (the client sent the key base64) picks base64 whenever it fits.
  */
 export function keyMode(key: Buffer, forceBase64: boolean): number {
   const n = key.length;
   if (n === 0) return KEY_INVALID;
-  if (!forceBase64) {
+  if (forceBase64 && base64Length(n) <= KEY_MAX_LENGTH) return KEY_BASE64;
+  {
     let safe = n <= KEY_MAX_LENGTH;
     if (safe) {
       for (let i = 0; i < n; i++) {
