@@ -176,6 +176,8 @@ export class MemcachedHandler implements Handler {
   private readonly maxHeld: number;
   /** Requests waiting for a flush_all to take effect on every connection. */
   private held: Held[] | undefined = undefined;
+  /** While released requests are queued: the deadline they had when issued (0 = timeoutMs from now). */
+  private deadline = 0;
   private closed = false;
   private readonly settings: StatsGroup;
   private readonly counterFlags: boolean;
@@ -233,7 +235,7 @@ export class MemcachedHandler implements Handler {
       op.resolve = resolve as (v: unknown) => void;
       op.reject = reject;
     });
-    conn.enqueue(op);
+    conn.enqueue(op, this.deadline);
     return p;
   }
 
@@ -269,7 +271,7 @@ export class MemcachedHandler implements Handler {
         op.bits = bits;
         op.group = group;
         op.index = i;
-        conn.enqueue(op);
+        conn.enqueue(op, this.deadline);
       }
     } catch (err) {
       // Ops already queued answer into a group that is done: their replies are dropped.
@@ -344,8 +346,8 @@ export class MemcachedHandler implements Handler {
         const probe = new Op(OP_PROBE, cmd);
         probe.bits = bits | BIT_BEFORE;
         probe.target = op;
-        conn.enqueue(probe);
-        conn.enqueue(op);
+        conn.enqueue(probe, this.deadline);
+        conn.enqueue(op, this.deadline);
       } else if (after) {
         const probe = new Op(OP_PROBE, cmd);
         probe.bits = bits;
@@ -354,10 +356,10 @@ export class MemcachedHandler implements Handler {
         probe.resolve = op.resolve;
         probe.reject = op.reject;
         op.target = probe;
-        conn.enqueue(op);
-        conn.enqueue(probe);
+        conn.enqueue(op, this.deadline);
+        conn.enqueue(probe, this.deadline);
       } else {
-        conn.enqueue(op);
+        conn.enqueue(op, this.deadline);
       }
       return p;
     } catch (err) {
@@ -392,7 +394,13 @@ export class MemcachedHandler implements Handler {
       return p;
     };
     // One connection keeps its own order.
-    if (conns.length === 1) return sendFlush();
+    if (conns.length === 1) {
+      try {
+        return sendFlush();
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     this.held = [];
     const syncs: Promise<unknown>[] = [];
     for (let i = 1; i < conns.length; i++) {
@@ -442,7 +450,13 @@ export class MemcachedHandler implements Handler {
         h.reject(Errors.timeout);
         continue;
       }
-      h.run().then(h.resolve, h.reject);
+      // The request keeps the deadline it got when issued: waiting here counted.
+      this.deadline = h.deadline;
+      try {
+        h.run().then(h.resolve, h.reject);
+      } finally {
+        this.deadline = 0;
+      }
     }
   }
 

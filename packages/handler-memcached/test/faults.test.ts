@@ -138,6 +138,28 @@ describe('a stalled backend (SIGSTOP)', () => {
   });
 });
 
+describe('flush_all during a stall', () => {
+  it('the flush and the requests waiting behind it fail within their own timeout; afterwards both work', async () => {
+    const b = await backendOnFreePort();
+    const h = handler(b.target, { connections: 3 });
+    await seed(h, 6);
+    await b.signal('SIGSTOP');
+    const flush = timed(h.flush(0));
+    const behind = Array.from({ length: 6 }, (_, i) => timed(h.get({ key: k(`key${i}`) })));
+    const f = await flush;
+    expect(f.ok).toBe(false);
+    expect(f.ms).toBeLessThanOrEqual(TIMEOUT + MARGIN);
+    for (const r of await Promise.all(behind)) {
+      expect(r.ok).toBe(false);
+      expect(r.ms).toBeLessThanOrEqual(TIMEOUT + MARGIN);
+    }
+    await b.signal('SIGCONT');
+    expect(await eventually(() => allRight(h, 6), 5000)).toBe(true);
+    await h.flush(0);
+    expect(await serving(h, 6)).toBe(true);
+  });
+});
+
 describe('a backend that dies (SIGKILL) and restarts on the same address', () => {
   it('over TCP: requests fail fast while it is down, service resumes after the restart', async () => {
     const b = await backendOnFreePort();
