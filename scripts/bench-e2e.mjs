@@ -1,0 +1,430 @@
+#!/usr/bin/env node
+// End-to-end benchmark: memproxy (in-memory, in front of memcached, chunked in front of memcached)
+// against memcached -t 1 and against nutcracker in front of memcached, the same workloads for every
+// system in one run. Each round runs every workload against every system back to back (the order of
+// the systems rotates from round to round); medians over rounds are reported, ratios as medians of
+// per-round ratios, because absolute numbers on a shared 2-core machine move from run to run.
+// Writes the results into docs/benchmarks.md (between <!-- e2e:begin --> and <!-- e2e:end -->) and
+// the charts into docs/img/e2e-*.svg.
+//
+// usage: npx pnpm bench:e2e [--rounds 3] [--seconds 2] [--quick] [--no-write] [--mcload PATH]
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureMcload, freePort, mcload, median, root, waitPort } from './bench-lib.mjs';
+import { barPanels } from './bench-e2e/chart.mjs';
+import { renderSection, writeRegion } from './bench-e2e/page.mjs';
+
+const HELP = `usage: node scripts/bench-e2e.mjs [options]   (or: npx pnpm bench:e2e [options], which builds first)
+  --rounds N     rounds; every workload runs against every system once per round (default 3)
+  --seconds S    seconds per run (default 2)
+  --quick        1 round of 1 s runs (explicit --rounds/--seconds still win)
+  --no-write     print the results only and leave docs/ alone (charts go to the temp directory)
+  --mcload PATH  where the mcload load generator is (built there when missing; default /tmp/mcload)
+`;
+
+// Servers started by this run, stopped by PID on every way out; their logs live in `tmp`.
+const procs = [];
+let tmp;
+
+// pnpm may forward a literal "--" before the script's own arguments.
+const argv = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
+let values;
+try {
+  ({ values } = parseArgs({
+    args: argv,
+    allowNegative: true,
+    options: {
+      rounds: { type: 'string' },
+      seconds: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      write: { type: 'boolean', default: true },
+      mcload: { type: 'string', default: '/tmp/mcload' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }));
+} catch (e) {
+  process.stderr.write(`${e.message}\n${HELP}`);
+  process.exit(2);
+}
+if (values.help) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
+const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
+const seconds = Number(values.seconds ?? (values.quick ? 1 : 2));
+if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0 && seconds <= 600)) {
+  process.stderr.write(`--rounds must be a whole number ≥ 1 and --seconds a number of seconds in (0, 600]\n${HELP}`);
+  process.exit(2);
+}
+
+const memproxyJs = join(root, 'examples/memproxy/dist/memproxy.js');
+const loadgenJs = join(root, 'packages/loadgen/dist/cli.js');
+for (const f of [memproxyJs, loadgenJs]) if (!existsSync(f)) fail(`${f} is missing: build first (npx pnpm build), or run npx pnpm bench:e2e`);
+
+function fail(msg) {
+  process.stderr.write(`bench-e2e: ${msg}\n`);
+  stopAll();
+  process.exit(1);
+}
+
+// ---- the machine ---------------------------------------------------------------------------------
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+function ensureTool(cmd, pkg) {
+  if (has(cmd)) return;
+  if (process.getuid?.() !== 0) fail(`${cmd} is not installed; install it with: sudo apt-get install -y ${pkg}`);
+  process.stderr.write(`installing ${pkg} with apt-get ...\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [['update', '-q'], ['install', '-y', '-q', pkg]]) {
+    if (spawnSync('apt-get', args, { stdio: 'inherit', env }).status !== 0) fail(`apt-get ${args.join(' ')} failed; install ${pkg} by hand`);
+  }
+}
+ensureTool('memcached', 'memcached');
+ensureTool('nutcracker', 'nutcracker');
+ensureMcload(values.mcload);
+
+const loadStart = os.loadavg();
+const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+const machine = {
+  cores: os.cpus().length,
+  cpuModel,
+  memGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  memcached: execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim(),
+  nutcracker: (/nutcracker-[\d.]+/.exec(spawnSync('nutcracker', ['--version'], { encoding: 'utf8' }).stderr ?? '')?.[0] ?? 'nutcracker').replace('-', ' '),
+  loadStart,
+  loadEnd: loadStart,
+  // Busy when other work already kept more than half a core busy before we started.
+  loaded: loadStart[0] >= 0.5,
+};
+let commit = 'unknown';
+try {
+  commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8' }).trim();
+  if (dirty) commit += ' plus uncommitted changes';
+} catch {
+  // not a git checkout: leave it unknown
+}
+
+// ---- the systems ---------------------------------------------------------------------------------
+
+/** Start a server with its output in a log file (a pipe could fill while a load run blocks us). */
+function start(name, cmd, args) {
+  const fd = openSync(join(tmp, `${name}.log`), 'w');
+  const p = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  p.benchName = name;
+  p.on('error', () => {}); // a failed spawn shows as an exit below
+  procs.push(p);
+  return p;
+}
+const running = (p) => p.exitCode === null && p.signalCode === null;
+
+function stopAll() {
+  for (const p of procs) {
+    if (running(p) && p.pid !== undefined) {
+      try {
+        process.kill(p.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+  procs.length = 0;
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  tmp = undefined;
+}
+process.on('exit', stopAll);
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+  process.on(sig, () => {
+    process.stderr.write(`\nbench-e2e: ${sig}, stopping the servers\n`);
+    stopAll();
+    process.exit(code);
+  });
+}
+
+function assertAlive() {
+  for (const p of procs) {
+    if (!running(p)) {
+      let log = '';
+      try {
+        log = readFileSync(join(tmp, `${p.benchName}.log`), 'utf8').slice(-2000);
+      } catch {
+        // no log
+      }
+      throw new Error(`${p.benchName} exited (${p.exitCode ?? p.signalCode}) during the run${log ? `; its output:\n${log}` : ''}`);
+    }
+  }
+}
+
+const memcachedArgs = (port) => ['-u', 'root', '-U', '0', '-t', '1', '-m', '1024', '-l', '127.0.0.1', '-p', String(port)];
+async function startMemcached(name) {
+  const port = await freePort();
+  start(name, 'memcached', memcachedArgs(port));
+  return port;
+}
+
+const SYSTEMS = [
+  { key: 'mc', label: 'memcached -t 1', short: 'memcached', color: '#4e79a7' },
+  { key: 'nut', label: 'nutcracker → memcached', short: 'nutcracker', color: '#f28e2b', textOnly: true },
+  { key: 'inmem', label: 'memproxy --l1-inmem', short: 'mp inmem', color: '#59a14f' },
+  { key: 'proxy', label: 'memproxy → memcached', short: 'mp → mc', color: '#e15759' },
+  { key: 'chunked', label: 'memproxy chunked → memcached', short: 'mp chunked', color: '#9c6fb6' },
+];
+const sys = Object.fromEntries(SYSTEMS.map((s) => [s.key, s]));
+
+async function startSystems() {
+  tmp = mkdtempSync(join(os.tmpdir(), 'cleave-e2e-'));
+  const mc = await startMemcached('memcached');
+  sys.mc.port = mc;
+  sys.mc.cmd = `memcached ${memcachedArgs('PORT').join(' ')}`;
+
+  const nutBackend = await startMemcached('memcached-behind-nutcracker');
+  const nut = await freePort();
+  const nutConf = join(tmp, 'nutcracker.yml');
+  writeFileSync(
+    nutConf,
+    `pool:\n  listen: 127.0.0.1:${nut}\n  hash: fnv1a_64\n  distribution: ketama\n  timeout: 1000\n  backlog: 1024\n  preconnect: true\n  auto_eject_hosts: false\n  servers:\n   - 127.0.0.1:${nutBackend}:1\n`,
+  );
+  start('nutcracker', 'nutcracker', ['-c', nutConf, '-s', String(await freePort()), '-o', join(tmp, 'nutcracker-own.log')]);
+  sys.nut.port = nut;
+  sys.nut.cmd = 'nutcracker -c nutcracker.yml (one pool: fnv1a_64, ketama, timeout 1000, preconnect, one memcached -t 1)';
+
+  const inmem = await freePort();
+  start('memproxy-inmem', process.execPath, [memproxyJs, '-p', String(inmem), '--l1-inmem', '--l1-inmem-size', '1g']);
+  sys.inmem.port = inmem;
+  sys.inmem.cmd = 'node examples/memproxy/dist/memproxy.js -p PORT --l1-inmem --l1-inmem-size 1g';
+
+  const proxyBackend = await startMemcached('memcached-behind-memproxy');
+  const proxy = await freePort();
+  start('memproxy-proxy', process.execPath, [memproxyJs, '-p', String(proxy), '--l1-addr', `127.0.0.1:${proxyBackend}`]);
+  sys.proxy.port = proxy;
+  sys.proxy.cmd = 'node examples/memproxy/dist/memproxy.js -p PORT --l1-addr 127.0.0.1:MCPORT';
+
+  const chunkedBackend = await startMemcached('memcached-behind-chunked');
+  const chunked = await freePort();
+  start('memproxy-chunked', process.execPath, [
+    memproxyJs,
+    '-p',
+    String(chunked),
+    '--l1-addr',
+    `127.0.0.1:${chunkedBackend}`,
+    '--chunked',
+    '--max-item-size',
+    '16m',
+  ]);
+  sys.chunked.port = chunked;
+  sys.chunked.cmd = 'node examples/memproxy/dist/memproxy.js -p PORT --l1-addr 127.0.0.1:MCPORT --chunked --max-item-size 16m';
+
+  for (const port of [mc, nutBackend, proxyBackend, chunkedBackend, nut, inmem, proxy, chunked]) await waitPort(port);
+  assertAlive();
+}
+
+// ---- the workloads -------------------------------------------------------------------------------
+
+const MCLOAD = 'mcload (C, epoll, checks every reply), 50 connections, 90% get / 10% set, 100-byte values, 10 000 keys set before each run';
+const WORKLOADS = [
+  { key: 'text1', title: 'text, 1 in flight', tool: 'mcload', binary: false, depth: 1, describe: `${MCLOAD}, text protocol, one request in flight per connection` },
+  { key: 'text16', title: 'text, 16-deep', tool: 'mcload', binary: false, depth: 16, describe: `${MCLOAD}, text protocol, 16 pipelined requests in flight per connection` },
+  { key: 'bin1', title: 'binary, 1 in flight', tool: 'mcload', binary: true, depth: 1, skip: ['nut'], describe: `${MCLOAD}, binary protocol, one in flight` },
+  { key: 'bin16', title: 'binary, 16-deep', tool: 'mcload', binary: true, depth: 16, skip: ['nut'], describe: `${MCLOAD}, binary protocol, 16-deep` },
+  {
+    key: 'mix',
+    title: 'meta mix, 16-deep',
+    tool: 'cleave-load',
+    args: ['mix', '--protocol', 'meta', '--conns', '50', '--depth', '16', '--ratio', '0.9', '--value-size', '100', '--keys', '10000', '--key-prefix', 'e2e-mix:'],
+    skip: ['nut'],
+    describe:
+      'cleave-load `mix --protocol meta --conns 50 --depth 16 --ratio 0.9 --value-size 100 --keys 10000 --verify` (meta `mg`/`ms`, every reply checked byte for byte; every key set first)',
+  },
+  {
+    key: 'large',
+    title: '10–100 KB values',
+    tool: 'cleave-load',
+    args: ['mix', '--protocol', 'text', '--conns', '20', '--depth', '1', '--ratio', '0.9', '--value-size', '10240-102400', '--keys', '1000', '--key-prefix', 'e2e-big:'],
+    describe:
+      'cleave-load `mix --protocol text --conns 20 --depth 1 --ratio 0.9 --value-size 10240-102400 --keys 1000 --verify` (values uniform in 10–100 KB, 55 KB on average; every reply checked byte for byte)',
+  },
+];
+for (const w of WORKLOADS) w.skipNote = w.key === 'mix' ? 'no meta protocol' : 'text protocol only';
+
+function cleaveLoad(port, w) {
+  const args = [loadgenJs, ...w.args, '--port', String(port), '--duration', String(seconds), '--verify', '--json', '--no-progress'];
+  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: (seconds + 120) * 1000 });
+  let j;
+  try {
+    j = JSON.parse(r.stdout);
+  } catch {
+    throw new Error(`cleave-load against port ${port} printed no result (exit ${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
+  }
+  const prepErrors = j.prepopulate?.errors ?? 0;
+  if (r.status !== 0 || j.errors > 0 || prepErrors > 0 || j.aborted > 0) {
+    const samples = JSON.stringify(j.error_samples?.slice(0, 3) ?? [], null, 1);
+    throw new Error(
+      `cleave-load reported errors against port ${port} (exit ${r.status}): ${j.errors} errors, ${prepErrors} in prepopulation, ${j.aborted} aborted; ${JSON.stringify(j.errors_by_kind)}\n${samples}`,
+    );
+  }
+  return { ops: j.ops_per_sec, p50: j.p50_us, p99: j.p99_us, cpu: j.cpu_percent };
+}
+
+function runOne(w, s) {
+  if (w.tool === 'mcload') return mcload(values.mcload, s.port, { binary: w.binary, depth: w.depth, conns: 50, seconds, setRatio: 0.1, valueSize: 100, keys: 10000 });
+  return cleaveLoad(s.port, w);
+}
+
+// ---- the run -------------------------------------------------------------------------------------
+
+const runs = Object.fromEntries(WORKLOADS.map((w) => [w.key, Object.fromEntries(SYSTEMS.map((s) => [s.key, []]))]));
+
+async function main() {
+  const t0 = Date.now();
+  await startSystems();
+  const perRound = WORKLOADS.reduce((n, w) => n + SYSTEMS.filter((s) => !w.skip?.includes(s.key)).length, 0);
+  process.stderr.write(
+    `bench-e2e: ${rounds} round(s) × ${perRound} runs of ${seconds} s (about ${Math.ceil((rounds * perRound * (seconds + 0.6)) / 60)} min); load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}\n`,
+  );
+  for (let r = 0; r < rounds; r++) {
+    const order = SYSTEMS.map((_, i) => SYSTEMS[(i + r) % SYSTEMS.length]);
+    for (const w of WORKLOADS) {
+      for (const s of order) {
+        if (w.skip?.includes(s.key)) continue;
+        await new Promise((res) => setImmediate(res)); // let exits and signals of the children be seen
+        assertAlive();
+        let res;
+        try {
+          res = runOne(w, s);
+        } catch (e) {
+          await new Promise((res_) => setTimeout(res_, 100));
+          assertAlive(); // a server that died is the better explanation
+          throw new Error(`${w.title} against ${s.label} (port ${s.port}) failed: ${e.message}`);
+        }
+        runs[w.key][s.key].push(res);
+        process.stderr.write(`  round ${r + 1}/${rounds}  ${w.title.padEnd(20)} ${s.label.padEnd(30)} ${String(Math.round(res.ops)).padStart(9)} ops/s  p50 ${res.p50} µs  p99 ${res.p99} µs\n`);
+      }
+    }
+  }
+  assertAlive();
+  machine.loadEnd = os.loadavg();
+  const elapsed = (Date.now() - t0) / 1000;
+
+  // Medians, and per-round ratios against memcached and nutcracker.
+  const ratio = (w, a, b, metric = 'ops') => {
+    const xs = runs[w][a];
+    const ys = runs[w][b];
+    if (!xs.length || !ys.length) return null;
+    return median(xs.map((x, i) => x[metric] / ys[i][metric]));
+  };
+  const summary = {};
+  for (const w of WORKLOADS) {
+    summary[w.key] = {};
+    for (const s of SYSTEMS) {
+      const xs = runs[w.key][s.key];
+      if (!xs.length) continue;
+      summary[w.key][s.key] = {
+        ops: median(xs.map((x) => x.ops)),
+        min: Math.min(...xs.map((x) => x.ops)),
+        max: Math.max(...xs.map((x) => x.ops)),
+        p50: median(xs.map((x) => x.p50)),
+        p99: median(xs.map((x) => x.p99)),
+        vsMc: ratio(w.key, s.key, 'mc'),
+        vsNut: ratio(w.key, s.key, 'nut'),
+        cpu: xs[0].cpu === undefined ? undefined : median(xs.map((x) => x.cpu)),
+      };
+    }
+  }
+
+  const goal = (text, w, a, b, kind, target, metric = 'ops') => {
+    const measured = ratio(w, a, b, metric);
+    return { text, w, a, b, metric, kind, target, measured, met: measured != null && (kind === 'min' ? measured >= target : measured <= target) };
+  };
+  const goals = [
+    goal('memproxy --l1-inmem vs memcached -t 1, text, 1 in flight: throughput', 'text1', 'inmem', 'mc', 'min', 0.7),
+    goal('memproxy --l1-inmem vs memcached -t 1, binary, 1 in flight: throughput', 'bin1', 'inmem', 'mc', 'min', 0.7),
+    goal('memproxy --l1-inmem vs memcached -t 1, binary, 16-deep: throughput', 'bin16', 'inmem', 'mc', 'min', 0.65),
+    goal('memproxy --l1-inmem vs memcached -t 1, text, 16-deep: throughput', 'text16', 'inmem', 'mc', 'min', 3),
+    goal('memproxy → memcached vs nutcracker → memcached, text, 1 in flight: throughput', 'text1', 'proxy', 'nut', 'min', 1.0),
+    goal('memproxy → memcached vs nutcracker → memcached, text, 16-deep: throughput', 'text16', 'proxy', 'nut', 'min', 1.0),
+    goal('memproxy → memcached vs nutcracker → memcached, text, 1 in flight: p99 latency', 'text1', 'proxy', 'nut', 'max', 1.5, 'p99'),
+    goal('memproxy → memcached vs nutcracker → memcached, text, 16-deep: p99 latency', 'text16', 'proxy', 'nut', 'max', 1.5, 'p99'),
+  ];
+
+  const big = summary.large;
+  const n = (v) => Math.round(v).toLocaleString('en-US');
+  const mbs = (ops) => ((ops * 56320) / 1e6).toFixed(0); // 56 320 bytes: the mean of 10–100 KB
+  const large =
+    big.chunked && big.proxy
+      ? `With 10–100 KB values (55 KB on average), memproxy chunked in front of memcached made ${n(big.chunked.ops)} ops/s ` +
+        `(about ${mbs(big.chunked.ops)} MB/s of values) against ${n(big.proxy.ops)} ops/s (about ${mbs(big.proxy.ops)} MB/s) ` +
+        `for plain memproxy in front of memcached: **${ratio('large', 'chunked', 'proxy').toFixed(2)}×** the throughput, with p99 ` +
+        `${n(big.chunked.p99)} µs against ${n(big.proxy.p99)} µs (${ratio('large', 'chunked', 'proxy', 'p99').toFixed(2)}×). ` +
+        `memcached alone made ${n(big.mc.ops)} ops/s${big.nut ? ` and nutcracker in front of memcached ${n(big.nut.ops)} ops/s` : ''}. ` +
+        'Chunked mode stores a value as chunk items of one slab class plus a small metadata item, so each get or set is several ' +
+        'backend requests; in exchange a value may be as large as --max-item-size (16 MiB here), where plain mode is held to ' +
+        "memcached's item size limit (1 MiB by default)."
+      : null;
+
+  const data = {
+    date: new Date().toISOString().slice(0, 10),
+    command: process.env.npm_lifecycle_event === 'bench:e2e' ? `npx pnpm bench:e2e${argv.length ? ` ${argv.join(' ')}` : ''}` : `node scripts/bench-e2e.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
+    commit,
+    machine,
+    rounds,
+    seconds,
+    systems: SYSTEMS,
+    workloads: WORKLOADS,
+    summary,
+    goals,
+    large,
+  };
+  const md = renderSection(data);
+
+  // Under each panel, the goals that concern it: "mp inmem ≥ 0.7× memcached: 0.42×, not met".
+  const caption = (w, metric) => {
+    const lines = goals
+      .filter((g) => g.w === w.key && g.metric === metric && g.measured != null)
+      .map((g) => ({
+        text: `${sys[g.a].short} ${g.kind === 'min' ? '≥' : '≤'} ${g.target}× ${sys[g.b].short}: ${g.measured.toFixed(2)}×, ${g.met ? 'met' : 'not met'}`,
+        color: g.met ? '#2e7d32' : '#c62828',
+      }));
+    if (w.key === 'large' && summary.large.chunked && summary.large.proxy) {
+      lines.push({ text: `mp chunked / mp → mc: ${ratio('large', 'chunked', 'proxy', metric).toFixed(2)}×` });
+    }
+    return lines;
+  };
+  const panels = (metric) =>
+    WORKLOADS.map((w) => ({
+      title: w.title,
+      bars: SYSTEMS.map((s) => ({ series: s.key, value: summary[w.key][s.key]?.[metric] ?? null, note: w.key === 'mix' ? 'no meta' : 'text only' })),
+      caption: caption(w, metric),
+    }));
+  const legend = SYSTEMS.map(({ key, label, short, color }) => ({ key, label, short, color }));
+  const when = `${data.date}, ${machine.cores} cores, load average ${loadStart[0].toFixed(1)} at start; median of ${rounds} round${rounds === 1 ? '' : 's'} of ${seconds} s`;
+  const throughputSvg = barPanels({ title: 'Throughput (ops/s, higher is better)', subtitle: when, series: legend, panels: panels('ops') });
+  const ms = (v) => v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  const p99Panels = panels('p99').map((p) => ({ ...p, bars: p.bars.map((b) => ({ ...b, value: b.value == null ? null : b.value / 1000 })) }));
+  const p99Svg = barPanels({ title: 'p99 latency (ms, lower is better)', subtitle: when, series: legend, panels: p99Panels, format: ms });
+
+  process.stdout.write(md);
+  const imgDir = values.write ? join(root, 'docs/img') : join(os.tmpdir(), 'cleave-e2e-svg');
+  mkdirSync(imgDir, { recursive: true });
+  writeFileSync(join(imgDir, 'e2e-throughput.svg'), throughputSvg);
+  writeFileSync(join(imgDir, 'e2e-p99.svg'), p99Svg);
+  if (values.write) {
+    writeRegion(join(root, 'docs/benchmarks.md'), md);
+    process.stderr.write('bench-e2e: wrote docs/benchmarks.md (e2e section), docs/img/e2e-throughput.svg, docs/img/e2e-p99.svg\n');
+  } else {
+    process.stderr.write(`bench-e2e: docs left alone; charts in ${imgDir}\n`);
+  }
+  process.stderr.write(`bench-e2e: done in ${elapsed.toFixed(0)} s\n`);
+}
+
+try {
+  await main();
+} catch (e) {
+  fail(e instanceof Error ? e.message : String(e));
+}
+stopAll();
+process.exit(0);

@@ -1,0 +1,114 @@
+// The end-to-end section of docs/benchmarks.md: rendered from one run's results and written between
+// its two markers, leaving the rest of the page alone.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fmt } from '../bench-lib.mjs';
+import { short } from './chart.mjs';
+
+export const BEGIN = '<!-- e2e:begin -->';
+export const END = '<!-- e2e:end -->';
+
+/** Replace what lies between the markers (appending both at the end when absent); nothing else changes. */
+export function writeRegion(path, body) {
+  const page = readFileSync(path, 'utf8');
+  const b = page.indexOf(BEGIN);
+  const e = page.indexOf(END);
+  let next;
+  if (b === -1 && e === -1) next = `${page.replace(/\n*$/, '\n')}\n${BEGIN}\n${body}${END}\n`;
+  else if (b !== -1 && e > b) next = `${page.slice(0, b + BEGIN.length)}\n${body}${page.slice(e)}`;
+  else throw new Error(`${path}: the markers ${BEGIN} … ${END} are broken (one missing, or out of order); fix them by hand`);
+  writeFileSync(path, next);
+}
+
+const x = (r) => (r == null ? '—' : `${r.toFixed(2)}×`);
+
+/** "+12% above the goal" / "30% short" for a ≥ goal; "20% under the limit" / "8% over" for a ≤ goal. */
+function margin(g) {
+  if (g.measured == null) return 'not measured';
+  const rel = g.measured / g.target - 1;
+  const pct = `${Math.abs(rel * 100).toFixed(0)}%`;
+  if (g.kind === 'min') return rel >= 0 ? `${pct} above the goal` : `${pct} short of the goal`;
+  return rel <= 0 ? `${pct} within the limit` : `${pct} over the limit`;
+}
+
+/**
+ * d: { date, command, commit, machine: {...}, rounds, seconds, systems, workloads, summary, goals, large }
+ * Returns the markdown that goes between the markers (ending with a newline).
+ */
+export function renderSection(d) {
+  const m = d.machine;
+  const L = [];
+  const la = (l) => l.map((v) => v.toFixed(2)).join(' / ');
+  L.push('## End-to-end: memproxy against memcached and nutcracker');
+  L.push('');
+  L.push(`Run on ${d.date} with \`${d.command}\` (cleave ${d.commit}).`);
+  L.push('');
+  L.push(
+    `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memGiB} GiB, Node ${m.node}, ${m.memcached}, ${m.nutcracker}. ` +
+      `Load average (1 / 5 / 15 min) ${la(m.loadStart)} at the start, ${la(m.loadEnd)} at the end.`,
+  );
+  L.push('');
+  if (m.loaded) {
+    L.push(
+      `**These figures come from a loaded machine**: other work was running on its ${m.cores} cores (load average ${m.loadStart[0].toFixed(1)} ` +
+        'before the first run). Every system suffered the same competition, in alternating runs, so the ratios hold better than the absolute numbers.',
+    );
+    L.push('');
+  }
+  L.push('Systems, each started by the run on a free port of 127.0.0.1 and stopped at its end; every proxy has a memcached of its own behind it, reached over TCP:');
+  L.push('');
+  for (const s of d.systems) L.push(`- **${s.label}**: \`${s.cmd}\``);
+  L.push('');
+  L.push('Workloads (load generator on the same machine, over loopback):');
+  L.push('');
+  for (const w of d.workloads) L.push(`- **${w.title}**: ${w.describe}`);
+  L.push('');
+  L.push(
+    `Method: ${d.rounds} round${d.rounds === 1 ? '' : 's'}; in each round every workload runs against every system back to back, for ${d.seconds} s each, ` +
+      'the order of the systems rotated from round to round. The tables give the median over rounds; a ratio is the median of the per-round ratios ' +
+      '(the two systems measured minutes apart at most), so it can differ a little from the quotient of the medians. ' +
+      'A run fails the whole benchmark when its load generator reports an error.',
+  );
+  L.push('');
+  L.push('![Throughput per workload and system](img/e2e-throughput.svg)');
+  L.push('');
+  L.push('![p99 latency per workload and system](img/e2e-p99.svg)');
+  L.push('');
+  L.push('| workload | system | ops/s | range over rounds | p50 µs | p99 µs | × memcached | × nutcracker |');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const w of d.workloads) {
+    for (const s of d.systems) {
+      const r = d.summary[w.key][s.key];
+      if (!r) {
+        L.push(`| ${w.title} | ${s.label} | — (${w.skipNote}) | | | | | |`);
+        continue;
+      }
+      L.push(
+        `| ${w.title} | ${s.label} | ${fmt(r.ops)} | ${short(r.min)}–${short(r.max)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${s.key === 'mc' ? '1.00×' : x(r.vsMc)} | ${s.key === 'nut' ? '1.00×' : x(r.vsNut)} |`,
+      );
+    }
+  }
+  L.push('');
+  for (const w of d.workloads) {
+    const cpu = d.systems.filter((s) => d.summary[w.key][s.key]?.cpu !== undefined).map((s) => `${s.label} ${d.summary[w.key][s.key].cpu.toFixed(0)}%`);
+    if (cpu.length) L.push(`cleave-load's own CPU in *${w.title}* (share of one core; near 100% it, not the server, set the pace): ${cpu.join(', ')}.`, '');
+  }
+  L.push('### Goals');
+  L.push('');
+  L.push('| goal | target | measured | met | by how much |');
+  L.push('|---|---:|---:|---|---|');
+  for (const g of d.goals) {
+    const met = g.measured == null ? '—' : g.met ? '**met**' : '**not met**';
+    L.push(`| ${g.text} | ${g.kind === 'min' ? '≥' : '≤'} ${g.target}× | ${x(g.measured)} | ${met} | ${margin(g)} |`);
+  }
+  L.push('');
+  const met = d.goals.filter((g) => g.met).length;
+  L.push(`${met} of ${d.goals.length} goals met in this run.`);
+  if (d.large) {
+    L.push('');
+    L.push('### Large values');
+    L.push('');
+    L.push(d.large);
+  }
+  L.push('');
+  return `${L.join('\n')}\n`;
+}
