@@ -67,6 +67,26 @@ const MIN_MAX_BYTES = 64 * 1024;
 const MAX_MAX_BYTES = 64 * 1024 * 1024 * 1024;
 const OUT_POOL = 64 * 1024;
 
+// An item's record: 16 int32 slots (64 bytes). Slots 0-11 hold int32/uint32
+// fields; bytes 48-55 the exptime (float64 slot 6), 56-63 the CAS (uint64 slot 7).
+const STRIDE = 16;
+const RECORD_BYTES = STRIDE * 4;
+const HNEXT = 0;
+const HASH = 1;
+const PREV = 2;
+const NEXT = 3;
+const REF = 4;
+const VLEN = 5;
+const FLAGS = 6;
+const KLEN = 7;
+const CLS = 8;
+const STATE = 9;
+const GEN = 10;
+/** memcached's `it->time`: set on store, refreshed by an LRU bump (Unix s, uint32). */
+const ATIME = 11;
+const EXPTIME = 6;
+const CAS = 7;
+
 // Item state bits.
 const LINKED = 1;
 const FETCHED = 2;
@@ -147,22 +167,11 @@ export class InMemoryHandler implements Handler {
   private capacity = 0;
   private hwm = 1;
   private readonly freeIds: number[] = [];
-  private hnext = new Int32Array(0);
-  private hashv = new Int32Array(0);
-  private prev = new Int32Array(0);
-  private next = new Int32Array(0);
-  private cls = new Uint8Array(0);
-  private ref = new Uint32Array(0);
-  private klen = new Uint16Array(0);
-  private vlen = new Uint32Array(0);
-  private flagsOf = new Uint32Array(0);
-  private exptime = new Float64Array(0);
-  /** memcached's `it->time`: set on store, refreshed by an LRU bump (Unix s). */
-  private atime = new Float64Array(0);
-  private casOf = new BigUint64Array(0);
-  private state = new Uint8Array(0);
-  /** The flush generation an item was stored in: a flush "now" invalidates every earlier generation. */
-  private gen = new Uint32Array(0);
+  // One 64-byte record per item (a cache line), seen through four views.
+  private i32 = new Int32Array(0);
+  private u32 = new Uint32Array(0);
+  private f64 = new Float64Array(0);
+  private u64 = new BigUint64Array(0);
   /** Items stored outside the slabs: key and value views of their own Buffer. */
   private readonly large = new Map<number, LargeItem>();
 
@@ -316,25 +325,12 @@ export class InMemoryHandler implements Handler {
 
   private growMeta(capacity: number): void {
     const old = this.capacity;
-    const grow = <T extends Int32Array | Uint8Array | Uint16Array | Uint32Array | Float64Array | BigUint64Array>(a: T, make: (n: number) => T): T => {
-      const b = make(capacity);
-      b.set(a as never);
-      return b;
-    };
-    this.hnext = grow(this.hnext, (n) => new Int32Array(n));
-    this.hashv = grow(this.hashv, (n) => new Int32Array(n));
-    this.prev = grow(this.prev, (n) => new Int32Array(n));
-    this.next = grow(this.next, (n) => new Int32Array(n));
-    this.cls = grow(this.cls, (n) => new Uint8Array(n));
-    this.ref = grow(this.ref, (n) => new Uint32Array(n));
-    this.klen = grow(this.klen, (n) => new Uint16Array(n));
-    this.vlen = grow(this.vlen, (n) => new Uint32Array(n));
-    this.flagsOf = grow(this.flagsOf, (n) => new Uint32Array(n));
-    this.exptime = grow(this.exptime, (n) => new Float64Array(n));
-    this.atime = grow(this.atime, (n) => new Float64Array(n));
-    this.casOf = grow(this.casOf, (n) => new BigUint64Array(n));
-    this.state = grow(this.state, (n) => new Uint8Array(n));
-    this.gen = grow(this.gen, (n) => new Uint32Array(n));
+    const ab = new ArrayBuffer(capacity * RECORD_BYTES);
+    new Uint8Array(ab).set(new Uint8Array(this.i32.buffer));
+    this.i32 = new Int32Array(ab);
+    this.u32 = new Uint32Array(ab);
+    this.f64 = new Float64Array(ab);
+    this.u64 = new BigUint64Array(ab);
     this.used += (capacity - old) * META_BYTES;
     this.capacity = capacity;
   }
@@ -343,14 +339,14 @@ export class InMemoryHandler implements Handler {
     const old = this.buckets.length;
     const buckets = new Int32Array(n);
     const mask = n - 1;
-    const hnext = this.hnext;
-    const hashv = this.hashv;
+    const i32 = this.i32;
     for (let b = 0; b < old; b++) {
       let id = this.buckets[b]!;
       while (id !== 0) {
-        const nx = hnext[id]!;
-        const nb = hashv[id]! & mask;
-        hnext[id] = buckets[nb]!;
+        const r = id * STRIDE;
+        const nx = i32[r + HNEXT]!;
+        const nb = i32[r + HASH]! & mask;
+        i32[r + HNEXT] = buckets[nb]!;
         buckets[nb] = id;
         id = nx;
       }
@@ -390,7 +386,7 @@ export class InMemoryHandler implements Handler {
       this.evict(id, now);
       return true;
     }
-    const page = this.slabs.pageOf(this.ref[id]!);
+    const page = this.slabs.pageOf(this.u32[id * STRIDE + REF]!);
     this.evictPage(page, now);
     this.slabs.drop(page);
     this.used -= this.pageSize;
@@ -410,12 +406,12 @@ export class InMemoryHandler implements Handler {
     let best = -1;
     let bestTime = Infinity;
     const tails = this.tails;
-    const atime = this.atime;
+    const u32 = this.u32;
     for (let c = 0; c <= this.LARGE; c++) {
       if (c === except) continue;
       const t = tails[c]!;
-      if (t !== 0 && atime[t]! < bestTime) {
-        bestTime = atime[t]!;
+      if (t !== 0 && u32[t * STRIDE + ATIME]! < bestTime) {
+        bestTime = u32[t * STRIDE + ATIME]!;
         best = c;
       }
     }
@@ -454,7 +450,7 @@ export class InMemoryHandler implements Handler {
       }
       // Another class holds much older items: move one of its pages here
       // (memcached's slab rebalancing), evicting what lives in it.
-      const page = slabs.pageOf(this.ref[victim]!);
+      const page = slabs.pageOf(this.u32[victim * STRIDE + REF]!);
       this.evictPage(page, now);
       slabs.reassign(page, c);
       this.slabsMoved++;
@@ -463,8 +459,8 @@ export class InMemoryHandler implements Handler {
 
   /** Whether item `a` (another class's tail) is old enough, compared with `b`, to take memory from its class. */
   private muchOlder(a: number, b: number, now: number): boolean {
-    const ageA = now - this.atime[a]!;
-    const ageB = now - this.atime[b]!;
+    const ageA = now - this.u32[a * STRIDE + ATIME]!;
+    const ageB = now - this.u32[b * STRIDE + ATIME]!;
     return ageA > 2 * ageB + ITEM_UPDATE_INTERVAL;
   }
 
@@ -475,7 +471,7 @@ export class InMemoryHandler implements Handler {
     const size = this.slabs.sizes[this.slabs.pageClass[page]!]!;
     for (let i = 0; i < count; i++) {
       const id = buf.readInt32LE(i * size);
-      if (id > 0 && id < this.hwm && (this.state[id]! & LINKED) !== 0 && this.cls[id] !== this.LARGE && this.ref[id] === first + i) {
+      if (id > 0 && id < this.hwm && (this.i32[id * STRIDE + STATE]! & LINKED) !== 0 && this.i32[id * STRIDE + CLS] !== this.LARGE && this.u32[id * STRIDE + REF] === first + i) {
         this.evict(id, now);
       }
     }
@@ -483,8 +479,8 @@ export class InMemoryHandler implements Handler {
 
   /** Remove an item to make room: an eviction, or a reclaim when it was already dead. */
   private evict(id: number, now: number): void {
-    const c = this.cls[id]!;
-    const unfetched = (this.state[id]! & FETCHED) === 0;
+    const c = this.i32[id * STRIDE + CLS]!;
+    const unfetched = (this.i32[id * STRIDE + STATE]! & FETCHED) === 0;
     if (this.isDead(id, now)) {
       this.reclaimed++;
       this.clsReclaimed[c]!++;
@@ -499,8 +495,8 @@ export class InMemoryHandler implements Handler {
         this.evictedUnfetched++;
         this.clsEvictedUnfetched[c]!++;
       }
-      if (this.exptime[id] !== 0) this.clsEvictedNonzero[c]!++;
-      this.clsEvictedTime[c] = now - this.atime[id]!;
+      if (this.f64[id * 8 + EXPTIME] !== 0) this.clsEvictedNonzero[c]!++;
+      this.clsEvictedTime[c] = now - this.u32[id * STRIDE + ATIME]!;
     }
     this.unlink(id);
   }
@@ -523,14 +519,14 @@ export class InMemoryHandler implements Handler {
 
   private keyEquals(id: number, key: Buffer): boolean {
     const n = key.length;
-    if (this.klen[id] !== n) return false;
+    if (this.i32[id * STRIDE + KLEN] !== n) return false;
     let buf: Buffer;
     let o: number;
-    if (this.cls[id] === this.LARGE) {
+    if (this.i32[id * STRIDE + CLS] === this.LARGE) {
       buf = this.large.get(id)!.key;
       o = 0;
     } else {
-      const r = this.ref[id]!;
+      const r = this.u32[id * STRIDE + REF]!;
       buf = this.slabs.pages[this.slabs.pageOf(r)]!;
       o = this.slabs.offsetOf(r) + CHUNK_HEADER;
     }
@@ -540,10 +536,10 @@ export class InMemoryHandler implements Handler {
 
   private lookup(key: Buffer, h: number): number {
     let id = this.buckets[h & this.bucketMask]!;
-    const hashv = this.hashv;
+    const i32 = this.i32;
     while (id !== 0) {
-      if (hashv[id] === h && this.keyEquals(id, key)) return id;
-      id = this.hnext[id]!;
+      if (i32[id * STRIDE + HASH] === h && this.keyEquals(id, key)) return id;
+      id = i32[id * STRIDE + HNEXT]!;
     }
     return 0;
   }
@@ -555,13 +551,13 @@ export class InMemoryHandler implements Handler {
    * the time of a delayed flush that has come.
    */
   private isFlushed(id: number, now: number): boolean {
-    if (this.gen[id] !== this.flushGen) return true;
+    if (this.u32[id * STRIDE + GEN] !== this.flushGen) return true;
     const oldest = this.oldestLive;
-    return oldest !== 0 && oldest <= now && this.atime[id]! <= oldest;
+    return oldest !== 0 && oldest <= now && this.u32[id * STRIDE + ATIME]! <= oldest;
   }
 
   private isDead(id: number, now: number): boolean {
-    const e = this.exptime[id]!;
+    const e = this.f64[id * 8 + EXPTIME]!;
     return (e !== 0 && e <= now) || this.isFlushed(id, now);
   }
 
@@ -573,7 +569,7 @@ export class InMemoryHandler implements Handler {
   private find(key: Buffer, h: number, now: number): number {
     const id = this.lookup(key, h);
     if (id === 0) return 0;
-    const e = this.exptime[id]!;
+    const e = this.f64[id * 8 + EXPTIME]!;
     if (e !== 0 && e <= now) {
       this.unlink(id);
       this.getExpired++;
@@ -588,66 +584,66 @@ export class InMemoryHandler implements Handler {
   }
 
   private listRemove(id: number): void {
-    const c = this.cls[id]!;
-    const p = this.prev[id]!;
-    const n = this.next[id]!;
+    const c = this.i32[id * STRIDE + CLS]!;
+    const p = this.i32[id * STRIDE + PREV]!;
+    const n = this.i32[id * STRIDE + NEXT]!;
     if (p === 0) this.heads[c] = n;
-    else this.next[p] = n;
+    else this.i32[p * STRIDE + NEXT] = n;
     if (n === 0) this.tails[c] = p;
-    else this.prev[n] = p;
-    this.prev[id] = 0;
-    this.next[id] = 0;
+    else this.i32[n * STRIDE + PREV] = p;
+    this.i32[id * STRIDE + PREV] = 0;
+    this.i32[id * STRIDE + NEXT] = 0;
   }
 
   private listPushHead(id: number): void {
-    const c = this.cls[id]!;
+    const c = this.i32[id * STRIDE + CLS]!;
     const h = this.heads[c]!;
-    this.prev[id] = 0;
-    this.next[id] = h;
+    this.i32[id * STRIDE + PREV] = 0;
+    this.i32[id * STRIDE + NEXT] = h;
     if (h === 0) this.tails[c] = id;
-    else this.prev[h] = id;
+    else this.i32[h * STRIDE + PREV] = id;
     this.heads[c] = id;
   }
 
   private chargeOf(id: number): number {
-    const c = this.cls[id]!;
-    return META_BYTES + (c === this.LARGE ? largeFootprint(this.klen[id]!, this.vlen[id]!) : this.slabs.sizes[c]!);
+    const c = this.i32[id * STRIDE + CLS]!;
+    return META_BYTES + (c === this.LARGE ? largeFootprint(this.i32[id * STRIDE + KLEN]!, this.u32[id * STRIDE + VLEN]!) : this.slabs.sizes[c]!);
   }
 
   private unlink(id: number): void {
     // Out of the hash chain.
-    const b = this.hashv[id]! & this.bucketMask;
+    const b = this.i32[id * STRIDE + HASH]! & this.bucketMask;
     let cur = this.buckets[b]!;
-    if (cur === id) this.buckets[b] = this.hnext[id]!;
+    if (cur === id) this.buckets[b] = this.i32[id * STRIDE + HNEXT]!;
     else {
-      while (this.hnext[cur] !== id) cur = this.hnext[cur]!;
-      this.hnext[cur] = this.hnext[id]!;
+      while (this.i32[cur * STRIDE + HNEXT] !== id) cur = this.i32[cur * STRIDE + HNEXT]!;
+      this.i32[cur * STRIDE + HNEXT] = this.i32[id * STRIDE + HNEXT]!;
     }
     this.listRemove(id);
-    const c = this.cls[id]!;
+    const c = this.i32[id * STRIDE + CLS]!;
     this.itemBytes -= this.chargeOf(id);
     if (c === this.LARGE) {
-      const f = largeFootprint(this.klen[id]!, this.vlen[id]!);
+      const f = largeFootprint(this.i32[id * STRIDE + KLEN]!, this.u32[id * STRIDE + VLEN]!);
       this.used -= f;
       this.largeBytes -= f;
       this.large.delete(id);
     } else {
-      this.slabs.release(this.ref[id]!);
+      this.slabs.release(this.u32[id * STRIDE + REF]!);
     }
     this.classItems[c]!--;
-    this.state[id] = 0;
-    this.hnext[id] = 0;
+    this.i32[id * STRIDE + STATE] = 0;
+    this.i32[id * STRIDE + HNEXT] = 0;
     this.freeIds.push(id);
     this.count--;
   }
 
   /** Move an item to the head of its LRU (memcached's relink on bump). */
   private bump(id: number, now: number): void {
-    this.atime[id] = now;
-    if (this.heads[this.cls[id]!] !== id) {
+    this.u32[id * STRIDE + ATIME] = now;
+    if (this.heads[this.i32[id * STRIDE + CLS]!] !== id) {
       this.listRemove(id);
       this.listPushHead(id);
-      this.clsMovesWithinLru[this.cls[id]!]!++;
+      this.clsMovesWithinLru[this.i32[id * STRIDE + CLS]!]!++;
     }
   }
 
@@ -668,16 +664,16 @@ export class InMemoryHandler implements Handler {
 
   /** Copy an item's key and value out (into outKey/outValue). */
   private copyOut(id: number): void {
-    if (this.cls[id] === this.LARGE) {
+    if (this.i32[id * STRIDE + CLS] === this.LARGE) {
       // Large items have Buffers of their own that are never written again.
       const it = this.large.get(id)!;
       this.outKey = it.key;
       this.outValue = it.value;
       return;
     }
-    const k = this.klen[id]!;
-    const n = k + this.vlen[id]!;
-    const r = this.ref[id]!;
+    const k = this.i32[id * STRIDE + KLEN]!;
+    const n = k + this.u32[id * STRIDE + VLEN]!;
+    const r = this.u32[id * STRIDE + REF]!;
     const page = this.slabs.pages[this.slabs.pageOf(r)]!;
     const o = this.slabs.offsetOf(r) + CHUNK_HEADER;
     const p = this.stage(n);
@@ -694,14 +690,14 @@ export class InMemoryHandler implements Handler {
 
   private snapshot(id: number, win: boolean, previousExptime: number | undefined): Item {
     this.copyOut(id);
-    const st = this.state[id]!;
+    const st = this.i32[id * STRIDE + STATE]!;
     return new Item(
       this.outKey,
       this.outValue,
-      this.flagsOf[id]!,
-      this.casOf[id]!,
-      this.exptime[id]!,
-      this.atime[id]!,
+      this.u32[id * STRIDE + FLAGS]!,
+      this.u64[id * 8 + CAS]!,
+      this.f64[id * 8 + EXPTIME]!,
+      this.u32[id * STRIDE + ATIME]!,
       (st & FETCHED) !== 0,
       (st & STALE) !== 0,
       win,
@@ -808,19 +804,19 @@ export class InMemoryHandler implements Handler {
       keyCopy.copy(page, o);
       valueCopy.copy(page, o + klen);
     }
-    this.cls[id] = cls;
-    this.ref[id] = ref;
-    this.klen[id] = klen;
-    this.vlen[id] = vlen;
-    this.flagsOf[id] = flags;
-    this.exptime[id] = exptime;
-    this.atime[id] = now;
-    this.casOf[id] = cas;
-    this.state[id] = LINKED | stateBits;
-    this.gen[id] = this.flushGen;
-    this.hashv[id] = h;
+    this.i32[id * STRIDE + CLS] = cls;
+    this.u32[id * STRIDE + REF] = ref;
+    this.i32[id * STRIDE + KLEN] = klen;
+    this.u32[id * STRIDE + VLEN] = vlen;
+    this.u32[id * STRIDE + FLAGS] = flags;
+    this.f64[id * 8 + EXPTIME] = exptime;
+    this.u32[id * STRIDE + ATIME] = now;
+    this.u64[id * 8 + CAS] = cas;
+    this.i32[id * STRIDE + STATE] = LINKED | stateBits;
+    this.u32[id * STRIDE + GEN] = this.flushGen;
+    this.i32[id * STRIDE + HASH] = h;
     const bucket = h & this.bucketMask;
-    this.hnext[id] = this.buckets[bucket]!;
+    this.i32[id * STRIDE + HNEXT] = this.buckets[bucket]!;
     this.buckets[bucket] = id;
     this.listPushHead(id);
     this.classItems[cls]!++;
@@ -876,8 +872,8 @@ export class InMemoryHandler implements Handler {
     if (touch !== undefined) {
       this.cmdTouch++;
       this.touchHits++;
-      previousExptime = this.exptime[id]!;
-      this.exptime[id] = absoluteExptime(touch, now);
+      previousExptime = this.f64[id * 8 + EXPTIME]!;
+      this.f64[id * 8 + EXPTIME] = absoluteExptime(touch, now);
     } else if (!(noBump && (cmd as RequestShape).cmd === 'me')) {
       this.cmdGet++;
       this.getHits++;
@@ -885,22 +881,22 @@ export class InMemoryHandler implements Handler {
 
     // Meta anti-dogpile: a stale item, or one whose remaining TTL is below the
     // recache threshold, hands the recache token to the first fetcher only.
-    const st = this.state[id]!;
+    const st = this.i32[id * STRIDE + STATE]!;
     let won = false;
     if ((st & TOKEN_SENT) === 0) {
       if ((st & STALE) !== 0) won = true;
       else if (cmd.recache !== undefined) {
-        const e = this.exptime[id]!;
+        const e = this.f64[id * 8 + EXPTIME]!;
         const threshold = absoluteExptime(cmd.recache, now);
         won = e !== 0 && threshold !== 0 && e < threshold;
       }
     }
     // The snapshot shows the fetched marker and last access from before this fetch.
     const item = this.snapshot(id, won, previousExptime);
-    if (won) this.state[id] = st | TOKEN_SENT;
+    if (won) this.i32[id * STRIDE + STATE] = st | TOKEN_SENT;
     if (!noBump) {
-      this.state[id] |= FETCHED;
-      if (this.atime[id]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
+      this.i32[id * STRIDE + STATE] |= FETCHED;
+      if (this.u32[id * STRIDE + ATIME]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
     }
     return item;
   }
@@ -956,19 +952,19 @@ export class InMemoryHandler implements Handler {
     switch (mode) {
       case 'add':
         // add refuses, but promotes the existing item (memcached's do_store_item).
-        if (this.atime[old]! < now - ITEM_UPDATE_INTERVAL) this.bump(old, now);
+        if (this.u32[old * STRIDE + ATIME]! < now - ITEM_UPDATE_INTERVAL) this.bump(old, now);
         return 'NOT_STORED';
       case 'append':
       case 'prepend': {
         // 0 means "no CAS" here; an invalidating lower CAS is still a mismatch.
-        if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.casOf[old]) return 'EXISTS';
-        const oldFlags = this.flagsOf[old]!;
-        const total = this.vlen[old]! + value.length;
+        if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.u64[old * 8 + CAS]) return 'EXISTS';
+        const oldFlags = this.u32[old * STRIDE + FLAGS]!;
+        const total = this.u32[old * STRIDE + VLEN]! + value.length;
         // The joined item must fit; memcached answers NOT_STORED when it cannot allocate it.
         if (memcachedItemSize(klen, oldFlags, total) > this.maxItemSize || !this.fits(klen, total)) return 'NOT_STORED';
         this.copyOut(old);
         const oldValue = this.outValue;
-        const oldExptime = this.exptime[old]!;
+        const oldExptime = this.f64[old * 8 + EXPTIME]!;
         this.unlink(old);
         return mode === 'append'
           ? this.stored(key, h, oldValue, value, oldFlags, oldExptime, kb, cmd.newCas, now)
@@ -977,15 +973,15 @@ export class InMemoryHandler implements Handler {
       default: {
         // set/replace; with a CAS they are memcached's cas command.
         if (compareCas !== undefined) {
-          const cas = this.casOf[old]!;
+          const cas = this.u64[old * 8 + CAS]!;
           if (compareCas !== 0n && compareCas === cas) {
             this.casHits++;
           } else if (cmd.invalidate === true && compareCas !== 0n && compareCas < cas) {
             // Meta I: an older CAS still stores, but the item is stale and
             // keeps its TTL and token state.
             this.casHits++;
-            const bits = STALE | (this.state[old]! & TOKEN_SENT) | kb;
-            const oldExptime = this.exptime[old]!;
+            const bits = STALE | (this.i32[old * STRIDE + STATE]! & TOKEN_SENT) | kb;
+            const oldExptime = this.f64[old * 8 + EXPTIME]!;
             this.unlink(old);
             return this.stored(key, h, value, undefined, cmd.flags, oldExptime, bits, cmd.newCas, now);
           } else {
@@ -1031,7 +1027,7 @@ export class InMemoryHandler implements Handler {
       this.deleteMisses++;
       return 'NOT_FOUND';
     }
-    if (cmd.compareCas !== undefined && cmd.compareCas !== this.casOf[id]) {
+    if (cmd.compareCas !== undefined && cmd.compareCas !== this.u64[id * 8 + CAS]) {
       this.deleteMisses++;
       return 'EXISTS';
     }
@@ -1039,9 +1035,9 @@ export class InMemoryHandler implements Handler {
       // Meta md I: keep the item but mark it stale with a new CAS, optionally a
       // new TTL, and clear the token so the next fetcher wins the recache.
       // memcached counts no delete_hits for it.
-      if (cmd.exptime !== undefined) this.exptime[id] = absoluteExptime(cmd.exptime, now);
-      this.state[id] = (this.state[id]! | STALE) & ~TOKEN_SENT;
-      this.casOf[id] = this.nextCas();
+      if (cmd.exptime !== undefined) this.f64[id * 8 + EXPTIME] = absoluteExptime(cmd.exptime, now);
+      this.i32[id * STRIDE + STATE] = (this.i32[id * STRIDE + STATE]! | STALE) & ~TOKEN_SENT;
+      this.u64[id * 8 + CAS] = this.nextCas();
       return 'DELETED';
     }
     this.deleteHits++;
@@ -1059,9 +1055,9 @@ export class InMemoryHandler implements Handler {
     }
     this.touchHits++;
     // memcached's touch fetches with an LRU bump, so the item counts as fetched.
-    this.exptime[id] = absoluteExptime(cmd.exptime, now);
-    this.state[id] |= FETCHED;
-    if (this.atime[id]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
+    this.f64[id * 8 + EXPTIME] = absoluteExptime(cmd.exptime, now);
+    this.i32[id * STRIDE + STATE] |= FETCHED;
+    if (this.u32[id * STRIDE + ATIME]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
     return 'TOUCHED';
   }
 
@@ -1078,9 +1074,9 @@ export class InMemoryHandler implements Handler {
       return 'NOT_FOUND';
     }
     const compareCas = cmd.compareCas;
-    if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.casOf[id]) return 'EXISTS';
-    const width = this.vlen[id]!;
-    const flags = this.flagsOf[id]!;
+    if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.u64[id * 8 + CAS]) return 'EXISTS';
+    const width = this.u32[id * STRIDE + VLEN]!;
+    const flags = this.u32[id * STRIDE + FLAGS]!;
     if (memcachedItemSize(key.length, flags, width) > SLAB_CHUNK_MAX) return 'NON_NUMERIC';
     this.copyOut(id);
     const current = parseCounter(this.outValue);
@@ -1089,19 +1085,19 @@ export class InMemoryHandler implements Handler {
     if (incr) this.incrHits++;
     else this.decrHits++;
     // Meta ma T: the exptime changes along with the value.
-    const previousExptime = cmd.touch !== undefined ? this.exptime[id]! : undefined;
-    const exptime = cmd.touch !== undefined ? absoluteExptime(cmd.touch, now) : this.exptime[id]!;
+    const previousExptime = cmd.touch !== undefined ? this.f64[id * 8 + EXPTIME]! : undefined;
+    const exptime = cmd.touch !== undefined ? absoluteExptime(cmd.touch, now) : this.f64[id * 8 + EXPTIME]!;
     const digits = result.toString();
     const len = digits.length;
     if (len <= width) {
       // Fits: memcached rewrites the bytes in place, space-padded to the old
       // length, keeping the item's flags and fetch/stale state.
       const cas = cmd.newCas ?? this.nextCas();
-      this.casOf[id] = cas;
-      this.exptime[id] = exptime;
+      this.u64[id * 8 + CAS] = cas;
+      this.f64[id * 8 + EXPTIME] = exptime;
       let buf: Buffer;
       let o: number;
-      if (this.cls[id] === this.LARGE) {
+      if (this.i32[id * STRIDE + CLS] === this.LARGE) {
         // A large item's Buffer may be held by earlier callers: write a new one.
         const kbuf = this.large.get(id)!.key;
         buf = Buffer.allocUnsafeSlow(kbuf.length + width);
@@ -1109,24 +1105,24 @@ export class InMemoryHandler implements Handler {
         this.large.set(id, { key: buf.subarray(0, kbuf.length), value: buf.subarray(kbuf.length) });
         o = kbuf.length;
       } else {
-        const r = this.ref[id]!;
+        const r = this.u32[id * STRIDE + REF]!;
         buf = this.slabs.pages[this.slabs.pageOf(r)]!;
         o = this.slabs.offsetOf(r) + CHUNK_HEADER + key.length;
       }
       writeLatin1(buf, digits, o);
       if (width > len) buf.fill(0x20, o + len, o + width);
-      if (this.atime[id]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
+      if (this.u32[id * STRIDE + ATIME]! < now - ITEM_UPDATE_INTERVAL) this.bump(id, now);
       const p = this.stage(len);
       const out = this.out;
       writeLatin1(out, digits, p);
-      const st = this.state[id]!;
+      const st = this.i32[id * STRIDE + STATE]!;
       return new Item(
         this.outKey,
         view(out, p, len),
         flags,
         cas,
         exptime,
-        this.atime[id]!,
+        this.u32[id * STRIDE + ATIME]!,
         (st & FETCHED) !== 0,
         (st & STALE) !== 0,
         false,
@@ -1137,7 +1133,7 @@ export class InMemoryHandler implements Handler {
       );
     }
     // Longer: a new item with the same flags and exptime.
-    const bits = this.state[id]! & KEY_BINARY;
+    const bits = this.i32[id * STRIDE + STATE]! & KEY_BINARY;
     this.unlink(id);
     const p = this.stage(len);
     writeLatin1(this.out, digits, p);
@@ -1198,14 +1194,14 @@ export class InMemoryHandler implements Handler {
         id = 1;
         break;
       }
-      if ((this.state[id]! & LINKED) !== 0) {
+      if ((this.i32[id * STRIDE + STATE]! & LINKED) !== 0) {
         this.crawlerItemsChecked++;
         if (this.isDead(id, now)) {
-          const c = this.cls[id]!;
+          const c = this.i32[id * STRIDE + CLS]!;
           this.reclaimed++;
           this.clsReclaimed[c]!++;
           this.clsCrawlerReclaimed[c]!++;
-          if ((this.state[id]! & FETCHED) === 0) {
+          if ((this.i32[id * STRIDE + STATE]! & FETCHED) === 0) {
             this.expiredUnfetched++;
             this.clsExpiredUnfetched[c]!++;
           }
@@ -1316,7 +1312,7 @@ export class InMemoryHandler implements Handler {
       out[`${p}number_cold`] = n;
       out[`${p}age_hot`] = 0;
       out[`${p}age_warm`] = 0;
-      out[`${p}age`] = tail === 0 ? 0 : Math.max(0, now - this.atime[tail]!);
+      out[`${p}age`] = tail === 0 ? 0 : Math.max(0, now - this.u32[tail * STRIDE + ATIME]!);
       out[`${p}mem_requested`] = c === this.LARGE ? this.largeBytes : n * this.slabs.sizes[c]!;
       out[`${p}evicted`] = this.clsEvicted[c]!;
       out[`${p}evicted_nonzero`] = this.clsEvictedNonzero[c]!;
