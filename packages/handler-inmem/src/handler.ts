@@ -260,8 +260,9 @@ export class InMemoryHandler implements Handler {
       throw new RangeError(`InMemoryHandler: casStart must be a bigint in 1..2^64-1, got ${String(casStart)}`);
     }
     this.casNext = casStart;
-    // At least 16 pages, so memory can be shared between size classes.
-    this.pageSize = Math.min(MAX_PAGE_SIZE, floorPow2(Math.floor(this.maxBytes / 16)));
+    // At least 128 pages: every size class in use holds at least one, so
+    // pages must be small next to maxBytes for memory to be shared well.
+    this.pageSize = Math.max(4096, Math.min(MAX_PAGE_SIZE, floorPow2(Math.floor(this.maxBytes / 128))));
     this.slabs = new Slabs(this.pageSize, Math.min(MAX_CHUNK, this.pageSize / 2));
     this.LARGE = this.slabs.classCount;
     const n = this.LARGE + 1;
@@ -362,9 +363,10 @@ export class InMemoryHandler implements Handler {
       const free = this.freeIds.pop();
       if (free !== undefined) return free;
       if (this.hwm < this.capacity) return this.hwm++;
+      // Grow by half: spare slots are charged, so doubling would waste more.
       const room = Math.floor((this.maxBytes - this.used) / META_BYTES);
       if (room >= 16) {
-        this.growMeta(this.capacity + Math.min(this.capacity, room));
+        this.growMeta(this.capacity + Math.min(Math.max(16, this.capacity >> 1), room));
         continue;
       }
       if (!this.reclaimOne(now)) return 0;
