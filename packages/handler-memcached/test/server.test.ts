@@ -243,17 +243,12 @@ const binaryCases: Record<string, Buffer[]> = (() => {
  * Cases where an L1 in front of memcached answers differently, for reasons
  * of the two-tier orchestration rather than of this handler: the L1 copy of
  * a counter is not space-padded as memcached's is, nor marked as a binary
- * key, nor fetched in step with memcached; a read in a pipeline waits for an
- * earlier write of its key but may see a later one; flush_all reaches L1
- * only after memcached answered it, while later reads are already served.
+ * key, nor fetched in step with memcached (meta h/l describe the L1 copy).
  */
 const L1L2_DIFFERS = new Set([
-  'pipelined storage and retrieval in one write',
   'incr and decr',
   'incr wraps at 2^64',
   'decr keeps the length with trailing spaces',
-  'noreply everywhere memcached allows it',
-  'flush_all inside a pipeline',
   'base64 keys',
   'touch through mg T, and h/l flags',
 ]);

@@ -48,8 +48,10 @@ export class L1L2 implements Orchestrator {
   readonly l2: Handler;
   private readonly batch: boolean;
   private readonly onL1Error: (err: unknown) => void;
-  /** Writes in flight, by key (latin1), so reads of the key can wait for them. */
+  /** The last unsettled call per key (latin1), which the key's next call waits for. */
   private readonly inflight = new Map<string, Promise<unknown>>();
+  /** An in-flight flush_all: every call waits for it, so nothing reads L1 before it is flushed. */
+  private barrier: Promise<unknown> | undefined;
 
   constructor(l1: Handler, l2: Handler, options: L1L2Options = {}) {
     this.l1 = l1;
@@ -60,25 +62,29 @@ export class L1L2 implements Orchestrator {
 
   // -- bookkeeping -----------------------------------------------------------
 
-  private track<T>(key: Buffer, r: MaybePromise<T>): MaybePromise<T> {
-    if (!isPromise(r)) return r;
+  /**
+   * Run `f` in the key's lane: after every earlier call on that key that has
+   * not settled yet (and after an in-flight flush_all), so one key's calls
+   * take effect in call order even though L1 answers at once and L2 later.
+   * With nothing in flight this is a direct call: no Promise, no key string.
+   */
+  private lane<T>(key: Buffer, f: () => MaybePromise<T>): MaybePromise<T> {
+    if (this.inflight.size === 0 && this.barrier === undefined) return this.track(key, undefined, f());
     const k = key.toString('latin1');
-    const p = r.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.inflight.set(k, p);
-    void p.then(() => {
-      if (this.inflight.get(k) === p) this.inflight.delete(k);
-    });
-    return r;
+    const before = this.inflight.get(k) ?? this.barrier;
+    return this.track(key, k, before ? before.then(f) : f());
   }
 
-  /** Run `f` now, or after the key's in-flight write when there is one. */
-  private afterWrites<T>(key: Buffer, f: () => MaybePromise<T>): MaybePromise<T> {
-    if (this.inflight.size === 0) return f();
-    const pending = this.inflight.get(key.toString('latin1'));
-    return pending ? pending.then(f) : f();
+  private track<T>(key: Buffer, k: string | undefined, r: MaybePromise<T>): MaybePromise<T> {
+    if (!isPromise(r)) return r;
+    const name = k ?? key.toString('latin1');
+    // Registered before the caller's own reactions, so the lane is clear by the time they run.
+    const done = () => {
+      if (this.inflight.get(name) === settled) this.inflight.delete(name);
+    };
+    const settled: Promise<void> = r.then(done, done);
+    this.inflight.set(name, settled);
+    return r;
   }
 
   /** Best-effort L1 update after L2 accepted a change; on failure the L1 copy goes. */
@@ -105,7 +111,7 @@ export class L1L2 implements Orchestrator {
   // -- reads -----------------------------------------------------------------
 
   get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
-    return this.afterWrites(cmd.key, () => {
+    return this.lane(cmd.key, () => {
       // gat must reach L2 (the TTL authority); the meta anti-dogpile options are decided by L2 too.
       if (cmd.touch !== undefined || cmd.vivify !== undefined || cmd.recache !== undefined) return this.getFromL2(cmd, true);
       return andThen(this.l1.get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
@@ -134,7 +140,7 @@ export class L1L2 implements Orchestrator {
     const waits: Promise<unknown>[] = [];
     for (let i = 0; i < n; i++) {
       const cmd = cmds[i]!;
-      if (cmd.touch !== undefined || this.inflight.size > 0) {
+      if (cmd.touch !== undefined || this.inflight.size > 0 || this.barrier !== undefined) {
         // gat and keys with writes in flight take the one-key path.
         const r = this.get(cmd);
         if (isPromise(r)) waits.push(r.then((v) => (out[i] = v)));
@@ -169,56 +175,73 @@ export class L1L2 implements Orchestrator {
   // -- writes ----------------------------------------------------------------
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
-    const r = andThen(this.l2.store(cmd), (outcome) => {
-      if (!isItem(outcome)) return outcome;
-      if (cmd.invalidate || outcome.stale) {
-        // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
-        return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
-      }
-      const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
-      return andThen(
-        this.l1Apply(cmd.key, () =>
-          andThen(
-            this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime: cmd.exptime, newCas: outcome.cas }),
-            // L1 did not hold the item it was asked to extend: nothing stale can remain, nothing to do.
-            (l1) => (isItem(l1) || l1 === 'NOT_STORED' ? l1 : Promise.reject(new Error(`L1 store: ${l1}`))),
+    return this.lane(cmd.key, () =>
+      andThen(this.l2.store(cmd), (outcome) => {
+        if (!isItem(outcome)) return outcome;
+        if (cmd.invalidate || outcome.stale) {
+          // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
+          return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+        }
+        const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
+        return andThen(
+          this.l1Apply(cmd.key, () =>
+            andThen(
+              this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime: cmd.exptime, newCas: outcome.cas }),
+              // L1 did not hold the item it was asked to extend: nothing stale can remain, nothing to do.
+              (l1) => (isItem(l1) || l1 === 'NOT_STORED' ? l1 : Promise.reject(new Error(`L1 store: ${l1}`))),
+            ),
           ),
-        ),
-        () => outcome,
-      );
-    });
-    return this.track(cmd.key, r);
+          () => outcome,
+        );
+      }),
+    );
   }
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
-    const r = andThen(this.l2.arithmetic(cmd), (outcome) => {
-      if (!isItem(outcome)) return outcome;
-      return andThen(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
-    });
-    return this.track(cmd.key, r);
+    return this.lane(cmd.key, () =>
+      andThen(this.l2.arithmetic(cmd), (outcome) => {
+        if (!isItem(outcome)) return outcome;
+        return andThen(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
+      }),
+    );
   }
 
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
-    const r = andThen(this.l2.delete(cmd), (outcome) => {
-      if (outcome === 'EXISTS') return outcome;
-      // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
-      return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
-    });
-    return this.track(cmd.key, r);
+    return this.lane(cmd.key, () =>
+      andThen(this.l2.delete(cmd), (outcome) => {
+        if (outcome === 'EXISTS') return outcome;
+        // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
+        return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+      }),
+    );
   }
 
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
-    const r = andThen(this.l2.touch(cmd), (outcome) =>
-      andThen(
-        this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch(cmd) : this.l1.delete({ key: cmd.key }))),
-        () => outcome,
+    return this.lane(cmd.key, () =>
+      andThen(this.l2.touch(cmd), (outcome) =>
+        andThen(
+          this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch(cmd) : this.l1.delete({ key: cmd.key }))),
+          () => outcome,
+        ),
       ),
     );
-    return this.track(cmd.key, r);
   }
 
   flush(delay: number): MaybePromise<void> {
-    return andThen(this.l2.flush(delay), () => this.l1.flush(delay));
+    // Calls already issued run first (they were before the flush); later ones wait for it.
+    const pending = [...this.inflight.values()];
+    if (this.barrier) pending.push(this.barrier);
+    const run = () => andThen(this.l2.flush(delay), () => this.l1.flush(delay));
+    const r = pending.length > 0 ? Promise.all(pending).then(run) : run();
+    if (!isPromise(r)) return r;
+    const done = () => {
+      if (this.barrier === settled) this.barrier = undefined;
+    };
+    const settled: Promise<void> = r.then(done, done);
+    this.barrier = settled;
+    // Every call in flight is behind the barrier now; a key's next call waits for the barrier.
+    this.inflight.clear();
+    return r;
   }
 
   stats(group: string): StatsGroup | undefined {

@@ -126,6 +126,28 @@ describe('L1L2', () => {
     await w;
   });
 
+  it('one key\'s calls take effect in call order: a read between two writes sees the first', async () => {
+    const { l1, l2 } = tiers();
+    const orch = l1l2(l1, slow(l2, 10));
+    const w1 = orch.store(set('a', '1'));
+    const r = orch.get({ key: key('a') });
+    const w2 = orch.store(set('a', '3'));
+    expect(value(await r)).toBe('1');
+    await Promise.all([w1, w2]);
+    expect(value(await orch.get({ key: key('a') }))).toBe('3');
+  });
+
+  it('reads issued after a flush_all wait for it, even those L1 could answer at once', async () => {
+    const { l1, l2 } = tiers();
+    l1.store(set('a', 'cached'));
+    l2.store(set('a', 'cached'));
+    const orch = l1l2(l1, slow(l2, 10));
+    const f = orch.flush(0);
+    const r = orch.get({ key: key('a') });
+    expect(await r).toBeUndefined();
+    await f;
+  });
+
   it('delete and touch go to both tiers; an L2 miss answers NOT_FOUND and clears L1', async () => {
     const { l1, l2 } = tiers();
     const orch = l1l2(l1, l2);

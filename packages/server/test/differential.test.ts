@@ -37,13 +37,13 @@ afterAll(async () => {
 });
 
 /** Send each step's bytes on one fresh connection per server; collect what each step answers. */
-async function both(steps: Array<Buffer | string>): Promise<[Buffer[], Buffer[]]> {
+async function both(steps: Array<Buffer | string>, protocol: 'text' | 'binary'): Promise<[Buffer[], Buffer[]]> {
   const run = async (port: number) => {
     const c = await RawClient.connect({ port });
     const replies: Buffer[] = [];
     for (const s of steps) {
-      c.write(s);
-      replies.push(await c.drain(40, 3000));
+      // Once a server has closed the connection, later steps have no reply.
+      replies.push(c.closed ? Buffer.alloc(0) : await c.exchange(s, protocol));
     }
     c.close();
     return replies;
@@ -58,12 +58,12 @@ async function both(steps: Array<Buffer | string>): Promise<[Buffer[], Buffer[]]
 }
 
 async function expectSameText(...steps: Array<Buffer | string>): Promise<void> {
-  const [theirs, ours] = await both(steps);
+  const [theirs, ours] = await both(steps, 'text');
   expect(ours.map(normalizeText)).toEqual(theirs.map(normalizeText));
 }
 
 async function expectSameBinary(...steps: Buffer[]): Promise<void> {
-  const [theirs, ours] = await both(steps);
+  const [theirs, ours] = await both(steps, 'binary');
   expect(ours.map(normalizeBinary)).toEqual(theirs.map(normalizeBinary));
 }
 
@@ -179,7 +179,8 @@ describe('binary protocol matches memcached', () => {
       binaryPacket({ opcode: 0x23, key: 'a', extras: extras.u32(10) }),
     ],
     'flush, noop, version': [set('a', '1'), binaryPacket({ opcode: 0x08 }), keyOnly(GET, 'a'), binaryPacket({ opcode: NOOP, opaque: 99 }), binaryPacket({ opcode: 0x0b })],
-    'unknown opcode': [binaryPacket({ opcode: 0x50, key: 'a', opaque: 3 }), binaryPacket({ opcode: NOOP })],
+    // (With a key or body memcached also skips that many bytes of the next packet; the protocol package's own differential test covers that quirk.)
+    'unknown opcode': [binaryPacket({ opcode: 0x50, opaque: 3 }), binaryPacket({ opcode: NOOP })],
     'invalid extras length': [binaryPacket({ opcode: SET, key: 'a', value: 'x', extras: Buffer.alloc(3) }), binaryPacket({ opcode: NOOP })],
     'key too long': [keyOnly(GET, long(251))],
     'quit answers then closes': [Buffer.concat([binaryPacket({ opcode: 0x07, opaque: 4 }), keyOnly(GET, 'a')])],

@@ -1,5 +1,7 @@
 import net from 'node:net';
 
+let markerSeq = 0;
+
 /**
  * A raw byte-level client for tests: send exact bytes, read back exactly what
  * the server answers. No protocol knowledge, so it can compare two servers.
@@ -112,6 +114,46 @@ export class RawClient {
     this.buf = Buffer.alloc(0);
     if (!ok) throw new Error(`no reply ending in ${JSON.stringify(t.toString('latin1'))}; got ${JSON.stringify(out.toString('latin1'))}`);
     return out;
+  }
+
+  /**
+   * Send `data` followed by a marker request whose reply is unique, wait for
+   * the marker's reply (or the connection's close), and return everything the
+   * server answered to `data`. Unlike `drain()`, this does not depend on
+   * timing: a slow reply is waited for, not cut short.
+   *
+   * The marker is a meta miss with an opaque token for text connections
+   * (`mg <unique key> O<n>` answers `EN O<n>`), a binary Noop with a unique
+   * opaque for binary ones. `data` must hold complete requests.
+   */
+  async exchange(data: Buffer | string, protocol: 'text' | 'binary' = 'text', timeoutMs = 5000): Promise<Buffer> {
+    const id = ++markerSeq;
+    let marker: Buffer;
+    let reply: Buffer;
+    if (protocol === 'text') {
+      marker = Buffer.from(`mg cleave-marker-${process.pid}-${id} O${id}\r\n`);
+      reply = Buffer.from(`EN O${id}\r\n`);
+    } else {
+      const opaque = (0xc1ea0000 + id) >>> 0;
+      marker = Buffer.alloc(24);
+      marker[0] = 0x80;
+      marker[1] = 0x0a;
+      marker.writeUInt32BE(opaque, 12);
+      reply = Buffer.alloc(24);
+      reply[0] = 0x81;
+      reply[1] = 0x0a;
+      reply.writeUInt32BE(opaque, 12);
+    }
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'latin1') : data;
+    this.socket.write(Buffer.concat([bytes, marker]));
+    const ends = (b: Buffer) => b.length >= reply.length && b.subarray(b.length - reply.length).equals(reply);
+    const ok = await this.waitFor(ends, timeoutMs);
+    if (!ok && !this.closedFlag) {
+      throw new Error(`no marker reply within ${timeoutMs} ms; got ${JSON.stringify(this.buf.toString('latin1').slice(0, 500))}`);
+    }
+    const out = ends(this.buf) ? this.buf.subarray(0, this.buf.length - reply.length) : this.buf;
+    this.buf = Buffer.alloc(0);
+    return Buffer.from(out);
   }
 
   close(): void {
