@@ -147,8 +147,7 @@ describe('text and meta replies match real memcached', () => {
     try {
       const cas = new Map<RawClient, string>();
       const send = async (c: RawClient, step: string) => {
-        c.write(step.replace('{cas}', cas.get(c) ?? '0'));
-        const reply = (await c.drain(30)).toString('latin1');
+        const reply = (await c.exchange(step.replace('{cas}', cas.get(c) ?? '0'))).toString('latin1');
         if (step.startsWith('gets ')) cas.set(c, casOf(reply));
         return reply;
       };
