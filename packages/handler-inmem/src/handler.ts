@@ -870,13 +870,15 @@ export class InMemoryHandler implements Handler {
       return undefined;
     }
 
+    // meta `me` (debug) reads the item without counting, bumping or taking a token.
+    const debug = noBump && (cmd as RequestShape).cmd === 'me';
     let previousExptime: number | undefined;
     if (touch !== undefined) {
       this.cmdTouch++;
       this.touchHits++;
       previousExptime = this.f64[id * 8 + EXPTIME]!;
       this.f64[id * 8 + EXPTIME] = absoluteExptime(touch, now);
-    } else if (!(noBump && (cmd as RequestShape).cmd === 'me')) {
+    } else if (!debug) {
       this.cmdGet++;
       this.getHits++;
     }
@@ -885,7 +887,7 @@ export class InMemoryHandler implements Handler {
     // recache threshold, hands the recache token to the first fetcher only.
     const st = this.i32[id * STRIDE + STATE]!;
     let won = false;
-    if ((st & TOKEN_SENT) === 0) {
+    if ((st & TOKEN_SENT) === 0 && !debug) {
       if ((st & STALE) !== 0) won = true;
       else if (cmd.recache !== undefined) {
         const e = this.f64[id * 8 + EXPTIME]!;

@@ -87,6 +87,16 @@ describe('meta invalidation (md I, ms I)', () => {
     expect(get(h, 'k')!.exptime).toBe(clock.sec + 30);
   });
 
+  it('me (debug) reads a stale item without taking its token', () => {
+    const { h } = fresh();
+    set(h, 'k', 'q');
+    h.delete({ key: b('k'), invalidate: true });
+    const me = h.get({ key: b('k'), noBump: true, cmd: 'me' } as never)!;
+    expect(me.stale).toBe(true);
+    expect(me.win).toBe(false);
+    expect(flagsOf(get(h, 'k'))).toBe('XW');
+  });
+
   it('md I again clears the token so the next fetcher wins again', () => {
     const { h } = fresh();
     set(h, 'k', 'q');
