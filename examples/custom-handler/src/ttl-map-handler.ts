@@ -26,6 +26,7 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
+import { REALTIME_MAXDELTA, absoluteExptime } from '@cleave/protocol';
 
 export interface TtlMapHandlerOptions {
   /** Most items kept; storing one more evicts the least recently used. Default 100,000. */
@@ -37,25 +38,18 @@ export interface TtlMapHandlerOptions {
 }
 
 /** memcached reads an exptime up to 30 days as relative seconds, and a larger one as a Unix time. */
-export const MAX_RELATIVE_EXPTIME = 60 * 60 * 24 * 30;
+export const MAX_RELATIVE_EXPTIME = REALTIME_MAXDELTA;
 
 /** Counters are unsigned 64-bit: incr wraps around at 2^64. */
 const U64_MASK = (1n << 64n) - 1n;
 
-/** An absolute exptime long past (1970-01-01T00:00:01Z): the item is expired at once. */
-const EXPIRED = 1;
-
 /**
- * Converts an exptime as the client sent it into an absolute Unix time,
- * 0 meaning "never expires".
+ * `absoluteExptime(exptime, now)` (from the protocol package) turns an exptime
+ * as the client sent it into an absolute Unix time, 0 meaning "never
+ * expires"; a negative one stores an item that is already expired: the client
+ * is told STORED, and nobody can read it.
  */
-export function absoluteExptime(exptime: number, now: number): number {
-  if (exptime === 0) return 0;
-  // A negative exptime stores an item that is already expired: the client
-  // is told STORED, and nobody can read it.
-  if (exptime < 0) return EXPIRED;
-  return exptime <= MAX_RELATIVE_EXPTIME ? now + exptime : exptime;
-}
+export { absoluteExptime };
 
 /**
  * Reads a counter the way memcached does (C's strtoull): leading blanks and

@@ -2,9 +2,8 @@
  * memproxy in front of real memcached processes: plain, chunked, L1+L2 and the
  * L1L2Batch port. Each check looks into the backends directly.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
+import { RawClient, runMemccapable, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { startMemproxy, type Running } from './spawn.js';
 
 const started: Array<{ stop(): Promise<unknown> }> = [];
@@ -71,14 +70,8 @@ describe('plain proxy: L1 is a memcached', () => {
   });
 
   it('passes memccapable (ascii and binary)', async () => {
-    for (const mode of ['-a', '-b']) {
-      const out = await new Promise<string>((resolve) => {
-        const child = spawn('memccapable', ['-h', '127.0.0.1', '-p', String(viaTcp.port), '-t', '5', mode]);
-        let s = '';
-        child.stdout.on('data', (d: Buffer) => (s += d.toString()));
-        child.stderr.on('data', (d: Buffer) => (s += d.toString()));
-        child.once('exit', () => resolve(s));
-      });
+    for (const mode of ['-a', '-b'] as const) {
+      const { out } = await runMemccapable(viaTcp.port, mode);
       expect(out).not.toMatch(/\[fail\]/);
       expect(out).toContain('All tests passed');
     }

@@ -5,8 +5,7 @@
  * default V8 settings, as a server would run it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,10 +21,12 @@ let outDir: string;
 let bundle: string;
 
 beforeAll(() => {
-  outDir = mkdtempSync(join(tmpdir(), 'cleave-inmem-'));
+  // Inside the package, so the bundle resolves @cleave/protocol through the workspace's node_modules.
+  mkdirSync(join(pkg, '.tmp'), { recursive: true });
+  outDir = mkdtempSync(join(pkg, '.tmp', 'memory-'));
   execFileSync(
     join(pkg, '..', '..', 'node_modules', '.bin', 'tsup'),
-    ['src/index.ts', '--format', 'esm', '--target', 'node20', '--tsconfig', 'tsconfig.build.json', '--out-dir', outDir, '--silent'],
+    ['src/index.ts', '--format', 'esm', '--target', 'node20', '--tsconfig', '../../tsconfig.build.json', '--out-dir', outDir, '--silent'],
     { cwd: pkg, stdio: 'pipe' },
   );
   bundle = join(outDir, 'index.js');

@@ -4,13 +4,13 @@
  * memcached answers them directly, CAS uniques and the version text aside;
  * and memccapable's ascii and binary suites pass against it.
  */
-import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
 import { l1Only, l1l2 } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import {
   RawClient,
+  runMemccapable,
   binaryPacket,
   extras,
   normalizeBinary,
@@ -267,25 +267,11 @@ for (const name of ['l1Only', 'l1l2'] as const) {
   });
 }
 
-function memccapable(port: number, mode: '-a' | '-b'): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('memccapable', ['-h', '127.0.0.1', '-p', String(port), '-t', '5', mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, out });
-    });
-  });
-}
-
 for (const name of ['l1Only', 'l1l2'] as const) {
   describe(`memccapable against ${name === 'l1Only' ? 'MemcachedHandler alone' : 'InMemoryHandler L1 over MemcachedHandler L2'}`, () => {
     for (const mode of ['-a', '-b'] as const) {
       it(`passes every ${mode === '-a' ? 'ascii' : 'binary'} test`, async () => {
-        const r = await memccapable(setups[name].port, mode);
+        const r = await runMemccapable(setups[name].port, mode);
         expect(r.out).not.toMatch(/\[fail\]/);
         expect(r.out).toContain('All tests passed');
         expect(r.code).toBe(0);

@@ -40,3 +40,4 @@ export {
   type MetaCode,
 } from './text/response-parser.js';
 export { itemTotalSize, slabClassFor } from './meta/encoder.js';
+export { absoluteExptime, isExpired, EXPIRED_EXPTIME, REALTIME_MAXDELTA } from './exptime.js';

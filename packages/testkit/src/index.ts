@@ -2,3 +2,4 @@ export * from './ports.js';
 export * from './memcached.js';
 export * from './raw-client.js';
 export * from './compare.js';
+export * from './memccapable.js';
