@@ -76,6 +76,9 @@ export function normalizeText(reply: Buffer): string {
       // meta return flags: c<cas>
       .replace(/^((?:VA \d+|HD|EX|NS|NF|EN)(?: \S+)*?) c\d+/gm, '$1 c<cas>')
       .replace(/^ME (\S+) .*\r$/gm, 'ME $1 <debug>\r')
+      // meta remaining TTL: two processes' clocks tick on different second boundaries, so a
+      // positive TTL may differ by one; "never expires" (t-1) is kept.
+      .replace(/^((?:VA \d+|HD)(?: \S+)*?) t\d+/gm, '$1 t<ttl>')
   );
 }
 
