@@ -7,20 +7,22 @@
 // Writes the results into docs/benchmarks.md (between <!-- e2e:begin --> and <!-- e2e:end -->) and
 // the charts into docs/img/e2e-*.svg.
 //
-// usage: npx pnpm bench:e2e [--rounds 3] [--seconds 2] [--quick] [--no-write] [--mcload PATH]
+// usage: npx pnpm bench:e2e [--rounds 5] [--seconds 1] [--quick] [--no-write] [--mcload PATH]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ensureMcload, freePort, mcload, median, root, waitPort } from './bench-lib.mjs';
 import { barPanels } from './bench-e2e/chart.mjs';
+import { busyShare, machineTicks, processTicks } from './bench-e2e/cpu.mjs';
 import { renderSection, writeRegion } from './bench-e2e/page.mjs';
 
 const HELP = `usage: node scripts/bench-e2e.mjs [options]   (or: npx pnpm bench:e2e [options], which builds first)
-  --rounds N     rounds; every workload runs against every system once per round (default 3)
-  --seconds S    seconds per run (default 2)
-  --quick        1 round of 1 s runs (explicit --rounds/--seconds still win)
+  --rounds N     rounds; every workload runs against every system once per round (default 5)
+  --seconds S    seconds per run (default 1)
+  --quick        1 round instead of 5 (an explicit --rounds still wins)
   --no-write     print the results only and leave docs/ alone (charts go to the temp directory)
   --mcload PATH  where the mcload load generator is (built there when missing; default /tmp/mcload)
 `;
@@ -53,16 +55,18 @@ if (values.help) {
   process.stdout.write(HELP);
   process.exit(0);
 }
-const rounds = Number(values.rounds ?? (values.quick ? 1 : 3));
-const seconds = Number(values.seconds ?? (values.quick ? 1 : 2));
+const rounds = Number(values.rounds ?? (values.quick ? 1 : 5));
+const seconds = Number(values.seconds ?? 1);
 if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0 && seconds <= 600)) {
   process.stderr.write(`--rounds must be a whole number ≥ 1 and --seconds a number of seconds in (0, 600]\n${HELP}`);
   process.exit(2);
 }
 
 const memproxyJs = join(root, 'examples/memproxy/dist/memproxy.js');
-const loadgenJs = join(root, 'packages/loadgen/dist/cli.js');
+const loadgenJs = join(root, 'packages/loadgen/dist/index.js');
 for (const f of [memproxyJs, loadgenJs]) if (!existsSync(f)) fail(`${f} is missing: build first (npx pnpm build), or run npx pnpm bench:e2e`);
+// cleave-load runs in this process, loaded once: a rebuild of dist/ during the run cannot pull it away.
+const { runLoad } = await import(pathToFileURL(loadgenJs).href);
 
 function fail(msg) {
   process.stderr.write(`bench-e2e: ${msg}\n`);
@@ -97,8 +101,10 @@ const machine = {
   nutcracker: (/nutcracker-[\d.]+/.exec(spawnSync('nutcracker', ['--version'], { encoding: 'utf8' }).stderr ?? '')?.[0] ?? 'nutcracker').replace('-', ' '),
   loadStart,
   loadEnd: loadStart,
-  // Busy when other work already kept more than half a core busy before we started.
-  loaded: loadStart[0] >= 0.5,
+  afterBuild: process.env.npm_lifecycle_event === 'bench:e2e',
+  otherBefore: 0,
+  otherDuring: 0,
+  loaded: false,
 };
 let commit = 'unknown';
 try {
@@ -235,42 +241,39 @@ const WORKLOADS = [
     key: 'mix',
     title: 'meta mix, 16-deep',
     tool: 'cleave-load',
-    args: ['mix', '--protocol', 'meta', '--conns', '50', '--depth', '16', '--ratio', '0.9', '--value-size', '100', '--keys', '10000', '--key-prefix', 'e2e-mix:'],
+    load: { workload: 'mix', protocol: 'meta', conns: 50, depth: 16, ratio: 0.9, valueSize: '100', keys: 10000, keyPrefix: 'e2e-mix:' },
     skip: ['nut'],
-    describe:
-      'cleave-load `mix --protocol meta --conns 50 --depth 16 --ratio 0.9 --value-size 100 --keys 10000 --verify` (meta `mg`/`ms`, every reply checked byte for byte; every key set first)',
+    about: 'meta `mg`/`ms`, every reply checked byte for byte; every key set first',
   },
   {
     key: 'large',
     title: '10–100 KB values',
     tool: 'cleave-load',
-    args: ['mix', '--protocol', 'text', '--conns', '20', '--depth', '1', '--ratio', '0.9', '--value-size', '10240-102400', '--keys', '1000', '--key-prefix', 'e2e-big:'],
-    describe:
-      'cleave-load `mix --protocol text --conns 20 --depth 1 --ratio 0.9 --value-size 10240-102400 --keys 1000 --verify` (values uniform in 10–100 KB, 55 KB on average; every reply checked byte for byte)',
+    load: { workload: 'mix', protocol: 'text', conns: 20, depth: 1, ratio: 0.9, valueSize: '10240-102400', keys: 1000, keyPrefix: 'e2e-big:' },
+    about: 'values uniform in 10–100 KB, 55 KB on average; every reply checked byte for byte',
   },
 ];
+for (const w of WORKLOADS) {
+  if (!w.load) continue;
+  const { workload, ...rest } = w.load;
+  const flags = Object.entries(rest).map(([k, v]) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${v}`);
+  w.describe = `cleave-load in the benchmark's own process (runLoad), as \`${workload} ${flags.join(' ')} --verify\` (${w.about})`;
+}
 for (const w of WORKLOADS) w.skipNote = w.key === 'mix' ? 'no meta protocol' : 'text protocol only';
 
-function cleaveLoad(port, w) {
-  const args = [loadgenJs, ...w.args, '--port', String(port), '--duration', String(seconds), '--verify', '--json', '--no-progress'];
-  const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 64 << 20, timeout: (seconds + 120) * 1000 });
-  let j;
-  try {
-    j = JSON.parse(r.stdout);
-  } catch {
-    throw new Error(`cleave-load against port ${port} printed no result (exit ${r.status ?? r.signal}): ${r.stderr || r.stdout}`);
-  }
+async function cleaveLoad(port, w) {
+  const j = await runLoad({ ...w.load, port, duration: seconds, verify: true, progress: false });
   const prepErrors = j.prepopulate?.errors ?? 0;
-  if (r.status !== 0 || j.errors > 0 || prepErrors > 0 || j.aborted > 0) {
+  if (j.errors > 0 || prepErrors > 0 || j.aborted > 0) {
     const samples = JSON.stringify(j.error_samples?.slice(0, 3) ?? [], null, 1);
     throw new Error(
-      `cleave-load reported errors against port ${port} (exit ${r.status}): ${j.errors} errors, ${prepErrors} in prepopulation, ${j.aborted} aborted; ${JSON.stringify(j.errors_by_kind)}\n${samples}`,
+      `cleave-load reported errors against port ${port}: ${j.errors} errors, ${prepErrors} in prepopulation, ${j.aborted} aborted; ${JSON.stringify(j.errors_by_kind)}\n${samples}`,
     );
   }
   return { ops: j.ops_per_sec, p50: j.p50_us, p99: j.p99_us, cpu: j.cpu_percent };
 }
 
-function runOne(w, s) {
+async function runOne(w, s) {
   if (w.tool === 'mcload') return mcload(values.mcload, s.port, { binary: w.binary, depth: w.depth, conns: 50, seconds, setRatio: 0.1, valueSize: 100, keys: 10000 });
   return cleaveLoad(s.port, w);
 }
@@ -281,7 +284,12 @@ const runs = Object.fromEntries(WORKLOADS.map((w) => [w.key, Object.fromEntries(
 
 async function main() {
   const t0 = Date.now();
+  machine.otherBefore = await busyShare(1000);
   await startSystems();
+  // CPU time of everything that is ours: this process, its finished load runs, and the servers.
+  const ownTicks = () => processTicks(process.pid, true) + procs.reduce((n, p) => n + processTicks(p.pid), 0);
+  const m0 = machineTicks();
+  const own0 = ownTicks();
   const perRound = WORKLOADS.reduce((n, w) => n + SYSTEMS.filter((s) => !w.skip?.includes(s.key)).length, 0);
   process.stderr.write(
     `bench-e2e: ${rounds} round(s) × ${perRound} runs of ${seconds} s (about ${Math.ceil((rounds * perRound * (seconds + 0.6)) / 60)} min); load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}\n`,
@@ -295,7 +303,7 @@ async function main() {
         assertAlive();
         let res;
         try {
-          res = runOne(w, s);
+          res = await runOne(w, s);
         } catch (e) {
           await new Promise((res_) => setTimeout(res_, 100));
           assertAlive(); // a server that died is the better explanation
@@ -307,6 +315,10 @@ async function main() {
     }
   }
   assertAlive();
+  const m1 = machineTicks();
+  const own1 = ownTicks();
+  machine.otherDuring = Math.max(0, (m1.busy - m0.busy - (own1 - own0)) / (m1.total - m0.total));
+  machine.loaded = Math.max(machine.otherBefore, machine.otherDuring) >= 0.15;
   machine.loadEnd = os.loadavg();
   const elapsed = (Date.now() - t0) / 1000;
 
@@ -329,6 +341,8 @@ async function main() {
         max: Math.max(...xs.map((x) => x.ops)),
         p50: median(xs.map((x) => x.p50)),
         p99: median(xs.map((x) => x.p99)),
+        p99min: Math.min(...xs.map((x) => x.p99)),
+        p99max: Math.max(...xs.map((x) => x.p99)),
         vsMc: ratio(w.key, s.key, 'mc'),
         vsNut: ratio(w.key, s.key, 'nut'),
         cpu: xs[0].cpu === undefined ? undefined : median(xs.map((x) => x.cpu)),
@@ -397,14 +411,23 @@ async function main() {
   const panels = (metric) =>
     WORKLOADS.map((w) => ({
       title: w.title,
-      bars: SYSTEMS.map((s) => ({ series: s.key, value: summary[w.key][s.key]?.[metric] ?? null, note: w.key === 'mix' ? 'no meta' : 'text only' })),
+      bars: SYSTEMS.map((s) => {
+        const r = summary[w.key][s.key];
+        const note = w.key === 'mix' ? 'no meta' : 'text only';
+        if (!r) return { series: s.key, value: null, note };
+        return metric === 'ops' ? { series: s.key, value: r.ops, lo: r.min, hi: r.max } : { series: s.key, value: r.p99, lo: r.p99min, hi: r.p99max };
+      }),
       caption: caption(w, metric),
     }));
   const legend = SYSTEMS.map(({ key, label, short, color }) => ({ key, label, short, color }));
-  const when = `${data.date}, ${machine.cores} cores, load average ${loadStart[0].toFixed(1)} at start; median of ${rounds} round${rounds === 1 ? '' : 's'} of ${seconds} s`;
+  const other = Math.round(Math.max(machine.otherBefore, machine.otherDuring) * 100);
+  const when =
+    `${data.date} · ${machine.cores} cores${machine.loaded ? `, loaded: other work took up to ${other}% of the CPU` : ''} · ` +
+    `median of ${rounds} round${rounds === 1 ? '' : 's'} of ${seconds} s${rounds > 1 ? ', whiskers: min–max' : ''}`;
   const throughputSvg = barPanels({ title: 'Throughput (ops/s, higher is better)', subtitle: when, series: legend, panels: panels('ops') });
   const ms = (v) => v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
-  const p99Panels = panels('p99').map((p) => ({ ...p, bars: p.bars.map((b) => ({ ...b, value: b.value == null ? null : b.value / 1000 })) }));
+  const toMs = (v) => (v == null ? v : v / 1000);
+  const p99Panels = panels('p99').map((p) => ({ ...p, bars: p.bars.map((b) => ({ ...b, value: toMs(b.value), lo: toMs(b.lo), hi: toMs(b.hi) })) }));
   const p99Svg = barPanels({ title: 'p99 latency (ms, lower is better)', subtitle: when, series: legend, panels: p99Panels, format: ms });
 
   process.stdout.write(md);

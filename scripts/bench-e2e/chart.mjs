@@ -41,7 +41,8 @@ function legendRowCount(series, width) {
 }
 
 /**
- * panels: [{ title, bars: [{ series, value | null, note? }], caption?: [{ text, color? }] }]
+ * panels: [{ title, bars: [{ series, value | null, lo?, hi?, note? }], caption?: [{ text, color? }] }]
+ * (lo–hi, when given, is drawn as a whisker: the range over rounds.)
  * series: [{ key, label, short, color }] — bar order and the legend. format: number → label (default short()).
  * Returns the SVG text.
  */
@@ -85,7 +86,7 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
     const plotH = bottom - top;
     out.push(`<text x="${x0 + 16}" y="${y0 + 18}" font-size="13" font-weight="bold" fill="#222">${esc(p.title)}</text>`);
 
-    const max = Math.max(0, ...p.bars.map((b) => b.value ?? 0));
+    const max = Math.max(0, ...p.bars.map((b) => Math.max(b.value ?? 0, b.hi ?? 0)));
     const ticks = niceTicks(max);
     const top_ = ticks[ticks.length - 1];
     const yOf = (v) => bottom - (v / top_) * plotH;
@@ -109,7 +110,16 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
       out.push(
         `<rect x="${(cx - barW / 2).toFixed(1)}" y="${y.toFixed(1)}" width="${barW.toFixed(1)}" height="${(bottom - y).toFixed(1)}" fill="${s.color}"><title>${esc(`${s.label}: ${b.value}`)}</title></rect>`,
       );
-      out.push(`<text x="${cx.toFixed(1)}" y="${(y - 4).toFixed(1)}" font-size="11" font-weight="bold" fill="#333" text-anchor="middle">${format(b.value)}</text>`);
+      let labelY = y;
+      if (b.lo != null && b.hi != null && b.hi > b.lo) {
+        // Whisker: the range over rounds.
+        const yHi = yOf(b.hi);
+        const yLo = yOf(b.lo);
+        out.push(`<line x1="${cx.toFixed(1)}" y1="${yHi.toFixed(1)}" x2="${cx.toFixed(1)}" y2="${yLo.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`);
+        for (const yy of [yHi, yLo]) out.push(`<line x1="${(cx - 5).toFixed(1)}" y1="${yy.toFixed(1)}" x2="${(cx + 5).toFixed(1)}" y2="${yy.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`);
+        labelY = Math.min(y, yHi);
+      }
+      out.push(`<text x="${cx.toFixed(1)}" y="${(labelY - 4).toFixed(1)}" font-size="11" font-weight="bold" fill="#333" text-anchor="middle">${format(b.value)}</text>`);
     });
     (p.caption ?? []).forEach((c, k) => {
       out.push(`<text x="${x0 + 16}" y="${bottom + 32 + k * 14}" font-size="11" fill="${c.color ?? '#555'}">${esc(c.text)}</text>`);

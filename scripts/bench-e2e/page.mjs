@@ -42,15 +42,20 @@ export function renderSection(d) {
   L.push('');
   L.push(`Run on ${d.date} with \`${d.command}\` (cleave ${d.commit}).`);
   L.push('');
+  const pct = (v) => `${Math.round(v * 100)}%`;
   L.push(
     `Machine: ${m.cores} cores (${m.cpuModel}), ${m.memGiB} GiB, Node ${m.node}, ${m.memcached}, ${m.nutcracker}. ` +
-      `Load average (1 / 5 / 15 min) ${la(m.loadStart)} at the start, ${la(m.loadEnd)} at the end.`,
+      `Load average (1 / 5 / 15 min) ${la(m.loadStart)} at the start${m.afterBuild ? ' (the 1-minute figure includes the build that `bench:e2e` runs first)' : ''}, ` +
+      `${la(m.loadEnd)} at the end. Other work used ${pct(m.otherBefore)} of the machine's CPU in the second before the first run and ` +
+      `${pct(m.otherDuring)} during the runs (all CPU time less that of this run's own processes).`,
   );
   L.push('');
   if (m.loaded) {
     L.push(
-      `**These figures come from a loaded machine**: other work was running on its ${m.cores} cores (load average ${m.loadStart[0].toFixed(1)} ` +
-        'before the first run). Every system suffered the same competition, in alternating runs, so the ratios hold better than the absolute numbers.',
+      `**These figures come from a loaded machine**: other work took up to ${pct(Math.max(m.otherBefore, m.otherDuring))} of its CPU ` +
+        `(about ${(Math.max(m.otherBefore, m.otherDuring) * m.cores).toFixed(1)} of its ${m.cores} cores). ` +
+        'Every system met the same competition in alternating runs, so the ratios hold better than the absolute numbers, ' +
+        'but both move from run to run; read the range column before trusting a single figure.',
     );
     L.push('');
   }
