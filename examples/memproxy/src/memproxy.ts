@@ -37,7 +37,9 @@ function buildTiers(config: Config): { l1: Handler; l2?: Handler; describe: stri
 async function main(): Promise<void> {
   let config;
   try {
-    config = loadConfig(process.argv.slice(2));
+    // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
+    const args = process.argv.slice(2);
+    config = loadConfig(args[0] === '--' ? args.slice(1) : args);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`memproxy: ${e.message}\nRun memproxy --help for the options.\n`);
