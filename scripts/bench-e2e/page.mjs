@@ -69,8 +69,9 @@ export function renderSection(d) {
   L.push('');
   L.push(
     `Method: ${d.rounds} round${d.rounds === 1 ? '' : 's'}; in each round every workload runs against every system back to back, for ${d.seconds} s each, ` +
-      'the order of the systems rotated from round to round. The tables give the median over rounds; a ratio is the median of the per-round ratios ' +
-      '(the two systems measured minutes apart at most), so it can differ a little from the quotient of the medians. ' +
+      'the order of the systems rotated from round to round. The tables give the median over rounds and the range (lowest–highest); ' +
+      'a ratio is the quotient of two medians. The goals table adds the ratios taken round by round (the two systems run back to back), ' +
+      'their median and range, which shows how far the noise of this machine moves a ratio. ' +
       'A run fails the whole benchmark when its load generator reports an error.',
   );
   L.push('');
@@ -99,15 +100,21 @@ export function renderSection(d) {
   }
   L.push('### Goals');
   L.push('');
-  L.push('| goal | target | measured | met | by how much |');
-  L.push('|---|---:|---:|---|---|');
+  L.push('| goal | target | measured | round by round: median (range) | met | by how much |');
+  L.push('|---|---:|---:|---:|---|---|');
   for (const g of d.goals) {
-    const met = g.measured == null ? '—' : g.met ? '**met**' : '**not met**';
-    L.push(`| ${g.text} | ${g.kind === 'min' ? '≥' : '≤'} ${g.target}× | ${x(g.measured)} | ${met} | ${margin(g)} |`);
+    let met = g.measured == null ? '—' : g.met ? '**met**' : '**not met**';
+    if (!g.roundsAgree) met += g.met ? ', but not by the per-round median' : ', but met by the per-round median';
+    const pr = g.perRound ? `${x(g.perRound.median)} (${g.perRound.min.toFixed(2)}–${g.perRound.max.toFixed(2)})` : '—';
+    L.push(`| ${g.text} | ${g.kind === 'min' ? '≥' : '≤'} ${g.target}× | ${x(g.measured)} | ${pr} | ${met} | ${margin(g)} |`);
   }
   L.push('');
   const met = d.goals.filter((g) => g.met).length;
-  L.push(`${met} of ${d.goals.length} goals met in this run.`);
+  const split = d.goals.filter((g) => !g.roundsAgree).length;
+  L.push(
+    `${met} of ${d.goals.length} goals met in this run (judged by the ratio of medians)` +
+      (split ? `; for ${split} of them the per-round median falls on the other side of the target, so the noise of this machine decides those.` : '.'),
+  );
   if (d.large) {
     L.push('');
     L.push('### Large values');
