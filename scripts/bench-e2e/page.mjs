@@ -95,8 +95,19 @@ export function renderSection(d) {
   }
   L.push('');
   for (const w of d.workloads) {
-    const cpu = d.systems.filter((s) => d.summary[w.key][s.key]?.cpu !== undefined).map((s) => `${s.label} ${d.summary[w.key][s.key].cpu.toFixed(0)}%`);
-    if (cpu.length) L.push(`cleave-load's own CPU in *${w.title}* (share of one core; near 100% it, not the server, set the pace): ${cpu.join(', ')}.`, '');
+    const withCpu = d.systems.filter((s) => d.summary[w.key][s.key]?.cpu !== undefined);
+    if (!withCpu.length) continue;
+    const cpu = withCpu.map((s) => `${s.label} ${d.summary[w.key][s.key].cpu.toFixed(0)}%`);
+    let line =
+      `CPU of cleave-load in *${w.title}* (the benchmark process, its garbage-collector threads included, as a share of one core; ` +
+      `from about 90% on, the load generator rather than the server set the pace): ${cpu.join(', ')}.`;
+    const bound = withCpu.filter((s) => d.summary[w.key][s.key].cpu >= 90).map((s) => s.label);
+    if (bound.length) {
+      line +=
+        ` So in this row ${bound.length > 1 ? `the figures of ${bound.join(', ')} are lower bounds` : `the figure of ${bound[0]} is a lower bound`}` +
+        (bound.includes(d.systems[0].label) ? `, and ratios against ${d.systems[0].label} flatter the others.` : '.');
+    }
+    L.push(line, '');
   }
   L.push('### Goals');
   L.push('');
@@ -113,7 +124,9 @@ export function renderSection(d) {
   const split = d.goals.filter((g) => !g.roundsAgree).length;
   L.push(
     `${met} of ${d.goals.length} goals met in this run (judged by the ratio of medians)` +
-      (split ? `; for ${split} of them the per-round median falls on the other side of the target, so the noise of this machine decides those.` : '.'),
+      (split
+        ? `; for ${split === 1 ? 'one goal' : `${split} goals`} the per-round median falls on the other side of the target, so there the noise of this machine decides.`
+        : '.'),
   );
   if (d.large) {
     L.push('');
