@@ -3,3 +3,4 @@ export * from './memcached.js';
 export * from './raw-client.js';
 export * from './compare.js';
 export * from './memccapable.js';
+export * from './differential-cases.js';
