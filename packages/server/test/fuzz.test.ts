@@ -80,8 +80,12 @@ async function send(stream: Buffer): Promise<void> {
   }
 }
 
+/** `npx pnpm fuzz --minutes N` sets this to run the same property for N minutes instead of 60 rounds. */
+const minutes = Number(process.env.CLEAVE_FUZZ_MINUTES ?? 0);
+const budget = minutes > 0 ? { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: minutes * 60_000, markInterruptAsFailure: false } : { numRuns: 60 };
+
 describe('hostile input on whole connections', () => {
-  it('never crashes the server, and a well-behaved client keeps being served', async () => {
+  it('never crashes the server, and a well-behaved client keeps being served', { timeout: minutes * 60_000 + 60_000 }, async () => {
     const good = await RawClient.connect({ port });
     let round = 0;
     await fc.assert(
@@ -93,9 +97,10 @@ describe('hostile input on whole connections', () => {
         const reply = await good.request(`set good 0 0 ${v.length}\r\n${v}\r\nget good\r\n`, 'END\r\n', 3000);
         expect(reply.toString()).toBe(`STORED\r\nVALUE good 0 ${v.length}\r\n${v}\r\nEND\r\n`);
       }),
-      { numRuns: 60 },
+      budget,
     );
     good.close();
+    if (minutes > 0) console.log(`fuzz: ${round} rounds in ${minutes} min`);
     // Nothing reached the server's own error channel: every bad stream was answered or closed as input.
     expect(serverErrors).toEqual([]);
   });
