@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import {
   BinaryParser,
+  HandlerError,
   ProtocolError,
   ResponseWriter,
   TextParser,
@@ -165,7 +166,8 @@ export class Connection {
   private encode(req: Request, state: SlotState, outcome: unknown): void {
     const enc = encoderFor(req);
     if (state === SlotState.Failed) {
-      if (!(outcome instanceof Error) || outcome.name !== 'HandlerError') this.onError(outcome);
+      // A HandlerError is the handler saying no; anything else is a fault worth reporting.
+      if (!(outcome instanceof HandlerError)) this.onError(outcome);
       encodeFailure(enc, this.writer, req, outcome);
     } else {
       encodeOutcome(enc, this.writer, req, outcome, this.ctx);

@@ -260,8 +260,11 @@ function emit(w: ResponseWriter, n: number, value: Buffer | undefined): void {
   w.crlf();
 }
 
-/** A bare code plus the O and k flags: misses, NF/NS/EX, md. */
-function writeCodeLine(w: ResponseWriter, req: RequestBase, key: Buffer, c0: number, c1: number): void {
+/**
+ * A bare code plus the O and k flags: misses, NF/NS/EX, md. With `cas`
+ * (ms failures), a `c` flag reports it too.
+ */
+function writeCodeLine(w: ResponseWriter, req: RequestBase, key: Buffer, c0: number, c1: number, cas?: bigint): void {
   const buf = scratchFor(lineBound(req, key, 0));
   buf[0] = c0;
   buf[1] = c1;
@@ -274,6 +277,11 @@ function writeCodeLine(w: ResponseWriter, req: RequestBase, key: Buffer, c0: num
       const f = ret.charCodeAt(i);
       if (f === C_O) p = putOpaque(buf, p, req);
       else if (f === C_k) p = putKeyFlag(buf, p, key, binary);
+      else if (f === C_c && cas !== undefined) {
+        buf[p++] = SP;
+        buf[p++] = C_c;
+        p = putDecimal64(buf, p, cas);
+      }
     }
   }
   buf[p++] = 13;
@@ -548,6 +556,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
     store(w: ResponseWriter, req: StoreRequest, outcome: StoreOutcome): void {
       let c0: number;
       let c1: number;
+      // A store that did not happen reports CAS 0 (`c0`).
       let cas = 0n;
       if (typeof outcome === 'object') {
         // q hides only the nominal HD.
@@ -577,30 +586,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
             return;
         }
       }
-      const key = req.key;
-      const buf = scratchFor(lineBound(req, key, 0));
-      buf[0] = c0;
-      buf[1] = c1;
-      let p = 2;
-      const meta = req.meta;
-      if (meta !== undefined) {
-        const ret = meta.ret;
-        const binary = meta.base64Key === true;
-        for (let i = 0; i < ret.length; i++) {
-          const f = ret.charCodeAt(i);
-          if (f === C_O) p = putOpaque(buf, p, req);
-          else if (f === C_k) p = putKeyFlag(buf, p, key, binary);
-          else if (f === C_c) {
-            // A store that did not happen reports CAS 0.
-            buf[p++] = SP;
-            buf[p++] = C_c;
-            p = putDecimal64(buf, p, cas);
-          }
-        }
-      }
-      buf[p++] = 13;
-      buf[p++] = 10;
-      emit(w, p, undefined);
+      writeCodeLine(w, req, req.key, c0, c1, cas);
     },
 
     delete(w: ResponseWriter, req: DeleteRequest, outcome: DeleteOutcome): void {
