@@ -4,3 +4,4 @@ export * from './raw-client.js';
 export * from './compare.js';
 export * from './memccapable.js';
 export * from './differential-cases.js';
+export * from './slow-relay.js';
