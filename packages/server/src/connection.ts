@@ -89,6 +89,9 @@ export class Connection {
     }
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.maybeResume());
+    // The client will send nothing more (it may still read, like `printf ... | nc`): answer
+    // what it sent, then close, as memcached does. Needs the listener's allowHalfOpen.
+    socket.on('end', () => this.onEnd());
     socket.on('error', () => {
       /* a reset client; 'close' follows */
     });
@@ -243,6 +246,11 @@ export class Connection {
     const t = setTimeout(() => this.socket.destroy(), graceMs);
     t.unref();
     return this.done.finally(() => clearTimeout(t));
+  }
+
+  private onEnd(): void {
+    this.closing = true;
+    if (this.queue.length === 0) this.flush();
   }
 
   private onClose(): void {

@@ -116,7 +116,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
     if (counters.currConnections >= limits.maxConnections) {
       counters.rejectedConnections++;
       socket.on('error', () => {});
-      socket.end(TOO_MANY_CONNECTIONS);
+      socket.end(TOO_MANY_CONNECTIONS, () => socket.destroy());
       return;
     }
     counters.currConnections++;
@@ -133,7 +133,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
   const addresses: BoundAddress[] = [];
   try {
     for (const t of targets) {
-      const s = net.createServer({ noDelay: true }, onConnection);
+      const s = net.createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
       servers.push(s);
       addresses.push(await listenOne(s, t));
     }

@@ -128,6 +128,22 @@ describe('per-connection pipeline', () => {
     expect(c.received.toString()).toBe('STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\n');
   });
 
+  it('a client that half-closes after its requests still gets every reply, then the close', async () => {
+    const inner = new InMemoryHandler({ maxBytes: 1 << 24 });
+    const { port } = await serve({ l1: delayedGets(inner, () => 20) });
+    const received: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
+        // Like `printf ... | nc`: write everything, then shut down the sending side.
+        s.end('set a 0 0 1\r\nx\r\nget a\r\nget b\r\n');
+      });
+      s.on('data', (d: Buffer) => received.push(d));
+      s.on('error', reject);
+      s.on('close', () => resolve());
+    });
+    expect(Buffer.concat(received).toString()).toBe('STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nEND\r\n');
+  });
+
   it('binary: quiet commands answer only on error, Noop flushes', async () => {
     const { port } = await serve();
     const c = await RawClient.connect({ port });
