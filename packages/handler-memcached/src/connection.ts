@@ -78,6 +78,8 @@ export class BackendConnection {
   private nextId = 1;
   private flushScheduled = false;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** The deadline `timer` fires for. */
+  private timerDue = 0;
   private backoffTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   /** Failed attempts since the last time the connection was ready. */
   private failures = 0;
@@ -131,6 +133,12 @@ export class BackendConnection {
     this.fifo.push(op);
     if (op.kind !== OP_MN) this.counters.requests++;
     if (this.timer === undefined) this.armTimer();
+    // While connecting, the timer runs for the opening round trip (connectTimeoutMs): the first
+    // request queued behind it must still fail at its own, earlier deadline.
+    else if (op.deadline < this.timerDue) {
+      clearTimeout(this.timer);
+      this.armTimer();
+    }
     if (this.state === ST_READY && !this.flushScheduled) this.scheduleFlush();
   }
 
@@ -253,6 +261,7 @@ export class BackendConnection {
   private armTimer(): void {
     const d = this.nextDeadline();
     if (d === 0) return;
+    this.timerDue = d;
     this.timer = setTimeout(this.onTimer, Math.max(1, d - Date.now()));
     this.timer.unref();
   }
