@@ -110,11 +110,27 @@ export class L1L2 implements Orchestrator {
 
   // -- reads -----------------------------------------------------------------
 
+  /** A failed L1 read is reported and taken as a miss, so L2 answers it (an L1 failure never fails a request). */
+  private readonly l1Miss = (err: unknown): undefined => {
+    this.onL1Error(err);
+    return undefined;
+  };
+
+  private l1Get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
+    let r: MaybePromise<ItemView | undefined>;
+    try {
+      r = this.l1.get(cmd);
+    } catch (err) {
+      return this.l1Miss(err);
+    }
+    return isPromise(r) ? r.catch(this.l1Miss) : r;
+  }
+
   get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
     return this.lane(cmd.key, () => {
       // gat must reach L2 (the TTL authority); the meta anti-dogpile options are decided by L2 too.
       if (cmd.touch !== undefined || cmd.vivify !== undefined || cmd.recache !== undefined) return this.getFromL2(cmd, true);
-      return andThen(this.l1.get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
+      return andThen(this.l1Get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
     });
   }
 
@@ -147,7 +163,7 @@ export class L1L2 implements Orchestrator {
         else out[i] = r;
         continue;
       }
-      const r = this.l1.get(cmd);
+      const r = this.l1Get(cmd);
       if (isPromise(r)) waits.push(r.then((v) => (v === undefined ? misses.push(i) : (out[i] = v))));
       else if (r === undefined) misses.push(i);
       else out[i] = r;
