@@ -112,12 +112,28 @@ interface LargeItem {
 interface RequestShape {
   readonly protocol?: string;
   readonly cmd?: string;
-  readonly meta?: { readonly base64Key?: boolean };
+  readonly meta?: { readonly base64Key?: boolean; readonly ret?: string };
+  /** Text `cas` (a StoreRequest field). */
+  readonly textCas?: boolean;
 }
 
 /** KEY_BINARY when the command is a meta request whose key came base64-encoded. */
 function keyBits(cmd: object): number {
   return (cmd as RequestShape).meta?.base64Key === true ? KEY_BINARY : 0;
+}
+
+/**
+ * The wire exptime of an item meta N (mg, ma) creates. memcached applies
+ * the flags in request order, so a T after N sets the new item's exptime
+ * and a T before N (nothing to touch yet) leaves N's. A command without
+ * meta flags reads as T after N.
+ */
+function createdExptime(cmd: object, touch: number | undefined, vivify: number): number {
+  if (touch === undefined) return vivify;
+  const ret = (cmd as RequestShape).meta?.ret;
+  if (ret === undefined) return touch;
+  const t = ret.indexOf('T');
+  return t >= 0 && t < ret.indexOf('N') ? vivify : touch;
 }
 
 /** memcached's item size as item_size_ok() checks it against item_size_max. */
@@ -193,8 +209,21 @@ export class InMemoryHandler implements Handler {
 
   /** flush_all: items whose time is at or before this (Unix s) are invalid once it has passed; 0 = none. */
   private oldestLive = 0;
-  /** Bumped by every flush_all that takes effect at once. */
+  /**
+   * The generation new items are stored in: bumped by every flush_all that
+   * takes effect at once, and whenever a delayed flush_all that has come is
+   * replaced by a newer one. (32 bits: 4 billion flush_alls before it wraps.)
+   */
   private flushGen = 0;
+  /** Items stored in an earlier generation than this were flushed at once. */
+  private flushedGen = 0;
+  /**
+   * Items stored in an earlier generation than `throughGen` and last updated
+   * at or before `flushedThrough` (Unix s) were invalidated by a delayed
+   * flush_all that has since been replaced.
+   */
+  private throughGen = 0;
+  private flushedThrough = 0;
 
   /** Copies handed to callers are carved from this pool, never written twice. */
   private out: Buffer = Buffer.allocUnsafeSlow(OUT_POOL);
@@ -550,12 +579,16 @@ export class InMemoryHandler implements Handler {
    * memcached's item_is_flushed(): stored before a flush that took effect at
    * once (memcached compares CAS uniques; a generation number also holds
    * for items whose CAS came from `newCas`), or last updated at or before
-   * the time of a delayed flush that has come.
+   * the time of a delayed flush that has come (even if a newer flush_all
+   * has replaced it since).
    */
   private isFlushed(id: number, now: number): boolean {
-    if (this.u32[id * STRIDE + GEN] !== this.flushGen) return true;
+    const gen = this.u32[id * STRIDE + GEN]!;
+    if (gen < this.flushedGen) return true;
+    const time = this.u32[id * STRIDE + ATIME]!;
+    if (gen < this.throughGen && time <= this.flushedThrough) return true;
     const oldest = this.oldestLive;
-    return oldest !== 0 && oldest <= now && this.u32[id * STRIDE + ATIME]! <= oldest;
+    return oldest !== 0 && oldest <= now && time <= oldest;
   }
 
   private isDead(id: number, now: number): boolean {
@@ -909,7 +942,7 @@ export class InMemoryHandler implements Handler {
   private vivify(cmd: GetCommand, h: number, now: number, noBump: boolean): ItemView | undefined {
     const key = cmd.key;
     if (memcachedItemSize(key.length, 0, 0) > this.maxItemSize) return undefined;
-    const exptime = absoluteExptime(cmd.vivify!, now);
+    const exptime = absoluteExptime(createdExptime(cmd, cmd.touch, cmd.vivify!), now);
     const bits = TOKEN_SENT | (noBump ? 0 : FETCHED) | keyBits(cmd);
     const item = this.put(key, h, key.subarray(0, 0), undefined, 0, exptime, bits, undefined, now);
     if (item === undefined) return undefined;
@@ -1016,10 +1049,12 @@ export class InMemoryHandler implements Handler {
   /**
    * A set that fails for size drops the item it would have replaced, so a
    * stale value does not outlive the failed update (memcached does this for
-   * set, and for every mode of meta ms).
+   * set, binary Set with a CAS too, and for every mode of meta ms; not for
+   * the text `cas` command, whose refusal leaves the item alone).
    */
   private dropAfterFailedStore(cmd: StoreCommand, now: number): void {
-    if (cmd.mode !== 'set' && (cmd as RequestShape).protocol !== 'meta') return;
+    const shape = cmd as RequestShape;
+    if (shape.protocol !== 'meta' && (cmd.mode !== 'set' || shape.textCas === true)) return;
     const id = this.find(cmd.key, this.hashOf(cmd.key), now);
     if (id !== 0) this.unlink(id);
   }
@@ -1157,7 +1192,7 @@ export class InMemoryHandler implements Handler {
     if (memcachedItemSize(key.length, 0, digits.length) > this.maxItemSize) return 'NOT_FOUND';
     const p = this.stage(digits.length);
     writeLatin1(this.out, digits, p);
-    const exptime = absoluteExptime(cmd.exptime ?? 0, now);
+    const exptime = absoluteExptime(createdExptime(cmd, cmd.touch, cmd.exptime ?? 0), now);
     const item = this.put(key, h, view(this.out, p, digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
     return this.withPrevious(item, undefined, true);
@@ -1172,9 +1207,18 @@ export class InMemoryHandler implements Handler {
     // a pending one. A flush "now" also invalidates this second's earlier
     // stores (memcached: through their CAS, consuming one; here: a generation).
     const newOldest = delay > 0 ? absoluteExptime(delay, now) : now;
+    if (this.oldestLive !== 0 && this.oldestLive <= now) {
+      // The threshold being replaced has come: what it flushed stays flushed.
+      // (memcached forgets it, and items its crawler has not reclaimed yet
+      // come back until the new threshold comes.)
+      this.flushGen++;
+      this.throughGen = this.flushGen;
+      this.flushedThrough = this.oldestLive;
+    }
     this.oldestLive = newOldest - 1;
     if (this.oldestLive <= now) {
-      this.flushGen = (this.flushGen + 1) >>> 0;
+      this.flushGen++;
+      this.flushedGen = this.flushGen;
       this.nextCas();
     }
   }
