@@ -1,18 +1,9 @@
 import type { ArithmeticOutcome, ItemView, StoreCommand, StoreMode, StoreOutcome } from '@cleave/protocol';
+import { FakeClock } from '@cleave/testkit';
 import { InMemoryHandler, type InMemoryHandlerOptions } from '../src/index.js';
 
-/** A clock tests move by hand. Starts on a whole second, well after 30 days past the epoch. */
-export class FakeClock {
-  ms = 1_700_000_000_000;
-  readonly now = (): number => this.ms;
-  /** Current Unix time in seconds. */
-  get sec(): number {
-    return Math.floor(this.ms / 1000);
-  }
-  advance(seconds: number): void {
-    this.ms += seconds * 1000;
-  }
-}
+/** A clock tests move by hand (shared with the reference model in the test kit). */
+export { FakeClock };
 
 export function makeHandler(options: InMemoryHandlerOptions = {}): { h: InMemoryHandler; clock: FakeClock } {
   const clock = new FakeClock();

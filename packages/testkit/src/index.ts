@@ -5,3 +5,4 @@ export * from './compare.js';
 export * from './memccapable.js';
 export * from './differential-cases.js';
 export * from './slow-relay.js';
+export * from './reference-model.js';
