@@ -9,17 +9,43 @@ import {
   metaEncoder,
   textEncoder,
   type Handler,
+  type ItemView,
+  type MultiGetRequest,
   type ParserLimits,
   type Request,
   type RequestParser,
   type ResponseEncoder,
 } from '@cleave/protocol';
-import { encodeFailure, encodeOutcome, isPromise, runRequest, type ServerContext } from './execute.js';
+import {
+  encodeFailure,
+  encodeMultiGetHits,
+  encodeOutcome,
+  isPromise,
+  outcomeBytes,
+  runMultiGet,
+  runRequest,
+  type ServerContext,
+} from './execute.js';
 import type { ServerLimits } from './options.js';
 import type { ServerCounters } from './stats.js';
 
 /** First byte of every binary request (memcached picks the protocol from it). */
 const BINARY_REQUEST_MAGIC = 0x80;
+
+/**
+ * Keys of a text multi-get run per slice. A longer multi-get runs slice by
+ * slice, its reply streaming out as it goes, so one request never holds more
+ * than a slice of items (at most this many times the item size limit).
+ */
+export const MULTI_GET_SLICE = 64;
+
+/**
+ * Writers of connections that have nothing to encode, lent to the next one
+ * that has: an idle connection holds no write buffer. Sharing is safe because
+ * a writer never writes again over bytes it has handed out.
+ */
+const spareWriters: ResponseWriter[] = [];
+const SPARE_WRITERS = 8;
 
 const enum SlotState {
   Pending,
@@ -27,11 +53,23 @@ const enum SlotState {
   Failed,
 }
 
+/** Which part of its request's reply a slot carries. */
+const enum Part {
+  Whole,
+  /** Hits of one slice of a long multi-get. */
+  Slice,
+  /** Hits of the last slice, then END. */
+  LastSlice,
+}
+
 /** A request whose reply must wait for an asynchronous answer, or for one ahead of it. */
 interface Slot {
   req: Request;
   state: SlotState;
   outcome: unknown;
+  part: Part;
+  /** Value bytes the finished outcome holds (counted in `queuedBytes`). */
+  bytes: number;
 }
 
 function encoderFor(req: Request): ResponseEncoder {
@@ -52,15 +90,37 @@ function encoderFor(req: Request): ResponseEncoder {
  * Requests run as soon as they are parsed, even while an earlier one waits
  * on an asynchronous handler (handlers must apply calls for one key in call
  * order); replies always leave in request order.
+ *
+ * Output is bounded: while the replies a connection has produced and not yet
+ * handed to the kernel exceed `maxOutputBytes` (or `maxPendingRequests` wait on
+ * handlers), the connection runs nothing more and reads nothing more; it
+ * carries on when the socket drains. A long multi-get runs in slices of
+ * `MULTI_GET_SLICE` keys under the same rule, so its reply streams.
  */
 export class Connection {
   private parser: RequestParser | undefined;
-  private readonly requests: Request[] = [];
+  /** Requests parsed and not yet run: `input[inputPos..]`. */
+  private readonly input: Request[] = [];
+  private inputPos = 0;
+  /** Next key to run of the long multi-get at `input[inputPos]` (0 = not started). */
+  private sliceNext = 0;
+  /** A slice of that multi-get is waiting on an asynchronous handler: run nothing more until it answers. */
+  private sliceWaiting = false;
+  /** A fatal parse error after the parsed requests: applied once they have run. */
+  private fatal: unknown = undefined;
   /** Replies waiting for the head of the line; empty on the synchronous fast path. */
   private readonly queue: Slot[] = [];
-  private readonly writer = new ResponseWriter();
+  /** Value bytes held by finished replies in `queue`. */
+  private queuedBytes = 0;
+  /** Where replies are encoded; held only while the connection has work (see `spareWriters`). */
+  private writer: ResponseWriter | undefined;
+  /** Output budget in bytes: at least the socket's high-water mark, so exceeding it always ends in 'drain'. */
+  private readonly budget: number;
   /** A quit or fatal error was seen: run nothing more, close once replies are out. */
   private closing = false;
+  /** Graceful shutdown: read nothing more, run what was read, close once replies are out. */
+  private draining = false;
+  private ended = false;
   private paused = false;
   private flushScheduled = false;
   private closed = false;
@@ -80,6 +140,7 @@ export class Connection {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
+    this.budget = Math.max(limits.maxOutputBytes, socket.writableHighWaterMark);
     socket.setNoDelay(true);
     if (limits.idleTimeoutMs > 0) {
       socket.setTimeout(limits.idleTimeoutMs, () => {
@@ -88,10 +149,10 @@ export class Connection {
       });
     }
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('drain', () => this.maybeResume());
+    socket.on('drain', () => this.run(true));
     // The client will send nothing more (it may still read, like `printf ... | nc`): answer
     // what it sent, then close, as memcached does. Needs the listener's allowHalfOpen.
-    socket.on('end', () => this.onEnd());
+    socket.on('end', () => this.shutdownInput());
     socket.on('error', () => {
       /* a reset client; 'close' follows */
     });
@@ -100,35 +161,81 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.counters.bytesRead += chunk.length;
-    if (this.closing) return;
+    if (this.closing || this.draining || this.fatal !== undefined) return;
     let parser = this.parser;
     if (parser === undefined) {
       parser = chunk[0] === BINARY_REQUEST_MAGIC ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
       this.parser = parser;
     }
-    const reqs = this.requests;
-    let fatal: unknown;
     try {
-      parser.feed(chunk, reqs);
+      parser.feed(chunk, this.input);
     } catch (err) {
-      fatal = err;
+      // Requests parsed before it still run; then the connection closes.
+      this.fatal = err;
+      if (!(err instanceof ProtocolError)) this.onError(err);
     }
-    try {
-      for (let i = 0; i < reqs.length && !this.closing; i++) this.dispatch(reqs[i]!);
-    } catch (err) {
-      // Only a bug gets here (handler errors are answered per request): drop this client, keep the server.
-      this.onError(err);
-      fatal ??= err;
-    } finally {
-      reqs.length = 0;
+    this.run(false);
+  }
+
+  /**
+   * Run parsed requests in order while the output budget allows, then write
+   * what is ready and decide whether to read on. `flushAll` writes finished
+   * replies even while a later one still waits on a handler.
+   */
+  private run(flushAll: boolean): void {
+    if (this.closed) return;
+    const input = this.input;
+    const q = this.queue;
+    const maxPending = this.limits.maxPendingRequests;
+    if (this.inputPos < input.length) {
+      const w = (this.writer ??= spareWriters.pop() ?? new ResponseWriter());
+      // Bytes of replies the writer may gain before the budget is reached.
+      let room = this.budget - this.socket.writableLength;
+      try {
+        while (this.inputPos < input.length && !this.closing) {
+          if (this.sliceWaiting || q.length >= maxPending) break;
+          if (w.length + this.queuedBytes > room) {
+            // Hand what is encoded to the socket; stop while the socket itself is over budget.
+            this.write();
+            room = this.budget - this.socket.writableLength;
+            if (this.queuedBytes > room) break;
+          }
+          const req = input[this.inputPos]!;
+          if (req.cmd === 'mget' && req.keys.length > MULTI_GET_SLICE) {
+            if (!this.runSlices(req)) break;
+          } else {
+            this.dispatch(req);
+          }
+          this.inputPos++;
+        }
+      } catch (err) {
+        // Only a bug gets here (handler errors are answered per request): drop this client, keep the server.
+        this.onError(err);
+        this.closing = true;
+      }
     }
-    if (fatal !== undefined) {
-      if (!(fatal instanceof ProtocolError)) this.onError(fatal);
+    if (this.inputPos >= input.length || this.closing) {
+      // Every parsed request ran (or none more will): release them.
+      input.length = 0;
+      this.inputPos = 0;
       // memcached closes without a further reply once the stream cannot be resynchronised.
-      this.closing = true;
+      if (this.fatal !== undefined) this.closing = true;
+    } else {
+      // Requests are waiting to run: read no more until they have.
+      this.pause();
     }
-    if (this.queue.length === 0) this.flush();
-    else if (this.queue.length >= this.limits.maxPendingRequests) this.pause();
+    const w = this.writer;
+    if (w !== undefined) {
+      if (flushAll || q.length === 0) this.write();
+      if (q.length === 0 && input.length === 0) {
+        // Nothing left to encode: lend the writer out until this connection has work again.
+        this.writer = undefined;
+        if (spareWriters.length < SPARE_WRITERS) spareWriters.push(w);
+      }
+    }
+    if (q.length >= maxPending) this.pause();
+    this.maybeEnd();
+    this.maybeResume();
   }
 
   private dispatch(req: Request): void {
@@ -143,47 +250,122 @@ export class Connection {
       failed = true;
     }
     if (!failed && isPromise(outcome)) {
-      const slot: Slot = { req, state: SlotState.Pending, outcome: undefined };
-      this.queue.push(slot);
-      outcome.then(
-        (v) => {
-          slot.state = SlotState.Done;
-          slot.outcome = v;
-          this.drainQueue();
-        },
-        (err) => {
-          slot.state = SlotState.Failed;
-          slot.outcome = err;
-          this.drainQueue();
-        },
-      );
+      this.await(req, outcome, Part.Whole);
       return;
     }
-    if (this.queue.length === 0) {
-      this.encode(req, failed ? SlotState.Failed : SlotState.Done, outcome);
-    } else {
-      this.queue.push({ req, state: failed ? SlotState.Failed : SlotState.Done, outcome });
-    }
+    this.finished(req, failed ? SlotState.Failed : SlotState.Done, outcome, Part.Whole);
   }
 
-  private encode(req: Request, state: SlotState, outcome: unknown): void {
+  /**
+   * Run the keys of a long multi-get slice by slice, from `sliceNext`, while
+   * the output budget allows. True once every key has run (its last slice may
+   * still be waiting on a handler); false when it must resume later.
+   */
+  private runSlices(req: MultiGetRequest): boolean {
+    const n = req.keys.length;
+    let i = this.sliceNext;
+    for (;;) {
+      const end = i + MULTI_GET_SLICE < n ? i + MULTI_GET_SLICE : n;
+      const part = end === n ? Part.LastSlice : Part.Slice;
+      let outcome: unknown;
+      let failed = false;
+      try {
+        outcome = runMultiGet(this.orch, req, i, end);
+      } catch (err) {
+        outcome = err;
+        failed = true;
+      }
+      if (!failed && isPromise(outcome)) {
+        this.await(req, outcome, part);
+        if (part === Part.LastSlice) break;
+        // One slice in flight at a time: the next one runs once this one has answered.
+        this.sliceWaiting = true;
+        this.sliceNext = end;
+        return false;
+      }
+      this.finished(req, failed ? SlotState.Failed : SlotState.Done, outcome, part);
+      // A failed slice ends the reply (SERVER_ERROR, no END): the remaining keys do not run.
+      if (failed || part === Part.LastSlice) break;
+      i = end;
+      if (this.writer!.length + this.queuedBytes + this.socket.writableLength > this.budget) {
+        this.write();
+        if (this.queuedBytes + this.socket.writableLength > this.budget) {
+          this.sliceNext = i;
+          return false;
+        }
+      }
+    }
+    this.sliceNext = 0;
+    return true;
+  }
+
+  /** A synchronous outcome: encode it now when nothing waits ahead of it, else queue it. */
+  private finished(req: Request, state: SlotState, outcome: unknown, part: Part): void {
+    if (this.queue.length === 0) {
+      this.encode(req, state, outcome, part);
+      return;
+    }
+    const bytes = state === SlotState.Done ? outcomeBytes(req, outcome) : 0;
+    this.queuedBytes += bytes;
+    this.queue.push({ req, state, outcome, part, bytes });
+  }
+
+  /** An asynchronous outcome: hold its place in line until it settles. */
+  private await(req: Request, outcome: Promise<unknown>, part: Part): void {
+    const slot: Slot = { req, state: SlotState.Pending, outcome: undefined, part, bytes: 0 };
+    this.queue.push(slot);
+    outcome.then(
+      (v) => {
+        slot.state = SlotState.Done;
+        slot.outcome = v;
+        slot.bytes = outcomeBytes(req, v);
+        this.queuedBytes += slot.bytes;
+        if (part === Part.Slice) this.sliceWaiting = false;
+        this.drainQueue();
+      },
+      (err) => {
+        slot.state = SlotState.Failed;
+        slot.outcome = err;
+        if (part === Part.Slice && !this.closed) {
+          // The reply ends with this failure: run none of the multi-get's remaining keys.
+          this.sliceWaiting = false;
+          this.sliceNext = 0;
+          this.inputPos++;
+        }
+        this.drainQueue();
+      },
+    );
+  }
+
+  private encode(req: Request, state: SlotState, outcome: unknown, part: Part): void {
     const enc = encoderFor(req);
+    const w = this.writer!;
     if (state === SlotState.Failed) {
       // A HandlerError is the handler saying no; anything else is a fault worth reporting.
       if (!(outcome instanceof HandlerError)) this.onError(outcome);
-      encodeFailure(enc, this.writer, req, outcome);
+      encodeFailure(enc, w, req, outcome);
+    } else if (part === Part.Whole) {
+      encodeOutcome(enc, w, req, outcome, this.ctx);
     } else {
-      encodeOutcome(enc, this.writer, req, outcome, this.ctx);
+      const mget = req as MultiGetRequest;
+      encodeMultiGetHits(enc, w, mget, outcome as (ItemView | undefined)[]);
+      if (part === Part.LastSlice) enc.mgetEnd(w, mget);
     }
   }
 
   /** Encode every finished reply at the head of the line, then write them together. */
   private drainQueue(): void {
     const q = this.queue;
+    if (this.closed) {
+      q.length = 0;
+      this.queuedBytes = 0;
+      return;
+    }
     let n = 0;
     while (n < q.length && q[n]!.state !== SlotState.Pending) {
       const s = q[n]!;
-      this.encode(s.req, s.state, s.outcome);
+      this.encode(s.req, s.state, s.outcome, s.part);
+      this.queuedBytes -= s.bytes;
       n++;
     }
     if (n > 0) q.splice(0, n);
@@ -192,15 +374,15 @@ export class Connection {
       this.flushScheduled = true;
       queueMicrotask(() => {
         this.flushScheduled = false;
-        this.flush();
-        this.maybeResume();
+        this.run(true);
       });
     }
   }
 
-  private flush(): void {
+  /** Hand every encoded reply to the socket; stop reading when it pushes back. */
+  private write(): void {
     if (this.closed) return;
-    const chunks = this.writer.take();
+    const chunks = this.writer!.take();
     const socket = this.socket;
     let ok = true;
     if (chunks.length === 1) {
@@ -215,8 +397,21 @@ export class Connection {
       socket.uncork();
     }
     if (!ok) this.pause();
-    // quit or a fatal error: close once every reply is out, as memcached does.
-    if (this.closing && this.queue.length === 0) socket.end(() => socket.destroy());
+  }
+
+  /** quit, a fatal error or shutdown: close once every reply is out, as memcached does. */
+  private maybeEnd(): void {
+    if (
+      (this.closing || this.draining) &&
+      !this.ended &&
+      !this.closed &&
+      this.queue.length === 0 &&
+      (this.closing || this.inputPos >= this.input.length)
+    ) {
+      this.ended = true;
+      const socket = this.socket;
+      socket.end(() => socket.destroy());
+    }
   }
 
   private pause(): void {
@@ -230,6 +425,8 @@ export class Connection {
     if (
       this.paused &&
       !this.closing &&
+      !this.draining &&
+      this.inputPos >= this.input.length &&
       this.queue.length < this.limits.maxPendingRequests &&
       this.socket.writableLength < this.socket.writableHighWaterMark
     ) {
@@ -238,23 +435,25 @@ export class Connection {
     }
   }
 
+  /** Read nothing more; run what was read, answer it, then close. */
+  private shutdownInput(): void {
+    this.draining = true;
+    this.pause();
+    this.run(false);
+  }
+
   /** Graceful shutdown: read nothing more, finish what was read, then close. */
   shutdown(graceMs: number): Promise<void> {
-    this.closing = true;
-    this.socket.pause();
-    if (this.queue.length === 0) this.flush();
+    this.shutdownInput();
     const t = setTimeout(() => this.socket.destroy(), graceMs);
     t.unref();
     return this.done.finally(() => clearTimeout(t));
   }
 
-  private onEnd(): void {
-    this.closing = true;
-    if (this.queue.length === 0) this.flush();
-  }
-
   private onClose(): void {
     this.closed = true;
+    this.input.length = 0;
+    this.inputPos = 0;
     this.resolveDone();
   }
 }

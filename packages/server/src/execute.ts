@@ -23,7 +23,7 @@ export function runRequest(orch: Handler, req: Request): unknown {
     case 'me':
       return orch.get(req);
     case 'mget':
-      return runMultiGet(orch, req);
+      return runMultiGet(orch, req, 0, req.keys.length);
     case 'store':
       return orch.store(req);
     case 'delete':
@@ -43,12 +43,15 @@ export function runRequest(orch: Handler, req: Request): unknown {
   }
 }
 
-/** One GetCommand per key of a text multi-get; all answers gathered in key order. */
-function runMultiGet(orch: Handler, req: MultiGetRequest): MaybeItems {
+/**
+ * One GetCommand per key of a text multi-get, for keys `start` to `end`
+ * (the whole key list, or one slice of a long one); answers gathered in key order.
+ */
+export function runMultiGet(orch: Handler, req: MultiGetRequest, start: number, end: number): MaybeItems {
   const keys = req.keys;
-  const n = keys.length;
+  const n = end - start;
   const cmds: GetCommand[] = new Array(n);
-  for (let i = 0; i < n; i++) cmds[i] = req.touch === undefined ? { key: keys[i]! } : { key: keys[i]!, touch: req.touch };
+  for (let i = 0; i < n; i++) cmds[i] = req.touch === undefined ? { key: keys[start + i]! } : { key: keys[start + i]!, touch: req.touch };
   if (orch.getMany) return orch.getMany(cmds);
   const items: (ItemView | undefined)[] = new Array(n);
   let pending: Promise<unknown>[] | undefined;
@@ -92,15 +95,10 @@ export function encodeOutcome(
     case 'me':
       enc.get(w, req, outcome as ItemView | undefined);
       return;
-    case 'mget': {
-      const items = outcome as (ItemView | undefined)[];
-      for (let i = 0; i < items.length; i++) {
-        const it = items[i];
-        if (it !== undefined) enc.mgetItem(w, req, it);
-      }
+    case 'mget':
+      encodeMultiGetHits(enc, w, req, outcome as (ItemView | undefined)[]);
       enc.mgetEnd(w, req);
       return;
-    }
     case 'store':
       enc.store(w, req, outcome as never);
       return;
@@ -142,6 +140,29 @@ export function encodeOutcome(
       enc.protocolError(w, req, req.error);
       return;
   }
+}
+
+/** The VALUE blocks of a multi-get's hits (all of its keys, or one slice), without the END. */
+export function encodeMultiGetHits(enc: ResponseEncoder, w: ResponseWriter, req: MultiGetRequest, items: (ItemView | undefined)[]): void {
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i];
+    if (it !== undefined) enc.mgetItem(w, req, it);
+  }
+}
+
+/**
+ * Value bytes an outcome holds until its reply is encoded: what a reply
+ * waiting behind an earlier one costs the connection's output budget.
+ */
+export function outcomeBytes(req: Request, outcome: unknown): number {
+  if (req.cmd === 'get' || req.cmd === 'me') return outcome === undefined ? 0 : (outcome as ItemView).value.length;
+  if (req.cmd === 'mget') {
+    const items = outcome as (ItemView | undefined)[];
+    let n = 0;
+    for (let i = 0; i < items.length; i++) n += items[i]?.value.length ?? 0;
+    return n;
+  }
+  return 0;
 }
 
 /** Encodes a handler failure (thrown or rejected) as the client's SERVER_ERROR / binary status. */

@@ -3,7 +3,7 @@ import type { Handler, OrchestratorFactory } from '@cleave/protocol';
 /** Where to listen: a TCP host/port (port 0 = any free port) or a unix socket path. */
 export type ListenTarget = { port: number; host?: string } | { path: string };
 
-/** Limits, each with memcached 1.6's default. */
+/** Limits, each with memcached 1.6's default where memcached has one. */
 export interface ServerLimits {
   /** Most simultaneous client connections (memcached `-c`, 1024); over it a client gets `ERROR Too many open connections` and is closed. */
   maxConnections: number;
@@ -21,6 +21,15 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   /** Requests a connection may have waiting on asynchronous handlers before the server stops reading from it. */
   maxPendingRequests: number;
+  /**
+   * Reply bytes one connection may have produced and not yet handed to the
+   * kernel (4 MiB). Past it the server runs nothing more for that connection
+   * and reads nothing more from it until its socket drains, so a client that
+   * does not read, or asks for more than it reads (a multi-get of many large
+   * items), holds at most about this much plus one multi-get slice. Never
+   * less than the socket's high-water mark (16 KiB).
+   */
+  maxOutputBytes: number;
 }
 
 export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
@@ -32,6 +41,7 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
   maxKeysPerGet: 100_000,
   idleTimeoutMs: 0,
   maxPendingRequests: 4096,
+  maxOutputBytes: 4 * 1024 * 1024,
 });
 
 export interface ServerOptions {

@@ -1,0 +1,91 @@
+// The per-connection loop on top of the pipeline bench: one 64 KB read of pipelined requests goes
+// through Connection (parse, run in order under the output budget, encode, one write) against a
+// stand-in socket that accepts every write at once. L1Only over the in-memory handler, 10k keys with
+// 100-byte values prepopulated; 90% get / 10% set, plus a read of 100-key multi-gets.
+// Run: cd packages/server && npx tsx ../../scripts/run-bench.ts connection
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import b from 'benny';
+import type { CaseResult } from 'benny/lib/internal/common-types';
+import { InMemoryHandler } from '@cleave/handler-inmem';
+import { l1Only } from '@cleave/orchestrator';
+import { DEFAULT_LIMITS, encodeBinaryRequest } from '@cleave/protocol';
+import { Connection } from '../src/connection.js';
+import type { ServerContext } from '../src/execute.js';
+import { DEFAULT_SERVER_LIMITS } from '../src/options.js';
+import { newCounters } from '../src/stats.js';
+
+const KEYS = 10_000;
+const keyOf = (i: number) => `key:${String(i % KEYS).padStart(8, '0')}`;
+const value = Buffer.alloc(100, 'v');
+const orch = l1Only(new InMemoryHandler({ maxBytes: 64 << 20 }));
+for (let i = 0; i < KEYS; i++) orch.store({ mode: 'set', key: Buffer.from(keyOf(i)), value, flags: 0, exptime: 0 });
+const ctx: ServerContext = { version: '1.6.18', stats: () => [] };
+
+/** A socket that takes every write synchronously and never pushes back. */
+class SinkSocket extends EventEmitter {
+  written = 0;
+  writableLength = 0;
+  writableHighWaterMark = 16 * 1024;
+  setNoDelay() {}
+  setTimeout() {}
+  cork() {}
+  uncork() {}
+  pause() {}
+  resume() {}
+  end() {}
+  destroy() {}
+  write(b: Buffer): boolean {
+    this.written += b.length;
+    return true;
+  }
+}
+
+function read(kind: 'text' | 'binary' | 'mget'): { chunk: Buffer; count: number } {
+  const parts: Buffer[] = [];
+  let size = 0;
+  let i = 0;
+  while (size < 60 * 1024) {
+    const key = Buffer.from(keyOf(i * 7919));
+    const isSet = i % 10 === 9;
+    let bytes: Buffer;
+    if (kind === 'binary') {
+      const base = { protocol: 'binary' as const, quiet: false, opaque: i, key };
+      bytes = isSet
+        ? encodeBinaryRequest({ ...base, opcode: 0x01, cmd: 'store', mode: 'set', value, flags: 0, exptime: 0 })
+        : encodeBinaryRequest({ ...base, opcode: 0x0c, cmd: 'get', withCas: false });
+    } else if (kind === 'mget') {
+      const keys: string[] = [];
+      for (let k = 0; k < 100; k++) keys.push(keyOf(i * 100 + k));
+      bytes = Buffer.from(`get ${keys.join(' ')}\r\n`, 'latin1');
+    } else {
+      bytes = Buffer.from(isSet ? `set ${key} 0 0 100\r\n${value}\r\n` : `get ${key}\r\n`, 'latin1');
+    }
+    parts.push(bytes);
+    size += bytes.length;
+    i++;
+  }
+  return { chunk: Buffer.concat(parts), count: i };
+}
+
+function connection(): SinkSocket {
+  const socket = new SinkSocket();
+  new Connection(socket as unknown as Socket, orch, ctx, DEFAULT_SERVER_LIMITS, DEFAULT_LIMITS, newCounters(), (e) => {
+    throw e;
+  });
+  return socket;
+}
+
+const reads = { text: read('text'), binary: read('binary'), mget: read('mget') };
+const sockets = { text: connection(), binary: connection(), mget: connection() };
+const perSecond = (r: CaseResult, n: number) => `${((r.ops * n) / 1e6).toFixed(2)}M ${r.name.startsWith('mget') ? 'keys' : 'requests'}/s (±${r.margin.toFixed(1)}%)`;
+const countOf = (name: string) => (name.startsWith('mget') ? 100 : 1) * reads[name.split(',')[0] as keyof typeof reads].count;
+
+await b.suite(
+  'connection loop with a socket that never pushes back (one 64 KB read per op)',
+  b.add(`text, ${reads.text.count} requests (90% get / 10% set)`, () => void sockets.text.emit('data', reads.text.chunk)),
+  b.add(`binary, ${reads.binary.count} requests (90% GetK / 10% Set)`, () => void sockets.binary.emit('data', reads.binary.chunk)),
+  b.add(`mget, ${reads.mget.count} multi-gets of 100 keys`, () => void sockets.mget.emit('data', reads.mget.chunk)),
+  b.cycle((r: CaseResult) => `${r.name}: ${perSecond(r, countOf(r.name))}`),
+  b.complete(),
+);
