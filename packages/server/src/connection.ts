@@ -121,6 +121,8 @@ export class Connection {
   /** Graceful shutdown: read nothing more, run what was read, close once replies are out. */
   private draining = false;
   private ended = false;
+  /** shutdown() was called (the server is closing), as opposed to quit, a fatal error or the client's half-close. */
+  private stopping = false;
   private paused = false;
   private flushScheduled = false;
   private closed = false;
@@ -410,7 +412,15 @@ export class Connection {
     ) {
       this.ended = true;
       const socket = this.socket;
-      socket.end(() => socket.destroy());
+      if (this.stopping) {
+        // Server shutdown: half-close and let the client close its end, reading (and dropping) what it
+        // still sends meanwhile. Closing with bytes unread would send a reset, which discards replies
+        // still on their way and cuts one in the middle. shutdown()'s grace timer ends the rest.
+        socket.end();
+        socket.resume();
+      } else {
+        socket.end(() => socket.destroy());
+      }
     }
   }
 
@@ -444,6 +454,7 @@ export class Connection {
 
   /** Graceful shutdown: read nothing more, finish what was read, then close. */
   shutdown(graceMs: number): Promise<void> {
+    this.stopping = true;
     this.shutdownInput();
     const t = setTimeout(() => this.socket.destroy(), graceMs);
     t.unref();
