@@ -51,7 +51,7 @@ class PipelinedClient {
   readonly socket: net.Socket;
   private readonly sent: Sent[] = [];
   private answered = 0;
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private seq = 0;
   private opaque = 0;
   private running = true;
