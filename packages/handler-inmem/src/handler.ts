@@ -918,9 +918,12 @@ export class InMemoryHandler implements Handler {
 
     // Meta anti-dogpile: a stale item, or one whose remaining TTL is below the
     // recache threshold, hands the recache token to the first fetcher only.
+    // Only meta fetches take part: memcached's text and binary gets read a
+    // stale item without taking its token (the next mg still wins).
     const st = this.i32[id * STRIDE + STATE]!;
+    const protocol = (cmd as RequestShape).protocol;
     let won = false;
-    if ((st & TOKEN_SENT) === 0 && !debug) {
+    if ((st & TOKEN_SENT) === 0 && !debug && protocol !== 'text' && protocol !== 'binary') {
       if ((st & STALE) !== 0) won = true;
       else if (cmd.recache !== undefined) {
         const e = this.f64[id * 8 + EXPTIME]!;

@@ -165,3 +165,22 @@ describe('found by the model: flush_all thresholds', () => {
     expect(replies.endsWith('VALUE z1 0 1\r\nZ\r\nEND\r\n')).toBe(true);
   });
 });
+
+describe('found by the model: recache tokens', () => {
+  it('a text get of a stale item does not take its token: the next meta get still wins, as memcached', async () => {
+    await client.request('set st1 0 0 1\r\nS\r\nmd st1 I\r\nget st1\r\n', 'END\r\n');
+    const memcachedWins = / W\r\n/.test((await client.request('mg st1 v\r\n', 'S\r\n')).toString('latin1'));
+    const { h } = makeHandler();
+    set(h, 'st1', 'S');
+    h.delete({ key: b('st1'), invalidate: true });
+    const text = h.get({ key: b('st1'), protocol: 'text' } as GetCommand)!;
+    expect(text.stale).toBe(true);
+    expect(text.win).toBe(false);
+    const meta = h.get({ key: b('st1'), protocol: 'meta' } as GetCommand)!;
+    expect(meta.win).toBe(memcachedWins);
+    expect(memcachedWins).toBe(true);
+    // Binary gets leave it too; a later meta get sees the token taken.
+    expect(h.get({ key: b('st1'), protocol: 'binary' } as GetCommand)!.win).toBe(false);
+    expect(h.get({ key: b('st1'), protocol: 'meta' } as GetCommand)!.tokenSent).toBe(true);
+  });
+});
