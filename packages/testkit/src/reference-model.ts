@@ -29,7 +29,8 @@
  * - meta: `N` (vivify) creates an empty item on a miss and wins the recache
  *   token (a `T` applies to it after N, as memcached does when T follows N);
  *   a stale item, or one whose remaining TTL is below `R`, hands the token
- *   (win) to the first fetcher and `tokenSent` to the later ones; `ma` with
+ *   (win) to the first meta fetcher and `tokenSent` to the later ones (text
+ *   and binary gets read a stale item without taking the token); `ma` with
  *   N creates a missing counter with its initial value (T after N again
  *   sets the exptime); `md I`
  *   marks the item stale with a new CAS (and optionally a new exptime) and
@@ -274,8 +275,10 @@ export class ReferenceModel implements Handler {
       previousExptime = it.exptime;
       it.exptime = this.abs(cmd.touch);
     }
+    // Text and binary gets read a stale item without taking its token; meta (and a command of no protocol) do.
+    const protocol = (cmd as { protocol?: string }).protocol;
     let win = false;
-    if (!it.tokenSent) {
+    if (!it.tokenSent && protocol !== 'text' && protocol !== 'binary') {
       if (it.stale) win = true;
       else if (cmd.recache !== undefined) {
         const threshold = this.abs(cmd.recache);
@@ -428,8 +431,8 @@ export class ReferenceModel implements Handler {
 export type CasChoice = 'match' | 'wrong' | 'older' | 'zero';
 
 export type ModelCommand =
-  | { t: 'get'; key: string; touch?: number; vivify?: number; recache?: number; noBump?: boolean }
-  | { t: 'getMany'; keys: string[]; touch?: number }
+  | { t: 'get'; key: string; touch?: number; vivify?: number; recache?: number; noBump?: boolean; protocol?: 'text' | 'binary' }
+  | { t: 'getMany'; keys: string[]; touch?: number; protocol?: 'text' }
   | {
       t: 'store';
       mode: StoreMode;
@@ -531,11 +534,14 @@ export function modelCommandArb(options: ModelCommandOptions = {}): fc.Arbitrary
         vivify: fc.integer({ min: -1, max: 60 }),
         recache: fc.integer({ min: -1, max: 90 }),
         noBump: fc.boolean(),
+        protocol: fc.constantFrom('text' as const, 'binary' as const),
       },
       { requiredKeys: ['key'] },
     )
     .map((r): ModelCommand => {
       const c: ModelCommand = { t: 'get', key: r.key };
+      // Meta options come with meta requests only (no protocol here: the default).
+      if (r.protocol !== undefined && r.vivify === undefined && r.recache === undefined && r.noBump === undefined) c.protocol = r.protocol;
       if (r.touch !== undefined) c.touch = r.touch;
       if (meta && r.vivify !== undefined) c.vivify = r.vivify;
       if (meta && r.recache !== undefined) c.recache = r.recache;
@@ -543,8 +549,13 @@ export function modelCommandArb(options: ModelCommandOptions = {}): fc.Arbitrary
       return c;
     });
   const getMany = fc
-    .record({ keys: fc.array(key, { minLength: 1, maxLength: 4 }), touch: exptimeArb }, { requiredKeys: ['keys'] })
-    .map((r): ModelCommand => (r.touch !== undefined ? { t: 'getMany', keys: r.keys, touch: r.touch } : { t: 'getMany', keys: r.keys }));
+    .record({ keys: fc.array(key, { minLength: 1, maxLength: 4 }), touch: exptimeArb, text: fc.boolean() }, { requiredKeys: ['keys', 'text'] })
+    .map((r): ModelCommand => {
+      const c: ModelCommand = { t: 'getMany', keys: r.keys };
+      if (r.touch !== undefined) c.touch = r.touch;
+      if (r.text) c.protocol = 'text';
+      return c;
+    });
   const del = fc
     .record({ key, cas, invalidate: fc.boolean(), exptime: exptimeArb }, { requiredKeys: ['key'] })
     .map((r): ModelCommand => {
@@ -624,7 +635,8 @@ export interface PreparedCall {
   check(actual: unknown): void;
 }
 
-function show(v: unknown): string {
+/** JSON for failure messages: bigints as `123n`, Buffers as latin1 text. */
+export function show(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : Buffer.isBuffer(x) ? x.toString('latin1') : x));
 }
 
@@ -725,12 +737,17 @@ export class ModelRunner {
           ...(c.vivify !== undefined ? { vivify: c.vivify } : {}),
           ...(c.recache !== undefined ? { recache: c.recache } : {}),
           ...(c.noBump !== undefined ? { noBump: c.noBump } : {}),
+          ...(c.protocol !== undefined ? { protocol: c.protocol } : {}),
         };
         const want = m.get(cmd);
         return { label, invoke: (h) => h.get(cmd), check: (got) => this.compareItem(label, got as ItemView | undefined, want) };
       }
       case 'getMany': {
-        const cmds: GetCommand[] = c.keys.map((k) => (c.touch !== undefined ? { key: kb(k), touch: c.touch } : { key: kb(k) }));
+        const cmds: GetCommand[] = c.keys.map((k) => ({
+          key: kb(k),
+          ...(c.touch !== undefined ? { touch: c.touch } : {}),
+          ...(c.protocol !== undefined ? { protocol: c.protocol } : {}),
+        }));
         const want = m.getMany(cmds);
         return {
           label,
