@@ -15,6 +15,7 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
+import { REALTIME_MAXDELTA, absoluteExptime } from '@cleave/protocol';
 import { andThen, attempt, isPromise } from './maybe.js';
 
 export interface L1L2Options {
@@ -26,9 +27,33 @@ export interface L1L2Options {
   batch?: boolean;
   /** Where L1 failures are reported (they never fail the request: L2 is the authority). */
   onL1Error?: (err: unknown) => void;
+  /**
+   * Current time in milliseconds (default `Date.now`): the clock the tiers
+   * read. A write's exptime is made absolute for L1 when the call is made,
+   * so L1's copy never outlives L2's item even when L2 applies the write a
+   * second later; a delayed flush_all reaches both tiers as one absolute time.
+   */
+  clock?: () => number;
 }
 
 const isItem = (v: unknown): v is ItemView => typeof v === 'object' && v !== null;
+
+/**
+ * An absolute exptime in the wire form a store takes: 0 never, an absolute
+ * Unix time as is. An absolute time of 30 days or less (memcached's mark
+ * for an item stored already expired) would read as seconds from now on the
+ * wire: it goes as -1, expired.
+ */
+function wireExptime(abs: number): number {
+  return abs === 0 ? 0 : abs <= REALTIME_MAXDELTA ? -1 : abs;
+}
+
+/** L1's answer to a write that mirrors L2's: an item, or NOT_STORED (no copy to extend or replace); anything else failed. */
+function l1Stored(outcome: StoreOutcome): StoreOutcome {
+  if (isItem(outcome) || outcome === 'NOT_STORED') return outcome;
+  // Thrown, not a rejected Promise: a synchronous L1 stays synchronous (l1Apply catches it either way).
+  throw new Error(`L1 store: ${outcome}`);
+}
 
 /**
  * Two tiers: L1 (small, fast, usually in memory) in front of L2 (the
@@ -39,7 +64,10 @@ const isItem = (v: unknown): v is ItemView => typeof v === 'object' && v !== nul
  *   If the L1 write fails, the L1 copy is deleted rather than left stale.
  * - Reads try L1; misses go to L2, and L2 hits are copied into L1 with L2's
  *   remaining TTL and CAS.
+ * - incr/decr change L2's counter, then L1's copy the same way.
  * - delete/touch/gat go to both; L2's answer is the client's.
+ * - An exptime L1 gets is absolute, fixed when the call is made: L1's copy
+ *   never outlives L2's item.
  * - While a write to a key is in flight, later reads of that key wait for
  *   it, so a pipeline reads its own writes even though L1 answers at once.
  */
@@ -48,6 +76,7 @@ export class L1L2 implements Orchestrator {
   readonly l2: Handler;
   private readonly batch: boolean;
   private readonly onL1Error: (err: unknown) => void;
+  private readonly clock: () => number;
   /** The last unsettled call per key (latin1), which the key's next call waits for. */
   private readonly inflight = new Map<string, Promise<unknown>>();
   /** An in-flight flush_all: every call waits for it, so nothing reads L1 before it is flushed. */
@@ -58,6 +87,12 @@ export class L1L2 implements Orchestrator {
     this.l2 = l2;
     this.batch = options.batch ?? false;
     this.onL1Error = options.onL1Error ?? (() => {});
+    this.clock = options.clock ?? Date.now;
+  }
+
+  /** A client's wire exptime as the absolute one L1 gets, fixed now: never later than the one L2 computes when the call reaches it. */
+  private l1Exptime(exptime: number): number {
+    return exptime === 0 ? 0 : wireExptime(absoluteExptime(exptime, Math.floor(this.clock() / 1000)));
   }
 
   // -- bookkeeping -----------------------------------------------------------
@@ -104,7 +139,10 @@ export class L1L2 implements Orchestrator {
   /** Copy an L2 item into L1 with L2's TTL and CAS. */
   private fill(item: ItemView, mode: 'set' | 'replace'): MaybePromise<void> {
     return this.l1Apply(item.key, () =>
-      this.l1.store({ mode, key: item.key, value: item.value, flags: item.flags, exptime: item.exptime, newCas: item.cas }),
+      andThen(
+        this.l1.store({ mode, key: item.key, value: item.value, flags: item.flags, exptime: wireExptime(item.exptime), newCas: item.cas }),
+        l1Stored,
+      ),
     );
   }
 
@@ -144,7 +182,8 @@ export class L1L2 implements Orchestrator {
       if (item.stale || item.win || item.tokenSent) {
         return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => item);
       }
-      if (this.batch) return item;
+      // Batch: a plain read leaves L1 alone, but a gat's new TTL must reach a copy L1 holds.
+      if (this.batch) return touchL1 ? andThen(this.fill(item, 'replace'), () => item) : item;
       return andThen(this.fill(item, 'set'), () => item);
     });
   }
@@ -154,6 +193,8 @@ export class L1L2 implements Orchestrator {
     const out: (ItemView | undefined)[] = new Array(n);
     const misses: number[] = [];
     const waits: Promise<unknown>[] = [];
+    /** Keys read here rather than through `get` (which keeps its own lane). */
+    let direct = 0;
     for (let i = 0; i < n; i++) {
       const cmd = cmds[i]!;
       if (cmd.touch !== undefined || this.inflight.size > 0 || this.barrier !== undefined) {
@@ -163,6 +204,7 @@ export class L1L2 implements Orchestrator {
         else out[i] = r;
         continue;
       }
+      direct++;
       const r = this.l1Get(cmd);
       if (isPromise(r)) waits.push(r.then((v) => (v === undefined ? misses.push(i) : (out[i] = v))));
       else if (r === undefined) misses.push(i);
@@ -170,6 +212,9 @@ export class L1L2 implements Orchestrator {
     }
     const fetchMisses = (): MaybePromise<(ItemView | undefined)[]> => {
       if (misses.length === 0) return out;
+      // Asynchronous L1 misses arrive in any order; L2 reads them in the client's (the same key
+      // twice: the first read wins a recache token, the second sees it taken).
+      if (waits.length > 0) misses.sort((a, b) => a - b);
       const l2cmds = misses.map((i) => cmds[i]!);
       const l2 = this.l2.getMany ? this.l2.getMany(l2cmds) : Promise.all(l2cmds.map((c) => this.l2.get(c)));
       return andThen(l2, (items) => {
@@ -185,15 +230,30 @@ export class L1L2 implements Orchestrator {
         return fills.length > 0 ? Promise.all(fills).then(() => out) : out;
       });
     };
-    return waits.length > 0 ? Promise.all(waits).then(fetchMisses) : fetchMisses();
+    const r = waits.length > 0 ? Promise.all(waits).then(fetchMisses) : fetchMisses();
+    if (direct > 0 && isPromise(r)) {
+      // Until the batch has settled (its L2 copies written into L1 included), a later call on one of
+      // its keys waits for it: a write issued after this read must not be overwritten by its fill.
+      for (let i = 0; i < n; i++) {
+        const cmd = cmds[i]!;
+        if (cmd.touch === undefined && !this.inflight.has(cmd.key.toString('latin1'))) this.track(cmd.key, undefined, r);
+      }
+    }
+    return r;
   }
 
   // -- writes ----------------------------------------------------------------
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
+    const exptime = this.l1Exptime(cmd.exptime);
     return this.lane(cmd.key, () =>
       andThen(this.l2.store(cmd), (outcome) => {
-        if (!isItem(outcome)) return outcome;
+        if (!isItem(outcome)) {
+          // A store refused for size or memory may have unlinked L2's old item (memcached does for a
+          // set, so that no stale value outlives the write): L1's copy goes too.
+          if (outcome !== 'TOO_LARGE' && outcome !== 'OUT_OF_MEMORY') return outcome;
+          return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+        }
         if (cmd.invalidate || outcome.stale) {
           // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
           return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
@@ -201,11 +261,8 @@ export class L1L2 implements Orchestrator {
         const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
         return andThen(
           this.l1Apply(cmd.key, () =>
-            andThen(
-              this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime: cmd.exptime, newCas: outcome.cas }),
-              // L1 did not hold the item it was asked to extend: nothing stale can remain, nothing to do.
-              (l1) => (isItem(l1) || l1 === 'NOT_STORED' ? l1 : Promise.reject(new Error(`L1 store: ${l1}`))),
-            ),
+            // NOT_STORED: L1 did not hold the item it was asked to extend or replace; nothing stale remains.
+            andThen(this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime, newCas: outcome.cas }), l1Stored),
           ),
           () => outcome,
         );
@@ -214,10 +271,25 @@ export class L1L2 implements Orchestrator {
   }
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
+    const touch = cmd.touch === undefined ? undefined : this.l1Exptime(cmd.touch);
     return this.lane(cmd.key, () =>
       andThen(this.l2.arithmetic(cmd), (outcome) => {
         if (!isItem(outcome)) return outcome;
-        return andThen(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
+        // A counter L2 just created holds exactly the digits: copy it.
+        if (outcome.created === true) return andThen(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
+        // An updated one may not: memcached writes shorter digits in place, space-padded to the old
+        // length, and the reply carries the digits alone. So L1 applies the same change to its copy
+        // (none: nothing to do); a result other than L2's drops the copy.
+        const l1cmd: ArithmeticCommand = { key: cmd.key, incr: cmd.incr, delta: cmd.delta, newCas: outcome.cas, touch };
+        return andThen(
+          this.l1Apply(cmd.key, () =>
+            andThen(this.l1.arithmetic(l1cmd), (l1) => {
+              if (l1 === 'NOT_FOUND' || (isItem(l1) && l1.value.equals(outcome.value))) return;
+              throw new Error(`L1 ${cmd.incr ? 'incr' : 'decr'}: ${isItem(l1) ? 'a result other than L2\'s' : l1}`);
+            }),
+          ),
+          () => outcome,
+        );
       }),
     );
   }
@@ -233,10 +305,11 @@ export class L1L2 implements Orchestrator {
   }
 
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
+    const exptime = this.l1Exptime(cmd.exptime);
     return this.lane(cmd.key, () =>
       andThen(this.l2.touch(cmd), (outcome) =>
         andThen(
-          this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch(cmd) : this.l1.delete({ key: cmd.key }))),
+          this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch({ key: cmd.key, exptime }) : this.l1.delete({ key: cmd.key }))),
           () => outcome,
         ),
       ),
@@ -247,7 +320,12 @@ export class L1L2 implements Orchestrator {
     // Calls already issued run first (they were before the flush); later ones wait for it.
     const pending = [...this.inflight.values()];
     if (this.barrier) pending.push(this.barrier);
-    const run = () => andThen(this.l2.flush(delay), () => this.l1.flush(delay));
+    const run = () => {
+      // A delay reaches both tiers as one absolute time, fixed when the flush runs: the tiers flush
+      // the same items even if L2 applies it a second before L1 does (else an L1 copy could outlive it).
+      const at = delay > 0 ? wireExptime(absoluteExptime(delay, Math.floor(this.clock() / 1000))) : delay;
+      return andThen(this.l2.flush(at), () => this.l1.flush(at));
+    };
     const r = pending.length > 0 ? Promise.all(pending).then(run) : run();
     if (!isPromise(r)) return r;
     const done = () => {
