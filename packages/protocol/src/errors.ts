@@ -20,7 +20,9 @@ export type ProtocolErrorCode =
   /** Binary header with a bad magic byte: the connection is closed. */
   | 'BAD_MAGIC'
   /** Binary body over the limit or inconsistent lengths: the connection is closed. */
-  | 'BAD_PACKET';
+  | 'BAD_PACKET'
+  /** A command before authentication (auth on): binary AUTH_ERROR 0x20, then the connection is closed. */
+  | 'UNAUTHENTICATED';
 
 /** Binary protocol response status codes (memcached's protocol_binary.h). */
 export const BinaryStatus = {
