@@ -16,6 +16,7 @@ import {
   type RequestParser,
   type ResponseEncoder,
 } from '@cleave/protocol';
+import { AuthSession } from './auth.js';
 import {
   encodeFailure,
   encodeMultiGetHits,
@@ -126,6 +127,10 @@ export class Connection {
   private paused = false;
   private flushScheduled = false;
   private closed = false;
+  /** Authentication state, when the server requires it. */
+  private readonly session: AuthSession | undefined;
+  /** A text client that has not authenticated yet: its bytes go to the auth gate, not the parser. */
+  private textAuthPending = false;
   /** Resolves when the connection has closed. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -142,6 +147,11 @@ export class Connection {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
+    if (ctx.auth !== undefined) {
+      const session = new AuthSession(ctx.auth);
+      this.session = session;
+      this.ctx = { ...ctx, sasl: (enc, w, req) => session.encodeSasl(enc, w, req) };
+    }
     this.budget = Math.max(limits.maxOutputBytes, socket.writableHighWaterMark);
     socket.setNoDelay(true);
     if (limits.idleTimeoutMs > 0) {
@@ -166,9 +176,17 @@ export class Connection {
     if (this.closing || this.draining || this.fatal !== undefined) return;
     let parser = this.parser;
     if (parser === undefined) {
-      parser = chunk[0] === BINARY_REQUEST_MAGIC ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
+      const binary = chunk[0] === BINARY_REQUEST_MAGIC;
+      parser = binary ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
       this.parser = parser;
+      this.textAuthPending = !binary && this.session !== undefined;
     }
+    if (this.textAuthPending) {
+      const rest = this.authenticateText(chunk);
+      if (rest === undefined) return;
+      chunk = rest;
+    }
+    const from = this.input.length;
     try {
       parser.feed(chunk, this.input);
     } catch (err) {
@@ -176,7 +194,28 @@ export class Connection {
       this.fatal = err;
       if (!(err instanceof ProtocolError)) this.onError(err);
     }
+    const session = this.session;
+    if (session !== undefined) {
+      // Binary clients: SASL is decided in read order; commands before authentication are refused.
+      const input = this.input;
+      for (let i = from; i < input.length; i++) input[i] = session.admit(input[i]!);
+    }
     this.run(false);
+  }
+
+  /**
+   * Text before authentication: only memcached's auth `set` is understood
+   * (AuthSession.feedText). Returns what follows a successful auth, for the parser.
+   */
+  private authenticateText(chunk: Buffer): Buffer | undefined {
+    const session = this.session!;
+    const rest = session.feedText(chunk, (this.writer ??= spareWriters.pop() ?? new ResponseWriter()));
+    if (rest !== undefined) this.textAuthPending = false;
+    if (rest !== undefined && rest.length > 0) return rest;
+    // memcached closes, without a reply, a client that overruns its buffers before auth.
+    if (session.mustClose) this.closing = true;
+    this.run(false);
+    return undefined;
   }
 
   /**

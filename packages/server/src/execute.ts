@@ -9,8 +9,10 @@ import {
   type Request,
   type ResponseEncoder,
   type ResponseWriter,
+  type SaslRequest,
   type StatValue,
 } from '@cleave/protocol';
+import type { Authenticator } from './auth.js';
 
 /**
  * Runs the storage part of one request on the orchestrator. Returns the
@@ -80,6 +82,10 @@ export function isPromise(v: unknown): v is Promise<unknown> {
 export interface ServerContext {
   readonly version: string;
   stats(group: string): Iterable<readonly [string, StatValue]> | undefined;
+  /** Set when clients must authenticate (each connection keeps its own state). */
+  readonly auth?: Authenticator;
+  /** With auth on, a connection's own context answers its SASL requests. */
+  sasl?(enc: ResponseEncoder, w: ResponseWriter, req: SaslRequest): void;
 }
 
 /** Encodes the outcome of one request with the encoder of its protocol. */
@@ -133,8 +139,9 @@ export function encodeOutcome(
     case 'sasl_list':
     case 'sasl_auth':
     case 'sasl_step':
-      // Authentication is not configured: answer as a memcached built without SASL.
-      enc.sasl(w, req, false, '');
+      // Without auth, answer as a memcached run without SASL.
+      if (ctx.sasl === undefined) enc.sasl(w, req, false, '');
+      else ctx.sasl(enc, w, req);
       return;
     case 'error':
       enc.protocolError(w, req, req.error);

@@ -1,7 +1,12 @@
 import type { Handler, OrchestratorFactory } from '@cleave/protocol';
+import type { AuthOptions } from './auth.js';
+import type { TlsOptions } from './tls.js';
 
-/** Where to listen: a TCP host/port (port 0 = any free port) or a unix socket path. */
-export type ListenTarget = { port: number; host?: string } | { path: string };
+/**
+ * Where to listen: a TCP host/port (port 0 = any free port) or a unix socket
+ * path. With `tls`, the listener speaks TLS (e.g. `{ port: 11212, tls: { cert, key } }`).
+ */
+export type ListenTarget = { port: number; host?: string; tls?: TlsOptions } | { path: string; tls?: TlsOptions };
 
 /** Limits, each with memcached 1.6's default where memcached has one. */
 export interface ServerLimits {
@@ -64,6 +69,12 @@ export interface ServerOptions {
   closeHandlers?: boolean;
   /** Where server-side problems are reported (never client input errors); default: stderr. */
   onError?: (err: unknown) => void;
+  /**
+   * Require clients to authenticate, on every listener (default: off).
+   * Text clients use memcached's ASCII auth (`set <key> 0 0 <n>` with data
+   * `username password`), binary clients SASL PLAIN. See docs/security.md.
+   */
+  auth?: AuthOptions;
 }
 
 /**

@@ -1,6 +1,8 @@
 import net from 'node:net';
+import type tls from 'node:tls';
 import { existsSync, unlinkSync } from 'node:fs';
 import { DEFAULT_LIMITS, type Handler, type ParserLimits } from '@cleave/protocol';
+import { Authenticator } from './auth.js';
 import { Connection } from './connection.js';
 import type { ServerContext } from './execute.js';
 import {
@@ -11,12 +13,13 @@ import {
   type ServerOptions,
 } from './options.js';
 import { collectStats, newCounters, type ServerCounters } from './stats.js';
+import { createTlsServer } from './tls.js';
 
 /** memcached's reply to a connection over the limit, before it closes it. */
 const TOO_MANY_CONNECTIONS = Buffer.from('ERROR Too many open connections\r\n');
 
-/** A bound listener: TCP address or unix socket path. */
-export type BoundAddress = { host: string; port: number; family: string } | { path: string };
+/** A bound listener: TCP address or unix socket path; `tls` when it speaks TLS. */
+export type BoundAddress = ({ host: string; port: number; family: string } | { path: string }) & { tls?: true };
 
 /** A running server. */
 export interface Server {
@@ -94,7 +97,9 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
   const connections = new Set<Connection>();
 
   let tcpPort = firstTcp?.port ?? 0;
+  const auth = options.auth === undefined ? undefined : new Authenticator(options.auth, onError);
   const ctx: ServerContext = {
+    ...(auth && { auth }),
     version,
     stats: (group: string) =>
       collectStats(
@@ -112,30 +117,54 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
       ),
   };
 
-  const onConnection = (socket: net.Socket) => {
+  /** Take a connection slot, or count a refusal when all are taken. */
+  const admit = (): boolean => {
     if (counters.currConnections >= limits.maxConnections) {
       counters.rejectedConnections++;
+      return false;
+    }
+    counters.currConnections++;
+    counters.totalConnections++;
+    return true;
+  };
+  const release = () => {
+    counters.currConnections--;
+  };
+  /** Serve a connection; `releaseWhenDone` frees its slot when it closes. */
+  const serve = (socket: net.Socket, releaseWhenDone: boolean) => {
+    const conn = new Connection(socket, orchestrator, ctx, limits, parserLimits, counters, onError);
+    connections.add(conn);
+    void conn.done.then(() => {
+      if (releaseWhenDone) release();
+      connections.delete(conn);
+    });
+  };
+  const onConnection = (socket: net.Socket) => {
+    if (!admit()) {
       socket.on('error', () => {});
       socket.end(TOO_MANY_CONNECTIONS, () => socket.destroy());
       return;
     }
-    counters.currConnections++;
-    counters.totalConnections++;
-    const conn = new Connection(socket, orchestrator, ctx, limits, parserLimits, counters, onError);
-    connections.add(conn);
-    void conn.done.then(() => {
-      counters.currConnections--;
-      connections.delete(conn);
-    });
+    serve(socket, true);
   };
+  // TLS: a connection holds its slot from accept, through its handshake, to its close.
+  const onTlsConnection = (raw: net.Socket): boolean => {
+    if (!admit()) return false;
+    raw.once('close', release);
+    return true;
+  };
+  const onSecureConnection = (socket: tls.TLSSocket) => serve(socket, false);
 
   const servers: net.Server[] = [];
   const addresses: BoundAddress[] = [];
   try {
     for (const t of targets) {
-      const s = net.createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
+      const s = t.tls
+        ? createTlsServer(t.tls, onTlsConnection, onSecureConnection)
+        : net.createServer({ noDelay: true, allowHalfOpen: true }, onConnection);
       servers.push(s);
-      addresses.push(await listenOne(s, t));
+      const bound = await listenOne(s, t);
+      addresses.push(t.tls ? { ...bound, tls: true } : bound);
     }
   } catch (err) {
     for (const s of servers) s.close();
