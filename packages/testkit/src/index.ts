@@ -6,3 +6,4 @@ export * from './memccapable.js';
 export * from './differential-cases.js';
 export * from './slow-relay.js';
 export * from './reference-model.js';
+export * from './tls.js';

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForListen } from './ports.js';
@@ -13,6 +13,15 @@ export interface MemcachedOptions {
   memoryMb?: number;
   /** Worker threads (`-t`), default 1. */
   threads?: number;
+  /** Text-protocol authentication (`-Y`): these users, written to an auth file as `user:password` lines. */
+  authUsers?: Record<string, string>;
+  /**
+   * Binary SASL (`-S`) with the PLAIN mechanism over a sasldb holding these
+   * users (made with `saslpasswd2`, from the sasl2-bin package).
+   */
+  saslUsers?: Record<string, string>;
+  /** Serve TLS (`-Z`) with these PEM files; with `ca`, clients must present a certificate it signed. */
+  tls?: { cert: string; key: string; ca?: string };
 }
 
 /** A real memcached process started for a test; stop it by PID with `stop()`. */
@@ -69,9 +78,31 @@ export async function startMemcached(options: MemcachedOptions = {}): Promise<Me
   let socketPath: string | undefined;
   let dir: string | undefined;
   const args = ['-U', '0', '-t', String(options.threads ?? 1), '-m', String(options.memoryMb ?? 64)];
+  const env: Record<string, string | undefined> = { ...process.env };
+  const workDir = () => (dir ??= mkdtempSync(join(tmpdir(), 'cleave-mc-')));
+  if (options.authUsers) {
+    const file = join(workDir(), 'auth');
+    writeFileSync(file, Object.entries(options.authUsers).map(([u, p]) => `${u}:${p}\n`).join(''));
+    args.push('-Y', file);
+  }
+  if (options.saslUsers) {
+    const db = join(workDir(), 'sasldb2');
+    // cyrus reads <SASL_CONF_PATH>/memcached.conf; users live in a sasldb under the host's realm.
+    writeFileSync(join(workDir(), 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`);
+    for (const [user, password] of Object.entries(options.saslUsers)) {
+      const r = spawnSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, user], { input: password });
+      if (r.status !== 0) throw new Error(`saslpasswd2 failed (install sasl2-bin): ${r.stderr?.toString() ?? r.error}`);
+    }
+    env.SASL_CONF_PATH = workDir();
+    args.push('-S');
+  }
+  if (options.tls) {
+    const o = [`ssl_chain_cert=${options.tls.cert}`, `ssl_key=${options.tls.key}`];
+    if (options.tls.ca) o.push(`ssl_ca_cert=${options.tls.ca}`, 'ssl_verify_mode=2');
+    args.push('-Z', '-o', o.join(','));
+  }
   if (options.unixSocket) {
-    dir = mkdtempSync(join(tmpdir(), 'cleave-mc-'));
-    socketPath = join(dir, 'memcached.sock');
+    socketPath = join(workDir(), 'memcached.sock');
     args.push('-s', socketPath);
   } else {
     port = await freePort();
@@ -79,7 +110,7 @@ export async function startMemcached(options: MemcachedOptions = {}): Promise<Me
   }
   if (process.getuid?.() === 0) args.push('-u', 'root');
   args.push(...(options.args ?? []));
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
