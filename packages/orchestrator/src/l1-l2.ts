@@ -38,6 +38,11 @@ export interface L1L2Options {
 
 const isItem = (v: unknown): v is ItemView => typeof v === 'object' && v !== null;
 
+/** Keys whose L1 copy is in doubt tracked one by one; past it L1 as a whole is in doubt until flushed. */
+const MAX_DOUBTFUL_KEYS = 10_000;
+/** Delay between attempts to flush an L1 in doubt. */
+const L1_FLUSH_RETRY_MS = 1000;
+
 /**
  * An absolute exptime in the wire form a store takes: 0 never, an absolute
  * Unix time as is. An absolute time of 30 days or less (memcached's mark
@@ -70,6 +75,10 @@ function l1Stored(outcome: StoreOutcome): StoreOutcome {
  *   never outlives L2's item.
  * - While a write to a key is in flight, later reads of that key wait for
  *   it, so a pipeline reads its own writes even though L1 answers at once.
+ * - When neither L1's update nor the delete replacing it gets through (a
+ *   remote L1 that is unreachable), L1's copy is in doubt: the key is read
+ *   from L2 until a delete of it reaches L1. Past MAX_DOUBTFUL_KEYS such keys,
+ *   L1 is not read at all until a flush_all of it succeeds.
  */
 export class L1L2 implements Orchestrator {
   readonly l1: Handler;
@@ -81,6 +90,13 @@ export class L1L2 implements Orchestrator {
   private readonly inflight = new Map<string, Promise<unknown>>();
   /** An in-flight flush_all: every call waits for it, so nothing reads L1 before it is flushed. */
   private barrier: Promise<unknown> | undefined;
+  /** Keys (latin1) whose L1 copy may be stale: L2 changed and L1 could be told neither the change nor to drop its copy. */
+  private readonly doubtful = new Set<string>();
+  /** L1 as a whole is in doubt while these differ: bumped when too many keys are, caught up by a flush_all of L1. */
+  private l1DoubtGen = 0;
+  private l1FlushedGen = 0;
+  private l1Flushing = false;
+  private closed = false;
 
   constructor(l1: Handler, l2: Handler, options: L1L2Options = {}) {
     this.l1 = l1;
@@ -124,16 +140,60 @@ export class L1L2 implements Orchestrator {
 
   /** Best-effort L1 update after L2 accepted a change; on failure the L1 copy goes. */
   private l1Apply(key: Buffer, f: () => MaybePromise<unknown>): MaybePromise<void> {
-    const dropL1 = (err: unknown): MaybePromise<void> => {
+    // A copy in doubt is only ever deleted: an update of it (touch, append) could keep a stale value.
+    if (this.doubtful.size !== 0 && this.doubtful.has(key.toString('latin1'))) return this.dropL1(key);
+    const onError = (err: unknown): MaybePromise<void> => {
       this.onL1Error(err);
-      return attempt(
-        () => andThen(this.l1.delete({ key }), () => undefined),
-        (e) => {
-          this.onL1Error(e);
-        },
-      );
+      return this.dropL1(key);
     };
-    return attempt(() => andThen(f(), () => undefined), dropL1);
+    return attempt(() => andThen(f(), () => undefined), onError);
+  }
+
+  /** Delete L1's copy of `key`; when that fails too, the copy is in doubt. */
+  private dropL1(key: Buffer): MaybePromise<void> {
+    return attempt(
+      () =>
+        andThen(this.l1.delete({ key }), () => {
+          if (this.doubtful.size !== 0) this.doubtful.delete(key.toString('latin1'));
+        }),
+      (e) => {
+        this.onL1Error(e);
+        if (this.doubtful.size < MAX_DOUBTFUL_KEYS && this.l1DoubtGen === this.l1FlushedGen) this.doubtful.add(key.toString('latin1'));
+        else this.doubtL1();
+      },
+    );
+  }
+
+  /** Whether L1's copy of `key` may be stale (then L2 answers for it). */
+  private inDoubt(key: Buffer): boolean {
+    return this.l1DoubtGen !== this.l1FlushedGen || (this.doubtful.size !== 0 && this.doubtful.has(key.toString('latin1')));
+  }
+
+  /** Too many copies in doubt to track: read nothing from L1 until a flush_all has emptied it. */
+  private doubtL1(): void {
+    this.l1DoubtGen++;
+    if (!this.l1Flushing) this.flushL1();
+  }
+
+  private flushL1(): void {
+    if (this.closed) return;
+    this.l1Flushing = true;
+    const gen = this.l1DoubtGen;
+    const retry = (err: unknown) => {
+      this.onL1Error(err);
+      setTimeout(() => this.flushL1(), L1_FLUSH_RETRY_MS).unref();
+    };
+    attempt(
+      () =>
+        andThen(this.l1.flush(0), () => {
+          // Every copy in doubt up to `gen` is gone; doubts raised meanwhile need another flush.
+          this.l1FlushedGen = gen;
+          this.doubtful.clear();
+          if (this.l1DoubtGen !== gen) this.flushL1();
+          else this.l1Flushing = false;
+        }),
+      retry,
+    );
   }
 
   /** Copy an L2 item into L1 with L2's TTL and CAS. */
@@ -155,6 +215,8 @@ export class L1L2 implements Orchestrator {
   };
 
   private l1Get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
+    // A copy in doubt is not read: L2 answers, and the fill that follows deletes it from L1.
+    if ((this.doubtful.size !== 0 || this.l1DoubtGen !== this.l1FlushedGen) && this.inDoubt(cmd.key)) return undefined;
     let r: MaybePromise<ItemView | undefined>;
     try {
       r = this.l1.get(cmd);
@@ -348,6 +410,7 @@ export class L1L2 implements Orchestrator {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all([this.l1.close(), this.l2.close()]);
   }
 }
