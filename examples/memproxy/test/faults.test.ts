@@ -413,6 +413,30 @@ describe('L1L2: memcached L1 over memcached L2 (--l1-addr --l2-enabled --l2-addr
     await exactRoundTrip(mp);
   });
 
+  it('L1 stalled while keys are rewritten: afterwards L2\'s values are served, never the copies L1 kept', async () => {
+    const { l1, l2, mp } = await tiers();
+    const c = await RawClient.connect({ port: mp.port });
+    const keys = Array.from({ length: 6 }, (_, i) => `rw${i}`);
+    for (const key of keys) expect((await c.request(`set ${key} 0 0 2\r\nv0\r\n`, '\r\n')).toString()).toBe('STORED\r\n');
+    await l1.pause();
+    // Each write reaches L2; L1 takes neither the update nor the delete meant to replace its copy.
+    for (const v of ['vA', 'vB']) {
+      for (const key of keys) expect((await c.request(`set ${key} 0 0 2\r\n${v}\r\n`, '\r\n', 5000)).toString()).toBe('STORED\r\n');
+    }
+    l1.resume();
+    // Once L1 answers again (its old connection's requests may land late), every key reads as L2 holds it.
+    await sleep(1500);
+    for (let round = 0; round < 2; round++) {
+      for (const key of keys) {
+        expect(await direct(l2, key)).toBe('VA 2\r\nvB\r\nMN\r\n');
+        expect((await c.request(`get ${key}\r\n`, 'END\r\n', 5000)).toString()).toBe(`VALUE ${key} 0 2\r\nvB\r\nEND\r\n`);
+      }
+    }
+    // L1 holds L2's value again, or nothing; never an old copy.
+    for (const key of keys) expect(['VA 2\r\nvB\r\nMN\r\n', 'MN\r\n']).toContain(await direct(l1, key));
+    c.close();
+  });
+
   it('L2 SIGKILL: writes and L1 misses fail promptly, L1 hits still answer; service after L2 is back', async () => {
     const { l2, mp } = await tiers();
     await underLoad(mp, killFault(l2, 'some'), ROUNDS);
