@@ -187,6 +187,26 @@ const INVALID_ARGUMENTS = 'Invalid arguments';
 /** A binary command refused before authentication: memcached answers AUTH_ERROR and closes. */
 const UNAUTHENTICATED = new ProtocolError('UNAUTHENTICATED', 'CLIENT_ERROR unauthenticated', BinaryStatus.AUTH_ERROR, true);
 
+/** Binary opcodes memcached serves before authentication. */
+function allowedBeforeAuth(opcode: number): boolean {
+  return (
+    opcode === BinaryOpcode.SASL_LIST_MECHS ||
+    opcode === BinaryOpcode.SASL_AUTH ||
+    opcode === BinaryOpcode.SASL_STEP ||
+    opcode === BinaryOpcode.VERSION
+  );
+}
+
+/** What the binary gate makes of the next bytes before authentication. */
+export interface GateStep {
+  /** Where the gate stopped in the chunk. */
+  readonly next: number;
+  /** Bytes of an allowed packet, for the parser. */
+  readonly feed?: Buffer;
+  /** A refused command: answer it, then close. */
+  readonly refusal?: ErrorRequest;
+}
+
 /** The reply decided for a SASL request when it was read (sent when its turn comes). */
 interface SaslReply {
   readonly status: number;
@@ -236,6 +256,15 @@ export class AuthSession {
   private need = -1;
   /** Text: data bytes already skipped of a block too large to accept. */
   private skipped = 0;
+  /** Binary gate: the header being read, and how much of it has arrived. */
+  private readonly header = Buffer.alloc(24);
+  private headerFill = 0;
+  /** Binary gate: bytes of an allowed packet still to pass to the parser. */
+  private forward = 0;
+  /** Binary gate: extras and key bytes to wait for before refusing the packet (-1: none pending). */
+  private refuseAfter = -1;
+  /** Binary gate: a command was refused; the connection is closing, nothing more is read. */
+  private refused = false;
 
   constructor(private readonly auth: Authenticator) {}
 
@@ -310,6 +339,55 @@ export class AuthSession {
   }
 
   /**
+   * Binary bytes read while the connection is not authenticated, taken one
+   * packet at a time from `chunk[p..]`: a packet of an allowed command (SASL,
+   * Version) passes to the parser whole; any other is refused once its
+   * header, extras and key have arrived, before its value, as memcached
+   * checks authentication as soon as it has read the key. The connection
+   * calls this again after each step (an allowed packet may authenticate it).
+   */
+  gateBinary(chunk: Buffer, p: number): GateStep {
+    const end = chunk.length;
+    if (this.refused) return { next: end };
+    if (this.forward > 0) {
+      const n = Math.min(this.forward, end - p);
+      this.forward -= n;
+      return { next: p + n, feed: chunk.subarray(p, p + n) };
+    }
+    const h = this.header;
+    if (this.refuseAfter >= 0) {
+      const n = Math.min(this.refuseAfter, end - p);
+      this.refuseAfter -= n;
+      if (this.refuseAfter > 0) return { next: p + n };
+      this.refuseAfter = -1;
+      this.refused = true;
+      return { next: p + n, refusal: this.refusal(h[1]!, h.readUInt32BE(12)) };
+    }
+    const n = Math.min(24 - this.headerFill, end - p);
+    chunk.copy(h, this.headerFill, p, p + n);
+    this.headerFill += n;
+    if (this.headerFill < 24) return { next: p + n };
+    this.headerFill = 0;
+    const opcode = h[1]!;
+    // A bad magic byte goes to the parser too: it closes the connection without a reply.
+    if (h[0] !== 0x80 || allowedBeforeAuth(opcode)) {
+      this.forward = h.readUInt32BE(8);
+      return { next: p + n, feed: Buffer.from(h) };
+    }
+    const keyAndExtras = h[4]! + h.readUInt16BE(2);
+    if (keyAndExtras > 0) {
+      this.refuseAfter = keyAndExtras;
+      return { next: p + n };
+    }
+    this.refused = true;
+    return { next: p + n, refusal: this.refusal(opcode, h.readUInt32BE(12)) };
+  }
+
+  private refusal(opcode: number, opaque: number): ErrorRequest {
+    return { protocol: 'binary', quiet: false, opcode, opaque, cmd: 'error', error: UNAUTHENTICATED };
+  }
+
+  /**
    * A binary request read while authentication is on: SASL requests are
    * decided now (in read order), other commands pass once authenticated;
    * before that only Version does, the rest become an AUTH_ERROR that
@@ -320,24 +398,11 @@ export class AuthSession {
       this.replies.push(this.decide(req));
       return req;
     }
-    if (this.authenticated) return req;
-    switch (req.opcode) {
-      case BinaryOpcode.VERSION:
-      case BinaryOpcode.SASL_LIST_MECHS:
-      case BinaryOpcode.SASL_AUTH:
-      case BinaryOpcode.SASL_STEP:
-        // Allowed before auth, including malformed ones (memcached answers those EINVAL).
-        return req;
-    }
-    const refusal: ErrorRequest = {
-      protocol: 'binary',
-      quiet: false,
-      opcode: req.opcode,
-      opaque: req.opaque,
-      cmd: 'error',
-      error: UNAUTHENTICATED,
-    };
-    return refusal;
+    // Allowed before auth, including malformed ones (memcached answers those EINVAL).
+    if (this.authenticated || allowedBeforeAuth(req.opcode)) return req;
+    // Only after a SASL command dropped the authentication within one read: refused when parsed.
+    this.refused = true;
+    return this.refusal(req.opcode, req.opaque);
   }
 
   /**

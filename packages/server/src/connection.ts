@@ -131,6 +131,8 @@ export class Connection {
   private readonly session: AuthSession | undefined;
   /** A text client that has not authenticated yet: its bytes go to the auth gate, not the parser. */
   private textAuthPending = false;
+  /** A binary client with auth on: its packets go through the session (feedBinaryWithAuth). */
+  private binaryAuth = false;
   /** Resolves when the connection has closed. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -180,27 +182,57 @@ export class Connection {
       parser = binary ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
       this.parser = parser;
       this.textAuthPending = !binary && this.session !== undefined;
+      this.binaryAuth = binary && this.session !== undefined;
     }
     if (this.textAuthPending) {
       const rest = this.authenticateText(chunk);
       if (rest === undefined) return;
       chunk = rest;
     }
-    const from = this.input.length;
+    if (this.binaryAuth) this.feedBinaryWithAuth(parser, chunk);
+    else this.feed(parser, chunk);
+    this.run(false);
+  }
+
+  private feed(parser: RequestParser, bytes: Buffer): void {
     try {
-      parser.feed(chunk, this.input);
+      parser.feed(bytes, this.input);
     } catch (err) {
       // Requests parsed before it still run; then the connection closes.
       this.fatal = err;
       if (!(err instanceof ProtocolError)) this.onError(err);
     }
-    const session = this.session;
-    if (session !== undefined) {
-      // Binary clients: SASL is decided in read order; commands before authentication are refused.
-      const input = this.input;
+  }
+
+  /**
+   * A binary client with auth on: until it authenticates, packets pass the
+   * session's gate one at a time; SASL requests are decided in read order and
+   * commands before authentication are refused (AuthSession.admit).
+   */
+  private feedBinaryWithAuth(parser: RequestParser, chunk: Buffer): void {
+    const session = this.session!;
+    const input = this.input;
+    let p = 0;
+    while (p < chunk.length && this.fatal === undefined) {
+      let bytes: Buffer;
+      if (session.authenticated) {
+        bytes = p === 0 ? chunk : chunk.subarray(p);
+        p = chunk.length;
+      } else {
+        const step = session.gateBinary(chunk, p);
+        p = step.next;
+        if (step.refusal !== undefined) {
+          // Answered in turn, then the connection closes.
+          input.push(step.refusal);
+          return;
+        }
+        if (step.feed === undefined) continue;
+        bytes = step.feed;
+      }
+      const from = input.length;
+      this.feed(parser, bytes);
       for (let i = from; i < input.length; i++) input[i] = session.admit(input[i]!);
     }
-    this.run(false);
   }
 
   /**
