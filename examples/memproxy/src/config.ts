@@ -74,6 +74,7 @@ export const ConfigSchema = z
       .default(1024 * 1024)
       .refine((n) => n >= 1024 && n <= 1024 * 1024 * 1024, 'must be between 1k and 1g'),
     idleTimeout: duration.default(0),
+    maxOutputBytes: size.default(4 * 1024 * 1024).refine((n) => n >= 16 * 1024, 'must be at least 16k'),
     // Backends (memcached reached over a unix socket or TCP).
     l1Sock: z.string().min(1).optional(),
     l1Addr: hostPort.optional(),
@@ -118,6 +119,9 @@ Usage: memproxy [options]
       --max-conns N         most simultaneous connections, like memcached -c (default 1024)
       --max-item-size SIZE  largest item, like memcached -I (default 1m)
       --idle-timeout TIME   close connections idle this long (e.g. 30s, 5m; default 0 = never)
+      --max-output-bytes SIZE
+                            replies one connection may have unsent before it runs nothing
+                            more until its client reads (default 4m)
 
   Backends (real memcached as storage; memproxy becomes a proxy):
       --l1-sock PATH        L1 is the memcached at this unix socket (instead of in-memory)
@@ -135,9 +139,9 @@ Usage: memproxy [options]
 
       --config FILE         JSON file with any of the options above (camelCase keys:
                             port, host, useDomainSocket, sockPath, l1Inmem, l1InmemSize,
-                            maxConns, maxItemSize, idleTimeout, l1Sock, l1Addr, chunked,
-                            chunkSize, l2Enabled, l2Sock, l2Addr, batchPort, backendConns,
-                            backendTimeout); flags override it
+                            maxConns, maxItemSize, idleTimeout, maxOutputBytes, l1Sock,
+                            l1Addr, chunked, chunkSize, l2Enabled, l2Sock, l2Addr,
+                            batchPort, backendConns, backendTimeout); flags override it
   -h, --help                show this help
 
 Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
@@ -166,6 +170,7 @@ export function loadConfig(argv: string[]): Config | 'help' {
         'max-conns': { type: 'string' },
         'max-item-size': { type: 'string' },
         'idle-timeout': { type: 'string' },
+        'max-output-bytes': { type: 'string' },
         'l1-sock': { type: 'string' },
         'l1-addr': { type: 'string' },
         chunked: { type: 'boolean' },
@@ -206,6 +211,7 @@ export function loadConfig(argv: string[]): Config | 'help' {
     maxConns: v['max-conns'],
     maxItemSize: v['max-item-size'],
     idleTimeout: v['idle-timeout'],
+    maxOutputBytes: v['max-output-bytes'],
     l1Sock: v['l1-sock'],
     l1Addr: v['l1-addr'],
     chunked: v.chunked,

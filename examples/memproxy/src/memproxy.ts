@@ -58,6 +58,7 @@ async function main(): Promise<void> {
     maxConnections: config.maxConns,
     maxItemSize: config.maxItemSize,
     idleTimeoutMs: config.idleTimeout,
+    maxOutputBytes: config.maxOutputBytes,
   };
   const servers: Server[] = [];
   servers.push(await listenAndServe({ listen, orchestrator: tiers.l2 ? l1l2 : l1Only, l1: tiers.l1, l2: tiers.l2, limits }));
