@@ -90,6 +90,8 @@ export class L1L2 implements Orchestrator {
   private readonly inflight = new Map<string, Promise<unknown>>();
   /** An in-flight flush_all: every call waits for it, so nothing reads L1 before it is flushed. */
   private barrier: Promise<unknown> | undefined;
+  /** The threshold of the latest delayed flush_all (Unix s: items last updated at or before it are flushed once it comes); 0 = none. */
+  private flushOldest = 0;
   /** Keys (latin1) whose L1 copy may be stale: L2 changed and L1 could be told neither the change nor to drop its copy. */
   private readonly doubtful = new Set<string>();
   /** L1 as a whole is in doubt while these differ: bumped when too many keys are, caught up by a flush_all of L1. */
@@ -104,6 +106,26 @@ export class L1L2 implements Orchestrator {
     this.batch = options.batch ?? false;
     this.onL1Error = options.onL1Error ?? (() => {});
     this.clock = options.clock ?? Date.now;
+  }
+
+  /** Now in Unix seconds while a delayed flush_all is known (else 0: no clock read). Taken when an L2 call starts. */
+  private since(): number {
+    return this.flushOldest === 0 ? 0 : Math.floor(this.clock() / 1000);
+  }
+
+  /**
+   * Whether the threshold of a delayed flush_all came between `since` (when
+   * the L2 call started) and now: L2's item may be flushed already, while a
+   * copy L1 wrote now would be newer than the threshold and outlive it.
+   */
+  private crossedFlush(since: number): boolean {
+    const o = this.flushOldest;
+    return o !== 0 && since <= o && o <= Math.floor(this.clock() / 1000);
+  }
+
+  /** Write L2's answer into L1 (`f`), unless a flush_all's threshold came meanwhile: then L1's copy goes. */
+  private l1Write(key: Buffer, since: number, f: () => MaybePromise<unknown>): MaybePromise<void> {
+    return this.l1Apply(key, this.crossedFlush(since) ? () => this.l1.delete({ key }) : f);
   }
 
   /** A client's wire exptime as the absolute one L1 gets, fixed now: never later than the one L2 computes when the call reaches it. */
@@ -196,9 +218,9 @@ export class L1L2 implements Orchestrator {
     );
   }
 
-  /** Copy an L2 item into L1 with L2's TTL and CAS. */
-  private fill(item: ItemView, mode: 'set' | 'replace'): MaybePromise<void> {
-    return this.l1Apply(item.key, () =>
+  /** Copy an L2 item (from a call started at `since`) into L1 with L2's TTL and CAS. */
+  private fill(item: ItemView, mode: 'set' | 'replace', since: number): MaybePromise<void> {
+    return this.l1Write(item.key, since, () =>
       andThen(
         this.l1.store({ mode, key: item.key, value: item.value, flags: item.flags, exptime: wireExptime(item.exptime), newCas: item.cas }),
         l1Stored,
@@ -235,6 +257,7 @@ export class L1L2 implements Orchestrator {
   }
 
   private getFromL2(cmd: GetCommand, touchL1: boolean): MaybePromise<ItemView | undefined> {
+    const since = this.since();
     return andThen(this.l2.get(cmd), (item) => {
       if (item === undefined) {
         // A gat miss in L2 means the item is gone: do not let L1 keep serving it.
@@ -245,8 +268,8 @@ export class L1L2 implements Orchestrator {
         return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => item);
       }
       // Batch: a plain read leaves L1 alone, but a gat's new TTL must reach a copy L1 holds.
-      if (this.batch) return touchL1 ? andThen(this.fill(item, 'replace'), () => item) : item;
-      return andThen(this.fill(item, 'set'), () => item);
+      if (this.batch) return touchL1 ? andThen(this.fill(item, 'replace', since), () => item) : item;
+      return andThen(this.fill(item, 'set', since), () => item);
     });
   }
 
@@ -278,6 +301,7 @@ export class L1L2 implements Orchestrator {
       // twice: the first read wins a recache token, the second sees it taken).
       if (waits.length > 0) misses.sort((a, b) => a - b);
       const l2cmds = misses.map((i) => cmds[i]!);
+      const since = this.since();
       const l2 = this.l2.getMany ? this.l2.getMany(l2cmds) : Promise.all(l2cmds.map((c) => this.l2.get(c)));
       return andThen(l2, (items) => {
         const fills: Promise<unknown>[] = [];
@@ -285,7 +309,7 @@ export class L1L2 implements Orchestrator {
           const item = items[j];
           out[misses[j]!] = item;
           if (item !== undefined && !this.batch && !item.stale && !item.win && !item.tokenSent) {
-            const f = this.fill(item, 'set');
+            const f = this.fill(item, 'set', since);
             if (isPromise(f)) fills.push(f);
           }
         }
@@ -308,8 +332,9 @@ export class L1L2 implements Orchestrator {
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
     const exptime = this.l1Exptime(cmd.exptime);
-    return this.lane(cmd.key, () =>
-      andThen(this.l2.store(cmd), (outcome) => {
+    return this.lane(cmd.key, () => {
+      const since = this.since();
+      return andThen(this.l2.store(cmd), (outcome) => {
         if (!isItem(outcome)) {
           // A store refused for size or memory may have unlinked L2's old item (memcached does for a
           // set, so that no stale value outlives the write): L1's copy goes too.
@@ -322,29 +347,30 @@ export class L1L2 implements Orchestrator {
         }
         const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
         return andThen(
-          this.l1Apply(cmd.key, () =>
+          this.l1Write(cmd.key, since, () =>
             // NOT_STORED: L1 did not hold the item it was asked to extend or replace; nothing stale remains.
             andThen(this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime, newCas: outcome.cas }), l1Stored),
           ),
           () => outcome,
         );
-      }),
-    );
+      });
+    });
   }
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
     const touch = cmd.touch === undefined ? undefined : this.l1Exptime(cmd.touch);
-    return this.lane(cmd.key, () =>
-      andThen(this.l2.arithmetic(cmd), (outcome) => {
+    return this.lane(cmd.key, () => {
+      const since = this.since();
+      return andThen(this.l2.arithmetic(cmd), (outcome) => {
         if (!isItem(outcome)) return outcome;
         // A counter L2 just created holds exactly the digits: copy it.
-        if (outcome.created === true) return andThen(this.fill(outcome, this.batch ? 'replace' : 'set'), () => outcome);
+        if (outcome.created === true) return andThen(this.fill(outcome, this.batch ? 'replace' : 'set', since), () => outcome);
         // An updated one may not: memcached writes shorter digits in place, space-padded to the old
         // length, and the reply carries the digits alone. So L1 applies the same change to its copy
         // (none: nothing to do); a result other than L2's drops the copy.
         const l1cmd: ArithmeticCommand = { key: cmd.key, incr: cmd.incr, delta: cmd.delta, newCas: outcome.cas, touch };
         return andThen(
-          this.l1Apply(cmd.key, () =>
+          this.l1Write(cmd.key, since, () =>
             andThen(this.l1.arithmetic(l1cmd), (l1) => {
               if (l1 === 'NOT_FOUND' || (isItem(l1) && l1.value.equals(outcome.value))) return;
               throw new Error(`L1 ${cmd.incr ? 'incr' : 'decr'}: ${isItem(l1) ? 'a result other than L2\'s' : l1}`);
@@ -352,8 +378,8 @@ export class L1L2 implements Orchestrator {
           ),
           () => outcome,
         );
-      }),
-    );
+      });
+    });
   }
 
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
@@ -386,6 +412,9 @@ export class L1L2 implements Orchestrator {
       // A delay reaches both tiers as one absolute time, fixed when the flush runs: the tiers flush
       // the same items even if L2 applies it a second before L1 does (else an L1 copy could outlive it).
       const at = delay > 0 ? wireExptime(absoluteExptime(delay, Math.floor(this.clock() / 1000))) : delay;
+      // Remembered so that an L1 write straddling the threshold is dropped (crossedFlush). Every call
+      // issued before this flush has settled; an immediate one leaves nothing to straddle.
+      this.flushOldest = at > 0 ? at - 1 : 0;
       return andThen(this.l2.flush(at), () => this.l1.flush(at));
     };
     const r = pending.length > 0 ? Promise.all(pending).then(run) : run();

@@ -195,4 +195,45 @@ describe('found by the model: L1L2', () => {
     expect(first?.win).toBe(true);
     expect(second?.tokenSent).toBe(true);
   });
+
+  it('a read whose L2 answer straddles a delayed flush_all\'s time leaves no copy in L1 to outlive the flush', async () => {
+    const { l1, l2, clock } = tiers();
+    const slow = link(l2);
+    const orch = new L1L2(l1, slow.handler, { clock: clock.now });
+    l2.store({ mode: 'set', key: k('a'), value: k('v'), flags: 0, exptime: 0 });
+    const flushed = orch.flush(2);
+    await slow.apply();
+    await slow.reply();
+    await flushed;
+    // L2 reads the item before the flush's threshold (1 s on); its reply arrives a second after it,
+    // when a copy L1 writes is newer than the threshold and would not be flushed.
+    const read = orch.get({ key: k('a') });
+    await slow.apply();
+    clock.advance(2);
+    await slow.reply();
+    expect(value(await read)).toBe('v');
+    expect(l2.get({ key: k('a') })).toBeUndefined();
+    expect(l1.get({ key: k('a') })).toBeUndefined();
+    const again = orch.get({ key: k('a') });
+    await slow.apply();
+    await slow.reply();
+    expect(await again).toBeUndefined();
+  });
+
+  it('a write whose L2 store straddles a delayed flush_all\'s time leaves no copy in L1 either', async () => {
+    const { l1, l2, clock } = tiers();
+    const slow = link(l2);
+    const orch = new L1L2(l1, slow.handler, { clock: clock.now });
+    const flushed = orch.flush(2);
+    await slow.apply();
+    await slow.reply();
+    await flushed;
+    const write = orch.store({ mode: 'set', key: k('b'), value: k('v'), flags: 0, exptime: 0 });
+    await slow.apply();
+    clock.advance(2);
+    await slow.reply();
+    await write;
+    expect(l2.get({ key: k('b') })).toBeUndefined();
+    expect(l1.get({ key: k('b') })).toBeUndefined();
+  });
 });

@@ -263,6 +263,8 @@ interface AsyncDriver {
   wait: Wait;
   /** Let everything in flight settle. */
   settle(inFlight: Promise<unknown>[]): Promise<void>;
+  /** Let some of what is in flight progress (about `n` steps). */
+  progress(n: number): Promise<void>;
 }
 
 function schedulerDriver(s: fc.Scheduler): AsyncDriver {
@@ -272,11 +274,21 @@ function schedulerDriver(s: fc.Scheduler): AsyncDriver {
       await s.waitIdle();
       await Promise.all(inFlight);
     },
+    progress: async (n) => {
+      const k = Math.min(n, s.count());
+      if (k > 0) await s.waitNext(k);
+    },
   };
 }
 
 function timerDriver(seed: number): AsyncDriver {
-  return { wait: timerWaits(seed), settle: async (inFlight) => void (await Promise.all(inFlight)) };
+  return {
+    wait: timerWaits(seed),
+    settle: async (inFlight) => void (await Promise.all(inFlight)),
+    progress: async (n) => {
+      for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+    },
+  };
 }
 
 /**
@@ -311,6 +323,8 @@ async function runAsync(stepsList: readonly Step[], driver: AsyncDriver, options
   for (const s of stepsList) {
     if (s.t === 'advance') {
       if (!options.clockInFlight) await settle();
+      // In flight: some calls are applied before the clock moves, some after.
+      else await driver.progress(s.ms % 5);
       t.clock.advance(s.ms / 1000);
     } else if (s.t === 'l1drop') {
       // Dropping an L1 copy is always safe, even with commands in flight (an eviction).
