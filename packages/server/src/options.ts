@@ -24,7 +24,7 @@ export interface ServerLimits {
   maxKeysPerGet: number;
   /** Close a connection idle this long, in ms (memcached `-o idle_timeout`); 0 = never. */
   idleTimeoutMs: number;
-  /** Requests a connection may have waiting on asynchronous handlers before the server stops reading from it. */
+  /** Requests a connection may have waiting on asynchronous handlers before it runs and reads nothing more until some answer. */
   maxPendingRequests: number;
   /**
    * Reply bytes one connection may have produced and not yet handed to the
