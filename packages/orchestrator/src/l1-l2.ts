@@ -123,9 +123,15 @@ export class L1L2 implements Orchestrator {
     return o !== 0 && since <= o && o <= Math.floor(this.clock() / 1000);
   }
 
-  /** Write L2's answer into L1 (`f`), unless a flush_all's threshold came meanwhile: then L1's copy goes. */
+  /**
+   * Write L2's answer into L1 (`f`), unless a flush_all's threshold came
+   * meanwhile: then L1's copy goes. Checked again once L1 has answered (an
+   * asynchronous L1 may apply the write after the threshold); the key's
+   * lane is held until then, so no read sees the copy in between.
+   */
   private l1Write(key: Buffer, since: number, f: () => MaybePromise<unknown>): MaybePromise<void> {
-    return this.l1Apply(key, this.crossedFlush(since) ? () => this.l1.delete({ key }) : f);
+    if (this.crossedFlush(since)) return this.l1Apply(key, () => this.l1.delete({ key }));
+    return this.l1Apply(key, () => andThen(f(), (r) => (this.flushOldest !== 0 && this.crossedFlush(since) ? this.l1.delete({ key }) : r)));
   }
 
   /** A client's wire exptime as the absolute one L1 gets, fixed now: never later than the one L2 computes when the call reaches it. */

@@ -236,4 +236,26 @@ describe('found by the model: L1L2', () => {
     expect(l2.get({ key: k('b') })).toBeUndefined();
     expect(l1.get({ key: k('b') })).toBeUndefined();
   });
+
+  it('an asynchronous L1 that applies a copy after a delayed flush_all\'s time has it deleted before the key is read again', async () => {
+    const { l1, l2, clock } = tiers();
+    const slowL1 = link(l1);
+    const orch = new L1L2(slowL1.handler, l2, { clock: clock.now });
+    const flushed = orch.flush(2);
+    await slowL1.apply();
+    await slowL1.reply();
+    await flushed;
+    // L2 stores at once (before the threshold); L1 applies its copy two seconds later.
+    const write = orch.store({ mode: 'set', key: k('c'), value: k('v'), flags: 0, exptime: 0 });
+    const read = orch.get({ key: k('c') });
+    clock.advance(2);
+    for (let i = 0; i < 4; i++) {
+      await slowL1.apply();
+      await slowL1.reply();
+    }
+    await write;
+    expect(l2.get({ key: k('c') })).toBeUndefined();
+    expect(l1.get({ key: k('c') })).toBeUndefined();
+    expect(await read).toBeUndefined();
+  });
 });
