@@ -86,6 +86,13 @@ export const ConfigSchema = z
     batchPort: port.optional(),
     backendConns: z.coerce.number().int().min(1).max(64).default(2),
     backendTimeout: duration.default(1000),
+    // Security: a TLS listener beside (or instead of) the plaintext one, and authentication.
+    tlsPort: port.optional(),
+    tlsCert: z.string().min(1).optional(),
+    tlsKey: z.string().min(1).optional(),
+    tlsCa: z.string().min(1).optional(),
+    tlsOnly: z.boolean().default(false),
+    authFile: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -102,6 +109,17 @@ export const ConfigSchema = z
     if (l2Given && !c.l2Enabled) issue('l2Sock', '--l2-sock/--l2-addr need --l2-enabled');
     if (c.batchPort !== undefined && !c.l2Enabled) issue('batchPort', '--batch-port serves the L1L2Batch orchestrator and needs --l2-enabled');
     if (c.backendTimeout <= 0) issue('backendTimeout', 'must be more than 0');
+    if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined)) issue('tlsPort', 'needs --tls-cert and --tls-key');
+    if (c.tlsPort === undefined) {
+      for (const k of ['tlsCert', 'tlsKey', 'tlsCa'] as const) if (c[k] !== undefined) issue(k, 'needs --tls-port');
+      if (c.tlsOnly) issue('tlsOnly', 'needs --tls-port');
+    }
+    if (c.tlsOnly && c.useDomainSocket) issue('tlsOnly', 'cannot be combined with --use-domain-socket (it removes the plaintext listener)');
+    if (c.tlsOnly && c.batchPort !== undefined) issue('tlsOnly', 'cannot be combined with --batch-port (the batch port is plaintext)');
+    if (c.tlsPort !== undefined && c.tlsPort !== 0) {
+      if (!c.tlsOnly && !c.useDomainSocket && c.tlsPort === c.port) issue('tlsPort', 'must differ from --port');
+      if (c.tlsPort === c.batchPort) issue('tlsPort', 'must differ from --batch-port');
+    }
   });
 
 export type Config = z.output<typeof ConfigSchema>;
@@ -137,11 +155,24 @@ Usage: memproxy [options]
                             clients are batched onto them)
       --backend-timeout T   how long a backend request may take (default 1s)
 
+  Security (off by default; see docs/security.md):
+      --tls-port N          also listen for TLS on this port (same --host), next to the
+                            plaintext listener
+      --tls-cert PATH       the server certificate (chain), PEM
+      --tls-key PATH        its private key, PEM
+      --tls-ca PATH         CA certificate(s), PEM: clients must present a certificate
+                            signed by one of them
+      --tls-only            serve TLS only: no plaintext listener
+      --auth-file PATH      require authentication on every listener; the file holds one
+                            username:password per line (memcached -Y format). Text clients
+                            log in with memcached's auth set, binary ones with SASL PLAIN
+
       --config FILE         JSON file with any of the options above (camelCase keys:
                             port, host, useDomainSocket, sockPath, l1Inmem, l1InmemSize,
                             maxConns, maxItemSize, idleTimeout, maxOutputBytes, l1Sock,
                             l1Addr, chunked, chunkSize, l2Enabled, l2Sock, l2Addr,
-                            batchPort, backendConns, backendTimeout); flags override it
+                            batchPort, backendConns, backendTimeout, tlsPort, tlsCert,
+                            tlsKey, tlsCa, tlsOnly, authFile); flags override it
   -h, --help                show this help
 
 Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
@@ -181,6 +212,12 @@ export function loadConfig(argv: string[]): Config | 'help' {
         'batch-port': { type: 'string' },
         'backend-conns': { type: 'string' },
         'backend-timeout': { type: 'string' },
+        'tls-port': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-only': { type: 'boolean' },
+        'auth-file': { type: 'string' },
         config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -222,6 +259,12 @@ export function loadConfig(argv: string[]): Config | 'help' {
     batchPort: v['batch-port'],
     backendConns: v['backend-conns'],
     backendTimeout: v['backend-timeout'],
+    tlsPort: v['tls-port'],
+    tlsCert: v['tls-cert'],
+    tlsKey: v['tls-key'],
+    tlsCa: v['tls-ca'],
+    tlsOnly: v['tls-only'],
+    authFile: v['auth-file'],
   };
   for (const k of Object.keys(fromFlags)) if (fromFlags[k] === undefined) delete fromFlags[k];
   const result = ConfigSchema.safeParse({ ...fromFile, ...fromFlags });

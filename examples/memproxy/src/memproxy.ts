@@ -5,6 +5,7 @@ import { l1l2, l1l2Batch, l1Only } from '@cleave/orchestrator';
 import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
 import { ConfigError, HELP, loadConfig, type Config } from './config.js';
+import { loadSecurity, type Security } from './security.js';
 
 /** The storage tiers the flags describe, and a one-line description of them for the startup log. */
 function buildTiers(config: Config): { l1: Handler; l2?: Handler; describe: string } {
@@ -36,10 +37,12 @@ function buildTiers(config: Config): { l1: Handler; l2?: Handler; describe: stri
 
 async function main(): Promise<void> {
   let config;
+  let security: Security = {};
   try {
     // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
     const args = process.argv.slice(2);
     config = loadConfig(args[0] === '--' ? args.slice(1) : args);
+    if (config !== 'help') security = loadSecurity(config);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`memproxy: ${e.message}\nRun memproxy --help for the options.\n`);
@@ -52,7 +55,10 @@ async function main(): Promise<void> {
     return;
   }
 
-  const listen: ListenTarget = config.useDomainSocket ? { path: config.sockPath } : { port: config.port, host: config.host };
+  const listen: ListenTarget[] = [];
+  if (!config.tlsOnly) listen.push(config.useDomainSocket ? { path: config.sockPath } : { port: config.port, host: config.host });
+  if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
+  const auth = security.auth;
   const tiers = buildTiers(config);
   const limits = {
     maxConnections: config.maxConns,
@@ -61,7 +67,7 @@ async function main(): Promise<void> {
     maxOutputBytes: config.maxOutputBytes,
   };
   const servers: Server[] = [];
-  servers.push(await listenAndServe({ listen, orchestrator: tiers.l2 ? l1l2 : l1Only, l1: tiers.l1, l2: tiers.l2, limits }));
+  servers.push(await listenAndServe({ listen, orchestrator: tiers.l2 ? l1l2 : l1Only, l1: tiers.l1, l2: tiers.l2, limits, auth }));
   if (config.batchPort !== undefined) {
     // Rend's bulk-loader port: same tiers, L1L2Batch; the main server owns (and closes) the handlers.
     servers.push(
@@ -71,16 +77,20 @@ async function main(): Promise<void> {
         l1: tiers.l1,
         l2: tiers.l2,
         limits,
+        auth,
         closeHandlers: false,
       }),
     );
   }
 
-  const where = (s: Server) => s.addresses.map((a) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`)).join(', ');
-  const exposure = !config.useDomainSocket && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
+  const where = (s: Server) =>
+    s.addresses.map((a) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`) + (a.tls ? ' (TLS)' : '')).join(' and ');
+  const tcp = !config.useDomainSocket || security.tls !== undefined;
+  const exposure = tcp && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
+  const login = security.users !== undefined ? `, auth required (${security.users} user${security.users === 1 ? '' : 's'})` : '';
   const batch = servers[1] ? `; L1L2Batch on ${where(servers[1])}` : '';
   process.stdout.write(
-    `memproxy listening on ${where(servers[0]!)}${exposure}: ${tiers.describe}, max item ${config.maxItemSize} bytes, max ${config.maxConns} connections${batch}\n`,
+    `memproxy listening on ${where(servers[0]!)}${exposure}: ${tiers.describe}${login}, max item ${config.maxItemSize} bytes, max ${config.maxConns} connections${batch}\n`,
   );
 
   let stopping = false;

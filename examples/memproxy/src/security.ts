@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
+import { parseAuthFile, type AuthOptions, type TlsOptions } from '@cleave/server';
+import { ConfigError, type Config } from './config.js';
+
+/** What the security flags turn into: TLS for the TLS listener, and the users who may log in. */
+export interface Security {
+  tls?: TlsOptions;
+  auth?: AuthOptions;
+  /** How many users the auth file holds (for the startup line). */
+  users?: number;
+}
+
+function read(flag: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new ConfigError(`${flag} ${path}: cannot read it (${err.code ?? err.message})`);
+  }
+}
+
+/**
+ * Read the files the security flags name, at startup: certificates and key
+ * (checked to be PEM and to belong together) and the auth file. Any problem
+ * is a ConfigError naming the flag and file; an auth file's passwords never
+ * appear in it.
+ */
+export function loadSecurity(config: Config): Security {
+  const out: Security = {};
+  if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
+    const tls: TlsOptions = { cert: read('--tls-cert', config.tlsCert), key: read('--tls-key', config.tlsKey) };
+    if (config.tlsCa !== undefined) tls.ca = read('--tls-ca', config.tlsCa);
+    try {
+      createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca && { ca: tls.ca }) });
+    } catch (e) {
+      throw new ConfigError(`--tls-cert/--tls-key${tls.ca ? '/--tls-ca' : ''}: not usable PEM (${(e as Error).message})`);
+    }
+    out.tls = tls;
+  }
+  if (config.authFile !== undefined) {
+    const text = read('--auth-file', config.authFile);
+    try {
+      const users = parseAuthFile(text);
+      out.auth = { users };
+      out.users = users.size;
+    } catch (e) {
+      throw new ConfigError(`--auth-file ${config.authFile}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
