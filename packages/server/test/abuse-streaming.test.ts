@@ -224,6 +224,30 @@ describe('the output budget holds back work, not just bytes', () => {
     s.destroy();
   });
 
+  it('a long multi-get through an asynchronous handler, for a client that does not read, stops at the budget', async () => {
+    const calls = { n: 0 };
+    const inner = new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
+    const { port, server } = await serve({ l1: asyncGets(inner, () => 1, true, calls) });
+    const setter = await RawClient.connect({ port });
+    await setter.request(`set big 0 0 ${VALUE}\r\n${'x'.repeat(VALUE)}\r\n`, 'STORED\r\n');
+    setter.close();
+    const s = net.connect(port, '127.0.0.1');
+    s.pause();
+    await new Promise((r) => s.once('connect', r));
+    // 20 000 hits of 100 KB: 2 GB of reply.
+    s.write(`get ${'big '.repeat(20_000)}\r\n`);
+    await new Promise((r) => setTimeout(r, 800));
+    const first = calls.n;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(calls.n).toBe(first);
+    // Slices of 64 keys ran until the budget and the kernel's buffers were full; the rest never did.
+    const kernel = 32 * 1024 * 1024;
+    expect(first).toBeGreaterThanOrEqual(MULTI_GET_SLICE);
+    expect(first * VALUE).toBeLessThan(4 * 1024 * 1024 + kernel + MULTI_GET_SLICE * VALUE);
+    expect(server.counters.bytesWritten).toBeLessThan(4 * 1024 * 1024 + kernel + MULTI_GET_SLICE * VALUE);
+    s.destroy();
+  });
+
   it('counts replies that wait behind a slow one, and runs nothing more until they go', async () => {
     const calls = { n: 0 };
     const inner = new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
