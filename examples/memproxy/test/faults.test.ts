@@ -67,6 +67,8 @@ interface Fault {
   prelude?(load: CheckedLoad): Promise<void>;
   /** The fault is over once begin() returns (a quick restart): requests sent during begin() count as the fault's. */
   brief?: boolean;
+  /** How long the fault lasts (default HOLD). */
+  holdMs?: number;
 }
 
 /**
@@ -85,7 +87,7 @@ async function underLoad(mp: Running, fault: Fault, rounds: number, extra: Parti
     await load.start();
   } else {
     await load.start();
-    await load.runPhase(300);
+    await load.runPhase(250);
     await fault.prelude?.(load);
     if (fault.brief) {
       load.phase = 'fault';
@@ -97,12 +99,12 @@ async function underLoad(mp: Running, fault: Fault, rounds: number, extra: Parti
       load.faulty = true;
     }
   }
-  await sleep(HOLD);
+  await sleep(fault.holdMs ?? HOLD);
   load.phase = 'recovery';
   load.faulty = false;
   await fault.end();
   const healthy = await load.untilHealthy(10_000, 'after');
-  await sleep(400);
+  await sleep(300);
   await load.stop(bound + 1000);
   const report = `${expect.getState().currentTestName}\n${load.summary()}`;
   if (process.env.CLEAVE_FAULT_REPORT) console.log(report);
@@ -179,7 +181,7 @@ function restartFault(mc: FixedMemcached): Fault {
 }
 
 /** The backend timeout of the slow-backend cases: wide enough that a loaded machine never turns "slow" into "too slow". */
-const SLOW_TIMEOUT = 1000;
+const SLOW_TIMEOUT = 800;
 
 /**
  * A slow backend behind a relay: first slower than usual but well within
@@ -204,6 +206,9 @@ function slowFault(relay: SlowRelay, opts: { slowMs?: number; allSlow?: boolean 
     begin: () => {
       relay.delayMs = SLOW_TIMEOUT * 3;
     },
+    // Requests still waiting from the slow phase fail only after a timeout: long enough for the ones sent
+    // after them to meet the fault too.
+    holdMs: SLOW_TIMEOUT * 2.5,
     end: () => {
       relay.delayMs = 0;
     },
