@@ -59,6 +59,11 @@ export function memcachedVersion(): string {
   return r.stdout.trim().split(' ')[1] ?? '';
 }
 
+/** saslpasswd2 lives in /usr/sbin, which a non-root PATH may lack. */
+function saslpasswd2(): string {
+  return spawnSync('saslpasswd2', ['-v'], { stdio: 'ignore' }).error === undefined ? 'saslpasswd2' : '/usr/sbin/saslpasswd2';
+}
+
 const live = new Set<MemcachedProcess>();
 process.once('exit', () => {
   for (const p of live) {
@@ -90,8 +95,11 @@ export async function startMemcached(options: MemcachedOptions = {}): Promise<Me
     // cyrus reads <SASL_CONF_PATH>/memcached.conf; users live in a sasldb under the host's realm.
     writeFileSync(join(workDir(), 'memcached.conf'), `mech_list: plain\nsasldb_path: ${db}\n`);
     for (const [user, password] of Object.entries(options.saslUsers)) {
-      const r = spawnSync('saslpasswd2', ['-p', '-a', 'memcached', '-c', '-f', db, user], { input: password });
-      if (r.status !== 0) throw new Error(`saslpasswd2 failed (install sasl2-bin): ${r.stderr?.toString() ?? r.error}`);
+      const r = spawnSync(saslpasswd2(), ['-p', '-a', 'memcached', '-c', '-f', db, user], { input: password });
+      if (r.status !== 0) {
+        rmSync(workDir(), { recursive: true, force: true });
+        throw new Error(`saslpasswd2 failed (install sasl2-bin): ${r.stderr?.toString() ?? r.error}`);
+      }
     }
     env.SASL_CONF_PATH = workDir();
     args.push('-S');
