@@ -1115,11 +1115,13 @@ export class InMemoryHandler implements Handler {
       else this.decrMisses++;
       return 'NOT_FOUND';
     }
-    const compareCas = cmd.compareCas;
-    if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.u64[id * 8 + CAS]) return 'EXISTS';
     const width = this.u32[id * STRIDE + VLEN]!;
     const flags = this.u32[id * STRIDE + FLAGS]!;
-    if (memcachedItemSize(key.length, flags, width) > SLAB_CHUNK_MAX) return 'NON_NUMERIC';
+    // memcached's do_add_delta: an empty or chunked value is non-numeric before the CAS is compared;
+    // a CAS mismatch comes before the digits are read.
+    if (width === 0 || memcachedItemSize(key.length, flags, width) > SLAB_CHUNK_MAX) return 'NON_NUMERIC';
+    const compareCas = cmd.compareCas;
+    if (compareCas !== undefined && compareCas !== 0n && compareCas !== this.u64[id * 8 + CAS]) return 'EXISTS';
     this.copyOut(id);
     const current = parseCounter(this.outValue);
     if (current === undefined) return 'NON_NUMERIC';

@@ -184,3 +184,18 @@ describe('found by the model: recache tokens', () => {
     expect(h.get({ key: b('st1'), protocol: 'meta' } as GetCommand)!.tokenSent).toBe(true);
   });
 });
+
+describe('found by the model: incr/decr checks in memcached\'s order', () => {
+  it('an empty value is non-numeric before a wrong CAS is noticed; a non-numeric one with a wrong CAS is EXISTS', async () => {
+    await client.request('ms ae1 0\r\n\r\nms ae2 3\r\nabc\r\n', 'HD\r\nHD\r\n');
+    const empty = (await client.request('ma ae1 C999999 D1\r\n', '\r\n')).toString('latin1');
+    const text = (await client.request('ma ae2 C999999 D1\r\n', '\r\n')).toString('latin1');
+    const outcome = (line: string) => (line.startsWith('CLIENT_ERROR cannot increment') ? 'NON_NUMERIC' : line.startsWith('EX') ? 'EXISTS' : line.trim());
+    const { h } = makeHandler();
+    set(h, 'ae1', '');
+    set(h, 'ae2', 'abc');
+    expect(h.arithmetic({ key: b('ae1'), incr: true, delta: 1n, compareCas: 999999n })).toBe(outcome(empty));
+    expect(h.arithmetic({ key: b('ae2'), incr: true, delta: 1n, compareCas: 999999n })).toBe(outcome(text));
+    expect([outcome(empty), outcome(text)]).toEqual(['NON_NUMERIC', 'EXISTS']);
+  });
+});
