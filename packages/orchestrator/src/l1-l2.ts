@@ -28,10 +28,13 @@ export interface L1L2Options {
   /** Where L1 failures are reported (they never fail the request: L2 is the authority). */
   onL1Error?: (err: unknown) => void;
   /**
-   * Current time in milliseconds (default `Date.now`): the clock the tiers
-   * read. A write's exptime is made absolute for L1 when the call is made,
-   * so L1's copy never outlives L2's item even when L2 applies the write a
-   * second later; a delayed flush_all reaches both tiers as one absolute time.
+   * The clock both tiers read (milliseconds), for tiers in this process (the
+   * in-memory handler). With it, a write's or touch's exptime reaches L1 as
+   * an absolute time fixed when the call is made, and a delayed flush_all
+   * reaches both tiers as one absolute time, so an L1 copy never outlives
+   * L2's item even when an L2 call spans a second boundary. Without it
+   * (tiers in other processes, each on its own clock), the client's relative
+   * TTLs and delays pass through, exact in each tier's own clock.
    */
   clock?: () => number;
 }
@@ -71,8 +74,8 @@ function l1Stored(outcome: StoreOutcome): StoreOutcome {
  *   remaining TTL and CAS.
  * - incr/decr change L2's counter, then L1's copy the same way.
  * - delete/touch/gat go to both; L2's answer is the client's.
- * - An exptime L1 gets is absolute, fixed when the call is made: L1's copy
- *   never outlives L2's item.
+ * - Given the tiers' clock (`clock`), an exptime L1 gets is absolute, fixed
+ *   when the call is made: L1's copy never outlives L2's item.
  * - While a write to a key is in flight, later reads of that key wait for
  *   it, so a pipeline reads its own writes even though L1 answers at once.
  * - When neither L1's update nor the delete replacing it gets through (a
@@ -85,7 +88,7 @@ export class L1L2 implements Orchestrator {
   readonly l2: Handler;
   private readonly batch: boolean;
   private readonly onL1Error: (err: unknown) => void;
-  private readonly clock: () => number;
+  private readonly clock: (() => number) | undefined;
   /** The last unsettled call per key (latin1), which the key's next call waits for. */
   private readonly inflight = new Map<string, Promise<unknown>>();
   /** An in-flight flush_all: every call waits for it, so nothing reads L1 before it is flushed. */
@@ -105,12 +108,12 @@ export class L1L2 implements Orchestrator {
     this.l2 = l2;
     this.batch = options.batch ?? false;
     this.onL1Error = options.onL1Error ?? (() => {});
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock;
   }
 
   /** Now in Unix seconds while a delayed flush_all is known (else 0: no clock read). Taken when an L2 call starts. */
   private since(): number {
-    return this.flushOldest === 0 ? 0 : Math.floor(this.clock() / 1000);
+    return this.flushOldest === 0 ? 0 : Math.floor(this.clock!() / 1000);
   }
 
   /**
@@ -120,7 +123,7 @@ export class L1L2 implements Orchestrator {
    */
   private crossedFlush(since: number): boolean {
     const o = this.flushOldest;
-    return o !== 0 && since <= o && o <= Math.floor(this.clock() / 1000);
+    return o !== 0 && since <= o && o <= Math.floor(this.clock!() / 1000);
   }
 
   /**
@@ -134,9 +137,14 @@ export class L1L2 implements Orchestrator {
     return this.l1Apply(key, () => andThen(f(), (r) => (this.flushOldest !== 0 && this.crossedFlush(since) ? this.l1.delete({ key }) : r)));
   }
 
-  /** A client's wire exptime as the absolute one L1 gets, fixed now: never later than the one L2 computes when the call reaches it. */
+  /**
+   * The exptime L1 gets for a client's wire exptime: with the tiers' clock,
+   * the absolute time, fixed now (never later than the one L2 computes when
+   * the call reaches it); without, the wire exptime itself.
+   */
   private l1Exptime(exptime: number): number {
-    return exptime === 0 ? 0 : wireExptime(absoluteExptime(exptime, Math.floor(this.clock() / 1000)));
+    const clock = this.clock;
+    return clock === undefined || exptime === 0 ? exptime : wireExptime(absoluteExptime(exptime, Math.floor(clock() / 1000)));
   }
 
   // -- bookkeeping -----------------------------------------------------------
@@ -415,12 +423,13 @@ export class L1L2 implements Orchestrator {
     const pending = [...this.inflight.values()];
     if (this.barrier) pending.push(this.barrier);
     const run = () => {
-      // A delay reaches both tiers as one absolute time, fixed when the flush runs: the tiers flush
-      // the same items even if L2 applies it a second before L1 does (else an L1 copy could outlive it).
-      const at = delay > 0 ? wireExptime(absoluteExptime(delay, Math.floor(this.clock() / 1000))) : delay;
+      // With the tiers' clock a delay reaches both as one absolute time, fixed when the flush runs: the
+      // tiers flush the same items even if L2 applies it a second before L1 does.
+      const clock = this.clock;
+      const at = delay > 0 && clock !== undefined ? wireExptime(absoluteExptime(delay, Math.floor(clock() / 1000))) : delay;
       // Remembered so that an L1 write straddling the threshold is dropped (crossedFlush). Every call
       // issued before this flush has settled; an immediate one leaves nothing to straddle.
-      this.flushOldest = at > 0 ? at - 1 : 0;
+      this.flushOldest = clock !== undefined && at > 0 ? at - 1 : 0;
       return andThen(this.l2.flush(at), () => this.l1.flush(at));
     };
     const r = pending.length > 0 ? Promise.all(pending).then(run) : run();
