@@ -14,9 +14,7 @@
  *   answered; no client connection may be closed by the server.
  */
 import net from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { memcachedBinary, waitForListen } from '@cleave/testkit';
+import { FixedMemcached as BaseFixedMemcached } from '@cleave/testkit';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -511,59 +509,13 @@ export class CheckedLoad {
 // A memcached on a fixed address, to stop, kill and restart
 // ---------------------------------------------------------------------------
 
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-/** A real memcached on a fixed port or socket path, so it can be stopped, killed and started again there. */
-export class FixedMemcached {
-  child: ChildProcess | undefined;
-  constructor(readonly target: { port: number } | { path: string }) {}
+/** A real memcached on a fixed port or socket path, with the memproxy flags that name it as L1. */
+export class FixedMemcached extends BaseFixedMemcached {
+  constructor(override readonly target: { port: number } | { path: string }) {
+    super(target);
+  }
 
   get address(): string[] {
     return 'path' in this.target ? ['--l1-sock', this.target.path] : ['--l1-addr', `127.0.0.1:${this.target.port}`];
-  }
-
-  get alive(): boolean {
-    const c = this.child;
-    return c !== undefined && c.exitCode === null && c.signalCode === null;
-  }
-
-  async start(): Promise<void> {
-    const args = ['-U', '0', '-t', '1', '-m', '64'];
-    if ('path' in this.target) args.push('-s', this.target.path);
-    else args.push('-l', '127.0.0.1', '-p', String(this.target.port));
-    if (process.getuid?.() === 0) args.push('-u', 'root');
-    const child = spawn(memcachedBinary(), args, { stdio: 'ignore' });
-    this.child = child;
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    await waitForListen('path' in this.target ? { path: this.target.path } : { port: this.target.port, host: '127.0.0.1' });
-  }
-
-  /** SIGSTOP, returning once the kernel shows the process stopped. */
-  async pause(): Promise<void> {
-    const pid = this.child!.pid!;
-    process.kill(pid, 'SIGSTOP');
-    const state = () => readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0];
-    const deadline = Date.now() + 2000;
-    while (state() !== 'T' && Date.now() < deadline) await sleep(1);
-  }
-
-  resume(): void {
-    process.kill(this.child!.pid!, 'SIGCONT');
-  }
-
-  /** Send `sig` (SIGKILL by default) and wait for the exit. */
-  async kill(sig: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child || !this.alive) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGCONT');
-    child.kill(sig);
-    const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(t);
   }
 }

@@ -1,8 +1,6 @@
 import net from 'node:net';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { HandlerError } from '@cleave/protocol';
-import { RawClient, memcachedBinary, waitForListen } from '@cleave/testkit';
+import { RawClient } from '@cleave/testkit';
 
 export const k = (s: string): Buffer => Buffer.from(s, 'latin1');
 
@@ -74,54 +72,8 @@ export async function rejection(p: Promise<unknown> | unknown): Promise<HandlerE
   throw new Error('expected a HandlerError, the call succeeded');
 }
 
-/**
- * A memcached we control by PID on a fixed address, so it can be stopped,
- * continued, killed and started again on the same port or socket path.
- */
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of children) c.kill('SIGKILL');
-});
-
-export class Backend {
-  child: ChildProcess | undefined;
-  constructor(readonly target: Target) {}
-
-  get pid(): number {
-    return this.child!.pid!;
-  }
-
-  async start(): Promise<void> {
-    const args = ['-U', '0', '-t', '1', '-m', '64'];
-    if ('path' in this.target) args.push('-s', this.target.path);
-    else args.push('-l', '127.0.0.1', '-p', String(this.target.port));
-    if (process.getuid?.() === 0) args.push('-u', 'root');
-    const child = spawn(memcachedBinary(), args, { stdio: 'ignore' });
-    this.child = child;
-    children.add(child);
-    child.once('exit', () => children.delete(child));
-    await waitForListen('path' in this.target ? { path: this.target.path } : { port: this.target.port });
-  }
-
-  /** Send `sig`; for SIGSTOP, return once the kernel reports the process stopped. */
-  async signal(sig: NodeJS.Signals): Promise<void> {
-    process.kill(this.pid, sig);
-    if (sig !== 'SIGSTOP') return;
-    const state = () => readFileSync(`/proc/${this.pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0];
-    const deadline = Date.now() + 2000;
-    while (state() !== 'T' && Date.now() < deadline) await sleep(1);
-  }
-
-  /** SIGKILL and wait for the exit. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
-    child.kill('SIGCONT');
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
+/** A memcached we control by PID on a fixed address (stop, continue, kill, start again there). */
+export { FixedMemcached as Backend } from '@cleave/testkit';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

@@ -7,20 +7,12 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import b from 'benny';
 import type { CaseResult } from 'benny/lib/internal/common-types';
-import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
-import { DEFAULT_LIMITS, encodeBinaryRequest } from '@cleave/protocol';
+import { DEFAULT_LIMITS } from '@cleave/protocol';
 import { Connection } from '../src/connection.js';
-import type { ServerContext } from '../src/execute.js';
 import { DEFAULT_SERVER_LIMITS } from '../src/options.js';
 import { newCounters } from '../src/stats.js';
 
-const KEYS = 10_000;
-const keyOf = (i: number) => `key:${String(i % KEYS).padStart(8, '0')}`;
-const value = Buffer.alloc(100, 'v');
-const orch = l1Only(new InMemoryHandler({ maxBytes: 64 << 20 }));
-for (let i = 0; i < KEYS; i++) orch.store({ mode: 'set', key: Buffer.from(keyOf(i)), value, flags: 0, exptime: 0 });
-const ctx: ServerContext = { version: '1.6.18', stats: () => [] };
+import { ctx, orch, read } from './workload.js';
 
 /** A socket that takes every write synchronously and never pushes back. */
 class SinkSocket extends EventEmitter {
@@ -41,32 +33,6 @@ class SinkSocket extends EventEmitter {
   }
 }
 
-function read(kind: 'text' | 'binary' | 'mget'): { chunk: Buffer; count: number } {
-  const parts: Buffer[] = [];
-  let size = 0;
-  let i = 0;
-  while (size < 60 * 1024) {
-    const key = Buffer.from(keyOf(i * 7919));
-    const isSet = i % 10 === 9;
-    let bytes: Buffer;
-    if (kind === 'binary') {
-      const base = { protocol: 'binary' as const, quiet: false, opaque: i, key };
-      bytes = isSet
-        ? encodeBinaryRequest({ ...base, opcode: 0x01, cmd: 'store', mode: 'set', value, flags: 0, exptime: 0 })
-        : encodeBinaryRequest({ ...base, opcode: 0x0c, cmd: 'get', withCas: false });
-    } else if (kind === 'mget') {
-      const keys: string[] = [];
-      for (let k = 0; k < 100; k++) keys.push(keyOf(i * 100 + k));
-      bytes = Buffer.from(`get ${keys.join(' ')}\r\n`, 'latin1');
-    } else {
-      bytes = Buffer.from(isSet ? `set ${key} 0 0 100\r\n${value}\r\n` : `get ${key}\r\n`, 'latin1');
-    }
-    parts.push(bytes);
-    size += bytes.length;
-    i++;
-  }
-  return { chunk: Buffer.concat(parts), count: i };
-}
 
 function connection(): SinkSocket {
   const socket = new SinkSocket();

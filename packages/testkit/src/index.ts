@@ -7,3 +7,4 @@ export * from './differential-cases.js';
 export * from './slow-relay.js';
 export * from './reference-model.js';
 export * from './tls.js';
+export * from './fixed-memcached.js';

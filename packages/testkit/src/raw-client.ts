@@ -7,18 +7,14 @@ let markerSeq = 0;
  * the server answers. No protocol knowledge, so it can compare two servers.
  */
 export class RawClient {
-  private readonly socket: net.Socket;
   private buf: Buffer = Buffer.alloc(0);
   private waiters: Array<() => void> = [];
   private closedFlag = false;
-  private readonly ready: Promise<void>;
+  /** Why the connection failed, if it did (a reset, a refused TLS handshake, ...). */
+  error: Error | undefined;
 
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
-    this.ready = new Promise((resolve, reject) => {
-      socket.once('connect', () => resolve());
-      socket.once('error', reject);
-    });
+  protected constructor(protected readonly socket: net.Socket) {
+    socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => {
       this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
       this.wake();
@@ -27,16 +23,19 @@ export class RawClient {
       this.closedFlag = true;
       this.wake();
     });
-    socket.on('error', () => {
-      /* surfaced through `closed` */
+    socket.on('error', (e) => {
+      // Surfaced through `closed` and `error`.
+      this.error ??= e;
     });
   }
 
   static async connect(target: { port: number; host?: string } | { path: string }): Promise<RawClient> {
     const s = 'path' in target ? net.connect(target.path) : net.connect(target.port, target.host ?? '127.0.0.1');
-    s.setNoDelay(true);
     const c = new RawClient(s);
-    await c.ready;
+    await new Promise<void>((resolve, reject) => {
+      s.once('connect', () => resolve());
+      s.once('error', reject);
+    });
     return c;
   }
 
@@ -75,6 +74,11 @@ export class RawClient {
       });
     }
     return true;
+  }
+
+  /** Wait for the connection to close; false if it is still open after `timeoutMs`. */
+  waitClosed(timeoutMs = 3000): Promise<boolean> {
+    return this.waitFor(() => this.closedFlag, timeoutMs).then(() => this.closedFlag);
   }
 
   /** Take exactly n bytes (waiting for them). */
