@@ -44,9 +44,15 @@ export const MULTI_GET_SLICE = 64;
  * Writers of connections that have nothing to encode, lent to the next one
  * that has: an idle connection holds no write buffer. Sharing is safe because
  * a writer never writes again over bytes it has handed out.
+ *
+ * The pool must hold as many writers as connections are busy at once: a
+ * client waiting on a backend holds its writer, and each writer made anew is
+ * a 64 KiB slab for the collector. With 8, fifty unpipelined clients of a
+ * memcached backend halved the proxy's throughput and raised its p99 from
+ * 1.5 ms to 5 ms. Kept writers cost only the slab pages they touched.
  */
 const spareWriters: ResponseWriter[] = [];
-const SPARE_WRITERS = 8;
+const SPARE_WRITERS = 1024;
 
 const enum SlotState {
   Pending,
