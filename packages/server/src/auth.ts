@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { ServerCounters } from './stats.js';
 import {
   BinaryOpcode,
   BinaryStatus,
@@ -266,7 +267,10 @@ export class AuthSession {
   /** Binary gate: a command was refused; the connection is closing, nothing more is read. */
   private refused = false;
 
-  constructor(private readonly auth: Authenticator) {}
+  constructor(
+    private readonly auth: Authenticator,
+    private readonly counters: Pick<ServerCounters, 'authCmds' | 'authErrors'>,
+  ) {}
 
   /**
    * Feed text bytes read before authentication; replies go to `w`. Returns
@@ -329,7 +333,7 @@ export class AuthSession {
         w.ascii(BAD_TOKEN_FORMAT);
         continue;
       }
-      if (this.auth.check(cred[0]!, cred[1]!)) {
+      if (this.check(cred[0]!, cred[1]!)) {
         this.authenticated = true;
         w.ascii(STORED);
         return b.subarray(p);
@@ -414,6 +418,15 @@ export class AuthSession {
     this.authenticated = false;
     if (req.cmd === 'sasl_list') return LIST_REPLY;
     if (req.mechanism.length > MAX_MECHANISM_LENGTH) return EINVAL_REPLY;
+    const reply = this.exchange(req);
+    // memcached counts an exchange once it ends, in success or failure; "continue" is not counted.
+    if (reply !== CONTINUE_REPLY) this.counters.authCmds++;
+    if (reply === FAILURE_REPLY) this.counters.authErrors++;
+    return reply;
+  }
+
+  /** One SASL auth or step of the PLAIN exchange. */
+  private exchange(req: SaslRequest): SaslReply {
     if (req.cmd === 'sasl_auth') {
       this.awaitingStep = false;
       if (!isPlain(req.mechanism)) return FAILURE_REPLY;
@@ -442,6 +455,14 @@ export class AuthSession {
     if (authzid.length > 0 && !authzid.equals(user)) return false;
     const ok = this.auth.check(user, password);
     if (ok) this.authenticated = true;
+    return ok;
+  }
+
+  /** A password check, counted for `stats` (auth_cmds, auth_errors) as memcached counts them. */
+  private check(user: Buffer, password: Buffer): boolean {
+    this.counters.authCmds++;
+    const ok = this.auth.check(user, password);
+    if (!ok) this.counters.authErrors++;
     return ok;
   }
 

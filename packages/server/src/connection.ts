@@ -156,7 +156,7 @@ export class Connection {
       this.resolveDone = resolve;
     });
     if (ctx.auth !== undefined) {
-      const session = new AuthSession(ctx.auth);
+      const session = new AuthSession(ctx.auth, counters);
       this.session = session;
       this.ctx = { ...ctx, sasl: (enc, w, req) => session.encodeSasl(enc, w, req) };
     }

@@ -8,10 +8,23 @@ export interface ServerCounters {
   bytesRead: number;
   bytesWritten: number;
   idleKicks: number;
+  /** Authentication attempts that reached a password check (text auth set, SASL auth/step). */
+  authCmds: number;
+  /** Those that failed. */
+  authErrors: number;
 }
 
 export function newCounters(): ServerCounters {
-  return { currConnections: 0, totalConnections: 0, rejectedConnections: 0, bytesRead: 0, bytesWritten: 0, idleKicks: 0 };
+  return {
+    currConnections: 0,
+    totalConnections: 0,
+    rejectedConnections: 0,
+    bytesRead: 0,
+    bytesWritten: 0,
+    idleKicks: 0,
+    authCmds: 0,
+    authErrors: 0,
+  };
 }
 
 function rusage(micros: number): string {
@@ -53,6 +66,8 @@ export function collectStats(src: StatsSources, group: string): Array<readonly [
       ['total_connections', c.totalConnections],
       ['rejected_connections', c.rejectedConnections],
       ['connection_structures', c.currConnections],
+      ['auth_cmds', c.authCmds],
+      ['auth_errors', c.authErrors],
       ['bytes_read', c.bytesRead],
       ['bytes_written', c.bytesWritten],
       ['idle_kicks', c.idleKicks],

@@ -205,6 +205,22 @@ describe('text clients: memcached ASCII auth, byte for byte against memcached -Y
     ]);
     expect(t.closed).toBe(false);
   });
+
+  it('stats counts auth_cmds and auth_errors as memcached does (after every case above)', async () => {
+    const counts = async (p: number) => {
+      const c = await RawClient.connect({ port: p });
+      try {
+        const reply = (await c.request(`${auth('alice', 'nope')}${auth('alice', 'secret')}stats\r\n`, 'END\r\n')).toString();
+        return reply.split('\r\n').filter((l) => /^STAT auth_(cmds|errors) /.test(l));
+      } finally {
+        c.close();
+      }
+    };
+    const [theirs, ours] = [await counts(memcached.port), await counts(port)];
+    expect(ours).toEqual(theirs);
+    expect(ours).toHaveLength(2);
+    expect(Number(ours[1]!.split(' ')[2])).toBeGreaterThan(0);
+  });
 });
 
 describe('binary clients: SASL PLAIN, byte for byte against memcached -S', () => {
@@ -297,6 +313,40 @@ describe('binary clients: SASL PLAIN, byte for byte against memcached -S', () =>
       await differential(memcached.port, port, steps, 'binary');
     });
   }
+
+  it('stats counts auth_cmds and auth_errors as memcached does (after every case above)', async () => {
+    const counts = async (p: number) => {
+      const c = await RawClient.connect({ port: p });
+      try {
+        // A failed login, a good one, then Stat: its packets end with one whose key is empty.
+        c.write(Buffer.concat([login('alice', 'nope'), login(), pkt(OP.STAT)]));
+        const out: string[] = [];
+        let at = 0;
+        await c.waitFor((b) => {
+          for (;;) {
+            if (at + 24 > b.length) return false;
+            const klen = b.readUInt16BE(at + 2);
+            const elen = b[at + 4]!;
+            const body = b.readUInt32BE(at + 8);
+            if (at + 24 + body > b.length) return false;
+            const key = b.toString('latin1', at + 24 + elen, at + 24 + elen + klen);
+            const value = b.toString('latin1', at + 24 + elen + klen, at + 24 + body);
+            const isStat = b[at + 1] === OP.STAT;
+            at += 24 + body;
+            if (isStat && klen === 0) return true;
+            if (key.startsWith('auth_')) out.push(`${key} ${value}`);
+          }
+        }, 5000);
+        return out;
+      } finally {
+        c.close();
+      }
+    };
+    const [theirs, ours] = [await counts(memcached.port), await counts(port)];
+    expect(ours).toEqual(theirs);
+    expect(ours).toHaveLength(2);
+    expect(Number(ours[1]!.split(' ')[1])).toBeGreaterThan(0);
+  });
 
   it('the statuses are the ones memcached documents (not just the same on both sides)', async () => {
     const t = await differential(memcached.port, port, [pkt(OP.LIST), login('alice', 'bad'), login(), pkt(OP.GET, 'zz')], 'binary');
