@@ -16,17 +16,8 @@ import type {
 } from '@cleave/protocol';
 import { InMemoryHandler, type InMemoryHandlerOptions } from '@cleave/handler-inmem';
 
-/** A clock tests move by hand, well past 30 days after the epoch. */
-export class FakeClock {
-  ms = 1_700_000_000_000;
-  readonly now = (): number => this.ms;
-  get sec(): number {
-    return Math.floor(this.ms / 1000);
-  }
-  advance(seconds: number): void {
-    this.ms += seconds * 1000;
-  }
-}
+/** A clock tests move by hand (milliseconds), well past 30 days after the epoch. */
+export { FakeClock } from '@cleave/testkit';
 
 /** An in-memory inner store roomy enough for the tests' large values, with memcached's 1 MiB item limit. */
 export function memInner(options: InMemoryHandlerOptions = {}): InMemoryHandler {
