@@ -172,6 +172,12 @@ function keyToken(buf: Buffer, p: number, key: Buffer, bits: number): number {
   return putKey(buf, p, key, bits & BIT_B64 ? KEY_BASE64 : 0);
 }
 
+/** `<command> <key>` and, for a base64 key, the b flag: how every meta request but ms begins. */
+function commandKey(buf: Buffer, p: number, command: Buffer, key: Buffer, bits: number): number {
+  p = keyToken(buf, putConst(buf, p, command), key, bits);
+  return bits & BIT_B64 ? flag(buf, p, C_b) : p;
+}
+
 /** Write `op` (its id already assigned) into `rb`. */
 export function encodeOp(rb: RequestBuffer, op: Op): void {
   rb.ensure(LINE_BOUND);
@@ -181,9 +187,7 @@ export function encodeOp(rb: RequestBuffer, op: Op): void {
   switch (op.kind) {
     case OP_GET: {
       const cmd = op.cmd as GetCommand;
-      p = putConst(buf, p, MG);
-      p = keyToken(buf, p, cmd.key, bits);
-      if (bits & BIT_B64) p = flag(buf, p, C_b);
+      p = commandKey(buf, p, MG, cmd.key, bits);
       p = putConst(buf, p, MG_BASE);
       if (bits & BIT_K) p = flag(buf, p, C_k);
       if (bits & BIT_HL) {
@@ -222,9 +226,7 @@ export function encodeOp(rb: RequestBuffer, op: Op): void {
     }
     case OP_DELETE: {
       const cmd = op.cmd as DeleteCommand;
-      p = putConst(buf, p, MD);
-      p = keyToken(buf, p, cmd.key, bits);
-      if (bits & BIT_B64) p = flag(buf, p, C_b);
+      p = commandKey(buf, p, MD, cmd.key, bits);
       if (cmd.compareCas !== undefined) p = putU64(buf, flag(buf, p, C_C), cmd.compareCas);
       if (cmd.invalidate === true) p = flag(buf, p, C_I);
       if (cmd.exptime !== undefined) p = putSigned(buf, flag(buf, p, C_T), cmd.exptime);
@@ -233,18 +235,14 @@ export function encodeOp(rb: RequestBuffer, op: Op): void {
     }
     case OP_PROBE: {
       const cmd = op.cmd as ArithmeticCommand;
-      p = putConst(buf, p, MG);
-      p = keyToken(buf, p, cmd.key, bits);
-      if (bits & BIT_B64) p = flag(buf, p, C_b);
+      p = commandKey(buf, p, MG, cmd.key, bits);
       p = putConst(buf, p, PROBE_FLAGS);
       rb.pos = finish(buf, p, op.id);
       return;
     }
     case OP_ARITH: {
       const cmd = op.cmd as ArithmeticCommand;
-      p = putConst(buf, p, MA);
-      p = keyToken(buf, p, cmd.key, bits);
-      if (bits & BIT_B64) p = flag(buf, p, C_b);
+      p = commandKey(buf, p, MA, cmd.key, bits);
       if (cmd.initial !== undefined) {
         p = putSigned(buf, flag(buf, p, C_N), cmd.exptime ?? 0);
         p = putU64(buf, flag(buf, p, C_J), BigInt.asUintN(64, cmd.initial));
@@ -264,9 +262,7 @@ export function encodeOp(rb: RequestBuffer, op: Op): void {
     }
     case OP_TOUCH: {
       const cmd = op.cmd as TouchCommand;
-      p = putConst(buf, p, MG);
-      p = keyToken(buf, p, cmd.key, bits);
-      if (bits & BIT_B64) p = flag(buf, p, C_b);
+      p = commandKey(buf, p, MG, cmd.key, bits);
       p = putSigned(buf, flag(buf, p, C_T), cmd.exptime);
       rb.pos = finish(buf, p, op.id);
       return;
