@@ -22,6 +22,8 @@ const project = (name: string, dir: string, extra: { testTimeout?: number } = {}
     include: [dir === './examples' ? '*/test/**/*.test.ts' : 'test/**/*.test.ts'],
     testTimeout: extra.testTimeout ?? 20_000,
     hookTimeout: 30_000,
+    // Overwrite reused read buffers before each reuse, so a view kept past its request shows at once (server/src/read-buffer.ts).
+    env: { CLEAVE_POISON_READ_BUFFERS: '1' },
   },
 });
 

@@ -61,6 +61,14 @@ export interface RequestParser {
   feed(chunk: Buffer, out: Request[]): void;
   /** Bytes held for an incomplete request. */
   readonly buffered: number;
+  /**
+   * Stop referencing the chunks fed so far where that is cheap (an unfinished
+   * line is copied). Returns false while views of them must stay (a request
+   * waiting for its data block holds its key): until then the caller must not
+   * overwrite those chunks. A caller that reuses its read buffer asks this
+   * before each reuse.
+   */
+  release(): boolean;
 }
 
 /**

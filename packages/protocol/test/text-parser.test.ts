@@ -379,3 +379,37 @@ describe('pipelining', () => {
     expect(p.buffered).toBe(3);
   });
 });
+
+describe('release: letting the caller reuse its chunks', () => {
+  /** Feed `chunks` through one reused buffer, overwritten after each release() that allows it. */
+  function feedReusing(chunks: string[]): { out: Request[]; released: boolean[] } {
+    const p = new TextParser();
+    const out: Request[] = [];
+    const released: boolean[] = [];
+    for (const c of chunks) {
+      const buf = Buffer.from(c);
+      p.feed(buf, out);
+      const ok = p.release();
+      released.push(ok);
+      if (ok) buf.fill(0xee);
+    }
+    return { out, released };
+  }
+
+  it('copies an unfinished line, so the chunk it came from may be overwritten', () => {
+    const { out, released } = feedReusing(['get al', 'pha be', 'ta\r\n']);
+    expect(released).toEqual([true, true, true]);
+    expect(out).toMatchObject([{ cmd: 'mget', keys: [Buffer.from('alpha'), Buffer.from('beta')] }]);
+  });
+
+  it('says no while a storage request waits for its data block, whose key is a view of an earlier chunk', () => {
+    const p = new TextParser();
+    const out: Request[] = [];
+    const first = Buffer.from('set key 0 0 5\r\nhel');
+    p.feed(first, out);
+    expect(p.release()).toBe(false);
+    p.feed(Buffer.from('lo\r\n'), out);
+    expect(p.release()).toBe(true);
+    expect(out).toMatchObject([{ cmd: 'store', mode: 'set', key: Buffer.from('key'), value: Buffer.from('hello') }]);
+  });
+});

@@ -17,6 +17,7 @@ import {
   type ResponseEncoder,
 } from '@cleave/protocol';
 import { AuthSession } from './auth.js';
+import { readIntoOwnBuffers } from './read-buffer.js';
 import {
   encodeFailure,
   encodeMultiGetHits,
@@ -168,7 +169,11 @@ export class Connection {
         socket.destroy();
       });
     }
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    const ownBuffers = readIntoOwnBuffers(socket, {
+      onData: (chunk) => this.onData(chunk),
+      released: () => this.readReleased(),
+    });
+    if (!ownBuffers) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('drain', () => this.run(true));
     // The client will send nothing more (it may still read, like `printf ... | nc`): answer
     // what it sent, then close, as memcached does. Needs the listener's allowHalfOpen.
@@ -198,6 +203,18 @@ export class Connection {
     if (this.binaryAuth) this.feedBinaryWithAuth(parser, chunk);
     else this.feed(parser, chunk);
     this.run(false);
+  }
+
+  /**
+   * Whether nothing refers to the bytes of the last read any more, so its
+   * buffer may be read into again: every request parsed so far has run and
+   * been answered (a reply waiting on a handler still holds its request), and
+   * the parser holds no view of them.
+   */
+  private readReleased(): boolean {
+    if (this.input.length !== 0 || this.queue.length !== 0 || this.textAuthPending) return false;
+    const parser = this.parser;
+    return parser === undefined || parser.release();
   }
 
   private feed(parser: RequestParser, bytes: Buffer): void {

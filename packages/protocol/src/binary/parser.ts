@@ -108,6 +108,11 @@ export class BinaryParser implements RequestParser {
     return this.headerFill + (this.body === null ? 0 : this.body.length);
   }
 
+  /** Partial headers and bodies are always copied: nothing of a fed chunk is kept. */
+  release(): boolean {
+    return true;
+  }
+
   feed(chunk: Buffer, out: Request[]): void {
     if (this.failed !== null) throw this.failed;
     if (this.quit) return;

@@ -99,6 +99,15 @@ export class TextParser implements RequestParser {
     return n;
   }
 
+  release(): boolean {
+    const line = this.line;
+    if (line !== null && !this.lineOwned) {
+      this.line = Buffer.from(line.subarray(0, this.lineLen));
+      this.lineOwned = true;
+    }
+    return this.pending === null;
+  }
+
   feed(chunk: Buffer, out: Request[]): void {
     const len = chunk.length;
     let pos = 0;
