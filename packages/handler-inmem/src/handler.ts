@@ -1,3 +1,4 @@
+import { bufferView } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -12,6 +13,7 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
+import { turnClock } from './clock.js';
 import { absoluteExptime } from './exptime.js';
 import { BUCKET_BYTES, META_BYTES, largeFootprint } from './footprint.js';
 import { Item } from './item.js';
@@ -37,7 +39,7 @@ export interface InMemoryHandlerOptions {
   maxBytes?: number;
   /** Largest item, memcached's `-I` (default 1 MiB), counted as memcached does: value + key + 59-byte header (+4 with flags). */
   maxItemSize?: number;
-  /** Current time in milliseconds (default `Date.now`); inject one to test expiry. */
+  /** Current time in milliseconds (default `Date.now()`, read once per event-loop turn: `turnClock`); inject one to test expiry. */
   clock?: () => number;
   /** Period of the background expiry sweep in ms (default 1000; 0 = no timer, call `sweep()` yourself). */
   sweepIntervalMs?: number;
@@ -227,6 +229,8 @@ export class InMemoryHandler implements Handler {
 
   /** Copies handed to callers are carved from this pool, never written twice. */
   private out: Buffer = Buffer.allocUnsafeSlow(OUT_POOL);
+  /** `out`'s own ArrayBuffer (allocUnsafeSlow: offset 0): views of it are made without subarray's lookups. */
+  private outAb: ArrayBufferLike = this.out.buffer;
   private outPos = 0;
   private outKey: Buffer = this.out;
   private outValue: Buffer = this.out;
@@ -283,7 +287,7 @@ export class InMemoryHandler implements Handler {
     if (options.clock !== undefined && typeof options.clock !== 'function') {
       throw new TypeError('InMemoryHandler: clock must be a function returning milliseconds');
     }
-    this.clock = options.clock ?? Date.now;
+    this.clock = options.clock ?? turnClock;
     const casStart = options.casStart ?? 1n;
     if (typeof casStart !== 'bigint' || casStart < 1n || casStart > U64_MAX) {
       throw new RangeError(`InMemoryHandler: casStart must be a bigint in 1..2^64-1, got ${String(casStart)}`);
@@ -690,6 +694,7 @@ export class InMemoryHandler implements Handler {
   private stage(n: number): number {
     if (this.outPos + n > this.out.length) {
       this.out = Buffer.allocUnsafeSlow(n > OUT_POOL ? n : OUT_POOL);
+      this.outAb = this.out.buffer;
       this.outPos = 0;
     }
     const p = this.outPos;
@@ -717,10 +722,12 @@ export class InMemoryHandler implements Handler {
       // Short copies by hand: Buffer#copy of a sub-range allocates a view.
       for (let i = 0; i < n; i++) out[p + i] = page[o + i]!;
     } else {
-      page.copy(out, p, o, o + n);
+      // Pages are allocUnsafeSlow (offset 0): one view for the copy, without Buffer#copy's checks.
+      out.set(new Uint8Array(page.buffer, o, n), p);
     }
-    this.outKey = view(out, p, k);
-    this.outValue = view(out, p + k, n - k);
+    const ab = this.outAb;
+    this.outKey = bufferView(ab, p, k);
+    this.outValue = bufferView(ab, p + k, n - k);
   }
 
   private snapshot(id: number, win: boolean, previousExptime: number | undefined): Item {

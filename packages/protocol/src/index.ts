@@ -3,6 +3,7 @@ export * from './errors.js';
 export * from './handler.js';
 export * from './codec.js';
 export { ResponseWriter } from './writer.js';
+export { bufferView, Viewer } from './bytes.js';
 export { BinaryParser, itemTooLarge } from './binary/parser.js';
 export { binaryEncoder } from './binary/encoder.js';
 export { encodeBinaryRequest } from './binary/request-encoder.js';

@@ -1,3 +1,5 @@
+import { bufferView } from './bytes.js';
+
 /**
  * Collects the responses to one read of a connection so they leave in one
  * socket write.
@@ -16,6 +18,8 @@ interface Latin1Writable {
 
 export class ResponseWriter {
   private slab: Buffer;
+  /** The slab's own ArrayBuffer (allocUnsafeSlow: offset 0), for views without subarray's lookups. */
+  private slabAb: ArrayBufferLike;
   /** Start of the not-yet-taken region in `slab`. */
   private start = 0;
   /** Write position in `slab`. */
@@ -28,7 +32,8 @@ export class ResponseWriter {
   constructor(options: { slabSize?: number; referenceThreshold?: number } = {}) {
     this.slabSize = options.slabSize ?? 64 * 1024;
     this.referenceThreshold = options.referenceThreshold ?? 1024;
-    this.slab = Buffer.allocUnsafe(this.slabSize);
+    this.slab = Buffer.allocUnsafeSlow(this.slabSize);
+    this.slabAb = this.slab.buffer;
   }
 
   /** Bytes written since the last `take()`. */
@@ -40,7 +45,8 @@ export class ResponseWriter {
   private reserve(n: number): Buffer {
     if (this.pos + n > this.slab.length) {
       this.sealSlab();
-      this.slab = Buffer.allocUnsafe(Math.max(this.slabSize, n));
+      this.slab = Buffer.allocUnsafeSlow(Math.max(this.slabSize, n));
+      this.slabAb = this.slab.buffer;
       this.start = 0;
       this.pos = 0;
     }
@@ -50,7 +56,7 @@ export class ResponseWriter {
   /** Move the pending slab region into the chunk list. */
   private sealSlab(): void {
     if (this.pos > this.start) {
-      this.chunks.push(this.slab.subarray(this.start, this.pos));
+      this.chunks.push(bufferView(this.slabAb, this.start, this.pos - this.start));
       this.chunkBytes += this.pos - this.start;
       this.start = this.pos;
     }
@@ -150,7 +156,8 @@ export class ResponseWriter {
     this.chunkBytes = 0;
     // Start the next batch on a fresh slab when little room is left.
     if (this.slab.length - this.pos < 512) {
-      this.slab = Buffer.allocUnsafe(this.slabSize);
+      this.slab = Buffer.allocUnsafeSlow(this.slabSize);
+      this.slabAb = this.slab.buffer;
       this.start = 0;
       this.pos = 0;
     }

@@ -1,5 +1,6 @@
 import net, { type Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
+import { bufferView } from '@cleave/protocol';
 
 /**
  * Reads into a buffer the connection owns and reuses, instead of a new
@@ -89,14 +90,16 @@ export function readIntoOwnBuffers(socket: Socket, target: ReadTarget): boolean 
   if (fields === undefined || socket instanceof TLSSocket) return false;
   const handle = (socket as unknown as { _handle?: Partial<UserBufferHandle> | null })._handle;
   if (handle == null || typeof handle.useUserBuffer !== 'function') return false;
+  // allocUnsafeSlow: each buffer has an ArrayBuffer of its own at offset 0, so a read's view is made from `ab`.
   let buf = Buffer.allocUnsafeSlow(READ_BUFFER);
+  let ab = buf.buffer;
   let last = 0;
   const s = socket as unknown as Record<symbol, unknown>;
   s[fields.buffer] = buf;
-  s[fields.callback] = (n: number, into: Buffer): void => {
+  s[fields.callback] = (n: number): void => {
     last = n;
     readBufferCounts.reads++;
-    target.onData(into.subarray(0, n));
+    target.onData(bufferView(ab, 0, n));
   };
   // Called after every read's callback: the buffer for the next read (undefined: the same one).
   s[fields.generator] = (): Buffer | undefined => {
@@ -107,6 +110,7 @@ export function readIntoOwnBuffers(socket: Socket, target: ReadTarget): boolean 
     }
     readBufferCounts.newBuffers++;
     buf = Buffer.allocUnsafeSlow(full ? READ_BUFFER_LARGE : buf.length);
+    ab = buf.buffer;
     return buf;
   };
   handle.useUserBuffer(buf);

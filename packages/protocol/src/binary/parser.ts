@@ -1,3 +1,4 @@
+import { Viewer } from '../bytes.js';
 import { DEFAULT_LIMITS, type ParserLimits, type RequestParser } from '../codec.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
 import type { ErrorRequest, Request, StoreMode } from '../model.js';
@@ -84,6 +85,8 @@ export class BinaryParser implements RequestParser {
 
   /** A header split across chunks collects here. */
   private readonly header = Buffer.allocUnsafe(BINARY_HEADER_LENGTH);
+  /** Keys and values are views of the read they came in. */
+  private readonly viewer = new Viewer();
   private headerFill = 0;
 
   /** The part of a packet after its header, when it spans chunks. */
@@ -344,7 +347,7 @@ export class BinaryParser implements RequestParser {
           opcode,
           opaque,
           cmd: 'get',
-          key: b.subarray(p, p + keyLength),
+          key: this.viewer.view(b, p, p + keyLength),
           withCas: false,
           touch: undefined,
         });
@@ -363,7 +366,7 @@ export class BinaryParser implements RequestParser {
           opcode,
           opaque,
           cmd: 'get',
-          key: b.subarray(k, k + keyLength),
+          key: this.viewer.view(b, k, k + keyLength),
           withCas: false,
           touch: u32(b, p),
         });
@@ -400,8 +403,8 @@ export class BinaryParser implements RequestParser {
           opaque,
           cmd: 'store',
           mode,
-          key: b.subarray(k, v),
-          value: b.subarray(v, valueEnd),
+          key: this.viewer.view(b, k, v),
+          value: this.viewer.view(b, v, valueEnd),
           flags,
           exptime: u32(b, p + 4),
           compareCas,
@@ -420,8 +423,8 @@ export class BinaryParser implements RequestParser {
           opaque,
           cmd: 'store',
           mode: opcode === Op.APPEND || opcode === Op.APPENDQ ? 'append' : 'prepend',
-          key: b.subarray(p, v),
-          value: b.subarray(v, p + this.bodyLength),
+          key: this.viewer.view(b, p, v),
+          value: this.viewer.view(b, v, p + this.bodyLength),
           flags: 0,
           exptime: 0,
           compareCas: this.cas,
@@ -436,7 +439,7 @@ export class BinaryParser implements RequestParser {
           opcode,
           opaque,
           cmd: 'delete',
-          key: b.subarray(p, p + keyLength),
+          key: this.viewer.view(b, p, p + keyLength),
           compareCas: this.cas,
         });
         return true;
@@ -454,7 +457,7 @@ export class BinaryParser implements RequestParser {
           opcode,
           opaque,
           cmd: incr ? 'incr' : 'decr',
-          key: b.subarray(k, k + keyLength),
+          key: this.viewer.view(b, k, k + keyLength),
           incr,
           delta: u64(b, p),
           initial: create ? u64(b, p + 8) : undefined,
@@ -507,8 +510,8 @@ export class BinaryParser implements RequestParser {
           opcode,
           opaque,
           cmd: opcode === Op.SASL_AUTH ? 'sasl_auth' : 'sasl_step',
-          mechanism: b.subarray(p, v),
-          data: b.subarray(v, p + this.bodyLength),
+          mechanism: this.viewer.view(b, p, v),
+          data: this.viewer.view(b, v, p + this.bodyLength),
         });
         return true;
       }

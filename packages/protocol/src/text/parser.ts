@@ -20,6 +20,7 @@
  * - more than 2048 bytes without a newline closes the connection unless the
  *   line starts (after at most 100 spaces) with `get ` or `gets `.
  */
+import { Viewer } from '../bytes.js';
 import { DEFAULT_LIMITS, type ParserLimits, type RequestParser } from '../codec.js';
 import type {
   ArithmeticRequest,
@@ -68,6 +69,8 @@ export interface TextParserOptions {
 
 export class TextParser implements RequestParser {
   private readonly limits: ParserLimits;
+  /** Keys and values are views of the read (or assembled line) they came in. */
+  private readonly viewer = new Viewer();
   private readonly metaOptions: MetaOptions;
   private readonly toks: TokenSpans = { start: new Int32Array(32), end: new Int32Array(32) };
   private ntok = 0;
@@ -369,7 +372,7 @@ export class TextParser implements RequestParser {
     this.state = LINE;
     const vlen = this.blockLen - 2;
     if (buf[start + vlen] === 13 && buf[start + vlen + 1] === 10) {
-      req.value = buf.subarray(start, start + vlen);
+      req.value = this.viewer.view(buf, start, start + vlen);
       out.push(req);
     } else {
       // Text noreply silences this too; meta always reports it.
@@ -518,7 +521,7 @@ export class TextParser implements RequestParser {
     }
     const nkeys = n - first;
     if (nkeys === 1) {
-      const key = buf.subarray(ts[first]!, te[first]!);
+      const key = this.viewer.view(buf, ts[first]!, te[first]!);
       const r: GetRequest = touch
         ? { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas, touch: exptime }
         : { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas };
@@ -531,7 +534,7 @@ export class TextParser implements RequestParser {
     }
     // `gat <exptime>` without keys is valid: memcached answers END.
     const keys: Buffer[] = new Array<Buffer>(nkeys);
-    for (let i = 0; i < nkeys; i++) keys[i] = buf.subarray(ts[first + i]!, te[first + i]!);
+    for (let i = 0; i < nkeys; i++) keys[i] = this.viewer.view(buf, ts[first + i]!, te[first + i]!);
     const r: MultiGetRequest = touch
       ? { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'mget', keys, withCas, touch: exptime }
       : { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'mget', keys, withCas };
@@ -577,7 +580,7 @@ export class TextParser implements RequestParser {
       // memcached answers and then reads and discards the data block; a refused
       // `set` also unlinks the key's old item so no stale value outlives the write.
       const err = errorRequest('text', ERR.TOO_LARGE, quiet);
-      out.push(mode === 'set' && !isCas ? { ...err, unlinkKey: buf.subarray(ts[1]!, te[1]!) } : err);
+      out.push(mode === 'set' && !isCas ? { ...err, unlinkKey: this.viewer.view(buf, ts[1]!, te[1]!) } : err);
       this.swallow(vlen + 2);
       return;
     }
@@ -588,7 +591,7 @@ export class TextParser implements RequestParser {
       opaque: 0,
       cmd: 'store',
       mode,
-      key: buf.subarray(ts[1]!, te[1]!),
+      key: this.viewer.view(buf, ts[1]!, te[1]!),
       value: EMPTY,
       flags,
       exptime,
@@ -620,7 +623,7 @@ export class TextParser implements RequestParser {
       out.push(errorRequest('text', ERR.KEY_TOO_LONG, quiet));
       return;
     }
-    const r: DeleteRequest = { protocol: 'text', quiet, opcode: 0, opaque: 0, cmd: 'delete', key: buf.subarray(ts[1]!, te[1]!) };
+    const r: DeleteRequest = { protocol: 'text', quiet, opcode: 0, opaque: 0, cmd: 'delete', key: this.viewer.view(buf, ts[1]!, te[1]!) };
     out.push(r);
   }
 
@@ -647,7 +650,7 @@ export class TextParser implements RequestParser {
       opcode: 0,
       opaque: 0,
       cmd: incr ? 'incr' : 'decr',
-      key: buf.subarray(ts[1]!, te[1]!),
+      key: this.viewer.view(buf, ts[1]!, te[1]!),
       incr,
       delta,
     };
@@ -671,7 +674,7 @@ export class TextParser implements RequestParser {
       out.push(errorRequest('text', ERR.INVALID_EXPTIME, quiet));
       return;
     }
-    const r: TouchRequest = { protocol: 'text', quiet, opcode: 0, opaque: 0, cmd: 'touch', key: buf.subarray(ts[1]!, te[1]!), exptime };
+    const r: TouchRequest = { protocol: 'text', quiet, opcode: 0, opaque: 0, cmd: 'touch', key: this.viewer.view(buf, ts[1]!, te[1]!), exptime };
     out.push(r);
   }
 
