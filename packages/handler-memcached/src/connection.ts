@@ -18,6 +18,7 @@ import { TextResponseParser, type TextReply } from '@cleave/protocol';
 import { Errors } from './errors.js';
 import { Fifo } from './fifo.js';
 import { DESYNC, Failure, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
+import { ReadSlabs } from './read-slabs.js';
 import { RequestBuffer } from './request-buffer.js';
 
 export type BackendAddress = { host: string; port: number } | { path: string };
@@ -183,12 +184,19 @@ export class BackendConnection {
     this.state = ST_CONNECTING;
     if (this.attempts++ > 0) this.counters.reconnects++;
     const addr = this.cfg.address;
-    const socket = 'path' in addr ? net.connect(addr.path) : net.connect(addr.port, addr.host);
+    // Reads land in slabs of our own and come straight to onData (no Buffer per read, no Readable stream).
+    const slabs = new ReadSlabs();
+    const onread = {
+      buffer: slabs.next,
+      callback: (n: number): boolean => {
+        const chunk = slabs.took(n);
+        if (this.socket === socket) this.onData(chunk);
+        return true;
+      },
+    };
+    const socket = 'path' in addr ? net.connect({ path: addr.path, onread }) : net.connect({ port: addr.port, host: addr.host, onread });
     socket.setNoDelay(true);
     this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      if (this.socket === socket) this.onData(chunk);
-    });
     socket.on('error', (err: Error) => {
       this.lastError = err;
     });
