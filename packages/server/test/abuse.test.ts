@@ -383,8 +383,10 @@ describe('thousands of idle connections', () => {
     });
     expect(m.counters.currConnections).toBe(3000);
     expect(m.counters.rejectedConnections).toBeGreaterThanOrEqual(1);
-    expect(perSilent).toBeLessThan(16 * 1024);
-    expect(perUsed).toBeLessThan(16 * 1024);
+    // Measured 6.7-8.2 KiB silent and 12-14 KiB after one request (a connection keeps its 4 KiB read
+    // buffer, one page of it touched once used); a 64 KiB Buffer per connection would show here.
+    expect(perSilent).toBeLessThan(12 * 1024);
+    expect(perUsed).toBeLessThan(20 * 1024);
     expectLatency(p50, during);
   });
 

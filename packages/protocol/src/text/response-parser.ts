@@ -12,6 +12,7 @@
  * completes, in order. A text retrieval answers with `value` replies then
  * `end`; a meta command answers with one `meta` reply.
  */
+import { Viewer } from '../bytes.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
 
 // ---------------------------------------------------------------------------
@@ -378,6 +379,9 @@ export class TextResponseParser {
   private readonly maxValueSize: number;
   private readonly maxLineLength: number;
 
+  /** Views of the chunk being parsed and of its lines, without subarray's per-call lookups. */
+  private readonly chunkViews = new Viewer();
+  private readonly lineViews = new Viewer();
   /** An unfinished line carried over from earlier chunks. */
   private lineBuf: Buffer | undefined = undefined;
   private lineLen = 0;
@@ -440,7 +444,7 @@ export class TextResponseParser {
         this.lineLen = 0;
       } else {
         if (nl - pos > this.maxLineLength + 1) throw this.tooLong();
-        line = chunk.subarray(pos, nl);
+        line = this.chunkViews.view(chunk, pos, nl);
       }
       pos = nl + 1;
       let end = line.length;
@@ -476,7 +480,7 @@ export class TextResponseParser {
     if (this.data === undefined) {
       if (len - pos >= need) {
         // The whole block is here: a view, no copy.
-        this.data = chunk.subarray(pos, pos + need);
+        this.data = this.chunkViews.view(chunk, pos, pos + need);
         this.got = need;
         pos += need;
       } else {
@@ -616,20 +620,20 @@ export class TextResponseParser {
           // incr/decr: the new value.
           const v = parseU64(line, 0, end);
           if (v !== undefined) {
-            out.push({ kind: 'number', value: v, digits: line.subarray(0, end) });
+            out.push({ kind: 'number', value: v, digits: this.lineViews.view(line, 0, end) });
             return;
           }
         }
       }
     }
-    out.push({ kind: 'line', line: line.subarray(0, end) });
+    out.push({ kind: 'line', line: this.lineViews.view(line, 0, end) });
   }
 
   private error(kind: ErrorReply['error'], line: Buffer, at: number, end: number, out: TextReply[]): void {
     let s = at;
     if (s < end && (line[s] === SP || line[s] === 0x3a)) s++;
     while (s < end && line[s] === SP) s++;
-    out.push({ kind: 'error', error: kind, message: latin1(line, s, end), line: line.subarray(0, end) });
+    out.push({ kind: 'error', error: kind, message: latin1(line, s, end), line: this.lineViews.view(line, 0, end) });
   }
 
   private meta(code: MetaCode, line: Buffer, at: number, end: number, out: TextReply[]): void {
@@ -639,7 +643,7 @@ export class TextResponseParser {
       return;
     }
     const r = new Meta(code);
-    r.flags = line.subarray(at + 1, end);
+    r.flags = this.lineViews.view(line, at + 1, end);
     parseMetaFlags(r, line, at + 1, end);
     out.push(r);
   }
@@ -651,7 +655,7 @@ export class TextResponseParser {
     if (n < 0) throw bad('VA length');
     const r = new Meta('VA');
     if (s < end) {
-      r.flags = line.subarray(s + 1, end);
+      r.flags = this.lineViews.view(line, s + 1, end);
       parseMetaFlags(r, line, s + 1, end);
     }
     this.expectData(r, n);
@@ -671,7 +675,7 @@ export class TextResponseParser {
       cas = parseU64(line, n + 1, end);
       if (cas === undefined) throw bad('VALUE cas');
     }
-    this.expectData(new Value(line.subarray(6, k), flags, cas), bytes);
+    this.expectData(new Value(this.lineViews.view(line, 6, k), flags, cas), bytes);
   }
 
   /** `ME <key> <name>=<value>*`. */
@@ -723,14 +727,14 @@ export class TextResponseParser {
     }
     out.push({
       kind: 'me',
-      key: line.subarray(3, k),
+      key: this.lineViews.view(line, 3, k),
       exp,
       la,
       cas,
       fetched,
       cls,
       size,
-      fields: line.subarray(Math.min(k + 1, end), end),
+      fields: this.lineViews.view(line, Math.min(k + 1, end), end),
     });
   }
 }
