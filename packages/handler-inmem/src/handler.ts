@@ -702,8 +702,12 @@ export class InMemoryHandler implements Handler {
     return p;
   }
 
-  /** Copy an item's key and value out (into outKey/outValue). */
-  private copyOut(id: number): void {
+  /**
+   * Copy an item's key and value out (into outKey/outValue). Given `key`, the
+   * caller's Buffer of the same bytes (a fetch by key), only the value is
+   * copied and `key` serves as the item's key.
+   */
+  private copyOut(id: number, key?: Buffer): void {
     if (this.i32[id * STRIDE + CLS] === this.LARGE) {
       // Large items have Buffers of their own that are never written again.
       const it = this.large.get(id)!;
@@ -711,11 +715,15 @@ export class InMemoryHandler implements Handler {
       this.outValue = it.value;
       return;
     }
-    const k = this.i32[id * STRIDE + KLEN]!;
-    const n = k + this.u32[id * STRIDE + VLEN]!;
+    let k = this.i32[id * STRIDE + KLEN]!;
     const r = this.u32[id * STRIDE + REF]!;
     const page = this.slabs.pages[this.slabs.pageOf(r)]!;
-    const o = this.slabs.offsetOf(r) + CHUNK_HEADER;
+    let o = this.slabs.offsetOf(r) + CHUNK_HEADER;
+    if (key !== undefined) {
+      o += k;
+      k = 0;
+    }
+    const n = k + this.u32[id * STRIDE + VLEN]!;
     const p = this.stage(n);
     const out = this.out;
     if (n <= 64) {
@@ -726,12 +734,12 @@ export class InMemoryHandler implements Handler {
       out.set(new Uint8Array(page.buffer, o, n), p);
     }
     const ab = this.outAb;
-    this.outKey = bufferView(ab, p, k);
+    this.outKey = key ?? bufferView(ab, p, k);
     this.outValue = bufferView(ab, p + k, n - k);
   }
 
-  private snapshot(id: number, win: boolean, previousExptime: number | undefined): Item {
-    this.copyOut(id);
+  private snapshot(id: number, win: boolean, previousExptime: number | undefined, key?: Buffer): Item {
+    this.copyOut(id, key);
     const st = this.i32[id * STRIDE + STATE]!;
     return new Item(
       this.outKey,
@@ -939,7 +947,8 @@ export class InMemoryHandler implements Handler {
       }
     }
     // The snapshot shows the fetched marker and last access from before this fetch.
-    const item = this.snapshot(id, won, previousExptime);
+    // The item's key is the caller's (the same bytes): only the value is copied.
+    const item = this.snapshot(id, won, previousExptime, key);
     if (won) this.i32[id * STRIDE + STATE] = st | TOKEN_SENT;
     if (!noBump) {
       this.i32[id * STRIDE + STATE] |= FETCHED;

@@ -26,6 +26,7 @@ export type MaybePromise<T> = T | Promise<T>;
  * mutated afterwards (the encoder may read them after later requests ran).
  */
 export interface ItemView {
+  /** The item's key. A handler answering a fetch may hand back the caller's own key Buffer (the same bytes). */
   readonly key: Buffer;
   readonly value: Buffer;
   /** 32-bit client flags, stored untouched. */
