@@ -15,6 +15,7 @@
  * - unsigned parses negate modulo 2^64 and are rejected only when the result
  *   has the top bit set and the token contains a `-` anywhere.
  */
+import { Viewer } from '../bytes.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
 import type { ParserLimits } from '../codec.js';
 import type {
@@ -47,6 +48,9 @@ const TWO_64 = 1n << 64n;
 const U64_MAX = TWO_64 - 1n;
 
 /** C isspace(): space, \t \n \v \f \r. */
+/** Views of the line being parsed (parsing is synchronous, so one per module serves every parser). */
+const views = new Viewer();
+
 function isSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
 }
@@ -488,7 +492,7 @@ function metaFlags(buf: Buffer, wireKey: Buffer): MetaFlags {
   const f = scan;
   return {
     ret: f.ret,
-    opaqueToken: f.opaqueStart >= 0 ? buf.subarray(f.opaqueStart, f.opaqueEnd) : undefined,
+    opaqueToken: f.opaqueStart >= 0 ? views.view(buf, f.opaqueStart, f.opaqueEnd) : undefined,
     base64Key: f.base64,
     wireKey,
   };
@@ -551,7 +555,7 @@ export function parseMeta(
     // md and ma report every pre-parse failure the same way.
     return metaError(sub === 103 ? f.err : ERR.META_INVALID_OR_DUP);
   }
-  const wireKey = buf.subarray(keyS, keyE);
+  const wireKey = views.view(buf, keyS, keyE);
   const key = f.key ?? wireKey;
   if (sub === 103) {
     if (opaqueTooLong()) return metaError(ERR.META_OPAQUE_TOO_LONG);
@@ -628,7 +632,7 @@ function parseMe(buf: Buffer, t: TokenSpans, n: number, limits: ParserLimits): R
   const ts = t.start;
   const te = t.end;
   if (n < 2 || te[1]! - ts[1]! > limits.maxKeyLength) return metaError(ERR.BAD_FORMAT);
-  const wireKey = buf.subarray(ts[1]!, te[1]!);
+  const wireKey = views.view(buf, ts[1]!, te[1]!);
   let key = wireKey;
   // memcached: `me <key> b` (exactly "b" as the first option) decodes a base64 key.
   const base64 = n >= 3 && te[2]! - ts[2]! === 1 && buf[ts[2]!] === 98;
@@ -687,9 +691,9 @@ function parseMs(
     // Reported even with q. As for text `set`, a refused set-mode store unlinks the old item.
     block.swallow = vlen + 2;
     const err = metaError(ERR.TOO_LARGE);
-    return mode === 'set' ? { ...err, unlinkKey: f.key ?? buf.subarray(keyS, keyE) } : err;
+    return mode === 'set' ? { ...err, unlinkKey: f.key ?? views.view(buf, keyS, keyE) } : err;
   }
-  const wireKey = buf.subarray(keyS, keyE);
+  const wireKey = views.view(buf, keyS, keyE);
   const r: PendingStore = {
     protocol: 'meta',
     quiet: f.quiet,
