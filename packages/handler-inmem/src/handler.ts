@@ -731,7 +731,7 @@ export class InMemoryHandler implements Handler {
       for (let i = 0; i < n; i++) out[p + i] = page[o + i]!;
     } else {
       // Pages are allocUnsafeSlow (offset 0): one view for the copy, without Buffer#copy's checks.
-      out.set(new Uint8Array(page.buffer, o, n), p);
+      out.set(new Uint8Array(this.slabs.pageBuffers[this.slabs.pageOf(r)]!, o, n), p);
     }
     const ab = this.outAb;
     this.outKey = key ?? bufferView(ab, p, k);

@@ -30,6 +30,8 @@ export class Slabs {
   readonly perPage: number[] = [];
   /** Pages by index; `null` once dropped (the index is reused). */
   readonly pages: (Buffer | null)[] = [];
+  /** Each page's ArrayBuffer (a page is allocUnsafeSlow: it starts at offset 0), read once rather than per copy. */
+  readonly pageBuffers: (ArrayBufferLike | null)[] = [];
   /** Class owning each page. */
   readonly pageClass: number[] = [];
   /** Chunks in use, per page. */
@@ -120,7 +122,9 @@ export class Slabs {
   /** Allocate a new page for `cls`. */
   addPage(cls: number): void {
     const index = this.spareIndexes.pop() ?? this.pages.length;
-    this.pages[index] = Buffer.allocUnsafeSlow(this.pageSize);
+    const page = Buffer.allocUnsafeSlow(this.pageSize);
+    this.pages[index] = page;
+    this.pageBuffers[index] = page.buffer;
     this.pageCount++;
     this.carve(index, cls);
   }
@@ -156,6 +160,7 @@ export class Slabs {
   drop(page: number): void {
     this.forget(page);
     this.pages[page] = null;
+    this.pageBuffers[page] = null;
     this.pageLive[page] = 0;
     this.spareIndexes.push(page);
     this.pageCount--;

@@ -72,7 +72,8 @@ export class ResponseWriter {
       return;
     }
     const slab = this.reserve(n);
-    buf.copy(slab, this.pos);
+    // The whole of `buf` into the slab: TypedArray#set, without Buffer#copy's argument checks.
+    slab.set(buf, this.pos);
     this.pos += n;
   }
 
