@@ -25,11 +25,6 @@ interface Latin1Writable {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
-/** A view of `len` bytes of `buf` at `at`. */
-function view(buf: Buffer, at: number, len: number): Buffer {
-  return buf.subarray(at, at + len);
-}
-
 function writeLatin1(buf: Buffer, s: string, offset: number): void {
   (buf as unknown as Latin1Writable).latin1Write(s, offset, s.length);
 }
@@ -796,8 +791,10 @@ export class InMemoryHandler implements Handler {
     key.copy(staged, at);
     a.copy(staged, at + klen);
     if (b !== undefined) b.copy(staged, at + klen + alen);
-    const keyCopy = view(staged, at, klen);
-    const valueCopy = view(staged, at + klen, vlen);
+    // Both are allocUnsafeSlow (offset 0); the pool's ArrayBuffer is kept, a one-off's read once.
+    const sab = staged === this.out ? this.outAb : staged.buffer;
+    const keyCopy = bufferView(sab, at, klen);
+    const valueCopy = bufferView(sab, at + klen, vlen);
     const cas = newCas ?? this.nextCas();
     const item = new Item(
       keyCopy,
@@ -1178,7 +1175,7 @@ export class InMemoryHandler implements Handler {
       const st = this.i32[id * STRIDE + STATE]!;
       return new Item(
         this.outKey,
-        view(out, p, len),
+        bufferView(this.outAb, p, len),
         flags,
         cas,
         exptime,
@@ -1197,7 +1194,7 @@ export class InMemoryHandler implements Handler {
     this.unlink(id);
     const p = this.stage(len);
     writeLatin1(this.out, digits, p);
-    const item = this.put(key, h, view(this.out, p, len), undefined, flags, exptime, bits, cmd.newCas, now);
+    const item = this.put(key, h, bufferView(this.outAb, p, len), undefined, flags, exptime, bits, cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
     return previousExptime === undefined ? item : this.withPrevious(item, previousExptime, false);
   }
@@ -1214,7 +1211,7 @@ export class InMemoryHandler implements Handler {
     const p = this.stage(digits.length);
     writeLatin1(this.out, digits, p);
     const exptime = absoluteExptime(createdExptime(cmd, cmd.touch, cmd.exptime ?? 0), now);
-    const item = this.put(key, h, view(this.out, p, digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
+    const item = this.put(key, h, bufferView(this.outAb, p, digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
     return this.withPrevious(item, undefined, true);
   }

@@ -50,9 +50,4 @@ export class Viewer {
     }
     return bufferView(this.ab, this.base + start, end - start);
   }
-
-  /** Forget the Buffer last viewed (so it is not kept alive). */
-  clear(): void {
-    this.src = null;
-  }
 }
