@@ -1,5 +1,5 @@
 import { createHash, randomFillSync } from 'node:crypto';
-import { BinaryStatus, HandlerError } from '@cleave/protocol';
+import { BinaryStatus, HandlerError, REALTIME_MAXDELTA } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -104,9 +104,6 @@ const KIND_CHUNKED = 1;
 const KIND_CHUNKED_HASHED = 2;
 const KIND_ESCAPED = 3;
 const ESCAPE_BYTES = 4;
-
-/** Longest relative exptime: a larger number is an absolute Unix time. */
-const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
 
 const HEX = Buffer.from('0123456789abcdef', 'latin1');
 

@@ -19,13 +19,6 @@ export class BackendItem implements ItemView {
   ) {}
 }
 
-/** memcached's realtime(): a wire exptime (0 never, up to 30 days relative, else absolute, negative expired) as Unix seconds. */
-export function absoluteExptime(wire: number, now: number): number {
-  if (wire === 0) return 0;
-  if (wire < 0) return now;
-  return wire > 2592000 ? wire : now + wire;
-}
-
 /** Meta `t` (seconds left, -1 = never expires) as an absolute exptime. */
 export function exptimeFromTtl(ttl: number | undefined, now: number): number {
   if (ttl === undefined || ttl < 0) return 0;

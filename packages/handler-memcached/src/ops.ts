@@ -18,8 +18,9 @@ import type {
   TextReply,
   TouchCommand,
 } from '@cleave/protocol';
+import { absoluteExptime } from '@cleave/protocol';
 import { Errors, backendError } from './errors.js';
-import { BackendItem, absoluteExptime, exptimeFromTtl } from './item.js';
+import { BackendItem, exptimeFromTtl } from './item.js';
 import { KEY_BASE64, type RequestBuffer, putConst, putDecimal, putKey, putSigned, putU64 } from './request-buffer.js';
 
 // Op kinds.

@@ -1,3 +1,4 @@
+import { REALTIME_MAXDELTA } from '../exptime.js';
 import type { Request } from '../model.js';
 import { BINARY_HEADER_LENGTH, BINARY_REQUEST_MAGIC, BinaryExtras, BinaryOpcode as Op, NO_CREATE_EXPIRATION } from './constants.js';
 
@@ -8,10 +9,10 @@ const EMPTY = Buffer.alloc(0);
  * field is unsigned, and any absolute time before the server started
  * expires the item at once (memcached's realtime()).
  */
-const EXPIRED_EXPTIME = 60 * 60 * 24 * 30 + 1;
+const EXPIRED_FIELD = REALTIME_MAXDELTA + 1;
 
 function exptimeField(exptime: number): number {
-  return exptime < 0 ? EXPIRED_EXPTIME : exptime >>> 0;
+  return exptime < 0 ? EXPIRED_FIELD : exptime >>> 0;
 }
 
 /** One request packet: header, extras (written by `extras`), key, value. */

@@ -12,6 +12,7 @@
  */
 import type { ResponseEncoder } from '../codec.js';
 import type { ProtocolError } from '../errors.js';
+import { absoluteExptime } from '../exptime.js';
 import type { StatValue } from '../handler.js';
 import type {
   ArithmeticOutcome,
@@ -316,11 +317,9 @@ function lastExptimeChange(ret: string, created: boolean): number {
   return last;
 }
 
-/** memcached's realtime(): a wire exptime as an absolute Unix time (0 = never). */
-function absoluteExptime(wire: number | undefined, now: number): number {
-  if (wire === undefined || wire === 0) return 0;
-  if (wire < 0) return now;
-  return wire > 2592000 ? wire : now + wire;
+/** A request's wire exptime (absent: never) as an absolute Unix time (0 = never). */
+function requestExptime(wire: number | undefined, now: number): number {
+  return wire === undefined ? 0 : absoluteExptime(wire, now);
 }
 
 export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEncoder {
@@ -368,7 +367,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           if (i === lastChange) exptime = item.exptime;
           else {
             if (now < 0) now = clock();
-            exptime = absoluteExptime(req.touch, now);
+            exptime = requestExptime(req.touch, now);
           }
           break;
         case C_N:
@@ -377,7 +376,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           if (i === lastChange) exptime = item.exptime;
           else {
             if (now < 0) now = clock();
-            exptime = absoluteExptime(req.vivify, now);
+            exptime = requestExptime(req.vivify, now);
           }
           break;
         case C_c:
@@ -436,10 +435,10 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           p = putTtl(buf, p, exptime, now);
           break;
         case C_T:
-          exptime = i === lastChange ? item.exptime : absoluteExptime(req.touch, now);
+          exptime = i === lastChange ? item.exptime : requestExptime(req.touch, now);
           break;
         case C_N:
-          if (created) exptime = i === lastChange ? item.exptime : absoluteExptime(req.vivify, now);
+          if (created) exptime = i === lastChange ? item.exptime : requestExptime(req.vivify, now);
           break;
         case C_c:
           buf[p++] = SP;
@@ -642,10 +641,10 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
             p = putTtl(buf, p, exptime, clock());
             break;
           case C_T:
-            exptime = i === lastChange ? outcome.exptime : absoluteExptime(req.touch, clock());
+            exptime = i === lastChange ? outcome.exptime : requestExptime(req.touch, clock());
             break;
           case C_N:
-            if (created) exptime = i === lastChange ? outcome.exptime : absoluteExptime(req.exptime, clock());
+            if (created) exptime = i === lastChange ? outcome.exptime : requestExptime(req.exptime, clock());
             break;
           case C_O:
             p = putOpaque(buf, p, req);
