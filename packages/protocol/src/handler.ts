@@ -59,6 +59,14 @@ export interface Handler {
   stats?(group: string): StatsGroup | undefined;
   /** Release resources (timers, sockets). Called once, on server close. */
   close(): MaybePromise<void>;
+  /**
+   * The handler stores an item with the CAS unique a command gives in
+   * `newCas` (meta `E`). A tier in front of another copies items into this
+   * handler with the other tier's CAS only when this is true; otherwise the
+   * copy's CAS is its own, and fetches that show the CAS
+   * (`ItemFacts.CAS`) are answered by the tier that owns it.
+   */
+  readonly keepsNewCas?: boolean;
 }
 
 /**

@@ -2,10 +2,11 @@
  * The request/response model shared by every protocol.
  *
  * Parsers turn bytes of the text, meta or binary protocol into `Request`
- * objects; the server hands the storage part of a request to an orchestrator
- * (which calls `Handler`s), and an encoder for the request's protocol turns
- * the outcome back into bytes. Handlers only ever see the protocol-neutral
- * fields: `key`, `value`, `flags`, `exptime`, `cas` and the command options.
+ * objects; the server hands the storage part of a request (a command) to its
+ * `Handler`, and an encoder for the request's protocol turns the outcome back
+ * into bytes. A handler reads only the command's own fields, documented on
+ * each command below; the request fields (`protocol`, `meta`, `opcode`, ...)
+ * are for the encoder.
  *
  * Buffers in a request (keys, values) are views into the connection's read
  * buffer. They are valid until the request has been answered; a handler that
@@ -22,8 +23,36 @@ export type MaybePromise<T> = T | Promise<T>;
 // ---------------------------------------------------------------------------
 
 /**
+ * Facts about an item that only some replies show. A command's `want` names
+ * the ones its reply needs, so a store that pays to learn them (a remote
+ * memcached asked for extra meta flags) learns only those. A store that has
+ * them at no cost may always report them.
+ */
+export const ItemFacts = {
+  /** `ItemView.keyBinary`: whether the item was stored with a base64 key (meta mg `k`, `me`). */
+  KEY_FORM: 1,
+  /** `ItemView.lastAccess` and `ItemView.fetched` (meta `h`, `l`, `me`). */
+  ACCESS: 2,
+  /** `ItemView.created`: whether this request created the item (meta `ma N` with `q`, or `t` before `N`). */
+  CREATED: 4,
+  /**
+   * `ItemView.cas`: the reply shows the CAS unique (text gets/gats, every
+   * binary get, meta `c`), so it must be one a later compare-and-swap
+   * through the same Handler accepts. A store always reports `cas`; a tier
+   * whose copy carries a CAS unique of its own answers such a fetch from
+   * the tier that owns the CAS.
+   */
+  CAS: 8,
+} as const;
+
+/**
  * An item as a handler returns it. Objects returned by a handler must not be
  * mutated afterwards (the encoder may read them after later requests ran).
+ *
+ * `key`, `value`, `flags`, `cas` and `exptime` are what every store reports.
+ * The optional fields are facts only meta replies show; a store that leaves
+ * them out answers text and binary clients, and meta clients that do not ask
+ * for them, exactly as memcached does.
  */
 export interface ItemView {
   /** The item's key. A handler answering a fetch may hand back the caller's own key Buffer (the same bytes). */
@@ -35,33 +64,35 @@ export interface ItemView {
   readonly cas: bigint;
   /** Absolute expiry as a Unix time in seconds; 0 = never expires. */
   readonly exptime: number;
-  /** Unix time (seconds) of the access before this one (meta `l`, `me la=`). */
-  readonly lastAccess: number;
-  /** Whether the item had been fetched before this access (meta `h`, `me fetch=`). */
-  readonly fetched: boolean;
+  /** Unix time (seconds) of the access before this one (meta `l`, `me la=`); absent = now. Wanted with `ItemFacts.ACCESS`. */
+  readonly lastAccess?: number;
+  /** Whether the item had been fetched before this access (meta `h`, `me fetch=`); absent = no. Wanted with `ItemFacts.ACCESS`. */
+  readonly fetched?: boolean;
   /** Set by meta invalidation (`md I`, `ms I`): the item is stale (meta `X`). */
   readonly stale?: boolean;
-  /** This fetch won the right to recache the item (meta `W`). */
+  /** This fetch won the right to recache the item (meta `W`). Only fetches with `GetCommand.tokens` take part. */
   readonly win?: boolean;
-  /** Another client already holds the recache token (meta `Z`). */
+  /** Another client already holds the recache token (meta `Z`). Only fetches with `GetCommand.tokens` take part. */
   readonly tokenSent?: boolean;
   /**
    * The key was stored through meta with `b` (a binary key). memcached
    * re-encodes the key of such an item in base64 for mg `k` and `me`, and
    * prints other items' keys raw even when the fetch used `b`.
-   * `undefined` = follow the request's `b`.
+   * `undefined` = follow the command's `keyBinary`. Wanted with `ItemFacts.KEY_FORM`.
    */
   readonly keyBinary?: boolean;
   /**
    * The absolute exptime before this request changed it (meta `T`, or `N`
    * creating the item: 0). memcached answers a `t` flag that comes before
-   * `T`/`N` in the request with it. `undefined` = unchanged.
+   * `T`/`N` in the request with it. `undefined` = unchanged. A store that
+   * touches an item reports it.
    */
   readonly previousExptime?: number;
   /**
    * This request created the item on a miss (meta `N` on mg/ma, binary
    * incr/decr with an initial value). memcached answers `ma ... q` that
-   * created its counter with HD/VA instead of staying quiet.
+   * created its counter with HD/VA instead of staying quiet. Wanted with
+   * `ItemFacts.CREATED`.
    */
   readonly created?: boolean;
 }
@@ -69,28 +100,67 @@ export interface ItemView {
 // ---------------------------------------------------------------------------
 // Storage commands: what a handler sees
 // ---------------------------------------------------------------------------
+//
+// A command carries every fact a handler needs, whichever protocol the
+// request came in: a handler never looks at the request it was built from.
+// The parsers fill in the optional fields where memcached's rules call for
+// them; a command built by code (a tier, a router) leaves them out and gets
+// memcached's plain text-protocol behaviour.
 
 /** How a store treats an existing item (memcached's set/add/replace/append/prepend). */
 export type StoreMode = 'set' | 'add' | 'replace' | 'append' | 'prepend';
 
-export interface GetCommand {
+/** What every command on one key carries. */
+export interface KeyCommand {
+  /** The item's key: raw bytes (decoded when the client sent it base64). */
   readonly key: Buffer;
+  /**
+   * The client sent the key base64-encoded (meta `b`). memcached remembers
+   * an item stored this way as having a binary key and prints it base64
+   * again (mg `k`, `me`); a store that talks to another memcached sends
+   * such a key base64 too.
+   */
+  readonly keyBinary?: boolean;
+}
+
+export interface GetCommand extends KeyCommand {
   /**
    * New exptime to apply while fetching (gat/gats, binary GAT, meta `T`), in
    * the wire form: relative seconds up to 30 days, else absolute Unix time.
    */
   readonly touch?: number;
-  /** Meta `N`: on a miss create an empty item with this exptime and win the recache token. */
+  /**
+   * Meta `N`: on a miss create an empty item with this exptime (wire form)
+   * and win the recache token. With `touch` too, this is the exptime the
+   * created item ends with (memcached applies T and N in request order, so
+   * a T after N wins): a store applies `touch` to an item that exists and
+   * `vivify` to one it creates.
+   */
   readonly vivify?: number;
   /** Meta `R`: win the recache token when the remaining TTL is below this many seconds. */
   readonly recache?: number;
   /** Meta `u` / `me`: do not bump the item in the LRU nor mark it fetched. */
   readonly noBump?: boolean;
+  /**
+   * memcached's meta-get rules (mg): the fetch takes part in the recache
+   * token (a stale item, or one under `recache`, hands `win` to the first
+   * such fetch and `tokenSent` to the later ones), and a miss counts in
+   * `get_misses` even with `touch`. Without it (text and binary gets), a
+   * stale item is read without taking its token, and a miss with `touch`
+   * counts in `touch_misses`.
+   */
+  readonly tokens?: boolean;
+  /**
+   * Meta `me` (debug): read the item without counting it in any statistic,
+   * bumping it, or taking its token. Comes with `noBump`.
+   */
+  readonly debug?: boolean;
+  /** `ItemFacts` bits the reply needs beyond value, flags, cas and exptime (absent = none). */
+  readonly want?: number;
 }
 
-export interface StoreCommand {
+export interface StoreCommand extends KeyCommand {
   readonly mode: StoreMode;
-  readonly key: Buffer;
   readonly value: Buffer;
   readonly flags: number;
   /** Wire exptime: 0 never, up to 30 days relative seconds, above that absolute Unix time, negative expired. */
@@ -104,10 +174,17 @@ export interface StoreCommand {
   readonly invalidate?: boolean;
   /** Meta `E`: use this as the new item's CAS unique instead of generating one. */
   readonly newCas?: bigint;
+  /**
+   * When the item cannot be stored for its size (TOO_LARGE) or for memory
+   * (OUT_OF_MEMORY), remove the item it would have replaced, so no stale
+   * value outlives the failed write. memcached does this for text `set`,
+   * binary Set (with or without a CAS) and every meta `ms`; not for text
+   * `cas`, add, replace, append or prepend.
+   */
+  readonly unlinkOnFailure?: boolean;
 }
 
-export interface DeleteCommand {
-  readonly key: Buffer;
+export interface DeleteCommand extends KeyCommand {
   /** Delete only if the CAS unique matches (binary CAS, meta `C`). */
   readonly compareCas?: bigint;
   /** Meta `I`: mark stale instead of removing. */
@@ -116,8 +193,7 @@ export interface DeleteCommand {
   readonly exptime?: number;
 }
 
-export interface ArithmeticCommand {
-  readonly key: Buffer;
+export interface ArithmeticCommand extends KeyCommand {
   readonly incr: boolean;
   /** Unsigned 64-bit delta. */
   readonly delta: bigint;
@@ -133,10 +209,11 @@ export interface ArithmeticCommand {
   readonly compareCas?: bigint;
   /** Meta `E`. */
   readonly newCas?: bigint;
+  /** `ItemFacts` bits the reply needs (absent = none). */
+  readonly want?: number;
 }
 
-export interface TouchCommand {
-  readonly key: Buffer;
+export interface TouchCommand extends KeyCommand {
   readonly exptime: number;
 }
 
@@ -210,7 +287,7 @@ export interface MultiGetRequest extends RequestBase {
 export interface StoreRequest extends RequestBase, StoreCommand {
   /** set/add/replace/append/prepend/cas (text), Set*... (binary), ms (meta). */
   readonly cmd: 'store';
-  /** Text `cas` command (for stats and replies; semantics are in compareCas). */
+  /** Text `cas` command (how the reply is worded; the semantics are in compareCas and unlinkOnFailure). */
   readonly textCas?: boolean;
 }
 

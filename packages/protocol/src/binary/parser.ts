@@ -2,6 +2,7 @@ import { Viewer } from '../bytes.js';
 import { DEFAULT_LIMITS, type ParserLimits, type RequestParser } from '../codec.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
 import type { ErrorRequest, Request, StoreMode } from '../model.js';
+import { ItemFacts } from '../model.js';
 import {
   BINARY_HEADER_LENGTH,
   BINARY_REQUEST_MAGIC,
@@ -350,6 +351,8 @@ export class BinaryParser implements RequestParser {
           key: this.viewer.view(b, p, p + keyLength),
           withCas: false,
           touch: undefined,
+          // Every binary reply to a get carries the CAS unique.
+          want: ItemFacts.CAS,
         });
         return true;
       case Op.TOUCH:
@@ -369,6 +372,7 @@ export class BinaryParser implements RequestParser {
           key: this.viewer.view(b, k, k + keyLength),
           withCas: false,
           touch: u32(b, p),
+          want: ItemFacts.CAS,
         });
         return true;
       }
@@ -408,6 +412,7 @@ export class BinaryParser implements RequestParser {
           flags,
           exptime: u32(b, p + 4),
           compareCas,
+          unlinkOnFailure: mode === 'set',
         });
         return true;
       }
@@ -428,6 +433,7 @@ export class BinaryParser implements RequestParser {
           flags: 0,
           exptime: 0,
           compareCas: this.cas,
+          unlinkOnFailure: false,
         });
         return true;
       }

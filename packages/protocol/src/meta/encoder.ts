@@ -204,9 +204,11 @@ function ttlLength(exptime: number, now: number): number {
   return decimalLength(left > 0 ? left : 0);
 }
 
-/** `l`: seconds since the previous access. */
+/** `l`: seconds since the previous access (0 when the store does not report it). */
 function idleSeconds(item: ItemView, now: number): number {
-  const idle = now - item.lastAccess;
+  const last = item.lastAccess;
+  if (last === undefined) return 0;
+  const idle = now - last;
   return idle > 0 ? idle : 0;
 }
 
@@ -514,8 +516,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
     // memcached prints current_time - exptime: the TTL left, negated.
     p = item.exptime === 0 ? putSigned(buf, p, -1) : putSigned(buf, p, now - item.exptime);
     p = putAscii(buf, p, ' la=');
-    const idle = now - item.lastAccess;
-    p = putDecimal(buf, p, idle > 0 ? idle : 0);
+    p = putDecimal(buf, p, idleSeconds(item, now));
     p = putAscii(buf, p, ' cas=');
     p = putDecimal64(buf, p, item.cas);
     p = putAscii(buf, p, item.fetched ? ' fetch=yes cls=' : ' fetch=no cls=');

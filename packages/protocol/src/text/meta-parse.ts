@@ -17,6 +17,7 @@
  */
 import { Viewer } from '../bytes.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
+import { ItemFacts } from '../model.js';
 import type { ParserLimits } from '../codec.js';
 import type {
   ArithmeticRequest,
@@ -488,6 +489,33 @@ function scanFlags(buf: Buffer, t: TokenSpans, first: number, n: number, keyS: n
   f.ret = ret;
 }
 
+/**
+ * The exptime an item that mg `N` creates ends with: memcached applies T and
+ * N in request order, so a T before N (nothing to touch yet) leaves N's, and
+ * a T after N sets it.
+ */
+function createdExptime(ret: string, touch: number | undefined, vivify: number | undefined): number | undefined {
+  if (vivify === undefined || touch === undefined) return vivify;
+  const t = ret.indexOf('T');
+  return t >= 0 && t < ret.indexOf('N') ? vivify : touch;
+}
+
+/** The ItemFacts an mg reply shows: `c` the CAS unique, `k` the key's form, `h`/`l` the access facts. */
+function getWants(ret: string): number {
+  let want = ret.indexOf('c') >= 0 ? ItemFacts.CAS : 0;
+  if (ret.indexOf('k') >= 0) want |= ItemFacts.KEY_FORM;
+  if (ret.indexOf('h') >= 0 || ret.indexOf('l') >= 0) want |= ItemFacts.ACCESS;
+  return want;
+}
+
+/** An `ma N` reply depends on whether it created the counter when quiet (`q` answers only then) or with `t` before `N` (-1). */
+function arithmeticWants(ret: string, quiet: boolean, vivify: boolean): number {
+  if (!vivify) return 0;
+  if (quiet) return ItemFacts.CREATED;
+  const t = ret.indexOf('t');
+  return t >= 0 && t < ret.indexOf('N') ? ItemFacts.CREATED : 0;
+}
+
 function metaFlags(buf: Buffer, wireKey: Buffer): MetaFlags {
   const f = scan;
   return {
@@ -566,11 +594,14 @@ export function parseMeta(
       opaque: 0,
       cmd: 'get',
       key,
+      keyBinary: f.base64,
       withCas: false,
       touch: f.touch,
-      vivify: f.vivify,
+      vivify: createdExptime(f.ret, f.touch, f.vivify),
       recache: f.recache,
       noBump: f.noBump,
+      tokens: true,
+      want: getWants(f.ret),
       meta: metaFlags(buf, wireKey),
     };
     return r;
@@ -584,6 +615,7 @@ export function parseMeta(
       opaque: 0,
       cmd: 'delete',
       key,
+      keyBinary: f.base64,
       compareCas: f.cas,
       invalidate: f.invalidate,
       // memcached applies T only when marking stale (I).
@@ -616,6 +648,7 @@ export function parseMeta(
     opaque: 0,
     cmd: incr ? 'incr' : 'decr',
     key,
+    keyBinary: f.base64,
     incr,
     delta: f.delta ?? 1n,
     initial: vivify ? (f.initial ?? 0n) : undefined,
@@ -623,6 +656,7 @@ export function parseMeta(
     touch: f.touch,
     compareCas: f.cas,
     newCas: f.newCas,
+    want: arithmeticWants(f.ret, f.quiet, vivify),
     meta: metaFlags(buf, wireKey),
   };
   return r;
@@ -648,8 +682,11 @@ function parseMe(buf: Buffer, t: TokenSpans, n: number, limits: ParserLimits): R
     opaque: 0,
     cmd: 'me',
     key,
+    keyBinary: base64,
     withCas: false,
     noBump: true,
+    debug: true,
+    want: ItemFacts.KEY_FORM | ItemFacts.ACCESS,
     meta: { ret: base64 ? 'b' : '', opaqueToken: undefined, base64Key: base64, wireKey },
   };
   return r;
@@ -702,12 +739,14 @@ function parseMs(
     cmd: 'store',
     mode,
     key: f.key ?? wireKey,
+    keyBinary: f.base64,
     value: EMPTY,
     flags: f.flags ?? 0,
     exptime: f.touch ?? 0,
     compareCas: f.cas,
     invalidate: f.invalidate,
     newCas: f.newCas,
+    unlinkOnFailure: true,
     meta: metaFlags(buf, wireKey),
   };
   block.read = vlen + 2;

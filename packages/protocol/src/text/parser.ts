@@ -22,6 +22,7 @@
  */
 import { Viewer } from '../bytes.js';
 import { DEFAULT_LIMITS, type ParserLimits, type RequestParser } from '../codec.js';
+import { ItemFacts } from '../model.js';
 import type {
   ArithmeticRequest,
   DeleteRequest,
@@ -523,8 +524,8 @@ export class TextParser implements RequestParser {
     if (nkeys === 1) {
       const key = this.viewer.view(buf, ts[first]!, te[first]!);
       const r: GetRequest = touch
-        ? { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas, touch: exptime }
-        : { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas };
+        ? { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas, touch: exptime, want: withCas ? ItemFacts.CAS : 0 }
+        : { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas, want: withCas ? ItemFacts.CAS : 0 };
       out.push(r);
       return;
     }
@@ -597,6 +598,7 @@ export class TextParser implements RequestParser {
       exptime,
       compareCas: cas,
       textCas: isCas,
+      unlinkOnFailure: mode === 'set' && !isCas,
     };
     this.expectBlock(req, vlen + 2);
   }
