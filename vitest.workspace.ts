@@ -6,10 +6,12 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** Tests import sibling packages from their sources, so a change is tested without a rebuild. */
 const alias = {
   '@cleave/protocol': here('./packages/protocol/src/index.ts'),
+  '@cleave/core': here('./packages/core/src/index.ts'),
   '@cleave/server': here('./packages/server/src/index.ts'),
   '@cleave/orchestrator': here('./packages/orchestrator/src/index.ts'),
   '@cleave/handler-inmem': here('./packages/handler-inmem/src/index.ts'),
   '@cleave/handler-memcached': here('./packages/handler-memcached/src/index.ts'),
+  '@cleave/chunked': here('./packages/chunked/src/index.ts'),
   '@cleave/loadgen': here('./packages/loadgen/src/index.ts'),
   '@cleave/testkit': here('./packages/testkit/src/index.ts'),
 };
@@ -30,9 +32,11 @@ const project = (name: string, dir: string, extra: { testTimeout?: number } = {}
 /** One test project per package; vitest.config.ts hands this list to vitest. */
 export default [
   project('protocol', './packages/protocol'),
+  project('core', './packages/core'),
   project('handler-inmem', './packages/handler-inmem'),
   project('orchestrator', './packages/orchestrator'),
   project('handler-memcached', './packages/handler-memcached', { testTimeout: 60_000 }),
+  project('chunked', './packages/chunked', { testTimeout: 60_000 }),
   project('loadgen', './packages/loadgen', { testTimeout: 60_000 }),
   project('server', './packages/server', { testTimeout: 60_000 }),
   project('testkit', './packages/testkit'),

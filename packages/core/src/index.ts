@@ -1,0 +1,3 @@
+export { isPromise, andThen, attempt, call, all } from './maybe.js';
+export { KeyLanes } from './key-lanes.js';
+export { parseAddress, formatAddress, ADDRESS_FORMS, type Address, type HostPort, type SocketPath } from './address.js';
