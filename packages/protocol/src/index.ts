@@ -4,7 +4,7 @@ export * from './handler.js';
 export * from './codec.js';
 export { ResponseWriter } from './writer.js';
 export { bufferView, Viewer } from './bytes.js';
-export { BinaryParser, itemTooLarge } from './binary/parser.js';
+export { BinaryParser } from './binary/parser.js';
 export { binaryEncoder } from './binary/encoder.js';
 export { encodeBinaryRequest } from './binary/request-encoder.js';
 export {
@@ -40,5 +40,12 @@ export {
   type TextStatus,
   type MetaCode,
 } from './text/response-parser.js';
-export { itemTotalSize, slabClassFor } from './meta/encoder.js';
+export {
+  ITEM_HEADER_BYTES,
+  ITEM_FLAGS_BYTES,
+  SLAB_CHUNK_MAX,
+  memcachedItemSize,
+  itemTooLarge,
+  slabClassFor,
+} from './item-size.js';
 export { absoluteExptime, isExpired, EXPIRED_EXPTIME, REALTIME_MAXDELTA } from './exptime.js';

@@ -12,7 +12,8 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { createMetaEncoder, itemTotalSize, slabClassFor } from '../src/meta/encoder.js';
+import { createMetaEncoder } from '../src/meta/encoder.js';
+import { memcachedItemSize, slabClassFor } from '../src/item-size.js';
 import { ResponseWriter } from '../src/writer.js';
 import type {
   ArithmeticOutcome,
@@ -352,9 +353,9 @@ describe('meta encoder against memcached 1.6', () => {
     // Value lengths on both sides of every class change our table predicts, for zero and non-zero flags.
     const cases: [number, number][] = [];
     for (const flags of [0, 7]) {
-      let prev = slabClassFor(itemTotalSize(key.length + 4, 0, flags));
+      let prev = slabClassFor(memcachedItemSize(key.length + 4, flags, 0));
       for (let len = 1; len <= 600_000; len++) {
-        const cls = slabClassFor(itemTotalSize(key.length + 4, len, flags));
+        const cls = slabClassFor(memcachedItemSize(key.length + 4, flags, len));
         if (cls !== prev) cases.push([len - 1, flags], [len, flags]);
         prev = cls;
       }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryStatus, ProtocolError } from '../src/errors.js';
 import type { ArithmeticRequest, DeleteRequest, GetRequest, ItemView, MetaFlags, StoreRequest } from '../src/model.js';
-import { createMetaEncoder, itemTotalSize, slabClassFor } from '../src/meta/encoder.js';
+import { createMetaEncoder } from '../src/meta/encoder.js';
 import { ResponseWriter } from '../src/writer.js';
 
 const NOW = 1_700_000_000;
@@ -158,15 +158,6 @@ describe('meta encoder: me', () => {
       /^ME bQ== exp=-1 /,
     );
     expect(encode((w) => enc.get(w, me('zz'), undefined))).toBe('EN\r\n');
-  });
-
-  it("accounts item sizes like memcached: 59 bytes of overhead, 4 more for non-zero flags", () => {
-    expect(itemTotalSize(1, 3, 5)).toBe(67);
-    expect(itemTotalSize(1, 1, 0)).toBe(61);
-  });
-
-  it('maps sizes to the default slab classes: 96-byte chunks growing by 1.25, last class 512 KiB', () => {
-    expect([96, 97, 120, 121, 152, 524288, 524289, 1048576].map(slabClassFor)).toEqual([1, 2, 2, 3, 3, 39, 39, 39]);
   });
 });
 

@@ -6,7 +6,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ItemView, MetaFlags, RequestBase, StoreFailure } from '../src/model.js';
-import { createMetaEncoder, itemTotalSize, slabClassFor } from '../src/meta/encoder.js';
+import { createMetaEncoder } from '../src/meta/encoder.js';
+import { memcachedItemSize, slabClassFor } from '../src/item-size.js';
 import { textEncoder } from '../src/text/encoder.js';
 import { TextResponseParser, type TextReply } from '../src/text/response-parser.js';
 import { ResponseWriter } from '../src/writer.js';
@@ -211,8 +212,8 @@ const meEvent: fc.Arbitrary<Event> = itemArb.map((it) => ({
       la: NOW - it.lastAccess!,
       cas: it.cas,
       fetched: it.fetched,
-      cls: slabClassFor(itemTotalSize(it.key.length, it.value.length, it.flags)),
-      size: itemTotalSize(it.key.length, it.value.length, it.flags),
+      cls: slabClassFor(memcachedItemSize(it.key.length, it.flags, it.value.length)),
+      size: memcachedItemSize(it.key.length, it.flags, it.value.length),
     },
   ],
 }));

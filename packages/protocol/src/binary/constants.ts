@@ -98,16 +98,6 @@ export const BinaryExtras = {
 export const NO_CREATE_EXPIRATION = 0xffffffff;
 
 /**
- * memcached sizes an item as its 48-byte header, an 8-byte CAS, the key and
- * a NUL, the value and its "\r\n", and 4 bytes of flags when they are not
- * zero; an item over the item size limit (`-I`) is E2BIG. Measured against
- * memcached 1.6.18 (64-bit): a 1 MiB limit stores at most
- * 1048576 - 59 - key bytes of value (4 fewer with flags).
- */
-export const ITEM_OVERHEAD = 48 + 8 + 1 + 2;
-export const ITEM_FLAGS_SIZE = 4;
-
-/**
  * Body texts memcached 1.6 sends with each error status (proto_bin.c,
  * write_bin_error), as bytes.
  */

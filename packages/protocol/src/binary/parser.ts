@@ -8,11 +8,10 @@ import {
   BINARY_REQUEST_MAGIC,
   BinaryExtras,
   BinaryOpcode as Op,
-  ITEM_FLAGS_SIZE,
-  ITEM_OVERHEAD,
   NO_CREATE_EXPIRATION,
   isQuietOpcode,
 } from './constants.js';
+import { itemTooLarge } from '../item-size.js';
 
 // Errors the parser reports. memcached 1.6.18 (proto_bin.c) answers each of
 // them with the offending request's opcode and opaque echoed and CAS 0.
@@ -42,11 +41,6 @@ function u64(b: Buffer, p: number): bigint {
   const hi = u32(b, p);
   const lo = u32(b, p + 4);
   return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
-}
-
-/** A store of `valueLength` bytes would not fit an item (memcached's item_size_ok). */
-export function itemTooLarge(keyLength: number, valueLength: number, flags: number, maxItemSize: number): boolean {
-  return ITEM_OVERHEAD + keyLength + valueLength + (flags !== 0 ? ITEM_FLAGS_SIZE : 0) > maxItemSize;
 }
 
 /**
@@ -236,7 +230,7 @@ export class BinaryParser implements RequestParser {
           this.cas = readCas(b, p);
           // Too large even without flags: skip the value. Within 4 bytes of
           // the limit it depends on the flags, judged once they are read.
-          if (itemTooLarge(keyLength, bodyLength - keyAndExtras, 0, this.maxItemSize)) return this.skipThen(TOO_LARGE, bodyLength);
+          if (itemTooLarge(keyLength, 0, bodyLength - keyAndExtras, this.maxItemSize)) return this.skipThen(TOO_LARGE, bodyLength);
           return bodyLength;
         }
         break;
@@ -246,7 +240,7 @@ export class BinaryParser implements RequestParser {
       case Op.PREPENDQ:
         if (extrasLength === 0 && keyLength > 0) {
           this.cas = readCas(b, p);
-          if (itemTooLarge(keyLength, bodyLength - keyLength, 0, this.maxItemSize)) return this.skipThen(TOO_LARGE, bodyLength);
+          if (itemTooLarge(keyLength, 0, bodyLength - keyLength, this.maxItemSize)) return this.skipThen(TOO_LARGE, bodyLength);
           return bodyLength;
         }
         break;
@@ -386,7 +380,7 @@ export class BinaryParser implements RequestParser {
         const k = p + BinaryExtras.STORE;
         const v = k + keyLength;
         const valueEnd = p + this.bodyLength;
-        if (flags !== 0 && itemTooLarge(keyLength, valueEnd - v, flags, this.maxItemSize)) {
+        if (flags !== 0 && itemTooLarge(keyLength, flags, valueEnd - v, this.maxItemSize)) {
           out.push(this.errorRequest(TOO_LARGE));
           return true;
         }

@@ -13,6 +13,7 @@
 import type { ResponseEncoder } from '../codec.js';
 import type { ProtocolError } from '../errors.js';
 import { absoluteExptime } from '../exptime.js';
+import { memcachedItemSize, slabClassFor } from '../item-size.js';
 import type { StatValue } from '../handler.js';
 import type {
   ArithmeticOutcome,
@@ -85,47 +86,6 @@ const F = 0x46;
 const S = 0x53;
 const V = 0x56;
 const A = 0x41;
-
-// ---------------------------------------------------------------------------
-// Item size and slab class, as `me` reports them
-// ---------------------------------------------------------------------------
-
-/**
- * Bytes memcached 1.6 (64-bit, CAS on) accounts for an item: a 48-byte
- * header, the key and its NUL, 4 bytes of client flags when they are not 0,
- * the value with its `\r\n`, and the 8-byte CAS.
- */
-export function itemTotalSize(keyLength: number, valueLength: number, flags: number): number {
-  return 48 + keyLength + 1 + (flags !== 0 ? 4 : 0) + valueLength + 2 + 8;
-}
-
-/**
- * memcached's default slab classes (-n 48, -f 1.25, 1 MiB pages, 512 KiB
- * largest chunk): class 1 holds 96-byte chunks and each next class is 1.25
- * times larger, rounded up to 8 bytes; the last class is the 512 KiB chunk
- * that larger items are chained from.
- */
-const SLAB_CHUNK_SIZES: readonly number[] = (() => {
-  const sizes = [0];
-  const factor = 1.25;
-  const chunkMax = 512 * 1024;
-  let size = 48 + 48;
-  while (sizes.length < 63) {
-    if (size >= chunkMax / factor) break;
-    if (size % 8 !== 0) size += 8 - (size % 8);
-    sizes.push(size);
-    size = Math.floor(size * factor);
-  }
-  sizes.push(chunkMax);
-  return sizes;
-})();
-
-/** The slab class memcached (default settings) stores an item of `totalSize` bytes in. */
-export function slabClassFor(totalSize: number): number {
-  const last = SLAB_CHUNK_SIZES.length - 1;
-  for (let i = 1; i < last; i++) if (totalSize <= SLAB_CHUNK_SIZES[i]!) return i;
-  return last;
-}
 
 // ---------------------------------------------------------------------------
 // Line assembly
@@ -520,7 +480,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
     p = putAscii(buf, p, ' cas=');
     p = putDecimal64(buf, p, item.cas);
     p = putAscii(buf, p, item.fetched ? ' fetch=yes cls=' : ' fetch=no cls=');
-    const size = itemTotalSize(key.length, item.value.length, item.flags);
+    const size = memcachedItemSize(key.length, item.flags, item.value.length);
     p = putDecimal(buf, p, slabClassFor(size));
     p = putAscii(buf, p, ' size=');
     p = putDecimal(buf, p, size);
