@@ -202,7 +202,12 @@ export interface ArithmeticCommand extends KeyCommand {
    * exptime is 0xffffffff, meta `N` + `J`). `undefined` = a miss is NOT_FOUND.
    */
   readonly initial?: bigint;
-  /** Exptime for a created counter (wire form). */
+  /**
+   * Exptime for a created counter (wire form): the one it ends with. On meta
+   * `ma` with both `N` and `T`, the parser resolved memcached's request
+   * order (a T after N wins), so a store applies `touch` to a counter that
+   * exists and `exptime` to one it creates.
+   */
   readonly exptime?: number;
   /** Meta `T` on ma: set the counter's exptime (wire form) along with the update. */
   readonly touch?: number;

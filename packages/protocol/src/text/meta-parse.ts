@@ -490,9 +490,9 @@ function scanFlags(buf: Buffer, t: TokenSpans, first: number, n: number, keyS: n
 }
 
 /**
- * The exptime an item that mg `N` creates ends with: memcached applies T and
- * N in request order, so a T before N (nothing to touch yet) leaves N's, and
- * a T after N sets it.
+ * The exptime an item that mg or ma `N` creates ends with: memcached applies
+ * T and N in request order, so a T before N (nothing to touch yet) leaves
+ * N's, and a T after N sets it.
  */
 function createdExptime(ret: string, touch: number | undefined, vivify: number | undefined): number | undefined {
   if (vivify === undefined || touch === undefined) return vivify;
@@ -652,7 +652,8 @@ export function parseMeta(
     incr,
     delta: f.delta ?? 1n,
     initial: vivify ? (f.initial ?? 0n) : undefined,
-    exptime: f.vivify,
+    // The exptime the created counter ends with: T and N apply in request order, as on mg.
+    exptime: createdExptime(f.ret, f.touch, f.vivify),
     touch: f.touch,
     compareCas: f.cas,
     newCas: f.newCas,
