@@ -2,7 +2,7 @@ export * from './model.js';
 export * from './errors.js';
 export * from './handler.js';
 export * from './codec.js';
-export { ResponseWriter } from './writer.js';
+export { SlabWriter, ResponseWriter } from './writer.js';
 export { bufferView, Viewer } from './bytes.js';
 export { BinaryParser } from './binary/parser.js';
 export { binaryEncoder } from './binary/encoder.js';

@@ -1,22 +1,28 @@
 import { bufferView } from './bytes.js';
 
 /**
- * Collects the responses to one read of a connection so they leave in one
- * socket write.
+ * The bytes one connection sends, gathered so they leave in one socket
+ * write: a server's replies to one read, or a client's batch of pipelined
+ * requests to a backend.
  *
- * Small pieces (reply lines, headers, small values) are copied into a slab
- * that is carved into consecutive views, the way Node's own Buffer pool
- * works; values of `referenceThreshold` bytes or more are referenced, never
- * copied. `take()` hands over everything written since the last call as a
- * list of Buffers for one `writev`. A slab is never written to again below
- * what was taken, so taken views stay valid while the socket holds them.
+ * Small pieces (lines, headers, small values) are copied into a slab that is
+ * carved into consecutive views, the way Node's own Buffer pool works; values
+ * of `referenceThreshold` bytes or more are referenced, never copied (the
+ * caller keeps them unchanged until they are sent). `take()` hands over
+ * everything written since the last call as a list of Buffers for one
+ * `writev`. A slab is never written to again below what was taken, so taken
+ * views stay valid while the socket holds them.
+ *
+ * Callers write through the methods (`bytes`, `ascii`, `decimal`, ...) or
+ * straight into the slab: `reserveAt(n)` for exactly `n` bytes, or
+ * `room(n)` for at most `n` and `commit(end)` for what was written.
  */
 /** Node's Buffer has a direct Latin-1 writer that its typings do not declare. */
 interface Latin1Writable {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
-export class ResponseWriter {
+export class SlabWriter {
   private slab: Buffer;
   /** The slab's own ArrayBuffer (allocUnsafeSlow: offset 0), for views without subarray's lookups. */
   private slabAb: ArrayBufferLike;
@@ -144,7 +150,21 @@ export class ResponseWriter {
     return offset;
   }
 
-  /** The slab the last `reserveAt` offset refers to. */
+  /**
+   * Room for at most `n` bytes: returns the offset in `current` to write
+   * at. Nothing is kept until `commit(end)`.
+   */
+  room(n: number): number {
+    this.reserve(n);
+    return this.pos;
+  }
+
+  /** Keep the bytes written after `room()` up to `end`, an offset in `current`. */
+  commit(end: number): void {
+    this.pos = end;
+  }
+
+  /** The slab the last `reserveAt` or `room` offset refers to. */
   get current(): Buffer {
     return this.slab;
   }
@@ -164,4 +184,14 @@ export class ResponseWriter {
     }
     return out;
   }
+
+  /** Drop everything written since the last `take()` (the connection failed before it was sent). */
+  discard(): void {
+    this.chunks = [];
+    this.chunkBytes = 0;
+    this.start = this.pos;
+  }
 }
+
+/** The writer the response encoders take: a `SlabWriter` by the name of its first use. */
+export { SlabWriter as ResponseWriter };
