@@ -1,4 +1,4 @@
-import { bufferView } from '@cleave/protocol';
+import { SLAB_CHUNK_MAX, bufferView, memcachedItemSize } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -6,6 +6,7 @@ import type {
   DeleteOutcome,
   GetCommand,
   Handler,
+  KeyCommand,
   ItemView,
   StatsGroup,
   StoreCommand,
@@ -54,10 +55,6 @@ export const MAX_PAGE_SIZE = 1024 * 1024;
  */
 export const MAX_CHUNK = 512 * 1024;
 
-/** memcached's item header as item_size_ok() counts it: 48-byte struct + key NUL + value CRLF + 8-byte CAS. */
-const ITEM_HEADER_BYTES = 48 + 1 + 2 + 8;
-/** Items whose memcached size exceeds slab_chunk_max (512 KiB) are chunked, and memcached will not incr/decr them. */
-const SLAB_CHUNK_MAX = 512 * 1024;
 const U64_MAX = (1n << 64n) - 1n;
 const MIN_MAX_BYTES = 64 * 1024;
 /** Chunk references hold a 16-bit page number: 65536 pages of 1 MiB. */
@@ -105,37 +102,9 @@ interface LargeItem {
   readonly value: Buffer;
 }
 
-/** Fields a command carries when it is the parsed request itself (the server hands requests straight through). */
-interface RequestShape {
-  readonly protocol?: string;
-  readonly cmd?: string;
-  readonly meta?: { readonly base64Key?: boolean; readonly ret?: string };
-  /** Text `cas` (a StoreRequest field). */
-  readonly textCas?: boolean;
-}
-
-/** KEY_BINARY when the command is a meta request whose key came base64-encoded. */
-function keyBits(cmd: object): number {
-  return (cmd as RequestShape).meta?.base64Key === true ? KEY_BINARY : 0;
-}
-
-/**
- * The wire exptime of an item meta N (mg, ma) creates. memcached applies
- * the flags in request order, so a T after N sets the new item's exptime
- * and a T before N (nothing to touch yet) leaves N's. A command without
- * meta flags reads as T after N.
- */
-function createdExptime(cmd: object, touch: number | undefined, vivify: number): number {
-  if (touch === undefined) return vivify;
-  const ret = (cmd as RequestShape).meta?.ret;
-  if (ret === undefined) return touch;
-  const t = ret.indexOf('T');
-  return t >= 0 && t < ret.indexOf('N') ? vivify : touch;
-}
-
-/** memcached's item size as item_size_ok() checks it against item_size_max. */
-function memcachedItemSize(keyLength: number, flags: number, valueLength: number): number {
-  return ITEM_HEADER_BYTES + keyLength + (flags !== 0 ? 4 : 0) + valueLength;
+/** KEY_BINARY when the command's key came base64-encoded (meta `b`). */
+function keyBits(cmd: KeyCommand): number {
+  return cmd.keyBinary === true ? KEY_BINARY : 0;
 }
 
 function positiveInteger(name: string, v: number | undefined, dflt: number, min: number): number {
@@ -165,6 +134,8 @@ function floorPow2(n: number): number {
  * their own copies of key and value, never changed afterwards.
  */
 export class InMemoryHandler implements Handler {
+  /** Stores an item with the CAS unique `newCas` gives (meta `E`). */
+  readonly keepsNewCas = true;
   readonly maxBytes: number;
   readonly maxItemSize: number;
   /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes. */
@@ -903,9 +874,9 @@ export class InMemoryHandler implements Handler {
         const created = this.vivify(cmd, h, now, noBump);
         if (created !== undefined) return created;
       }
-      if (noBump && (cmd as RequestShape).cmd === 'me') return undefined;
+      if (cmd.debug === true) return undefined;
       // gat/gats/binary GAT count a miss as a touch; meta mg counts any miss as a get.
-      if (touch !== undefined && (cmd as RequestShape).protocol !== 'meta') {
+      if (touch !== undefined && cmd.tokens !== true) {
         this.cmdTouch++;
         this.touchMisses++;
       } else {
@@ -916,7 +887,7 @@ export class InMemoryHandler implements Handler {
     }
 
     // meta `me` (debug) reads the item without counting, bumping or taking a token.
-    const debug = noBump && (cmd as RequestShape).cmd === 'me';
+    const debug = cmd.debug === true;
     let previousExptime: number | undefined;
     if (touch !== undefined) {
       this.cmdTouch++;
@@ -930,12 +901,11 @@ export class InMemoryHandler implements Handler {
 
     // Meta anti-dogpile: a stale item, or one whose remaining TTL is below the
     // recache threshold, hands the recache token to the first fetcher only.
-    // Only meta fetches take part: memcached's text and binary gets read a
-    // stale item without taking its token (the next mg still wins).
+    // Only meta fetches (`tokens`) take part: memcached's text and binary gets
+    // read a stale item without taking its token (the next mg still wins).
     const st = this.i32[id * STRIDE + STATE]!;
-    const protocol = (cmd as RequestShape).protocol;
     let won = false;
-    if ((st & TOKEN_SENT) === 0 && !debug && protocol !== 'text' && protocol !== 'binary') {
+    if ((st & TOKEN_SENT) === 0 && !debug && cmd.tokens === true) {
       if ((st & STALE) !== 0) won = true;
       else if (cmd.recache !== undefined) {
         const e = this.f64[id * 8 + EXPTIME]!;
@@ -958,7 +928,8 @@ export class InMemoryHandler implements Handler {
   private vivify(cmd: GetCommand, h: number, now: number, noBump: boolean): ItemView | undefined {
     const key = cmd.key;
     if (memcachedItemSize(key.length, 0, 0) > this.maxItemSize) return undefined;
-    const exptime = absoluteExptime(createdExptime(cmd, cmd.touch, cmd.vivify!), now);
+    // `vivify` is already the exptime the new item ends with (a T after N included).
+    const exptime = absoluteExptime(cmd.vivify!, now);
     const bits = TOKEN_SENT | (noBump ? 0 : FETCHED) | keyBits(cmd);
     const item = this.put(key, h, key.subarray(0, 0), undefined, 0, exptime, bits, undefined, now);
     if (item === undefined) return undefined;
@@ -1063,14 +1034,13 @@ export class InMemoryHandler implements Handler {
   }
 
   /**
-   * A set that fails for size drops the item it would have replaced, so a
-   * stale value does not outlive the failed update (memcached does this for
-   * set, binary Set with a CAS too, and for every mode of meta ms; not for
-   * the text `cas` command, whose refusal leaves the item alone).
+   * A store that fails for size or memory drops the item it would have
+   * replaced when the command says so (`unlinkOnFailure`: memcached's set,
+   * binary Set with a CAS too, every mode of meta ms; not the text `cas`
+   * command, whose refusal leaves the item alone).
    */
   private dropAfterFailedStore(cmd: StoreCommand, now: number): void {
-    const shape = cmd as RequestShape;
-    if (shape.protocol !== 'meta' && (cmd.mode !== 'set' || shape.textCas === true)) return;
+    if (cmd.unlinkOnFailure !== true) return;
     const id = this.find(cmd.key, this.hashOf(cmd.key), now);
     if (id !== 0) this.unlink(id);
   }
@@ -1210,7 +1180,8 @@ export class InMemoryHandler implements Handler {
     if (memcachedItemSize(key.length, 0, digits.length) > this.maxItemSize) return 'NOT_FOUND';
     const p = this.stage(digits.length);
     writeLatin1(this.out, digits, p);
-    const exptime = absoluteExptime(createdExptime(cmd, cmd.touch, cmd.exptime ?? 0), now);
+    // `exptime` is the one the created counter ends with (the parser applied meta T and N in request order).
+    const exptime = absoluteExptime(cmd.exptime ?? 0, now);
     const item = this.put(key, h, bufferView(this.outAb, p, digits.length), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
     return this.withPrevious(item, undefined, true);

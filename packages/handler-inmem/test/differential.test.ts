@@ -1,135 +1,96 @@
 /**
- * The handler against real memcached 1.6.18: the same text commands go to
- * both, and the replies must be byte-identical (CAS uniques included). A
- * tiny text-protocol shim in this file stands in for the server's parser and
- * encoder, so only the handler's semantics are compared.
+ * The handler against real memcached 1.6.18: the same text and meta commands
+ * go to both, and the replies must be byte-identical (CAS uniques included).
+ * The project's own parser turns each command into what the handler is
+ * given; a tiny encoder in this file stands in for the server's, so only the
+ * handler's semantics (and the typed fields the parser fills in) are
+ * compared.
  */
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { describe, expect, it } from 'vitest';
-import type { ItemView, StoreMode } from '@cleave/protocol';
+import type { ItemView } from '@cleave/protocol';
 import { InMemoryHandler } from '../src/index.js';
+import { parsed } from './helpers.js';
 
-/** Run one text command (line + data block) on the handler; answer as memcached's text protocol would. */
+const k = (s: string) => Buffer.from(s, 'latin1');
+
+/** Run one command (line + data block) on the handler; answer as memcached would. */
 function runText(h: InMemoryHandler, raw: Buffer): Buffer {
-  const eol = raw.indexOf('\r\n');
-  const line = raw.subarray(0, eol).toString('latin1');
-  const data = raw.subarray(eol + 2, raw.length - 2);
+  const line = raw.subarray(0, raw.indexOf('\r\n')).toString('latin1');
   const t = line.split(' ');
   const name = t[0]!;
-  const k = (s: string) => Buffer.from(s, 'latin1');
+  const r = parsed(raw);
   const out: Buffer[] = [];
   const value = (it: ItemView, withCas: boolean) => {
     out.push(k(`VALUE ${it.key.toString('latin1')} ${it.flags} ${it.value.length}${withCas ? ` ${it.cas}` : ''}\r\n`), it.value, k('\r\n'));
   };
-  switch (name) {
-    case 'set':
-    case 'add':
-    case 'replace':
-    case 'append':
-    case 'prepend':
-    case 'cas': {
-      const r = h.store({
-        mode: (name === 'cas' ? 'set' : name) as StoreMode,
-        key: k(t[1]!),
-        flags: Number(t[2]),
-        exptime: Number(t[3]),
-        value: data,
-        ...(name === 'cas' ? { compareCas: BigInt(t[5]!) } : {}),
-      });
+  switch (r.cmd) {
+    case 'store': {
+      const o = h.store(r);
+      if (name === 'ms') {
+        const code: Record<string, string> = { NOT_STORED: 'NS', EXISTS: 'EX', NOT_FOUND: 'NF' };
+        const c = t.slice(3).includes('c');
+        if (typeof o === 'string') return k(`${code[o] ?? o}${c ? ' c0' : ''}\r\n`);
+        return k(`HD${c ? ` c${o.cas}` : ''}\r\n`);
+      }
       const text: Record<string, string> = {
         TOO_LARGE: 'SERVER_ERROR object too large for cache',
         OUT_OF_MEMORY: 'SERVER_ERROR out of memory storing object',
       };
-      return k(`${typeof r === 'string' ? (text[r] ?? r) : 'STORED'}\r\n`);
+      return k(`${typeof o === 'string' ? (text[o] ?? o) : 'STORED'}\r\n`);
     }
-    case 'get':
-    case 'gets':
-      for (const key of t.slice(1)) {
-        const it = h.get({ key: k(key) });
-        if (it) value(it, name === 'gets');
-      }
+    case 'get': {
+      const it = h.get(r);
+      if (name === 'mg') return metaGetReply(it, t.slice(2));
+      if (it) value(it, r.withCas);
       out.push(k('END\r\n'));
       return Buffer.concat(out);
-    case 'gat':
-    case 'gats':
-      for (const key of t.slice(2)) {
-        const it = h.get({ key: k(key), touch: Number(t[1]) });
-        if (it) value(it, name === 'gats');
+    }
+    case 'mget':
+      for (const key of r.keys) {
+        const it = h.get(r.touch === undefined ? { key } : { key, touch: r.touch });
+        if (it) value(it, r.withCas);
       }
       out.push(k('END\r\n'));
       return Buffer.concat(out);
     case 'incr':
     case 'decr': {
-      const r = h.arithmetic({ key: k(t[1]!), incr: name === 'incr', delta: BigInt(t[2]!) });
-      if (r === 'NON_NUMERIC') return k('CLIENT_ERROR cannot increment or decrement non-numeric value\r\n');
-      return Buffer.concat([typeof r === 'string' ? k(r) : r.value, k('\r\n')]);
+      const o = h.arithmetic(r);
+      if (o === 'NON_NUMERIC') return k('CLIENT_ERROR cannot increment or decrement non-numeric value\r\n');
+      return Buffer.concat([typeof o === 'string' ? k(o) : o.value, k('\r\n')]);
     }
-    case 'delete':
-      return k(`${h.delete({ key: k(t[1]!) })}\r\n`);
+    case 'delete': {
+      const o = h.delete(r);
+      if (name === 'md') return k(`${o === 'DELETED' ? 'HD' : o === 'EXISTS' ? 'EX' : 'NF'}\r\n`);
+      return k(`${o}\r\n`);
+    }
     case 'touch':
-      return k(`${h.touch({ key: k(t[1]!), exptime: Number(t[2]) })}\r\n`);
+      return k(`${h.touch(r)}\r\n`);
     case 'flush_all':
-      h.flush(t[1] === undefined ? 0 : Number(t[1]));
+      h.flush(r.delay);
       return k('OK\r\n');
-    case 'mg':
-    case 'ms':
-    case 'md':
-      return runMeta(h, name, t, data);
     default:
-      throw new Error(`shim does not know ${name}`);
+      throw new Error(`the shim does not answer ${line}`);
   }
 }
 
-/** A meta subset: mg (v c f s t h N R T), ms (F T C I M<mode>), md (C I T); replies in memcached's flag order. */
-function runMeta(h: InMemoryHandler, name: string, t: string[], data: Buffer): Buffer {
-  const k = (x: string) => Buffer.from(x, 'latin1');
-  const key = k(t[1]!);
-  const flags = (name === 'ms' ? t.slice(3) : t.slice(2)).map((f) => [f[0]!, f.slice(1)] as const);
-  const num = (letter: string) => {
-    const f = flags.find(([l]) => l === letter);
-    return f === undefined ? undefined : Number(f[1]);
-  };
-  const big = (letter: string) => {
-    const f = flags.find(([l]) => l === letter);
-    return f === undefined ? undefined : BigInt(f[1]);
-  };
-  const has = (letter: string) => flags.some(([l]) => l === letter);
+/** An mg reply for the flags v c f s t h, in memcached's order (request order, then Z X W). */
+function metaGetReply(it: ItemView | undefined, flags: string[]): Buffer {
+  if (it === undefined) return k('EN\r\n');
   const now = Math.floor(Date.now() / 1000);
-  if (name === 'mg') {
-    const it = h.get({ key, protocol: 'meta', ...(has('T') ? { touch: num('T')! } : {}), ...(has('N') ? { vivify: num('N')! } : {}), ...(has('R') ? { recache: num('R')! } : {}) } as never);
-    if (it === undefined) return k('EN\r\n');
-    let line = has('v') ? `VA ${it.value.length}` : 'HD';
-    for (const [l] of flags) {
-      if (l === 'c') line += ` c${it.cas}`;
-      else if (l === 'f') line += ` f${it.flags}`;
-      else if (l === 's') line += ` s${it.value.length}`;
-      else if (l === 't') line += ` t${it.exptime === 0 ? -1 : it.exptime - now}`;
-      else if (l === 'h') line += ` h${it.fetched ? 1 : 0}`;
-    }
-    if (it.tokenSent) line += ' Z';
-    if (it.stale) line += ' X';
-    if (it.win) line += ' W';
-    return Buffer.concat([k(line + '\r\n'), ...(has('v') ? [it.value, k('\r\n')] : [])]);
+  const v = flags.includes('v');
+  let line = v ? `VA ${it.value.length}` : 'HD';
+  for (const f of flags) {
+    if (f === 'c') line += ` c${it.cas}`;
+    else if (f === 'f') line += ` f${it.flags}`;
+    else if (f === 's') line += ` s${it.value.length}`;
+    else if (f === 't') line += ` t${it.exptime === 0 ? -1 : it.exptime - now}`;
+    else if (f === 'h') line += ` h${it.fetched === true ? 1 : 0}`;
   }
-  if (name === 'ms') {
-    const modes: Record<string, StoreMode> = { S: 'set', E: 'add', R: 'replace', A: 'append', P: 'prepend' };
-    const mode = flags.find(([l]) => l === 'M')?.[1] ?? 'S';
-    const r = h.store({
-      mode: modes[mode]!,
-      key,
-      value: data,
-      flags: num('F') ?? 0,
-      exptime: num('T') ?? 0,
-      ...(has('C') ? { compareCas: big('C')! } : {}),
-      ...(has('I') ? { invalidate: true } : {}),
-      protocol: 'meta',
-    } as never);
-    const code: Record<string, string> = { NOT_STORED: 'NS', EXISTS: 'EX', NOT_FOUND: 'NF' };
-    if (typeof r === 'string') return k(`${code[r] ?? r}${has('c') ? ' c0' : ''}\r\n`);
-    return k(`HD${has('c') ? ` c${r.cas}` : ''}\r\n`);
-  }
-  const r = h.delete({ key, ...(has('C') ? { compareCas: big('C')! } : {}), ...(has('I') ? { invalidate: true } : {}), ...(has('T') ? { exptime: num('T')! } : {}) });
-  return k(`${r === 'DELETED' ? 'HD' : r === 'EXISTS' ? 'EX' : 'NF'}\r\n`);
+  if (it.tokenSent === true) line += ' Z';
+  if (it.stale === true) line += ' X';
+  if (it.win === true) line += ' W';
+  return Buffer.concat([k(line + '\r\n'), ...(v ? [it.value, k('\r\n')] : [])]);
 }
 
 const STAT_NAMES = [

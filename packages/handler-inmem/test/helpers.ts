@@ -1,4 +1,5 @@
-import type { ArithmeticOutcome, ItemView, StoreCommand, StoreMode, StoreOutcome } from '@cleave/protocol';
+import { BinaryParser, TextParser } from '@cleave/protocol';
+import type { ArithmeticCommand, ArithmeticOutcome, GetCommand, ItemView, Request, StoreCommand, StoreMode, StoreOutcome } from '@cleave/protocol';
 import { FakeClock } from '@cleave/testkit';
 import { InMemoryHandler, type InMemoryHandlerOptions } from '../src/index.js';
 
@@ -25,11 +26,12 @@ export interface StoreOpts {
   compareCas?: bigint;
   invalidate?: boolean;
   newCas?: bigint;
-  protocol?: 'text' | 'meta' | 'binary';
+  unlinkOnFailure?: boolean;
+  keyBinary?: boolean;
 }
 
 export function store(h: InMemoryHandler, mode: StoreMode, key: string, value: string | Buffer, o: StoreOpts = {}): StoreOutcome {
-  const cmd: StoreCommand & { protocol?: string } = {
+  const cmd: StoreCommand = {
     mode,
     key: b(key),
     value: b(value),
@@ -38,7 +40,8 @@ export function store(h: InMemoryHandler, mode: StoreMode, key: string, value: s
     ...(o.compareCas !== undefined ? { compareCas: o.compareCas } : {}),
     ...(o.invalidate !== undefined ? { invalidate: o.invalidate } : {}),
     ...(o.newCas !== undefined ? { newCas: o.newCas } : {}),
-    ...(o.protocol !== undefined ? { protocol: o.protocol } : {}),
+    ...(o.unlinkOnFailure !== undefined ? { unlinkOnFailure: o.unlinkOnFailure } : {}),
+    ...(o.keyBinary !== undefined ? { keyBinary: o.keyBinary } : {}),
   };
   return h.store(cmd);
 }
@@ -74,5 +77,39 @@ export function stat(h: InMemoryHandler, name: string): number {
 
 export function asItem<T>(r: T | string): T {
   if (typeof r === 'string') throw new Error(`expected an item, got ${r}`);
+  return r;
+}
+
+/** Parser limits that let every value through, so the handler is the one that judges sizes. */
+const PARSE_LIMITS = { maxItemSize: 8 * 1024 * 1024 };
+
+/**
+ * The one request the project's own parser makes of `wire` (text and meta,
+ * or with `binary` the binary protocol): the command exactly as the server
+ * hands it to a handler.
+ */
+export function parsed(wire: string | Buffer, binary = false): Request {
+  const out: Request[] = [];
+  const parser = binary ? new BinaryParser(PARSE_LIMITS) : new TextParser(PARSE_LIMITS);
+  parser.feed(typeof wire === 'string' ? Buffer.from(wire, 'latin1') : wire, out);
+  if (out.length !== 1) throw new Error(`expected one request, parsed ${out.length}`);
+  return out[0]!;
+}
+
+export function parsedGet(wire: string | Buffer, binary = false): GetCommand {
+  const r = parsed(wire, binary);
+  if (r.cmd !== 'get' && r.cmd !== 'me') throw new Error(`expected a fetch, parsed ${r.cmd}`);
+  return r;
+}
+
+export function parsedStore(wire: string | Buffer, binary = false): StoreCommand {
+  const r = parsed(wire, binary);
+  if (r.cmd !== 'store') throw new Error(`expected a store, parsed ${r.cmd}`);
+  return r;
+}
+
+export function parsedArithmetic(wire: string | Buffer, binary = false): ArithmeticCommand {
+  const r = parsed(wire, binary);
+  if (r.cmd !== 'incr' && r.cmd !== 'decr') throw new Error(`expected incr/decr, parsed ${r.cmd}`);
   return r;
 }

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { GetCommand, ItemView } from '@cleave/protocol';
 import { ITEM_UPDATE_INTERVAL, InMemoryHandler } from '../src/index.js';
-import { asItem, b, get, makeHandler, set, stat, store } from './helpers.js';
+import { asItem, b, get, makeHandler, parsedGet, parsedStore, set, stat, store } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];
 function fresh(...args: Parameters<typeof makeHandler>) {
@@ -11,6 +12,11 @@ function fresh(...args: Parameters<typeof makeHandler>) {
 afterEach(() => {
   for (const h of handlers.splice(0)) h.close();
 });
+
+/** A meta get (mg): it takes part in the recache token. */
+function mg(h: InMemoryHandler, key: string, extra: Omit<GetCommand, 'key'> = {}): ItemView | undefined {
+  return h.get({ key: b(key), tokens: true, ...extra }) as ItemView | undefined;
+}
 
 /** The W/Z/X letters memcached would print for this fetch result. */
 function flagsOf(it: { win?: boolean; tokenSent?: boolean; stale?: boolean } | undefined): string {
@@ -60,13 +66,13 @@ describe('meta invalidation (md I, ms I)', () => {
     const { h } = fresh();
     const a = set(h, 'k', 'q');
     expect(h.delete({ key: b('k'), invalidate: true })).toBe('DELETED');
-    const w = get(h, 'k')!;
+    const w = mg(h, 'k')!;
     expect(w.value.toString()).toBe('q');
     expect(w.cas).toBeGreaterThan(a.cas);
     // memcached 1.6.18: "VA 1 c2 t29 X W" then "VA 1 c2 t29 Z X".
     expect(flagsOf(w)).toBe('XW');
-    expect(flagsOf(get(h, 'k'))).toBe('ZX');
-    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(flagsOf(mg(h, 'k'))).toBe('ZX');
+    expect(flagsOf(mg(h, 'k'))).toBe('ZX');
   });
 
   it('md I counts no delete_hits (memcached counts only real deletes)', () => {
@@ -82,39 +88,39 @@ describe('meta invalidation (md I, ms I)', () => {
     const { h, clock } = fresh();
     set(h, 'k', 'q', { exptime: 100 });
     h.delete({ key: b('k'), invalidate: true, exptime: 30 });
-    expect(get(h, 'k')!.exptime).toBe(clock.sec + 30);
+    expect(mg(h, 'k')!.exptime).toBe(clock.sec + 30);
     h.delete({ key: b('k'), invalidate: true });
-    expect(get(h, 'k')!.exptime).toBe(clock.sec + 30);
+    expect(mg(h, 'k')!.exptime).toBe(clock.sec + 30);
   });
 
   it('me (debug) reads a stale item without taking its token', () => {
     const { h } = fresh();
     set(h, 'k', 'q');
     h.delete({ key: b('k'), invalidate: true });
-    const me = h.get({ key: b('k'), noBump: true, cmd: 'me' } as never)!;
+    const me = h.get(parsedGet('me k\r\n'))!;
     expect(me.stale).toBe(true);
     expect(me.win).toBe(false);
-    expect(flagsOf(get(h, 'k'))).toBe('XW');
+    expect(flagsOf(mg(h, 'k'))).toBe('XW');
   });
 
   it('md I again clears the token so the next fetcher wins again', () => {
     const { h } = fresh();
     set(h, 'k', 'q');
     h.delete({ key: b('k'), invalidate: true });
-    expect(flagsOf(get(h, 'k'))).toBe('XW');
+    expect(flagsOf(mg(h, 'k'))).toBe('XW');
     h.delete({ key: b('k'), invalidate: true });
     // memcached 1.6.18: "HD c3 t29 X W"
-    expect(flagsOf(get(h, 'k'))).toBe('XW');
-    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(flagsOf(mg(h, 'k'))).toBe('XW');
+    expect(flagsOf(mg(h, 'k'))).toBe('ZX');
   });
 
   it('a store clears the stale and token state', () => {
     const { h } = fresh();
     set(h, 'k', 'q');
     h.delete({ key: b('k'), invalidate: true });
-    get(h, 'k');
+    mg(h, 'k');
     set(h, 'k', 'fresh');
-    expect(flagsOf(get(h, 'k'))).toBe('');
+    expect(flagsOf(mg(h, 'k'))).toBe('');
   });
 
   it('ms I with a CAS lower than the item stores but marks stale, keeping the TTL (memcached: HD, then X W)', () => {
@@ -124,11 +130,11 @@ describe('meta invalidation (md I, ms I)', () => {
     const r = asItem(store(h, 'set', 'k', 'z', { compareCas: c2.cas - 1n, invalidate: true, exptime: 0 }));
     expect(r.cas).toBeGreaterThan(c2.cas);
     expect(r.stale).toBe(true);
-    const w = get(h, 'k')!;
+    const w = mg(h, 'k')!;
     expect(w.value.toString()).toBe('z');
     expect(w.exptime).toBe(clock.sec + 100);
     expect(flagsOf(w)).toBe('XW');
-    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(flagsOf(mg(h, 'k'))).toBe('ZX');
     expect(stat(h, 'cas_hits')).toBe(1);
   });
 
@@ -136,10 +142,10 @@ describe('meta invalidation (md I, ms I)', () => {
     const { h } = fresh();
     const c = set(h, 'k', 'a');
     h.delete({ key: b('k'), invalidate: true });
-    get(h, 'k'); // wins
-    const stale = get(h, 'k')!;
+    mg(h, 'k'); // wins
+    const stale = mg(h, 'k')!;
     asItem(store(h, 'set', 'k', 'y', { compareCas: c.cas, invalidate: true }));
-    expect(flagsOf(get(h, 'k'))).toBe('ZX');
+    expect(flagsOf(mg(h, 'k'))).toBe('ZX');
     expect(stale.cas).toBeGreaterThan(c.cas);
   });
 
@@ -162,7 +168,7 @@ describe('meta invalidation (md I, ms I)', () => {
     const { h } = fresh();
     const c = set(h, 'k', 'a');
     expect(h.delete({ key: b('k'), compareCas: c.cas + 1n, invalidate: true })).toBe('EXISTS');
-    expect(get(h, 'k')!.stale).toBe(false);
+    expect(mg(h, 'k')!.stale).toBe(false);
     expect(stat(h, 'delete_misses')).toBe(1);
   });
 });
@@ -170,7 +176,7 @@ describe('meta invalidation (md I, ms I)', () => {
 describe('vivify (mg N)', () => {
   it('a miss creates an empty item and wins; the next fetcher sees the token sent', () => {
     const { h, clock } = fresh();
-    const w = h.get({ key: b('v'), vivify: 30 })!;
+    const w = mg(h, 'v', { vivify: 30 })!;
     expect(w).toBeDefined();
     expect(w.value.length).toBe(0);
     expect(w.flags).toBe(0);
@@ -178,7 +184,7 @@ describe('vivify (mg N)', () => {
     expect(w.fetched).toBe(false);
     expect(flagsOf(w)).toBe('W');
     // memcached 1.6.18: "VA 0 c6 t30 h1 l0 Z"
-    const z = h.get({ key: b('v'), vivify: 60 })!;
+    const z = mg(h, 'v', { vivify: 60 })!;
     expect(flagsOf(z)).toBe('Z');
     expect(z.fetched).toBe(true);
     expect(z.exptime).toBe(clock.sec + 30);
@@ -187,24 +193,35 @@ describe('vivify (mg N)', () => {
 
   it('counts the vivifying fetch as a hit and a new item', () => {
     const { h } = fresh();
-    h.get({ key: b('v'), vivify: 30 });
+    mg(h, 'v', { vivify: 30 });
     expect(stat(h, 'get_hits')).toBe(1);
     expect(stat(h, 'get_misses')).toBe(0);
     expect(stat(h, 'curr_items')).toBe(1);
     expect(stat(h, 'total_items')).toBe(1);
   });
 
+  it('with touch too, a created item takes vivify\'s exptime and an existing one touch\'s', () => {
+    const { h, clock } = fresh();
+    const created = mg(h, 'v', { vivify: 30, touch: 100 })!;
+    expect(created.created).toBe(true);
+    expect(created.exptime).toBe(clock.sec + 30);
+    const touched = mg(h, 'v', { vivify: 30, touch: 100 })!;
+    expect(touched.created).toBe(false);
+    expect(touched.previousExptime).toBe(clock.sec + 30);
+    expect(touched.exptime).toBe(clock.sec + 100);
+  });
+
   it('a hit ignores N', () => {
     const { h } = fresh();
     set(h, 'k', 'v');
-    expect(flagsOf(h.get({ key: b('k'), vivify: 30 }))).toBe('');
+    expect(flagsOf(mg(h, 'k', { vivify: 30 }))).toBe('');
   });
 
   it('a store replacing the vivified item clears the token', () => {
     const { h } = fresh();
-    h.get({ key: b('v'), vivify: 30 });
+    mg(h, 'v', { vivify: 30 });
     set(h, 'v', 'real');
-    expect(flagsOf(h.get({ key: b('v'), vivify: 30 }))).toBe('');
+    expect(flagsOf(mg(h, 'v', { vivify: 30 }))).toBe('');
   });
 });
 
@@ -213,24 +230,24 @@ describe('recache (mg R)', () => {
     const { h } = fresh();
     set(h, 'v', 'q', { exptime: 100 });
     // memcached 1.6.18: R30 with t100 → no W; R200 → W; then Z.
-    expect(flagsOf(h.get({ key: b('v'), recache: 30 }))).toBe('');
-    expect(flagsOf(h.get({ key: b('v'), recache: 200 }))).toBe('W');
-    expect(flagsOf(h.get({ key: b('v'), recache: 200 }))).toBe('Z');
-    expect(flagsOf(get(h, 'v'))).toBe('Z');
+    expect(flagsOf(mg(h, 'v', { recache: 30 }))).toBe('');
+    expect(flagsOf(mg(h, 'v', { recache: 200 }))).toBe('W');
+    expect(flagsOf(mg(h, 'v', { recache: 200 }))).toBe('Z');
+    expect(flagsOf(mg(h, 'v'))).toBe('Z');
   });
 
   it('compares strictly: a TTL equal to the threshold does not win', () => {
     const { h, clock } = fresh();
     set(h, 'v', 'q', { exptime: 100 });
     clock.advance(50);
-    expect(flagsOf(h.get({ key: b('v'), recache: 50 }))).toBe('');
-    expect(flagsOf(h.get({ key: b('v'), recache: 51 }))).toBe('W');
+    expect(flagsOf(mg(h, 'v', { recache: 50 }))).toBe('');
+    expect(flagsOf(mg(h, 'v', { recache: 51 }))).toBe('W');
   });
 
   it('never wins on an item without exptime', () => {
     const { h } = fresh();
     set(h, 'v', 'q');
-    expect(flagsOf(h.get({ key: b('v'), recache: 1_000_000 }))).toBe('');
+    expect(flagsOf(mg(h, 'v', { recache: 1_000_000 }))).toBe('');
   });
 });
 
@@ -238,16 +255,16 @@ describe('reply refinements (previousExptime, created, keyBinary) and ma T', () 
   it('a fetch with touch reports the exptime it replaced; a plain fetch reports none', () => {
     const { h, clock } = fresh();
     set(h, 'k', 'v', { exptime: 100 });
-    const r = h.get({ key: b('k'), touch: 300 })!;
+    const r = mg(h, 'k', { touch: 300 })!;
     expect(r.previousExptime).toBe(clock.sec + 100);
     expect(r.exptime).toBe(clock.sec + 300);
-    expect(get(h, 'k')!.previousExptime).toBeUndefined();
+    expect(mg(h, 'k')!.previousExptime).toBeUndefined();
   });
 
   it('vivify and counters created from initial are marked created, only on that answer', () => {
     const { h } = fresh();
-    expect(h.get({ key: b('v'), vivify: 30 })!.created).toBe(true);
-    expect(h.get({ key: b('v'), vivify: 30 })!.created).toBe(false);
+    expect(mg(h, 'v', { vivify: 30 })!.created).toBe(true);
+    expect(mg(h, 'v', { vivify: 30 })!.created).toBe(false);
     expect(asItem(h.arithmetic({ key: b('n'), incr: true, delta: 1n, initial: 5n })).created).toBe(true);
     expect(asItem(h.arithmetic({ key: b('n'), incr: true, delta: 1n, initial: 5n })).created).toBe(false);
   });
@@ -259,22 +276,22 @@ describe('reply refinements (previousExptime, created, keyBinary) and ma T', () 
     expect(r.value.toString()).toBe('10');
     expect(r.exptime).toBe(clock.sec + 500);
     expect(r.previousExptime).toBe(clock.sec + 100);
-    expect(get(h, 'n')!.exptime).toBe(clock.sec + 500);
+    expect(mg(h, 'n')!.exptime).toBe(clock.sec + 500);
     const r2 = asItem(h.arithmetic({ key: b('n'), incr: false, delta: 1n, touch: 0 }));
     expect(r2.exptime).toBe(0);
-    expect(get(h, 'n')!.exptime).toBe(0);
+    expect(mg(h, 'n')!.exptime).toBe(0);
   });
 
   it('remembers a key stored through meta with b (base64) and reports it on every later read', () => {
     const { h } = fresh();
-    const withB = { meta: { base64Key: true, ret: '', wireKey: b('') } };
-    expect(asItem(h.store({ mode: 'set', key: b('bin'), value: b('x'), flags: 0, exptime: 0, ...withB } as never)).keyBinary).toBe(true);
+    // ms/mg with b: the keys are base64 ("bin", "viv").
+    expect(asItem(h.store(parsedStore('ms Ymlu 1 b\r\nx\r\n'))).keyBinary).toBe(true);
     set(h, 'txt', 'x');
-    expect(get(h, 'bin')!.keyBinary).toBe(true);
-    expect(get(h, 'txt')!.keyBinary).toBe(false);
-    expect(h.get({ key: b('viv'), vivify: 10, ...withB } as never)!.keyBinary).toBe(true);
-    expect(get(h, 'viv')!.keyBinary).toBe(true);
+    expect(mg(h, 'bin')!.keyBinary).toBe(true);
+    expect(mg(h, 'txt')!.keyBinary).toBe(false);
+    expect(h.get(parsedGet('mg dml2 N10 b\r\n'))!.keyBinary).toBe(true);
+    expect(mg(h, 'viv')!.keyBinary).toBe(true);
     set(h, 'bin', 'y');
-    expect(get(h, 'bin')!.keyBinary).toBe(false);
+    expect(mg(h, 'bin')!.keyBinary).toBe(false);
   });
 });

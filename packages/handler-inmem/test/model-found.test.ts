@@ -5,8 +5,8 @@
  */
 import { RawClient, binaryPacket, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GetCommand, ItemView, StoreCommand } from '@cleave/protocol';
-import { b, makeHandler, set, val } from './helpers.js';
+import type { ItemView } from '@cleave/protocol';
+import { b, makeHandler, parsedArithmetic, parsedGet, parsedStore, set, val } from './helpers.js';
 
 let mc: MemcachedProcess;
 let client: RawClient;
@@ -50,16 +50,7 @@ describe('found by the model: a store refused as too large', () => {
 
     const { h } = makeHandler();
     const stored = set(h, 'tl', 'A');
-    const cmd: StoreCommand & { textCas: boolean; protocol: 'text' } = {
-      mode: 'set',
-      key: b('tl'),
-      value: Buffer.alloc(OVERSIZE, 0x78),
-      flags: 0,
-      exptime: 0,
-      compareCas: stored.cas,
-      textCas: true,
-      protocol: 'text',
-    };
+    const cmd = parsedStore(Buffer.concat([Buffer.from(`cas tl 0 0 ${OVERSIZE} ${stored.cas}\r\n`), Buffer.alloc(OVERSIZE, 0x78), Buffer.from('\r\n')]));
     expect(h.store(cmd)).toBe('TOO_LARGE');
     expect(val(h, 'tl') !== undefined).toBe(memcachedKeeps);
     expect(val(h, 'tl')).toBe('A');
@@ -75,15 +66,7 @@ describe('found by the model: a store refused as too large', () => {
 
     const { h } = makeHandler();
     const stored = set(h, 'tb', 'B');
-    const cmd: StoreCommand & { protocol: 'binary' } = {
-      mode: 'set',
-      key: b('tb'),
-      value: Buffer.alloc(OVERSIZE, 0x78),
-      flags: 0,
-      exptime: 0,
-      compareCas: stored.cas,
-      protocol: 'binary',
-    };
+    const cmd = parsedStore(binaryPacket({ opcode: 0x01, key: 'tb', extras: Buffer.alloc(8), value: Buffer.alloc(OVERSIZE, 0x78), cas: stored.cas }), true);
     expect(h.store(cmd)).toBe('TOO_LARGE');
     expect(val(h, 'tb') !== undefined).toBe(memcachedKeeps);
     expect(memcachedKeeps).toBe(false);
@@ -91,31 +74,22 @@ describe('found by the model: a store refused as too large', () => {
 });
 
 describe('found by the model: meta N with T creates the item with the exptime of the flag that comes last', () => {
-  const metaGet = (key: string, ret: string): GetCommand & { protocol: 'meta'; cmd: 'get'; meta: { ret: string; wireKey: Buffer } } => ({
-    key: b(key),
-    vivify: 30,
-    touch: 100,
-    protocol: 'meta',
-    cmd: 'get',
-    meta: { ret, wireKey: b(key) },
-  });
-
   it('mg: N30 T100 keeps 100 s, T100 N30 keeps 30 s, as memcached', async () => {
     await client.request('mg vn1 N30 T100\r\nmg vn2 T100 N30\r\n', 'W\r\nHD W\r\n');
     const nFirst = ttlOf(await client.request('mg vn1 t\r\n', '\r\n'));
     const tFirst = ttlOf(await client.request('mg vn2 t\r\n', '\r\n'));
     const { h, clock } = makeHandler();
-    const a = h.get(metaGet('vn1', 'NTt')) as ItemView;
-    const c = h.get(metaGet('vn2', 'TNt')) as ItemView;
+    const a = h.get(parsedGet('mg vn1 N30 T100 t\r\n')) as ItemView;
+    const c = h.get(parsedGet('mg vn2 T100 N30 t\r\n')) as ItemView;
     expect(a.created && c.created).toBe(true);
     // memcached's TTLs may have ticked a second: compare to the nearer of 30 and 100.
     const nearer = (ttl: number) => (Math.abs(ttl - 100) < Math.abs(ttl - 30) ? 100 : 30);
     expect(a.exptime - clock.sec).toBe(nearer(nFirst));
     expect(c.exptime - clock.sec).toBe(nearer(tFirst));
     expect(nearer(nFirst)).not.toBe(nearer(tFirst));
-    // A command without meta flags (another handler's caller) reads as T after N.
-    const plain = h.get({ key: b('vn3'), vivify: 30, touch: 100 }) as ItemView;
-    expect(plain.exptime - clock.sec).toBe(100);
+    // A command built by code: vivify is the created item's exptime, touch applies to an existing one.
+    const built = h.get({ key: b('vn3'), vivify: 30, touch: 100 }) as ItemView;
+    expect(built.exptime - clock.sec).toBe(30);
   });
 
   it('ma: N30 T100 J5 keeps 100 s, T100 N30 J5 keeps 30 s, as memcached', async () => {
@@ -124,11 +98,10 @@ describe('found by the model: meta N with T creates the item with the exptime of
     const nFirst = ttlOf(await client.request('mg an1 t\r\n', '\r\n'));
     const tFirst = ttlOf(await client.request('mg an2 t\r\n', '\r\n'));
     const { h, clock } = makeHandler();
-    const arith = (key: string, ret: string) =>
-      h.arithmetic({ key: b(key), incr: true, delta: 1n, initial: 5n, exptime: 30, touch: 100, protocol: 'meta', meta: { ret, wireKey: b(key) } } as never) as ItemView;
+    const arith = (wire: string) => h.arithmetic(parsedArithmetic(wire)) as ItemView;
     const nearer = (ttl: number) => (Math.abs(ttl - 100) < Math.abs(ttl - 30) ? 100 : 30);
-    expect(arith('an1', 'NTJt').exptime - clock.sec).toBe(nearer(nFirst));
-    expect(arith('an2', 'TNJt').exptime - clock.sec).toBe(nearer(tFirst));
+    expect(arith('ma an1 N30 T100 J5 t\r\n').exptime - clock.sec).toBe(nearer(nFirst));
+    expect(arith('ma an2 T100 N30 J5 t\r\n').exptime - clock.sec).toBe(nearer(tFirst));
     expect(nearer(nFirst)).not.toBe(nearer(tFirst));
   });
 });
@@ -173,15 +146,15 @@ describe('found by the model: recache tokens', () => {
     const { h } = makeHandler();
     set(h, 'st1', 'S');
     h.delete({ key: b('st1'), invalidate: true });
-    const text = h.get({ key: b('st1'), protocol: 'text' } as GetCommand)!;
+    const text = h.get(parsedGet('get st1\r\n'))!;
     expect(text.stale).toBe(true);
     expect(text.win).toBe(false);
-    const meta = h.get({ key: b('st1'), protocol: 'meta' } as GetCommand)!;
+    const meta = h.get(parsedGet('mg st1 v\r\n'))!;
     expect(meta.win).toBe(memcachedWins);
     expect(memcachedWins).toBe(true);
     // Binary gets leave it too; a later meta get sees the token taken.
-    expect(h.get({ key: b('st1'), protocol: 'binary' } as GetCommand)!.win).toBe(false);
-    expect(h.get({ key: b('st1'), protocol: 'meta' } as GetCommand)!.tokenSent).toBe(true);
+    expect(h.get(parsedGet(binaryPacket({ opcode: 0x00, key: 'st1' }), true))!.win).toBe(false);
+    expect(h.get(parsedGet('mg st1 v\r\n'))!.tokenSent).toBe(true);
   });
 });
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '../src/index.js';
-import { b, get, makeHandler, set, stat, store } from './helpers.js';
+import { b, get, makeHandler, parsedGet, set, stat, store } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];
 function fresh(...args: Parameters<typeof makeHandler>) {
@@ -58,7 +58,7 @@ describe('stats', () => {
   it('meta mg with T: a hit counts as a touch, a miss as a get miss', () => {
     const { h } = fresh();
     set(h, 'k', 'a');
-    const mg = (key: string) => ({ key: b(key), touch: 30, protocol: 'meta' as const });
+    const mg = (key: string) => parsedGet(`mg ${key} T30\r\n`);
     expect(delta(h, () => h.get(mg('k')))).toEqual({ cmd_touch: 1, touch_hits: 1 });
     expect(delta(h, () => h.get(mg('nope')))).toEqual({ cmd_get: 1, get_misses: 1 });
   });
@@ -67,8 +67,8 @@ describe('stats', () => {
     const { h } = fresh();
     set(h, 'k', 'a');
     expect(delta(h, () => h.get({ key: b('k'), noBump: true }))).toEqual({ cmd_get: 1, get_hits: 1 });
-    expect(delta(h, () => h.get({ key: b('k'), noBump: true, cmd: 'me' } as never))).toEqual({});
-    expect(delta(h, () => h.get({ key: b('nope'), noBump: true, cmd: 'me' } as never))).toEqual({});
+    expect(delta(h, () => h.get(parsedGet('me k\r\n')))).toEqual({});
+    expect(delta(h, () => h.get(parsedGet('me nope\r\n')))).toEqual({});
   });
 
   it('touch: cmd_touch with touch_hits/touch_misses', () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '../src/index.js';
-import { asItem, b, get, makeHandler, set, stat, store, val } from './helpers.js';
+import { asItem, b, get, makeHandler, parsedStore, set, stat, store, val } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];
 function fresh(...args: Parameters<typeof makeHandler>) {
@@ -272,32 +272,50 @@ describe('size limits', () => {
     expect(stat(h, 'store_too_large')).toBe(2);
   });
 
-  it('a failed set drops the item it would have replaced; a failed add/replace/append keeps it', () => {
+  it('a failed store with unlinkOnFailure drops the item it would have replaced; without it, keeps it', () => {
     const { h } = fresh({ maxItemSize: 2048 });
     set(h, 'x', 'a');
-    expect(store(h, 'set', 'x', Buffer.alloc(4096))).toBe('TOO_LARGE');
+    expect(store(h, 'set', 'x', Buffer.alloc(4096), { unlinkOnFailure: true })).toBe('TOO_LARGE');
     expect(get(h, 'x')).toBeUndefined();
     set(h, 'y', 'a');
-    expect(store(h, 'add', 'y', Buffer.alloc(4096))).toBe('TOO_LARGE');
-    expect(store(h, 'replace', 'y', Buffer.alloc(4096))).toBe('TOO_LARGE');
-    expect(store(h, 'append', 'y', Buffer.alloc(4096))).toBe('TOO_LARGE');
+    for (const mode of ['set', 'add', 'replace', 'append', 'prepend'] as const) {
+      expect(store(h, mode, 'y', Buffer.alloc(4096))).toBe('TOO_LARGE');
+    }
     expect(val(h, 'y')).toBe('a');
   });
 
-  it('a failed meta ms drops the old item in every mode', () => {
+  it('parsed requests drop the old item as memcached does: text set and every meta ms; not text cas, add, replace, append or prepend', () => {
     const { h } = fresh({ maxItemSize: 2048 });
-    set(h, 'y', 'a');
-    expect(store(h, 'append', 'y', Buffer.alloc(4096), { protocol: 'meta' })).toBe('TOO_LARGE');
-    expect(get(h, 'y')).toBeUndefined();
+    const big = 'x'.repeat(4096);
+    const cases: [string, boolean][] = [
+      [`set k 0 0 4096\r\n${big}\r\n`, true],
+      [`cas k 0 0 4096 1\r\n${big}\r\n`, false],
+      [`add k 0 0 4096\r\n${big}\r\n`, false],
+      [`replace k 0 0 4096\r\n${big}\r\n`, false],
+      [`append k 0 0 4096\r\n${big}\r\n`, false],
+      [`prepend k 0 0 4096\r\n${big}\r\n`, false],
+      [`ms k 4096\r\n${big}\r\n`, true],
+      [`ms k 4096 ME\r\n${big}\r\n`, true],
+      [`ms k 4096 MA\r\n${big}\r\n`, true],
+      [`ms k 4096 MR C1\r\n${big}\r\n`, true],
+    ];
+    for (const [wire, drops] of cases) {
+      set(h, 'k', 'a');
+      expect(h.store(parsedStore(wire))).toBe('TOO_LARGE');
+      expect(get(h, 'k') === undefined, wire.slice(0, 20)).toBe(drops);
+    }
   });
 
   it('an item bigger than the whole memory limit is OUT_OF_MEMORY and is not counted as a set', () => {
     const { h } = fresh({ maxBytes: 64 * 1024, maxItemSize: 1024 * 1024 });
     set(h, 'k', 'small');
-    expect(store(h, 'set', 'k', Buffer.alloc(100 * 1024))).toBe('OUT_OF_MEMORY');
+    expect(store(h, 'set', 'k', Buffer.alloc(100 * 1024), { unlinkOnFailure: true })).toBe('OUT_OF_MEMORY');
     expect(get(h, 'k')).toBeUndefined();
-    expect(stat(h, 'store_no_memory')).toBe(1);
-    expect(stat(h, 'cmd_set')).toBe(1);
+    set(h, 'j', 'small');
+    expect(store(h, 'set', 'j', Buffer.alloc(100 * 1024))).toBe('OUT_OF_MEMORY');
+    expect(val(h, 'j')).toBe('small');
+    expect(stat(h, 'store_no_memory')).toBe(2);
+    expect(stat(h, 'cmd_set')).toBe(2);
   });
 
   it('append that would make an item bigger than the memory limit answers NOT_STORED', () => {
