@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ItemFacts } from '../src/model.js';
 import { err, errorOf, meta, parse } from './text-parser.helpers.js';
 
 const k = (n: number) => 'k'.repeat(n);
@@ -8,9 +9,19 @@ const merr = (wire: string) => err(wire, false, 'meta');
 describe('mg', () => {
   it('parses mg with return flags in request order', () => {
     expect(parse('mg foo v\r\nmg foo s t c f k v h l\r\nmg foo\r\n')).toEqual([
-      { ...meta, cmd: 'get', key: 'foo', withCas: false, noBump: false, meta: m('v', 'foo') },
-      { ...meta, cmd: 'get', key: 'foo', withCas: false, noBump: false, meta: m('stcfkvhl', 'foo') },
-      { ...meta, cmd: 'get', key: 'foo', withCas: false, noBump: false, meta: m('', 'foo') },
+      { ...meta, cmd: 'get', key: 'foo', keyBinary: false, withCas: false, noBump: false, tokens: true, want: 0, meta: m('v', 'foo') },
+      {
+        ...meta,
+        cmd: 'get',
+        key: 'foo',
+        keyBinary: false,
+        withCas: false,
+        noBump: false,
+        tokens: true,
+        want: ItemFacts.CAS | ItemFacts.KEY_FORM | ItemFacts.ACCESS,
+        meta: m('stcfkvhl', 'foo'),
+      },
+      { ...meta, cmd: 'get', key: 'foo', keyBinary: false, withCas: false, noBump: false, tokens: true, want: 0, meta: m('', 'foo') },
     ]);
   });
 
@@ -21,11 +32,15 @@ describe('mg', () => {
         quiet: true,
         cmd: 'get',
         key: 'foo',
+        keyBinary: false,
         withCas: false,
         touch: 30,
+        // T comes before N: the created item keeps N's exptime.
         vivify: -1,
         recache: 5,
         noBump: true,
+        tokens: true,
+        want: ItemFacts.KEY_FORM,
         meta: m('TNRuqOk', 'foo', { opaqueToken: 'O123' }),
       },
     ]);
@@ -33,10 +48,71 @@ describe('mg', () => {
 
   it('decodes a base64 key with b and keeps the wire form', () => {
     expect(parse('mg Zm9v b v\r\nmg YQ==YQ== b\r\nmg YQ=x b\r\n')).toEqual([
-      { ...meta, cmd: 'get', key: 'foo', withCas: false, noBump: false, meta: { ret: 'bv', base64Key: true, wireKey: 'Zm9v' } },
+      {
+        ...meta,
+        cmd: 'get',
+        key: 'foo',
+        keyBinary: true,
+        withCas: false,
+        noBump: false,
+        tokens: true,
+        want: 0,
+        meta: { ret: 'bv', base64Key: true, wireKey: 'Zm9v' },
+      },
       // memcached stops after the first padded group, and a group with one '=' keeps two bytes.
-      { ...meta, cmd: 'get', key: 'a', withCas: false, noBump: false, meta: { ret: 'b', base64Key: true, wireKey: 'YQ==YQ==' } },
-      { ...meta, cmd: 'get', key: 'a\x00', withCas: false, noBump: false, meta: { ret: 'b', base64Key: true, wireKey: 'YQ=x' } },
+      {
+        ...meta,
+        cmd: 'get',
+        key: 'a',
+        keyBinary: true,
+        withCas: false,
+        noBump: false,
+        tokens: true,
+        want: 0,
+        meta: { ret: 'b', base64Key: true, wireKey: 'YQ==YQ==' },
+      },
+      {
+        ...meta,
+        cmd: 'get',
+        key: 'a\x00',
+        keyBinary: true,
+        withCas: false,
+        noBump: false,
+        tokens: true,
+        want: 0,
+        meta: { ret: 'b', base64Key: true, wireKey: 'YQ=x' },
+      },
+    ]);
+  });
+
+  it('wants only the item facts its return flags show: c the CAS, k the key form, h and l the access facts', () => {
+    const r = parse('mg a v\r\nmg a c\r\nmg a k\r\nmg a h\r\nmg a l\r\nmg a l k v c h\r\nmg a s t f O1 q u T5 N5 R5\r\n');
+    expect(r.map((q) => q.want)).toEqual([
+      0,
+      ItemFacts.CAS,
+      ItemFacts.KEY_FORM,
+      ItemFacts.ACCESS,
+      ItemFacts.ACCESS,
+      ItemFacts.CAS | ItemFacts.KEY_FORM | ItemFacts.ACCESS,
+      0,
+    ]);
+    expect(parse('mg YQ== b\r\nmg YQ== b k\r\n').map((q) => [q.keyBinary, q.want])).toEqual([
+      [true, 0],
+      [true, ItemFacts.KEY_FORM],
+    ]);
+  });
+
+  it('gives N the exptime the created item ends with: a T after N wins, a T before it does not', () => {
+    // memcached applies T and N in request order to an item N created.
+    const r = parse('mg a N30 T10\r\nmg a T10 N30\r\nmg a N30 t T10\r\nmg a T10 t N30\r\nmg a N30\r\nmg a T10\r\nmg a N-1 T0\r\n');
+    expect(r.map((q) => [q.touch, q.vivify])).toEqual([
+      [10, 10],
+      [10, 30],
+      [10, 10],
+      [10, 30],
+      [undefined, 30],
+      [10, undefined],
+      [0, 0],
     ]);
   });
 
@@ -47,7 +123,9 @@ describe('mg', () => {
   });
 
   it('looks only at the first byte of a flag token', () => {
-    expect(parse('mg a vv\tk\r\n')).toEqual([{ ...meta, cmd: 'get', key: 'a', withCas: false, noBump: false, meta: m('v', 'a') }]);
+    expect(parse('mg a vv\tk\r\n')).toEqual([
+      { ...meta, cmd: 'get', key: 'a', keyBinary: false, withCas: false, noBump: false, tokens: true, want: 0, meta: m('v', 'a') },
+    ]);
   });
 
   it('answers memcached 1.6.18 errors for bad flags', () => {
@@ -97,11 +175,13 @@ describe('ms', () => {
         cmd: 'store',
         mode: 'set',
         key: 'foo',
+        keyBinary: false,
         value: 'abc',
         flags: 5,
         exptime: -1,
         compareCas: '9n',
         invalidate: true,
+        unlinkOnFailure: true,
         meta: m('FTCIqOk', 'foo', { opaqueToken: 'O1' }),
       },
     ]);
@@ -112,12 +192,29 @@ describe('ms', () => {
     expect(r.map((q) => q.mode)).toEqual(['set', 'add', 'append', 'prepend', 'replace', 'set']);
   });
 
+  it('unlinks the old item when the store fails in every mode, with or without C (memcached ms does)', () => {
+    const r = parse('ms a 1 MS\r\nx\r\nms a 1 ME\r\nx\r\nms a 1 MA\r\nx\r\nms a 1 MP\r\nx\r\nms a 1 MR\r\nx\r\nms a 1 C5 q\r\nx\r\n');
+    expect(r.map((q) => [q.mode, q.unlinkOnFailure])).toEqual([
+      ['set', true],
+      ['add', true],
+      ['append', true],
+      ['prepend', true],
+      ['replace', true],
+      ['set', true],
+    ]);
+  });
+
   it('truncates flags and the data length to 32 bits', () => {
     expect(parse('ms a 4294967297 F4294967296\r\nz\r\n')[0]).toMatchObject({ cmd: 'store', value: 'z', flags: 0 });
   });
 
   it('decodes a base64 key', () => {
-    expect(parse('ms YWI= 1 b k\r\nz\r\n')[0]).toMatchObject({ cmd: 'store', key: 'ab', meta: { ret: 'bk', base64Key: true, wireKey: 'YWI=' } });
+    expect(parse('ms YWI= 1 b k\r\nz\r\n')[0]).toMatchObject({
+      cmd: 'store',
+      key: 'ab',
+      keyBinary: true,
+      meta: { ret: 'bk', base64Key: true, wireKey: 'YWI=' },
+    });
   });
 
   it('swallows the data block after a flag error', () => {
@@ -177,10 +274,20 @@ describe('ms', () => {
 describe('md, ma, me, mn', () => {
   it('parses md with C, I, T and q', () => {
     expect(parse('md a\r\nmd a C5 I T30 q O1 k\r\nmd a T30\r\n')).toEqual([
-      { ...meta, cmd: 'delete', key: 'a', invalidate: false, meta: m('', 'a') },
-      { ...meta, quiet: true, cmd: 'delete', key: 'a', compareCas: '5n', invalidate: true, exptime: 30, meta: m('CITqOk', 'a', { opaqueToken: 'O1' }) },
+      { ...meta, cmd: 'delete', key: 'a', keyBinary: false, invalidate: false, meta: m('', 'a') },
+      {
+        ...meta,
+        quiet: true,
+        cmd: 'delete',
+        key: 'a',
+        keyBinary: false,
+        compareCas: '5n',
+        invalidate: true,
+        exptime: 30,
+        meta: m('CITqOk', 'a', { opaqueToken: 'O1' }),
+      },
       // T without I does nothing in memcached.
-      { ...meta, cmd: 'delete', key: 'a', invalidate: false, meta: m('T', 'a') },
+      { ...meta, cmd: 'delete', key: 'a', keyBinary: false, invalidate: false, meta: m('T', 'a') },
     ]);
   });
 
@@ -211,11 +318,47 @@ describe('md, ma, me, mn', () => {
     expect(errorOf('ma n Mi\r\n').wire).toBe('CLIENT_ERROR invalid mode for ma M token');
   });
 
-  it('parses me as a fetch without bump, with an optional base64 key', () => {
+  it('wants CREATED on ma only when the reply depends on it: N with q (answered only then) or a t before N', () => {
+    const r = parse('ma n N0 q\r\nma n t N0\r\nma n N0 t\r\nma n N0\r\nma n N0 v\r\nma n q\r\nma n t\r\nma n q t N0 v\r\nma n N0 t q\r\n');
+    expect(r.map((q) => q.want)).toEqual([ItemFacts.CREATED, ItemFacts.CREATED, 0, 0, 0, 0, 0, ItemFacts.CREATED, ItemFacts.CREATED]);
+  });
+
+  it('gives ma N the exptime the created counter ends with: a T after N wins, a T before it does not', () => {
+    const r = parse('ma n N30 T10\r\nma n T10 N30\r\nma n N30\r\nma n T10\r\n');
+    expect(r.map((q) => [q.touch, q.exptime])).toEqual([
+      [10, 10],
+      [10, 30],
+      [undefined, 30],
+      [10, undefined],
+    ]);
+  });
+
+  it('marks a base64 key on md and ma', () => {
+    expect(parse('md YQ== b\r\nma YQ== b\r\nmd a\r\nma a\r\n').map((q) => [q.cmd, q.key, q.keyBinary])).toEqual([
+      ['delete', 'a', true],
+      ['incr', 'a', true],
+      ['delete', 'a', false],
+      ['incr', 'a', false],
+    ]);
+  });
+
+  it('parses me as a debug fetch without bump, with an optional base64 key', () => {
+    // me prints the key in its stored form and the access facts (la=, fetch=).
+    const debugWants = ItemFacts.KEY_FORM | ItemFacts.ACCESS;
     expect(parse('me a\r\nme YQ== b\r\nme a x y\r\n')).toEqual([
-      { ...meta, cmd: 'me', key: 'a', withCas: false, noBump: true, meta: m('', 'a') },
-      { ...meta, cmd: 'me', key: 'a', withCas: false, noBump: true, meta: { ret: 'b', base64Key: true, wireKey: 'YQ==' } },
-      { ...meta, cmd: 'me', key: 'a', withCas: false, noBump: true, meta: m('', 'a') },
+      { ...meta, cmd: 'me', key: 'a', keyBinary: false, withCas: false, noBump: true, debug: true, want: debugWants, meta: m('', 'a') },
+      {
+        ...meta,
+        cmd: 'me',
+        key: 'a',
+        keyBinary: true,
+        withCas: false,
+        noBump: true,
+        debug: true,
+        want: debugWants,
+        meta: { ret: 'b', base64Key: true, wireKey: 'YQ==' },
+      },
+      { ...meta, cmd: 'me', key: 'a', keyBinary: false, withCas: false, noBump: true, debug: true, want: debugWants, meta: m('', 'a') },
     ]);
     expect(parse(`me\r\nme a b\r\nme ${k(251)}\r\n`)).toEqual([
       merr('CLIENT_ERROR bad command line format'),

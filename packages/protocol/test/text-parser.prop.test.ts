@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ProtocolError, type Request } from '../src/index.js';
+import { ItemFacts, ProtocolError, type Request } from '../src/index.js';
 import { TextParser } from '../src/text/parser.js';
 import { encodeMetaRequest, encodeTextRequest } from '../src/text/request-encoder.js';
 import { plain, runChunks } from './text-parser.helpers.js';
@@ -39,9 +39,10 @@ const u32 = fc.integer({ min: 0, max: U32 });
 const textRequest: fc.Arbitrary<Request> = fc.oneof(
   fc.record({ key: textKey, withCas: fc.boolean(), touch: fc.option(int32, { nil: undefined }) }).map(
     ({ key, withCas, touch }): Request =>
+      // gets/gats replies show the CAS unique.
       touch === undefined
-        ? { ...base, protocol: 'text', quiet: false, cmd: 'get', key, withCas }
-        : { ...base, protocol: 'text', quiet: false, cmd: 'get', key, withCas, touch },
+        ? { ...base, protocol: 'text', quiet: false, cmd: 'get', key, withCas, want: withCas ? ItemFacts.CAS : 0 }
+        : { ...base, protocol: 'text', quiet: false, cmd: 'get', key, withCas, touch, want: withCas ? ItemFacts.CAS : 0 },
   ),
   fc
     .record({ keys: fc.array(textKey, { minLength: 2, maxLength: 6 }), withCas: fc.boolean(), touch: fc.option(int32, { nil: undefined }) })
@@ -69,6 +70,8 @@ const textRequest: fc.Arbitrary<Request> = fc.oneof(
         exptime,
         compareCas: cas,
         textCas: cas !== undefined,
+        // memcached drops the old item on a failed `set`, not on `cas` or the other modes.
+        unlinkOnFailure: cas === undefined && mode === 'set',
       }),
     ),
   fc.record({ key: textKey, quiet: fc.boolean() }).map(({ key, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'delete', key })),
@@ -101,6 +104,20 @@ function metaOf(ret: string[], k: { wireKey: Buffer; b64: boolean }, op: Buffer)
   return { ret: ret.join(''), opaqueToken: ret.includes('O') ? op : undefined, base64Key: k.b64, wireKey: k.wireKey };
 }
 
+/** The ItemFacts an mg reply shows: `c` the CAS unique, `k` the key's form, `h`/`l` the access facts. */
+function getWants(ret: string[]): number {
+  let want = ret.includes('c') ? ItemFacts.CAS : 0;
+  if (ret.includes('k')) want |= ItemFacts.KEY_FORM;
+  if (ret.includes('h') || ret.includes('l')) want |= ItemFacts.ACCESS;
+  return want;
+}
+
+/** Whether `a` comes before `b` in the flags (both present). */
+function before(ret: string[], a: string, b: string): boolean {
+  const i = ret.indexOf(a);
+  return i >= 0 && i < ret.indexOf(b);
+}
+
 function withB(ret: string[], b64: boolean, at: number): string[] {
   if (!b64) return ret;
   const r = [...ret];
@@ -113,17 +130,22 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
     .record({ k: metaKeyed, ret: letters('vstcfkhlOquTNRPL'), at: fc.nat(), op: opaque, t: int32, n: int32, r: int32 })
     .map(({ k, ret, at, op, t, n, r }): Request => {
       const all = withB(ret, k.b64, at);
+      const touch = all.includes('T') ? t : undefined;
       return {
         ...base,
         protocol: 'meta',
         quiet: all.includes('q'),
         cmd: 'get',
         key: k.key,
+        keyBinary: k.b64,
         withCas: false,
-        touch: all.includes('T') ? t : undefined,
-        vivify: all.includes('N') ? n : undefined,
+        touch,
+        // The exptime an item N creates ends with: a T after N wins.
+        vivify: all.includes('N') ? (touch !== undefined && before(all, 'N', 'T') ? touch : n) : undefined,
         recache: all.includes('R') ? r : undefined,
         noBump: all.includes('u'),
+        tokens: true,
+        want: getWants(all),
         meta: metaOf(all, k, op),
       };
     }),
@@ -148,11 +170,14 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
         cmd: 'store',
         mode: all.includes('M') ? mode : 'set',
         key: k.key,
+        keyBinary: k.b64,
         value,
         flags: all.includes('F') ? flags : 0,
         exptime: all.includes('T') ? exptime : 0,
         compareCas: all.includes('C') ? cas : undefined,
         invalidate: all.includes('I'),
+        // memcached's ms drops the old item on a failed store in every mode.
+        unlinkOnFailure: true,
         meta: metaOf(all, k, op),
       };
     }),
@@ -167,6 +192,7 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
         quiet: all.includes('q'),
         cmd: 'delete',
         key: k.key,
+        keyBinary: k.b64,
         compareCas: all.includes('C') ? cas : undefined,
         invalidate,
         exptime: invalidate && all.includes('T') ? t : undefined,
@@ -185,11 +211,14 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
         quiet: all.includes('q'),
         cmd: inc ? 'incr' : 'decr',
         key: k.key,
+        keyBinary: k.b64,
         incr: inc,
         delta: all.includes('D') ? delta : 1n,
         initial: vivify ? (all.includes('J') ? j : 0n) : undefined,
         exptime: vivify ? n : undefined,
         compareCas: all.includes('C') ? cas : undefined,
+        // The reply depends on whether N created the counter when quiet, or with t before N.
+        want: vivify && (all.includes('q') || before(all, 't', 'N')) ? ItemFacts.CREATED : 0,
         meta: metaOf(all, k, op),
       };
     }),
@@ -200,8 +229,11 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
       quiet: false,
       cmd: 'me',
       key: k.key,
+      keyBinary: k.b64,
       withCas: false,
       noBump: true,
+      debug: true,
+      want: ItemFacts.KEY_FORM | ItemFacts.ACCESS,
       meta: { ret: k.b64 ? 'b' : '', opaqueToken: undefined, base64Key: k.b64, wireKey: k.wireKey },
     }),
   ),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TextParser } from '../src/text/parser.js';
-import type { Request } from '../src/index.js';
+import { ItemFacts, type Request } from '../src/index.js';
 import { err, errorOf, parse, parseEveryWay, text } from './text-parser.helpers.js';
 
 const CRLF = '\r\n';
@@ -8,14 +8,14 @@ const k = (n: number) => 'k'.repeat(n);
 
 describe('text retrieval commands', () => {
   it('parses get with one key into a single-key get', () => {
-    expect(parse('get foo\r\n')).toEqual([{ ...text, cmd: 'get', key: 'foo', withCas: false }]);
+    expect(parse('get foo\r\n')).toEqual([{ ...text, cmd: 'get', key: 'foo', withCas: false, want: 0 }]);
   });
 
   it('parses gets, gat and gats with their cas and touch options', () => {
     expect(parse('gets foo\r\ngat 10 foo\r\ngats -1 foo\r\n')).toEqual([
-      { ...text, cmd: 'get', key: 'foo', withCas: true },
-      { ...text, cmd: 'get', key: 'foo', withCas: false, touch: 10 },
-      { ...text, cmd: 'get', key: 'foo', withCas: true, touch: -1 },
+      { ...text, cmd: 'get', key: 'foo', withCas: true, want: ItemFacts.CAS },
+      { ...text, cmd: 'get', key: 'foo', withCas: false, touch: 10, want: 0 },
+      { ...text, cmd: 'get', key: 'foo', withCas: true, touch: -1, want: ItemFacts.CAS },
     ]);
   });
 
@@ -29,22 +29,22 @@ describe('text retrieval commands', () => {
 
   it('accepts a bare \\n line ending and leading spaces', () => {
     expect(parse('get a\n   get b\r\n')).toEqual([
-      { ...text, cmd: 'get', key: 'a', withCas: false },
-      { ...text, cmd: 'get', key: 'b', withCas: false },
+      { ...text, cmd: 'get', key: 'a', withCas: false, want: 0 },
+      { ...text, cmd: 'get', key: 'b', withCas: false, want: 0 },
     ]);
   });
 
   it('keeps a key containing control bytes, tabs and high bytes; strips only one \\r', () => {
     expect(parse('get a\tb\x01\xff\r\nget a\r\r\n')).toEqual([
-      { ...text, cmd: 'get', key: 'a\tb\x01\xff', withCas: false },
-      { ...text, cmd: 'get', key: 'a\r', withCas: false },
+      { ...text, cmd: 'get', key: 'a\tb\x01\xff', withCas: false, want: 0 },
+      { ...text, cmd: 'get', key: 'a\r', withCas: false, want: 0 },
     ]);
   });
 
   it('ends the line at a NUL byte like memcached (C string)', () => {
     expect(parse('get a\0b c\r\nget x\0\r\n')).toEqual([
-      { ...text, cmd: 'get', key: 'a', withCas: false },
-      { ...text, cmd: 'get', key: 'x', withCas: false },
+      { ...text, cmd: 'get', key: 'a', withCas: false, want: 0 },
+      { ...text, cmd: 'get', key: 'x', withCas: false, want: 0 },
     ]);
     expect(parse('\0get a\r\n')).toEqual([err('ERROR')]);
   });
@@ -54,7 +54,7 @@ describe('text retrieval commands', () => {
   });
 
   it('treats the legacy bget as get', () => {
-    expect(parse('bget a\r\n')).toEqual([{ ...text, cmd: 'get', key: 'a', withCas: false }]);
+    expect(parse('bget a\r\n')).toEqual([{ ...text, cmd: 'get', key: 'a', withCas: false, want: 0 }]);
   });
 
   it('rejects get without keys, bad gat exptime and keys over 250 bytes', () => {
@@ -62,7 +62,7 @@ describe('text retrieval commands', () => {
     expect(errorOf('gat x a\r\n').wire).toBe('CLIENT_ERROR invalid exptime argument');
     expect(errorOf(`get ${k(251)}\r\n`).wire).toBe('CLIENT_ERROR bad command line format');
     expect(errorOf(`get a ${k(251)} b\r\n`).wire).toBe('CLIENT_ERROR bad command line format');
-    expect(parse(`get ${k(250)}\r\n`)).toEqual([{ ...text, cmd: 'get', key: k(250), withCas: false }]);
+    expect(parse(`get ${k(250)}\r\n`)).toEqual([{ ...text, cmd: 'get', key: k(250), withCas: false, want: 0 }]);
   });
 
   it('parses a multi-get with thousands of keys', () => {
@@ -70,8 +70,12 @@ describe('text retrieval commands', () => {
     const r = parseEveryWay(`get ${keys.join(' ')}\r\nget z\r\n`);
     expect(r.requests).toEqual([
       { ...text, cmd: 'mget', keys, withCas: false },
-      { ...text, cmd: 'get', key: 'z', withCas: false },
+      { ...text, cmd: 'get', key: 'z', withCas: false, want: 0 },
     ]);
+  });
+
+  it('wants the CAS unique for gets and gats, whose replies show it, and nothing for get and gat', () => {
+    expect(parse('get a\r\ngets a\r\ngat 1 a\r\ngats 1 a\r\n').map((r) => r.want)).toEqual([0, ItemFacts.CAS, 0, ItemFacts.CAS]);
   });
 
   it('enforces maxKeysPerGet with an in-order error', () => {
@@ -87,35 +91,72 @@ describe('text storage commands', () => {
     const modes = ['set', 'add', 'replace', 'append', 'prepend'] as const;
     const input = modes.map((m) => `${m} key 5 100 3\r\nabc\r\n`).join('');
     expect(parse(input)).toEqual(
-      modes.map((mode) => ({ ...text, cmd: 'store', mode, key: 'key', value: 'abc', flags: 5, exptime: 100, textCas: false })),
+      modes.map((mode) => ({
+        ...text,
+        cmd: 'store',
+        mode,
+        key: 'key',
+        value: 'abc',
+        flags: 5,
+        exptime: 100,
+        textCas: false,
+        unlinkOnFailure: mode === 'set',
+      })),
     );
   });
 
   it('parses cas with its unique and marks it textCas', () => {
     expect(parse('cas k 0 0 1 18446744073709551615\r\nx\r\n')).toEqual([
-      { ...text, cmd: 'store', mode: 'set', key: 'k', value: 'x', flags: 0, exptime: 0, compareCas: '18446744073709551615n', textCas: true },
+      {
+        ...text,
+        cmd: 'store',
+        mode: 'set',
+        key: 'k',
+        value: 'x',
+        flags: 0,
+        exptime: 0,
+        compareCas: '18446744073709551615n',
+        textCas: true,
+        unlinkOnFailure: false,
+      },
+    ]);
+  });
+
+  it('unlinks the old item when a store fails only for set, as memcached does (not cas, add, replace, append, prepend)', () => {
+    const r = parse(
+      'set a 0 0 1\r\nx\r\nset a 0 0 1 noreply\r\nx\r\ncas a 0 0 1 5\r\nx\r\nadd a 0 0 1\r\nx\r\n' +
+        'replace a 0 0 1\r\nx\r\nappend a 0 0 1\r\nx\r\nprepend a 0 0 1\r\nx\r\n',
+    );
+    expect(r.map((q) => [q.mode, q.textCas, q.unlinkOnFailure])).toEqual([
+      ['set', false, true],
+      ['set', false, true],
+      ['set', true, false],
+      ['add', false, false],
+      ['replace', false, false],
+      ['append', false, false],
+      ['prepend', false, false],
     ]);
   });
 
   it('reads binary-safe values containing \\r\\n, NUL and spaces', () => {
     const value = 'a\r\nb\0 c\r\n';
     expect(parse(`set k 0 0 ${value.length}\r\n${value}\r\nget k\r\n`)).toEqual([
-      { ...text, cmd: 'store', mode: 'set', key: 'k', value, flags: 0, exptime: 0, textCas: false },
-      { ...text, cmd: 'get', key: 'k', withCas: false },
+      { ...text, cmd: 'store', mode: 'set', key: 'k', value, flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
+      { ...text, cmd: 'get', key: 'k', withCas: false, want: 0 },
     ]);
   });
 
   it('reads an empty value and a value after a bare \\n line end', () => {
     expect(parse('set k 0 0 0\r\n\r\nset j 0 0 1\nx\r\n')).toEqual([
-      { ...text, cmd: 'store', mode: 'set', key: 'k', value: '', flags: 0, exptime: 0, textCas: false },
-      { ...text, cmd: 'store', mode: 'set', key: 'j', value: 'x', flags: 0, exptime: 0, textCas: false },
+      { ...text, cmd: 'store', mode: 'set', key: 'k', value: '', flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
+      { ...text, cmd: 'store', mode: 'set', key: 'j', value: 'x', flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
     ]);
   });
 
   it('marks noreply quiet and accepts any other word in its place', () => {
     expect(parse('set k 0 0 1 noreply\r\nx\r\nset k 0 0 1 whatever\r\ny\r\n')).toEqual([
-      { ...text, quiet: true, cmd: 'store', mode: 'set', key: 'k', value: 'x', flags: 0, exptime: 0, textCas: false },
-      { ...text, cmd: 'store', mode: 'set', key: 'k', value: 'y', flags: 0, exptime: 0, textCas: false },
+      { ...text, quiet: true, cmd: 'store', mode: 'set', key: 'k', value: 'x', flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
+      { ...text, cmd: 'store', mode: 'set', key: 'k', value: 'y', flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
     ]);
   });
 
@@ -171,11 +212,11 @@ describe('text storage commands', () => {
     expect(parse('set a 0 0 1\r\nabc\r\nget a\r\n')).toEqual([
       err('CLIENT_ERROR bad data chunk'),
       err('ERROR'),
-      { ...text, cmd: 'get', key: 'a', withCas: false },
+      { ...text, cmd: 'get', key: 'a', withCas: false, want: 0 },
     ]);
     expect(parse('set a 0 0 1\r\nab\nget a\r\n')).toEqual([
       err('CLIENT_ERROR bad data chunk'),
-      { ...text, cmd: 'get', key: 'a', withCas: false },
+      { ...text, cmd: 'get', key: 'a', withCas: false, want: 0 },
     ]);
     expect(parse('set a 0 0 1 noreply\r\nabc\r\n')).toEqual([err('CLIENT_ERROR bad data chunk', true), err('ERROR')]);
   });
@@ -185,13 +226,14 @@ describe('text storage commands', () => {
     // A refused `set` names the key whose old item memcached unlinks; other modes do not.
     expect(parse(`set a 0 0 2000\r\n${big}\r\nget a\r\n`, { maxItemSize: 1000 })).toEqual([
       { ...err('SERVER_ERROR object too large for cache'), unlinkKey: 'a' },
-      { ...text, cmd: 'get', key: 'a', withCas: false },
+      { ...text, cmd: 'get', key: 'a', withCas: false, want: 0 },
     ]);
     expect(parse(`set a 0 0 2000 noreply\r\n${big}\r\nget a\r\n`, { maxItemSize: 1000 })).toEqual([
       { ...err('SERVER_ERROR object too large for cache', true), unlinkKey: 'a' },
-      { ...text, cmd: 'get', key: 'a', withCas: false },
+      { ...text, cmd: 'get', key: 'a', withCas: false, want: 0 },
     ]);
     expect(parse(`add a 0 0 2000\r\n${big}\r\n`, { maxItemSize: 1000 })).toEqual([err('SERVER_ERROR object too large for cache')]);
+    expect(parse(`cas a 0 0 2000 1\r\n${big}\r\n`, { maxItemSize: 1000 })).toEqual([err('SERVER_ERROR object too large for cache')]);
   });
 
   it('swallows a huge declared block without buffering it', () => {
@@ -339,7 +381,7 @@ describe('line length limits', () => {
     const limits = { maxMultiGetLineLength: 4096 };
     const long = `get ${'key '.repeat(2000)}\r\nget b\r\n`;
     const r = parseEveryWay(long, limits, undefined, 0);
-    expect(r.requests).toEqual([err('SERVER_ERROR request line too long'), { ...text, cmd: 'get', key: 'b', withCas: false }]);
+    expect(r.requests).toEqual([err('SERVER_ERROR request line too long'), { ...text, cmd: 'get', key: 'b', withCas: false, want: 0 }]);
   });
 
   it('never holds more than the line limit while a long line arrives', () => {
@@ -366,7 +408,7 @@ describe('pipelining', () => {
     for (let i = 0; i < n; i++) input += `get key:${i}\r\nset key:${i} ${i} 0 ${String(i).length}\r\n${i}\r\n`;
     const r = parseEveryWay(input, undefined, undefined, 0).requests;
     expect(r).toHaveLength(2 * n);
-    expect(r[2 * 77]).toEqual({ ...text, cmd: 'get', key: 'key:77', withCas: false });
+    expect(r[2 * 77]).toEqual({ ...text, cmd: 'get', key: 'key:77', withCas: false, want: 0 });
     expect(r[2 * 77 + 1]).toMatchObject({ cmd: 'store', key: 'key:77', value: '77', flags: 77 });
   });
 
