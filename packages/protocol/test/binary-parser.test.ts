@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BinaryStatus, ProtocolError } from '../src/errors.js';
-import type { ErrorRequest, Request } from '../src/model.js';
+import { ItemFacts, type ErrorRequest, type Request } from '../src/model.js';
 import { BinaryParser } from '../src/binary/parser.js';
 import { BinaryOpcode as Op } from '../src/binary/constants.js';
 import { arithmeticExtras, feedChunks, parse, pkt, storeExtras, u32 } from './binary.helpers.js';
@@ -29,7 +29,17 @@ describe('BinaryParser: retrieval', () => {
     ['GetKQ', Op.GETKQ, true],
   ])('%s becomes a single-key get with the opcode, opaque and quiet flag', (_n, opcode, quiet) => {
     const req = only(pkt({ opcode, key: 'user:42', opaque: OPAQUE, cas: 99n }));
-    expect(req).toEqual({ protocol: 'binary', quiet, opcode, opaque: OPAQUE, cmd: 'get', key: Buffer.from('user:42'), withCas: false });
+    // Every binary reply to a get carries the CAS unique.
+    expect(req).toEqual({
+      protocol: 'binary',
+      quiet,
+      opcode,
+      opaque: OPAQUE,
+      cmd: 'get',
+      key: Buffer.from('user:42'),
+      withCas: false,
+      want: ItemFacts.CAS,
+    });
   });
 
   it.each([
@@ -40,7 +50,17 @@ describe('BinaryParser: retrieval', () => {
     ['GATKQ', Op.GATKQ, true],
   ])('%s becomes a get with touch set to the expiration extra', (_n, opcode, quiet) => {
     const req = only(pkt({ opcode, key: 'k', extras: u32(0xfffffff0), opaque: 7 }));
-    expect(req).toEqual({ protocol: 'binary', quiet, opcode, opaque: 7, cmd: 'get', key: Buffer.from('k'), withCas: false, touch: 0xfffffff0 });
+    expect(req).toEqual({
+      protocol: 'binary',
+      quiet,
+      opcode,
+      opaque: 7,
+      cmd: 'get',
+      key: Buffer.from('k'),
+      withCas: false,
+      touch: 0xfffffff0,
+      want: ItemFacts.CAS,
+    });
   });
 
   it('keys of a packet inside one chunk are views into that chunk (no copy)', () => {
@@ -112,7 +132,7 @@ describe('BinaryParser: storage', () => {
     ['AddQ', Op.ADDQ, 'add', true],
     ['Replace', Op.REPLACE, 'replace', false],
     ['ReplaceQ', Op.REPLACEQ, 'replace', true],
-  ] as const)('%s carries flags, exptime and value with its mode', (_n, opcode, mode, quiet) => {
+  ] as const)('%s carries flags, exptime and value with its mode, and unlinks on failure only as a Set', (_n, opcode, mode, quiet) => {
     const req = only(pkt({ opcode, key: 'k1', extras: storeExtras(0xcafebabe, 0xffffffff), value: 'hello', opaque: 5 }));
     expect(req).toEqual({
       protocol: 'binary',
@@ -126,6 +146,7 @@ describe('BinaryParser: storage', () => {
       flags: 0xcafebabe,
       exptime: 0xffffffff,
       compareCas: undefined,
+      unlinkOnFailure: mode === 'set',
     });
   });
 
@@ -136,6 +157,22 @@ describe('BinaryParser: storage', () => {
   ])('%s with a non-zero CAS is a CAS store (mode set + compareCas), as memcached makes it', (_n, opcode) => {
     const req = only(pkt({ opcode, key: 'k', extras: storeExtras(0, 0), value: 'v', cas: 0x1_0000_0001n }));
     expect(req).toMatchObject({ cmd: 'store', mode: 'set', opcode, compareCas: 0x1_0000_0001n });
+  });
+
+  // memcached (proto_bin.c, process_bin_update) drops the old item when an
+  // item cannot be allocated only for the Set opcode (SetQ counts as Set),
+  // CAS or not; an Add or Replace with a CAS becomes a CAS store but keeps
+  // the old item.
+  it.each([
+    ['Set', true, Op.SET],
+    ['SetQ', true, Op.SETQ],
+    ['Add', false, Op.ADD],
+    ['AddQ', false, Op.ADDQ],
+    ['Replace', false, Op.REPLACE],
+    ['ReplaceQ', false, Op.REPLACEQ],
+  ])('%s with a non-zero CAS unlinks the old item on failure: %s', (_n, unlink, opcode) => {
+    const req = only(pkt({ opcode, key: 'k', extras: storeExtras(0, 0), value: 'v', cas: 5n }));
+    expect(req).toMatchObject({ cmd: 'store', mode: 'set', compareCas: 5n, unlinkOnFailure: unlink });
   });
 
   it('accepts an empty value', () => {
@@ -160,6 +197,7 @@ describe('BinaryParser: storage', () => {
       flags: 0,
       exptime: 0,
       compareCas: 12n,
+      unlinkOnFailure: false,
     });
     expect(only(pkt({ opcode, key: 'k', value: '' }))).toMatchObject({ compareCas: undefined, value: Buffer.alloc(0) });
   });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../src/errors.js';
-import type { Request } from '../src/model.js';
+import { ItemFacts, type Request } from '../src/model.js';
 import { BinaryParser } from '../src/binary/parser.js';
 import { encodeBinaryRequest } from '../src/binary/request-encoder.js';
 import { BinaryOpcode as Op, isQuietOpcode } from '../src/binary/constants.js';
@@ -26,10 +26,10 @@ const head = (opcodes: readonly number[]) =>
 const request: fc.Arbitrary<Request> = fc.oneof(
   fc
     .record({ h: head([Op.GET, Op.GETQ, Op.GETK, Op.GETKQ]), key })
-    .map(({ h, key }) => ({ ...h, cmd: 'get' as const, key, withCas: false, touch: undefined })),
+    .map(({ h, key }) => ({ ...h, cmd: 'get' as const, key, withCas: false, touch: undefined, want: ItemFacts.CAS })),
   fc
     .record({ h: head([Op.TOUCH, Op.GAT, Op.GATQ, Op.GATK, Op.GATKQ]), key, touch: u32 })
-    .map(({ h, key, touch }) => ({ ...h, cmd: 'get' as const, key, withCas: false, touch })),
+    .map(({ h, key, touch }) => ({ ...h, cmd: 'get' as const, key, withCas: false, touch, want: ItemFacts.CAS })),
   fc
     .record({ h: head([Op.SET, Op.SETQ, Op.ADD, Op.ADDQ, Op.REPLACE, Op.REPLACEQ]), key, value, flags: u32, exptime: u32, compareCas: cas })
     .map(({ h, compareCas, ...rest }) => ({
@@ -43,6 +43,8 @@ const request: fc.Arbitrary<Request> = fc.oneof(
             ? ('add' as const)
             : ('replace' as const),
       compareCas,
+      // memcached drops the old item on a failed store for the Set opcode only, CAS or not.
+      unlinkOnFailure: h.opcode === Op.SET || h.opcode === Op.SETQ,
     })),
   fc.record({ h: head([Op.APPEND, Op.APPENDQ, Op.PREPEND, Op.PREPENDQ]), key, value, compareCas: cas }).map(({ h, ...rest }) => ({
     ...h,
@@ -51,6 +53,7 @@ const request: fc.Arbitrary<Request> = fc.oneof(
     mode: h.opcode === Op.APPEND || h.opcode === Op.APPENDQ ? ('append' as const) : ('prepend' as const),
     flags: 0,
     exptime: 0,
+    unlinkOnFailure: false,
   })),
   fc.record({ h: head([Op.DELETE, Op.DELETEQ]), key, compareCas: cas }).map(({ h, ...rest }) => ({ ...h, ...rest, cmd: 'delete' as const })),
   fc
