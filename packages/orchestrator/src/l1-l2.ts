@@ -6,6 +6,7 @@ import type {
   GetCommand,
   Handler,
   ItemView,
+  KeyCommand,
   MaybePromise,
   Orchestrator,
   OrchestratorFactory,
@@ -15,8 +16,8 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
-import { REALTIME_MAXDELTA, absoluteExptime } from '@cleave/protocol';
-import { andThen, attempt, isPromise } from './maybe.js';
+import { ItemFacts, REALTIME_MAXDELTA, absoluteExptime } from '@cleave/protocol';
+import { KeyLanes, andThen, attempt, isPromise } from '@cleave/core';
 
 export interface L1L2Options {
   /**
@@ -67,11 +68,15 @@ function l1Stored(outcome: StoreOutcome): StoreOutcome {
  * Two tiers: L1 (small, fast, usually in memory) in front of L2 (the
  * authority, usually memcached).
  *
- * - Writes go to L2 first; when L2 accepts, L1 gets the same item with L2's
- *   CAS unique (so a `gets` answered from L1 carries a CAS that L2 accepts).
+ * - Writes go to L2 first; when L2 accepts, L1 gets the same item, with L2's
+ *   CAS unique when L1 keeps the CAS it is given (`keepsNewCas`).
  *   If the L1 write fails, the L1 copy is deleted rather than left stale.
  * - Reads try L1; misses go to L2, and L2 hits are copied into L1 with L2's
- *   remaining TTL and CAS.
+ *   remaining TTL (and CAS, as above). A fetch whose reply shows the CAS
+ *   (`ItemFacts.CAS`: gets, binary gets, mg `c`) reads L1 only when L1 keeps
+ *   L2's CAS; otherwise L2 answers it, so every CAS a client sees is L2's,
+ *   the one a compare-and-swap through L2 accepts. Store and incr/decr
+ *   replies are L2's outcome, CAS included.
  * - incr/decr change L2's counter, then L1's copy the same way.
  * - delete/touch/gat go to both; L2's answer is the client's.
  * - Given the tiers' clock (`clock`), an exptime L1 gets is absolute, fixed
@@ -89,10 +94,19 @@ export class L1L2 implements Orchestrator {
   private readonly batch: boolean;
   private readonly onL1Error: (err: unknown) => void;
   private readonly clock: (() => number) | undefined;
-  /** The last unsettled call per key (latin1), which the key's next call waits for. */
-  private readonly inflight = new Map<string, Promise<unknown>>();
-  /** An in-flight flush_all: every call waits for it, so nothing reads L1 before it is flushed. */
-  private barrier: Promise<unknown> | undefined;
+  /**
+   * L1 stores an item with the CAS unique given in `newCas`, and L1L2 does
+   * too when L2 does (a write passes the client's `newCas` to L2, and L1
+   * gets L2's CAS).
+   */
+  readonly keepsNewCas: boolean | undefined;
+  /** L1's copies carry CAS uniques of L1's own: a fetch that shows the CAS is answered by L2. */
+  private readonly casFromL2: boolean;
+  /**
+   * One key's calls in call order (each after the key's previous unsettled
+   * call), and flush_all as a barrier: nothing reads L1 before it is flushed.
+   */
+  private readonly lanes = new KeyLanes();
   /** The threshold of the latest delayed flush_all (Unix s: items last updated at or before it are flushed once it comes); 0 = none. */
   private flushOldest = 0;
   /** Keys (latin1) whose L1 copy may be stale: L2 changed and L1 could be told neither the change nor to drop its copy. */
@@ -109,6 +123,8 @@ export class L1L2 implements Orchestrator {
     this.batch = options.batch ?? false;
     this.onL1Error = options.onL1Error ?? (() => {});
     this.clock = options.clock;
+    this.keepsNewCas = l2.keepsNewCas;
+    this.casFromL2 = l1.keepsNewCas !== true;
   }
 
   /** Now in Unix seconds while a delayed flush_all is known (else 0: no clock read). Taken when an L2 call starts. */
@@ -132,9 +148,14 @@ export class L1L2 implements Orchestrator {
    * asynchronous L1 may apply the write after the threshold); the key's
    * lane is held until then, so no read sees the copy in between.
    */
-  private l1Write(key: Buffer, since: number, f: () => MaybePromise<unknown>): MaybePromise<void> {
-    if (this.crossedFlush(since)) return this.l1Apply(key, () => this.l1.delete({ key }));
-    return this.l1Apply(key, () => andThen(f(), (r) => (this.flushOldest !== 0 && this.crossedFlush(since) ? this.l1.delete({ key }) : r)));
+  private l1Write(cmd: KeyCommand, since: number, f: () => MaybePromise<unknown>): MaybePromise<void> {
+    if (this.crossedFlush(since)) return this.l1Apply(cmd, () => this.l1Delete(cmd));
+    return this.l1Apply(cmd, () => andThen(f(), (r) => (this.flushOldest !== 0 && this.crossedFlush(since) ? this.l1Delete(cmd) : r)));
+  }
+
+  /** Delete L1's copy of the client command's key (a key the client sent base64 goes to L1 the same way). */
+  private l1Delete(cmd: KeyCommand): MaybePromise<DeleteOutcome> {
+    return this.l1.delete({ key: cmd.key, keyBinary: cmd.keyBinary });
   }
 
   /**
@@ -149,47 +170,23 @@ export class L1L2 implements Orchestrator {
 
   // -- bookkeeping -----------------------------------------------------------
 
-  /**
-   * Run `f` in the key's lane: after every earlier call on that key that has
-   * not settled yet (and after an in-flight flush_all), so one key's calls
-   * take effect in call order even though L1 answers at once and L2 later.
-   * With nothing in flight this is a direct call: no Promise, no key string.
-   */
-  private lane<T>(key: Buffer, f: () => MaybePromise<T>): MaybePromise<T> {
-    if (this.inflight.size === 0 && this.barrier === undefined) return this.track(key, undefined, f());
-    const k = key.toString('latin1');
-    const before = this.inflight.get(k) ?? this.barrier;
-    return this.track(key, k, before ? before.then(f) : f());
-  }
-
-  private track<T>(key: Buffer, k: string | undefined, r: MaybePromise<T>): MaybePromise<T> {
-    if (!isPromise(r)) return r;
-    const name = k ?? key.toString('latin1');
-    // Registered before the caller's own reactions, so the lane is clear by the time they run.
-    const done = () => {
-      if (this.inflight.get(name) === settled) this.inflight.delete(name);
-    };
-    const settled: Promise<void> = r.then(done, done);
-    this.inflight.set(name, settled);
-    return r;
-  }
-
   /** Best-effort L1 update after L2 accepted a change; on failure the L1 copy goes. */
-  private l1Apply(key: Buffer, f: () => MaybePromise<unknown>): MaybePromise<void> {
+  private l1Apply(cmd: KeyCommand, f: () => MaybePromise<unknown>): MaybePromise<void> {
     // A copy in doubt is only ever deleted: an update of it (touch, append) could keep a stale value.
-    if (this.doubtful.size !== 0 && this.doubtful.has(key.toString('latin1'))) return this.dropL1(key);
+    if (this.doubtful.size !== 0 && this.doubtful.has(cmd.key.toString('latin1'))) return this.dropL1(cmd);
     const onError = (err: unknown): MaybePromise<void> => {
       this.onL1Error(err);
-      return this.dropL1(key);
+      return this.dropL1(cmd);
     };
     return attempt(() => andThen(f(), () => undefined), onError);
   }
 
   /** Delete L1's copy of `key`; when that fails too, the copy is in doubt. */
-  private dropL1(key: Buffer): MaybePromise<void> {
+  private dropL1(cmd: KeyCommand): MaybePromise<void> {
+    const key = cmd.key;
     return attempt(
       () =>
-        andThen(this.l1.delete({ key }), () => {
+        andThen(this.l1Delete(cmd), () => {
           if (this.doubtful.size !== 0) this.doubtful.delete(key.toString('latin1'));
         }),
       (e) => {
@@ -232,14 +229,30 @@ export class L1L2 implements Orchestrator {
     );
   }
 
-  /** Copy an L2 item (from a call started at `since`) into L1 with L2's TTL and CAS. */
-  private fill(item: ItemView, mode: 'set' | 'replace', since: number): MaybePromise<void> {
-    return this.l1Write(item.key, since, () =>
+  /**
+   * Copy the item L2 answered `cmd` with (in a call started at `since`) into
+   * L1, with L2's TTL and CAS, and the key form L2 reports (else the client's).
+   */
+  private fill(cmd: KeyCommand, item: ItemView, mode: 'set' | 'replace', since: number): MaybePromise<void> {
+    return this.l1Write(cmd, since, () =>
       andThen(
-        this.l1.store({ mode, key: item.key, value: item.value, flags: item.flags, exptime: wireExptime(item.exptime), newCas: item.cas }),
+        this.l1.store({
+          mode,
+          key: item.key,
+          keyBinary: item.keyBinary ?? cmd.keyBinary,
+          value: item.value,
+          flags: item.flags,
+          exptime: wireExptime(item.exptime),
+          newCas: item.cas,
+        }),
         l1Stored,
       ),
     );
+  }
+
+  /** Whether L2 must answer `cmd`: its reply shows the CAS unique, and L1's copies carry CAS uniques of their own. */
+  private casFromL2Only(cmd: GetCommand): boolean {
+    return this.casFromL2 && cmd.want !== undefined && (cmd.want & ItemFacts.CAS) !== 0;
   }
 
   // -- reads -----------------------------------------------------------------
@@ -263,9 +276,11 @@ export class L1L2 implements Orchestrator {
   }
 
   get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
-    return this.lane(cmd.key, () => {
+    return this.lanes.run(cmd.key, () => {
       // gat must reach L2 (the TTL authority); the meta anti-dogpile options are decided by L2 too.
       if (cmd.touch !== undefined || cmd.vivify !== undefined || cmd.recache !== undefined) return this.getFromL2(cmd, true);
+      // A CAS unique shown to the client must be one L2 accepts.
+      if (this.casFromL2Only(cmd)) return this.getFromL2(cmd, false);
       return andThen(this.l1Get(cmd), (hit) => (hit !== undefined ? hit : this.getFromL2(cmd, false)));
     });
   }
@@ -275,15 +290,15 @@ export class L1L2 implements Orchestrator {
     return andThen(this.l2.get(cmd), (item) => {
       if (item === undefined) {
         // A gat miss in L2 means the item is gone: do not let L1 keep serving it.
-        return touchL1 ? andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => undefined) : undefined;
+        return touchL1 ? andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => undefined) : undefined;
       }
       // Vivified placeholders and stale items are L2 protocol state; keep them out of L1.
       if (item.stale || item.win || item.tokenSent) {
-        return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => item);
+        return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => item);
       }
       // Batch: a plain read leaves L1 alone, but a gat's new TTL must reach a copy L1 holds.
-      if (this.batch) return touchL1 ? andThen(this.fill(item, 'replace', since), () => item) : item;
-      return andThen(this.fill(item, 'set', since), () => item);
+      if (this.batch) return touchL1 ? andThen(this.fill(cmd, item, 'replace', since), () => item) : item;
+      return andThen(this.fill(cmd, item, 'set', since), () => item);
     });
   }
 
@@ -296,7 +311,7 @@ export class L1L2 implements Orchestrator {
     let direct = 0;
     for (let i = 0; i < n; i++) {
       const cmd = cmds[i]!;
-      if (cmd.touch !== undefined || this.inflight.size > 0 || this.barrier !== undefined) {
+      if (cmd.touch !== undefined || !this.lanes.idle) {
         // gat and keys with writes in flight take the one-key path.
         const r = this.get(cmd);
         if (isPromise(r)) waits.push(r.then((v) => (out[i] = v)));
@@ -304,6 +319,11 @@ export class L1L2 implements Orchestrator {
         continue;
       }
       direct++;
+      if (this.casFromL2Only(cmd)) {
+        // Its CAS must be L2's: L2 reads it with the misses.
+        misses.push(i);
+        continue;
+      }
       const r = this.l1Get(cmd);
       if (isPromise(r)) waits.push(r.then((v) => (v === undefined ? misses.push(i) : (out[i] = v))));
       else if (r === undefined) misses.push(i);
@@ -323,7 +343,7 @@ export class L1L2 implements Orchestrator {
           const item = items[j];
           out[misses[j]!] = item;
           if (item !== undefined && !this.batch && !item.stale && !item.win && !item.tokenSent) {
-            const f = this.fill(item, 'set', since);
+            const f = this.fill(cmds[misses[j]!]!, item, 'set', since);
             if (isPromise(f)) fills.push(f);
           }
         }
@@ -336,7 +356,7 @@ export class L1L2 implements Orchestrator {
       // its keys waits for it: a write issued after this read must not be overwritten by its fill.
       for (let i = 0; i < n; i++) {
         const cmd = cmds[i]!;
-        if (cmd.touch === undefined && !this.inflight.has(cmd.key.toString('latin1'))) this.track(cmd.key, undefined, r);
+        if (cmd.touch === undefined && !this.lanes.has(cmd.key)) this.lanes.track(cmd.key, r);
       }
     }
     return r;
@@ -346,24 +366,27 @@ export class L1L2 implements Orchestrator {
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
     const exptime = this.l1Exptime(cmd.exptime);
-    return this.lane(cmd.key, () => {
+    return this.lanes.run(cmd.key, () => {
       const since = this.since();
       return andThen(this.l2.store(cmd), (outcome) => {
         if (!isItem(outcome)) {
           // A store refused for size or memory may have unlinked L2's old item (memcached does for a
           // set, so that no stale value outlives the write): L1's copy goes too.
           if (outcome !== 'TOO_LARGE' && outcome !== 'OUT_OF_MEMORY') return outcome;
-          return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+          return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => outcome);
         }
         if (cmd.invalidate || outcome.stale) {
           // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
-          return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+          return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => outcome);
         }
         const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
         return andThen(
-          this.l1Write(cmd.key, since, () =>
+          this.l1Write(cmd, since, () =>
             // NOT_STORED: L1 did not hold the item it was asked to extend or replace; nothing stale remains.
-            andThen(this.l1.store({ mode, key: cmd.key, value: cmd.value, flags: cmd.flags, exptime, newCas: outcome.cas }), l1Stored),
+            andThen(
+              this.l1.store({ mode, key: cmd.key, keyBinary: cmd.keyBinary, value: cmd.value, flags: cmd.flags, exptime, newCas: outcome.cas }),
+              l1Stored,
+            ),
           ),
           () => outcome,
         );
@@ -373,18 +396,18 @@ export class L1L2 implements Orchestrator {
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
     const touch = cmd.touch === undefined ? undefined : this.l1Exptime(cmd.touch);
-    return this.lane(cmd.key, () => {
+    return this.lanes.run(cmd.key, () => {
       const since = this.since();
       return andThen(this.l2.arithmetic(cmd), (outcome) => {
         if (!isItem(outcome)) return outcome;
         // A counter L2 just created holds exactly the digits: copy it.
-        if (outcome.created === true) return andThen(this.fill(outcome, this.batch ? 'replace' : 'set', since), () => outcome);
+        if (outcome.created === true) return andThen(this.fill(cmd, outcome, this.batch ? 'replace' : 'set', since), () => outcome);
         // An updated one may not: memcached writes shorter digits in place, space-padded to the old
         // length, and the reply carries the digits alone. So L1 applies the same change to its copy
         // (none: nothing to do); a result other than L2's drops the copy.
-        const l1cmd: ArithmeticCommand = { key: cmd.key, incr: cmd.incr, delta: cmd.delta, newCas: outcome.cas, touch };
+        const l1cmd: ArithmeticCommand = { key: cmd.key, keyBinary: cmd.keyBinary, incr: cmd.incr, delta: cmd.delta, newCas: outcome.cas, touch };
         return andThen(
-          this.l1Write(cmd.key, since, () =>
+          this.l1Write(cmd, since, () =>
             andThen(this.l1.arithmetic(l1cmd), (l1) => {
               if (l1 === 'NOT_FOUND' || (isItem(l1) && l1.value.equals(outcome.value))) return;
               throw new Error(`L1 ${cmd.incr ? 'incr' : 'decr'}: ${isItem(l1) ? 'a result other than L2\'s' : l1}`);
@@ -397,21 +420,21 @@ export class L1L2 implements Orchestrator {
   }
 
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
-    return this.lane(cmd.key, () =>
+    return this.lanes.run(cmd.key, () =>
       andThen(this.l2.delete(cmd), (outcome) => {
         if (outcome === 'EXISTS') return outcome;
         // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
-        return andThen(this.l1Apply(cmd.key, () => this.l1.delete({ key: cmd.key })), () => outcome);
+        return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => outcome);
       }),
     );
   }
 
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
     const exptime = this.l1Exptime(cmd.exptime);
-    return this.lane(cmd.key, () =>
+    return this.lanes.run(cmd.key, () =>
       andThen(this.l2.touch(cmd), (outcome) =>
         andThen(
-          this.l1Apply(cmd.key, () => (outcome === 'TOUCHED' ? this.l1.touch({ key: cmd.key, exptime }) : this.l1.delete({ key: cmd.key }))),
+          this.l1Apply(cmd, () => (outcome === 'TOUCHED' ? this.l1.touch({ key: cmd.key, keyBinary: cmd.keyBinary, exptime }) : this.l1Delete(cmd))),
           () => outcome,
         ),
       ),
@@ -419,10 +442,8 @@ export class L1L2 implements Orchestrator {
   }
 
   flush(delay: number): MaybePromise<void> {
-    // Calls already issued run first (they were before the flush); later ones wait for it.
-    const pending = [...this.inflight.values()];
-    if (this.barrier) pending.push(this.barrier);
-    const run = () => {
+    // A barrier: calls already issued run first (they were before the flush); later ones wait for it.
+    return this.lanes.barrier(() => {
       // With the tiers' clock a delay reaches both as one absolute time, fixed when the flush runs: the
       // tiers flush the same items even if L2 applies it a second before L1 does.
       const clock = this.clock;
@@ -431,17 +452,7 @@ export class L1L2 implements Orchestrator {
       // issued before this flush has settled; an immediate one leaves nothing to straddle.
       this.flushOldest = clock !== undefined && at > 0 ? at - 1 : 0;
       return andThen(this.l2.flush(at), () => this.l1.flush(at));
-    };
-    const r = pending.length > 0 ? Promise.all(pending).then(run) : run();
-    if (!isPromise(r)) return r;
-    const done = () => {
-      if (this.barrier === settled) this.barrier = undefined;
-    };
-    const settled: Promise<void> = r.then(done, done);
-    this.barrier = settled;
-    // Every call in flight is behind the barrier now; a key's next call waits for the barrier.
-    this.inflight.clear();
-    return r;
+    });
   }
 
   stats(group: string): StatsGroup | undefined {

@@ -23,12 +23,15 @@ import type {
  */
 export class L1Only implements Orchestrator {
   readonly l1: Handler;
+  /** As L1: every call is L1's own. */
+  readonly keepsNewCas: boolean | undefined;
 
   /** Present exactly when L1 has it, so callers batch multi-gets only where L1 can. */
   readonly getMany?: (cmds: readonly GetCommand[]) => MaybePromise<(ItemView | undefined)[]>;
 
   constructor(l1: Handler) {
     this.l1 = l1;
+    this.keepsNewCas = l1.keepsNewCas;
     if (l1.getMany) this.getMany = (cmds) => l1.getMany!(cmds);
   }
 
