@@ -7,14 +7,12 @@
  *
  *     printf 'set greeting 0 60 5\r\nhello\r\nget greeting\r\n' | nc 127.0.0.1 11211
  */
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe } from '@cleave/server';
 import { TtlMapHandler } from './ttl-map-handler.js';
 
 const server = await listenAndServe({
   listen: { port: Number(process.env.PORT ?? 11211), host: '127.0.0.1' },
-  orchestrator: l1Only,
-  l1: new TtlMapHandler({ maxItems: 100_000 }),
+  handler: new TtlMapHandler({ maxItems: 100_000 }),
 });
 
 for (const a of server.addresses) {

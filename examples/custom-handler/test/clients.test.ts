@@ -6,7 +6,6 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import memjs from 'memjs';
 import Memcached from 'memcached';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import { TtlMapHandler } from '../src/ttl-map-handler.js';
 
@@ -20,8 +19,7 @@ async function start(): Promise<Running> {
   let now = Math.floor(Date.now() / 1000);
   const server = await listenAndServe({
     listen: { port: 0, host: '127.0.0.1' },
-    orchestrator: l1Only,
-    l1: new TtlMapHandler({ maxItems: 10_000, clock: () => now }),
+    handler: new TtlMapHandler({ maxItems: 10_000, clock: () => now }),
   });
   const addr = server.addresses[0]!;
   if (!('port' in addr)) throw new Error('expected a TCP listener');

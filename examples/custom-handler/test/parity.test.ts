@@ -5,13 +5,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HandlerError, type StoreCommand, type StoreOutcome } from '@cleave/protocol';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { TtlMapHandler } from '../src/ttl-map-handler.js';
 
 async function serve(handler: TtlMapHandler): Promise<{ server: Server; port: number }> {
-  const server = await listenAndServe({ listen: { port: 0, host: '127.0.0.1' }, orchestrator: l1Only, l1: handler });
+  const server = await listenAndServe({ listen: { port: 0, host: '127.0.0.1' }, handler: handler });
   const addr = server.addresses[0]!;
   if (!('port' in addr)) throw new Error('expected a TCP listener');
   return { server, port: addr.port };
@@ -182,8 +181,7 @@ describe('the contract on the wire', () => {
   beforeAll(async () => {
     const server = await listenAndServe({
       listen: { port: 0, host: '127.0.0.1' },
-      orchestrator: l1Only,
-      l1: new FailingHandler(),
+      handler: new FailingHandler(),
       onError: (err) => reported.push(err),
     });
     const addr = server.addresses[0]!;

@@ -15,7 +15,6 @@
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemcachedHandler } from '@cleave/handler-memcached';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe } from '@cleave/server';
 import { RawClient, startMemcached, startSlowRelay, type MemcachedProcess } from '@cleave/testkit';
 import { encodeGet, encodeSet, flagsFor, makeValue, parseReply, readValue, sleep, type ClientProtocol } from './checked-load.js';
@@ -302,7 +301,7 @@ describe('Server.close(graceMs) with requests stuck on a stalled backend', () =>
     const mc = await memcached();
     const errors: unknown[] = [];
     const handler = new MemcachedHandler({ address: { host: '127.0.0.1', port: mc.port }, timeoutMs, connectTimeoutMs: timeoutMs });
-    const server = await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1: handler, onError: (e) => errors.push(e) });
+    const server = await listenAndServe({ listen: { port: 0 }, handler: handler, onError: (e) => errors.push(e) });
     const port = (server.addresses[0] as { port: number }).port;
     const text = await client(port);
     const bin = await client(port);

@@ -1,12 +1,10 @@
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe } from '@cleave/server';
 
 // A memcached-compatible server: text, meta and binary protocol, 64 MiB in-memory L1.
 const server = await listenAndServe({
   listen: { host: '127.0.0.1', port: Number(process.env.PORT ?? 11211) },
-  orchestrator: l1Only,
-  l1: new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 }),
+  handler: new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 }),
 });
 
 const address = server.addresses[0]!;

@@ -7,7 +7,6 @@ import net from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ItemView } from '@cleave/protocol';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { MemcachedHandler } from '../src/index.js';
@@ -243,7 +242,7 @@ describe('many concurrent client connections through the server', () => {
   let handler: MemcachedHandler;
   beforeAll(async () => {
     handler = new MemcachedHandler({ address: { host: '127.0.0.1', port: mc.port }, connections: 2 });
-    server = await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1: handler });
+    server = await listenAndServe({ listen: { port: 0 }, handler: handler });
   });
   afterAll(async () => {
     await server?.close();

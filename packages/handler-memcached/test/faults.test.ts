@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BinaryStatus, HandlerError, type ItemView } from '@cleave/protocol';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe } from '@cleave/server';
 import { RawClient, binaryPacket, freePort, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { MemcachedHandler } from '../src/index.js';
@@ -347,7 +346,7 @@ describe('faults seen by clients of the server', () => {
   it('clients get a prompt SERVER_ERROR (binary: a temporary failure) during a stall, then their data', async () => {
     const b = await backendOnFreePort();
     const h = handler(b.target);
-    const server = await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1: h });
+    const server = await listenAndServe({ listen: { port: 0 }, handler: h });
     opened.push({ close: () => server.close() });
     const port = (server.addresses[0] as { port: number }).port;
     const text = await RawClient.connect({ port });

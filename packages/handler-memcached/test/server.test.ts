@@ -2,14 +2,17 @@
  * Through the server: a cleave server whose only tier is a MemcachedHandler
  * (in front of one memcached) must answer byte streams exactly as another
  * memcached answers them directly, CAS uniques and the version text aside;
- * and memccapable's ascii and binary suites pass against it.
+ * and memccapable's ascii and binary suites pass against it. The handlers
+ * sit behind RebuiltCommandsHandler, so they see each command rebuilt from
+ * its typed fields alone: the contract is all they rely on.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only, l1l2 } from '@cleave/orchestrator';
+import { l1l2 } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import {
   RawClient,
+  RebuiltCommandsHandler,
   binaryCases as sharedBinary,
   metaCases as sharedMeta,
   textCases as sharedText,
@@ -40,8 +43,8 @@ beforeAll(async () => {
   const serve = async (backend: MemcachedProcess, two: boolean): Promise<Setup> => {
     const handler = new MemcachedHandler({ address: { host: '127.0.0.1', port: backend.port } });
     const server = two
-      ? await listenAndServe({ listen: { port: 0 }, orchestrator: l1l2, l1: new InMemoryHandler(), l2: handler })
-      : await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1: handler });
+      ? await listenAndServe({ listen: { port: 0 }, handler: new RebuiltCommandsHandler(l1l2(new InMemoryHandler(), handler)) })
+      : await listenAndServe({ listen: { port: 0 }, handler: new RebuiltCommandsHandler(handler) });
     return { port: (server.addresses[0] as { port: number }).port, backend, server };
   };
   setups.l1Only = await serve(only, false);

@@ -7,12 +7,11 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import b from 'benny';
 import type { CaseResult } from 'benny/lib/internal/common-types';
-import { DEFAULT_LIMITS } from '@cleave/protocol';
 import { Connection } from '../src/connection.js';
 import { DEFAULT_SERVER_LIMITS } from '../src/options.js';
 import { newCounters } from '../src/stats.js';
 
-import { ctx, orch, read } from './workload.js';
+import { ctx, handler, read } from './workload.js';
 
 /** A socket that takes every write synchronously and never pushes back. */
 class SinkSocket extends EventEmitter {
@@ -36,7 +35,7 @@ class SinkSocket extends EventEmitter {
 
 function connection(): SinkSocket {
   const socket = new SinkSocket();
-  new Connection(socket as unknown as Socket, orch, ctx, DEFAULT_SERVER_LIMITS, DEFAULT_LIMITS, newCounters(), (e) => {
+  new Connection(socket as unknown as Socket, handler, ctx, DEFAULT_SERVER_LIMITS, newCounters(), (e: unknown) => {
     throw e;
   });
   return socket;

@@ -7,7 +7,7 @@ import type { CaseResult } from 'benny/lib/internal/common-types';
 import { BinaryParser, ResponseWriter, TextParser, binaryEncoder, textEncoder, type Request, type RequestParser } from '@cleave/protocol';
 import { encodeOutcome, runRequest } from '../src/execute.js';
 
-import { ctx, orch, read } from './workload.js';
+import { ctx, handler, read } from './workload.js';
 
 
 const text = read('text');
@@ -18,7 +18,7 @@ const reqs: Request[] = [];
 function serve(parser: RequestParser, chunk: Buffer, expected: number): void {
   parser.feed(chunk, reqs);
   if (reqs.length !== expected) throw new Error(`parsed ${reqs.length}, expected ${expected}`);
-  for (const req of reqs) encodeOutcome(req.protocol === 'binary' ? binaryEncoder : textEncoder, writer, req, runRequest(orch, req), ctx);
+  for (const req of reqs) encodeOutcome(req.protocol === 'binary' ? binaryEncoder : textEncoder, writer, req, runRequest(handler, req), ctx);
   reqs.length = 0;
   writer.take();
 }

@@ -1,7 +1,6 @@
-// What the server benches share: L1Only over an in-memory handler with 10k keys of 100-byte values,
+// What the server benches share: an in-memory handler with 10k keys of 100-byte values,
 // and 64 KB reads of pipelined requests (90% get / 10% set, or 100-key multi-gets).
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import { encodeBinaryRequest } from '@cleave/protocol';
 import type { ServerContext } from '../src/execute.js';
 
@@ -9,8 +8,8 @@ const KEYS = 10_000;
 const keyOf = (i: number) => `key:${String(i % KEYS).padStart(8, '0')}`;
 const value = Buffer.alloc(100, 'v');
 
-export const orch = l1Only(new InMemoryHandler({ maxBytes: 64 << 20 }));
-for (let i = 0; i < KEYS; i++) orch.store({ mode: 'set', key: Buffer.from(keyOf(i)), value, flags: 0, exptime: 0 });
+export const handler = new InMemoryHandler({ maxBytes: 64 << 20 });
+for (let i = 0; i < KEYS; i++) handler.store({ mode: 'set', key: Buffer.from(keyOf(i)), value, flags: 0, exptime: 0 });
 
 export const ctx: ServerContext = { version: '1.6.18', stats: () => [] };
 

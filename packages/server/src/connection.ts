@@ -11,18 +11,17 @@ import {
   type Handler,
   type ItemView,
   type MultiGetRequest,
-  type ParserLimits,
   type Request,
   type RequestParser,
   type ResponseEncoder,
 } from '@cleave/protocol';
+import { isPromise } from '@cleave/core';
 import { AuthSession } from './auth.js';
 import { readIntoOwnBuffers } from './read-buffer.js';
 import {
   encodeFailure,
   encodeMultiGetHits,
   encodeOutcome,
-  isPromise,
   outcomeBytes,
   runMultiGet,
   runRequest,
@@ -146,10 +145,9 @@ export class Connection {
 
   constructor(
     private readonly socket: Socket,
-    private readonly orch: Handler,
+    private readonly handler: Handler,
     private readonly ctx: ServerContext,
     private readonly limits: ServerLimits,
-    private readonly parserLimits: ParserLimits,
     private readonly counters: ServerCounters,
     private readonly onError: (err: unknown) => void,
   ) {
@@ -190,7 +188,7 @@ export class Connection {
     let parser = this.parser;
     if (parser === undefined) {
       const binary = chunk[0] === BINARY_REQUEST_MAGIC;
-      parser = binary ? new BinaryParser(this.parserLimits) : new TextParser(this.parserLimits);
+      parser = binary ? new BinaryParser(this.limits) : new TextParser(this.limits);
       this.parser = parser;
       this.textAuthPending = !binary && this.session !== undefined;
       this.binaryAuth = binary && this.session !== undefined;
@@ -340,7 +338,7 @@ export class Connection {
     let outcome: unknown;
     let failed = false;
     try {
-      outcome = runRequest(this.orch, req);
+      outcome = runRequest(this.handler, req);
     } catch (err) {
       outcome = err;
       failed = true;
@@ -366,7 +364,7 @@ export class Connection {
       let outcome: unknown;
       let failed = false;
       try {
-        outcome = runMultiGet(this.orch, req, i, end);
+        outcome = runMultiGet(this.handler, req, i, end);
       } catch (err) {
         outcome = err;
         failed = true;

@@ -2,6 +2,7 @@ import {
   HandlerError,
   ProtocolError,
   BinaryStatus,
+  ItemFacts,
   type Handler,
   type GetCommand,
   type ItemView,
@@ -12,34 +13,35 @@ import {
   type SaslRequest,
   type StatValue,
 } from '@cleave/protocol';
+import { isPromise } from '@cleave/core';
 import type { Authenticator } from './auth.js';
 
 /**
- * Runs the storage part of one request on the orchestrator. Returns the
- * outcome, or a Promise of it when the orchestrator answers asynchronously.
+ * Runs the storage part of one request (its command) on the handler. Returns
+ * the outcome, or a Promise of it when the handler answers asynchronously.
  * Requests with no storage part return `undefined`.
  */
-export function runRequest(orch: Handler, req: Request): unknown {
+export function runRequest(handler: Handler, req: Request): unknown {
   switch (req.cmd) {
     case 'get':
     case 'me':
-      return orch.get(req);
+      return handler.get(req);
     case 'mget':
-      return runMultiGet(orch, req, 0, req.keys.length);
+      return runMultiGet(handler, req, 0, req.keys.length);
     case 'store':
-      return orch.store(req);
+      return handler.store(req);
     case 'delete':
-      return orch.delete(req);
+      return handler.delete(req);
     case 'incr':
     case 'decr':
-      return orch.arithmetic(req);
+      return handler.arithmetic(req);
     case 'touch':
-      return orch.touch(req);
+      return handler.touch(req);
     case 'flush_all':
-      return orch.flush(req.delay);
+      return handler.flush(req.delay);
     case 'error':
       // memcached drops the old item when a set is refused as too large.
-      return req.unlinkKey ? orch.delete({ key: req.unlinkKey }) : undefined;
+      return req.unlinkKey ? handler.delete({ key: req.unlinkKey }) : undefined;
     default:
       return undefined;
   }
@@ -49,16 +51,19 @@ export function runRequest(orch: Handler, req: Request): unknown {
  * One GetCommand per key of a text multi-get, for keys `start` to `end`
  * (the whole key list, or one slice of a long one); answers gathered in key order.
  */
-export function runMultiGet(orch: Handler, req: MultiGetRequest, start: number, end: number): MaybeItems {
+export function runMultiGet(handler: Handler, req: MultiGetRequest, start: number, end: number): MaybeItems {
   const keys = req.keys;
   const n = end - start;
+  const touch = req.touch;
+  // gets/gats show each item's CAS unique.
+  const want = req.withCas ? ItemFacts.CAS : 0;
   const cmds: GetCommand[] = new Array(n);
-  for (let i = 0; i < n; i++) cmds[i] = req.touch === undefined ? { key: keys[start + i]! } : { key: keys[start + i]!, touch: req.touch };
-  if (orch.getMany) return orch.getMany(cmds);
+  for (let i = 0; i < n; i++) cmds[i] = { key: keys[start + i]!, touch, want };
+  if (handler.getMany) return handler.getMany(cmds);
   const items: (ItemView | undefined)[] = new Array(n);
   let pending: Promise<unknown>[] | undefined;
   for (let i = 0; i < n; i++) {
-    const r = orch.get(cmds[i]!);
+    const r = handler.get(cmds[i]!);
     if (isPromise(r)) {
       (pending ??= []).push(
         r.then((it) => {
@@ -73,10 +78,6 @@ export function runMultiGet(orch: Handler, req: MultiGetRequest, start: number, 
 }
 
 type MaybeItems = (ItemView | undefined)[] | Promise<(ItemView | undefined)[]>;
-
-export function isPromise(v: unknown): v is Promise<unknown> {
-  return v !== null && typeof v === 'object' && typeof (v as { then?: unknown }).then === 'function';
-}
 
 /** What the server itself answers: version, stats and connection-level commands. */
 export interface ServerContext {

@@ -1,4 +1,4 @@
-import type { Handler, OrchestratorFactory } from '@cleave/protocol';
+import { DEFAULT_LIMITS, type Handler, type ParserLimits } from '@cleave/protocol';
 import type { AuthOptions } from './auth.js';
 import type { TlsOptions } from './tls.js';
 
@@ -8,20 +8,14 @@ import type { TlsOptions } from './tls.js';
  */
 export type ListenTarget = { port: number; host?: string; tls?: TlsOptions } | { path: string; tls?: TlsOptions };
 
-/** Limits, each with memcached 1.6's default where memcached has one. */
-export interface ServerLimits {
+/**
+ * Limits, each with memcached 1.6's default where memcached has one: the
+ * parsers' limits (key length, item size, line lengths, keys per get) and
+ * the connection's own.
+ */
+export interface ServerLimits extends ParserLimits {
   /** Most simultaneous client connections (memcached `-c`, 1024); over it a client gets `ERROR Too many open connections` and is closed. */
   maxConnections: number;
-  /** Largest item value in bytes (memcached `-I`, 1 MiB). */
-  maxItemSize: number;
-  /** Longest key in bytes (250). */
-  maxKeyLength: number;
-  /** Longest non-retrieval text line (2048: memcached closes the connection past it). */
-  maxLineLength: number;
-  /** Longest get/gets/gat/gats line, which bounds a multi-get's key list. */
-  maxMultiGetLineLength: number;
-  /** Most keys one multi-get may hold in flight. */
-  maxKeysPerGet: number;
   /** Close a connection idle this long, in ms (memcached `-o idle_timeout`); 0 = never. */
   idleTimeoutMs: number;
   /** Requests a connection may have waiting on asynchronous handlers before it runs and reads nothing more until some answer. */
@@ -38,12 +32,8 @@ export interface ServerLimits {
 }
 
 export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  ...DEFAULT_LIMITS,
   maxConnections: 1024,
-  maxItemSize: 1024 * 1024,
-  maxKeyLength: 250,
-  maxLineLength: 2048,
-  maxMultiGetLineLength: 1024 * 1024,
-  maxKeysPerGet: 100_000,
   idleTimeoutMs: 0,
   maxPendingRequests: 4096,
   maxOutputBytes: 4 * 1024 * 1024,
@@ -52,19 +42,19 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
 export interface ServerOptions {
   /** One or several listeners. */
   listen: ListenTarget | ListenTarget[];
-  /** The storage tier every request reaches first. */
-  l1: Handler;
-  /** An optional second tier (used by two-tier orchestrators). */
-  l2?: Handler;
-  /** How requests flow across l1/l2; default: L1 only. */
-  orchestrator?: OrchestratorFactory;
+  /**
+   * The Handler every request goes to: storage, or a composition of
+   * Handlers (tiers, chunking) built by the caller, e.g.
+   * `l1l2(new InMemoryHandler(), new MemcachedHandler({ address }))`.
+   */
+  handler: Handler;
   limits?: Partial<ServerLimits>;
   /** The version `version` answers (memcached clients expect `x.y.z`). */
   version?: string;
   /**
-   * Whether `close()` also closes the orchestrator and its handlers (default
-   * true). Set false when several servers share handlers, e.g. a second port
-   * serving another orchestrator over the same tiers.
+   * Whether `close()` also closes the handler (default true). Set false when
+   * several servers share handlers, e.g. a second port serving another
+   * composition over the same tiers.
    */
   closeHandlers?: boolean;
   /** Where server-side problems are reported (never client input errors); default: stderr. */

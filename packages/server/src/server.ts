@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type tls from 'node:tls';
 import { existsSync, unlinkSync } from 'node:fs';
-import { DEFAULT_LIMITS, type Handler, type ParserLimits } from '@cleave/protocol';
+import type { Handler } from '@cleave/protocol';
 import { Authenticator } from './auth.js';
 import { Connection } from './connection.js';
 import type { ServerContext } from './execute.js';
@@ -27,8 +27,8 @@ export interface Server {
   readonly addresses: readonly BoundAddress[];
   /** Live connection counters. */
   readonly counters: Readonly<ServerCounters>;
-  /** The orchestrator every request goes through. */
-  readonly orchestrator: Handler;
+  /** The Handler every request goes to. */
+  readonly handler: Handler;
   /**
    * Graceful shutdown: stop accepting, stop reading, finish every request
    * already read and flush its reply, close connections, then close the
@@ -65,25 +65,17 @@ function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddre
 }
 
 /**
- * Compose and start a memcached-compatible server:
+ * Start a memcached-compatible server in front of one Handler (composed
+ * outside: tiers, chunking and storage are Handlers wrapping Handlers):
  *
  *     const server = await listenAndServe({
  *       listen: { port: 11211 },
- *       orchestrator: l1Only,
- *       l1: new InMemoryHandler({ maxBytes: 64 << 20 }),
+ *       handler: new InMemoryHandler({ maxBytes: 64 << 20 }),
  *     });
  */
 export async function listenAndServe(options: ServerOptions): Promise<Server> {
   const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
-  const parserLimits: ParserLimits = {
-    ...DEFAULT_LIMITS,
-    maxKeyLength: limits.maxKeyLength,
-    maxItemSize: limits.maxItemSize,
-    maxLineLength: limits.maxLineLength,
-    maxMultiGetLineLength: limits.maxMultiGetLineLength,
-    maxKeysPerGet: limits.maxKeysPerGet,
-  };
-  const orchestrator = (options.orchestrator ?? ((l1: Handler) => l1))(options.l1, options.l2);
+  const handler = options.handler;
   const onError =
     options.onError ??
     ((err: unknown) => {
@@ -111,7 +103,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
           maxItemSize: limits.maxItemSize,
           idleTimeoutMs: limits.idleTimeoutMs,
           tcpPort,
-          storage: (g) => orchestrator.stats?.(g),
+          storage: (g) => handler.stats?.(g),
         },
         group,
       ),
@@ -132,7 +124,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
   };
   /** Serve a connection; `releaseWhenDone` frees its slot when it closes. */
   const serve = (socket: net.Socket, releaseWhenDone: boolean) => {
-    const conn = new Connection(socket, orchestrator, ctx, limits, parserLimits, counters, onError);
+    const conn = new Connection(socket, handler, ctx, limits, counters, onError);
     connections.add(conn);
     void conn.done.then(() => {
       if (releaseWhenDone) release();
@@ -177,13 +169,13 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
   return {
     addresses,
     counters,
-    orchestrator,
+    handler,
     close(graceMs = 5000) {
       closing ??= (async () => {
         const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         await Promise.all([...connections].map((c) => c.shutdown(graceMs)));
         await Promise.all(stopped);
-        if (options.closeHandlers !== false) await orchestrator.close();
+        if (options.closeHandlers !== false) await handler.close();
       })();
       return closing;
     },

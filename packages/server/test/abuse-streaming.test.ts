@@ -7,7 +7,6 @@
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import { HandlerError, type GetCommand, type Handler, type ItemView } from '@cleave/protocol';
 import { RawClient, normalizeText, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { listenAndServe, type Server, type ServerOptions } from '../src/index.js';
@@ -19,8 +18,8 @@ afterEach(async () => {
 });
 
 async function serve(opts: Partial<ServerOptions> = {}): Promise<{ server: Server; port: number }> {
-  const l1 = opts.l1 ?? new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
-  const server = await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, ...opts, l1 });
+  const l1 = opts.handler ?? new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
+  const server = await listenAndServe({ listen: { port: 0 }, ...opts, handler: l1 });
   started.push(server);
   const a = server.addresses[0]!;
   return { server, port: 'port' in a ? a.port : 0 };
@@ -136,7 +135,7 @@ describe('long multi-gets through asynchronous handlers', () => {
       const inner = new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
       // Later keys answer sooner, so slices and gets settle out of order.
       const l1 = asyncGets(inner, (ks) => 1 + (Number(ks[0]!.slice(1)) % 4 === 0 ? 6 : 0), many);
-      const { port } = await serve({ l1, limits: { maxOutputBytes: 1 } });
+      const { port } = await serve({ handler: l1, limits: { maxOutputBytes: 1 } });
       const c = await RawClient.connect({ port });
       await c.exchange(population());
       const got = (await c.exchange(multiGets(), 'text', 60_000)).toString('latin1');
@@ -169,7 +168,7 @@ describe('a handler failure partway through a long multi-get', () => {
   for (const how of ['throw', 'reject'] as const) {
     it(`(${how}) ends the reply with SERVER_ERROR after the hits already sent; later slices do not run`, async () => {
       const l1 = failingOn('k150', how);
-      const { port } = await serve({ l1 });
+      const { port } = await serve({ handler: l1 });
       const c = await RawClient.connect({ port });
       let set = '';
       for (let i = 0; i < 200; i++) set += `set k${i} 0 0 ${String(i).length}\r\n${i}\r\n`;
@@ -203,7 +202,7 @@ describe('the output budget holds back work, not just bytes', () => {
         return Reflect.get(target, prop, receiver);
       },
     });
-    const { port, server } = await serve({ l1 });
+    const { port, server } = await serve({ handler: l1 });
     const setter = await RawClient.connect({ port });
     await setter.request(`set big 0 0 ${VALUE}\r\n${'x'.repeat(VALUE)}\r\n`, 'STORED\r\n');
     setter.close();
@@ -227,7 +226,7 @@ describe('the output budget holds back work, not just bytes', () => {
   it('a long multi-get through an asynchronous handler, for a client that does not read, stops at the budget', async () => {
     const calls = { n: 0 };
     const inner = new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
-    const { port, server } = await serve({ l1: asyncGets(inner, () => 1, true, calls) });
+    const { port, server } = await serve({ handler: asyncGets(inner, () => 1, true, calls) });
     const setter = await RawClient.connect({ port });
     await setter.request(`set big 0 0 ${VALUE}\r\n${'x'.repeat(VALUE)}\r\n`, 'STORED\r\n');
     setter.close();
@@ -264,7 +263,7 @@ describe('the output budget holds back work, not just bytes', () => {
         return Reflect.get(target, prop, receiver);
       },
     });
-    const { port } = await serve({ l1, limits: { maxOutputBytes: 1024 * 1024 } });
+    const { port } = await serve({ handler: l1, limits: { maxOutputBytes: 1024 * 1024 } });
     const c = await RawClient.connect({ port });
     await c.request(`set big 0 0 ${VALUE}\r\n${'x'.repeat(VALUE)}\r\nset slow 0 0 1\r\ns\r\n`, 'STORED\r\nSTORED\r\n');
     calls.n = 0;

@@ -7,7 +7,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import {
   RawClient,
   binaryPacket,
@@ -27,8 +26,7 @@ const servers: Server[] = [];
 async function serve(auth: AuthOptions | undefined): Promise<number> {
   const s = await listenAndServe({
     listen: { port: 0 },
-    orchestrator: l1Only,
-    l1: new InMemoryHandler({ maxBytes: 16 << 20 }),
+    handler: new InMemoryHandler({ maxBytes: 16 << 20 }),
     ...(auth && { auth }),
     onError: (e) => errors.push(e),
   });
@@ -413,8 +411,7 @@ describe('credentials', () => {
     const faults: unknown[] = [];
     const s = await listenAndServe({
       listen: { port: 0 },
-      orchestrator: l1Only,
-      l1: new InMemoryHandler({ maxBytes: 1 << 20 }),
+      handler: new InMemoryHandler({ maxBytes: 1 << 20 }),
       auth: {
         verify: () => {
           throw new Error('directory unreachable');
@@ -437,7 +434,7 @@ describe('credentials', () => {
 
   it('an empty user list is refused at startup', async () => {
     await expect(
-      listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1: new InMemoryHandler({ maxBytes: 1 << 20 }), auth: { users: {} } }),
+      listenAndServe({ listen: { port: 0 }, handler: new InMemoryHandler({ maxBytes: 1 << 20 }), auth: { users: {} } }),
     ).rejects.toThrow(/empty/);
   });
 

@@ -9,7 +9,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import { RawClient, binaryPacket, extras } from '@cleave/testkit';
 import { listenAndServe, type Server } from '../src/index.js';
 
@@ -22,8 +21,7 @@ beforeAll(async () => {
   const start = async (extra: { auth?: { users: Record<string, string> }; maxOutputBytes?: number }) => {
     const server = await listenAndServe({
       listen: { port: 0 },
-      orchestrator: l1Only,
-      l1: new InMemoryHandler({ maxBytes: 16 * 1024 * 1024 }),
+      handler: new InMemoryHandler({ maxBytes: 16 * 1024 * 1024 }),
       limits: { maxItemSize: 64 * 1024, ...(extra.maxOutputBytes ? { maxOutputBytes: extra.maxOutputBytes } : {}) },
       auth: extra.auth,
       onError: (err) => serverErrors.push(err),

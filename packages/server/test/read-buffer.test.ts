@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import type { Handler, ItemView, StoreCommand, StoreOutcome } from '@cleave/protocol';
 import { RawClient, binaryPacket } from '@cleave/testkit';
 import { listenAndServe, type Server } from '../src/index.js';
@@ -16,7 +15,7 @@ afterEach(async () => {
 });
 
 async function serve(l1: Handler = new InMemoryHandler({ maxBytes: 1 << 24 })): Promise<number> {
-  const server = await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, l1 });
+  const server = await listenAndServe({ listen: { port: 0 }, handler: l1 });
   started.push(server);
   const a = server.addresses[0]!;
   return 'port' in a ? a.port : 0;

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import { HandlerError, type GetCommand, type Handler, type ItemView } from '@cleave/protocol';
 import { RawClient, binaryPacket } from '@cleave/testkit';
 import { listenAndServe, type Server, type ServerOptions } from '../src/index.js';
@@ -16,8 +15,8 @@ afterEach(async () => {
 });
 
 async function serve(opts: Partial<ServerOptions> = {}): Promise<{ server: Server; port: number; l1: Handler }> {
-  const l1 = opts.l1 ?? new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
-  const server = await listenAndServe({ listen: { port: 0 }, orchestrator: l1Only, ...opts, l1 });
+  const l1 = opts.handler ?? new InMemoryHandler({ maxBytes: 64 * 1024 * 1024 });
+  const server = await listenAndServe({ listen: { port: 0 }, ...opts, handler: l1 });
   started.push(server);
   const a = server.addresses[0]!;
   return { server, port: 'port' in a ? a.port : 0, l1 };
@@ -47,7 +46,7 @@ function delayedGets(inner: Handler, delay: (key: string) => number): Handler {
 describe('per-connection pipeline', () => {
   it('keeps replies in request order when an asynchronous handler answers out of order', async () => {
     const inner = new InMemoryHandler({ maxBytes: 1 << 24 });
-    const { port } = await serve({ l1: delayedGets(inner, (k) => (k.endsWith('0') ? 30 : Number(k.slice(1)) % 7)) });
+    const { port } = await serve({ handler: delayedGets(inner, (k) => (k.endsWith('0') ? 30 : Number(k.slice(1)) % 7)) });
     const c = await RawClient.connect({ port });
     let req = '';
     let expected = '';
@@ -111,7 +110,7 @@ describe('per-connection pipeline', () => {
         return Reflect.get(target, prop, receiver);
       },
     });
-    const { port } = await serve({ l1 });
+    const { port } = await serve({ handler: l1 });
     const c = await RawClient.connect({ port });
     c.write('touch a 1\r\ndelete a\r\nversion\r\n');
     await c.waitFor((b) => /VERSION [^\r]*\r\n$/.test(b.toString()));
@@ -130,7 +129,7 @@ describe('per-connection pipeline', () => {
 
   it('a client that half-closes after its requests still gets every reply, then the close', async () => {
     const inner = new InMemoryHandler({ maxBytes: 1 << 24 });
-    const { port } = await serve({ l1: delayedGets(inner, () => 20) });
+    const { port } = await serve({ handler: delayedGets(inner, () => 20) });
     const received: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {
       const s = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => {
@@ -207,7 +206,7 @@ describe('listeners and lifecycle', () => {
     try {
       const server = await listenAndServe({
         listen: [{ path }, { port: 0 }],
-        l1: new InMemoryHandler({ maxBytes: 1 << 24 }),
+        handler: new InMemoryHandler({ maxBytes: 1 << 24 }),
       });
       started.push(server);
       expect(server.addresses[0]).toEqual({ path });
@@ -225,7 +224,7 @@ describe('listeners and lifecycle', () => {
   it('close() finishes requests already read, then closes connections and handlers', async () => {
     const inner = new InMemoryHandler({ maxBytes: 1 << 24 });
     const closeSpy = vi.spyOn(inner, 'close');
-    const { port, server } = await serve({ l1: delayedGets(inner, () => 100) });
+    const { port, server } = await serve({ handler: delayedGets(inner, () => 100) });
     const c = await RawClient.connect({ port });
     await c.request('set a 0 0 1\r\nx\r\n', 'STORED\r\n');
     c.write('get a\r\nget a\r\n');

@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1Only } from '@cleave/orchestrator';
 import {
   RawClient,
   TlsRawClient,
@@ -28,8 +27,7 @@ const started: Server[] = [];
 
 async function start(options: Partial<ServerOptions> & Pick<ServerOptions, 'listen'>): Promise<Server> {
   const s = await listenAndServe({
-    orchestrator: l1Only,
-    l1: new InMemoryHandler({ maxBytes: 16 << 20 }),
+    handler: new InMemoryHandler({ maxBytes: 16 << 20 }),
     onError: (e) => errors.push(e),
     ...options,
   });
@@ -232,8 +230,7 @@ describe('broken and hostile TLS clients', () => {
   it('close() finishes TLS connections gracefully, and does not wait past the handshake timeout for a half-open one', async () => {
     const s = await listenAndServe({
       listen: { port: 0, tls: { ...serverTls, handshakeTimeoutMs: 400 } },
-      orchestrator: l1Only,
-      l1: new InMemoryHandler({ maxBytes: 1 << 20 }),
+      handler: new InMemoryHandler({ maxBytes: 1 << 20 }),
       onError: (e) => errors.push(e),
     });
     const c = await TlsRawClient.connect({ port: portOf(s) });
@@ -264,7 +261,7 @@ describe('TLS with authentication', () => {
 });
 
 describe('TLS options are checked at startup', () => {
-  const base = { orchestrator: l1Only, l1: new InMemoryHandler({ maxBytes: 1 << 20 }) };
+  const base = { handler: new InMemoryHandler({ maxBytes: 1 << 20 }) };
   it('a CA-less requestCert, a bad PEM and a key that does not match are refused', async () => {
     await expect(listenAndServe({ ...base, listen: { port: 0, tls: { ...serverTls, requestCert: true } } })).rejects.toThrow(/requestCert needs tls.ca/);
     await expect(listenAndServe({ ...base, listen: { port: 0, tls: { cert: 'not a pem', key: serverTls.key } } })).rejects.toThrow();

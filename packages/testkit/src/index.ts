@@ -8,3 +8,4 @@ export * from './slow-relay.js';
 export * from './reference-model.js';
 export * from './tls.js';
 export * from './fixed-memcached.js';
+export * from './rebuilt-handler.js';
