@@ -470,7 +470,7 @@ export class L1L2 implements Orchestrator {
   }
 }
 
-/** `listenAndServe({ orchestrator: l1l2, l1, l2 })`: L1 in front of L2, writes through L2 first. */
+/** `listenAndServe({ listen, handler: l1l2(l1, l2) })`: L1 in front of L2, writes through L2 first. */
 export const l1l2: OrchestratorFactory = (l1, l2) => {
   if (!l2) throw new Error('l1l2 needs an l2 handler');
   return new L1L2(l1, l2);

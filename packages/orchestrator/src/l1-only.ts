@@ -68,5 +68,5 @@ export class L1Only implements Orchestrator {
   }
 }
 
-/** `listenAndServe({ orchestrator: l1Only, l1 })`: serve from the L1 handler alone. */
+/** `l1Only(l1)`: serve from the L1 handler alone (the same as serving `l1` itself, named for symmetry with `l1l2`). */
 export const l1Only: OrchestratorFactory = (l1: Handler) => new L1Only(l1);
