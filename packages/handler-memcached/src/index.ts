@@ -1,2 +1,1 @@
 export { MemcachedHandler, memcachedHandler, type MemcachedHandlerOptions, type BackendAddress } from './handler.js';
-export * from './chunked.js';

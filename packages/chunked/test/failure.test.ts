@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HandlerError, type DeleteCommand, type DeleteOutcome, type MaybePromise, type StoreCommand, type StoreOutcome } from '@cleave/protocol';
-import { ChunkedHandler, chunkKeysOf, parseChunkedHeader } from '../src/chunked.js';
-import { Delayed, FakeClock, Faulty, Forwarding, Recording, isItem, memInner, randomBytes, rng } from './chunked-helpers.js';
+import { ChunkedHandler, chunkKeysOf, parseChunkedHeader } from '../src/index.js';
+import { Delayed, FakeClock, Faulty, Forwarding, Recording, isItem, memInner, randomBytes, rng } from './helpers.js';
 
 const CS = 1000;
 const K = Buffer.from('k');
@@ -30,7 +30,7 @@ async function expectOldIntact(r: Rig & { old: Buffer }): Promise<void> {
   expect(got!.value.equals(r.old)).toBe(true);
   expect(got!.flags).toBe(1);
   await r.h.idle();
-  const meta = r.rec.inner.get({ key: K, noBump: true }) as { key: Buffer; value: Buffer };
+  const meta = (await r.rec.inner.get({ key: K, noBump: true }))!;
   const hdr = parseChunkedHeader(meta.value)!;
   expect(hdr.length).toBe(r.old.length);
   const keys = chunkKeysOf(meta.key, hdr).map((k) => k.toString('latin1'));

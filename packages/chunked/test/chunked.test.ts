@@ -7,8 +7,8 @@ import {
   chunkKeysOf,
   chunked,
   parseChunkedHeader,
-} from '../src/chunked.js';
-import { FakeClock, Recording, isItem, memInner, randomBytes, rng, storeCmd, view } from './chunked-helpers.js';
+} from '../src/index.js';
+import { FakeClock, Recording, isItem, memInner, randomBytes, rng, storeCmd, view } from './helpers.js';
 
 const CS = 1000;
 
@@ -166,19 +166,23 @@ describe('ChunkedHandler: set and get', () => {
     expect(chunkKeys(r, edge)[0]!.length).toBe(250);
   });
 
-  it('refuses a value over maxItemSize as memcached counts it (59 + key + value + 4 with flags), and a set drops the old item', async () => {
+  it('refuses a value over maxItemSize as memcached counts it (59 + key + value + 4 with flags); unlinkOnFailure drops the old item', async () => {
     const r = rig({ maxItemSize: 20_000 });
     const fits = 20_000 - 59 - 1;
     expect(isItem(await set(r.h, 'k', randomBytes(fits, rng(1))))).toBe(true);
+    // A set built by code (no unlinkOnFailure) keeps the old item...
     expect(await set(r.h, 'k', randomBytes(fits, rng(1)), { flags: 1 })).toBe('TOO_LARGE');
+    expect((await get(r.h, 'k'))!.value.length).toBe(fits);
+    // ...a text set (unlinkOnFailure) drops it, chunks and all.
+    expect(await set(r.h, 'k', randomBytes(fits, rng(1)), { flags: 1, unlinkOnFailure: true })).toBe('TOO_LARGE');
     expect(await get(r.h, 'k')).toBeUndefined();
     expect(await liveKeys(r)).toEqual([]);
     // add/replace refused for size keep the old item, as in memcached's text protocol...
     await set(r.h, 'k', 'old');
     expect(await r.h.store(storeCmd('replace', 'k', randomBytes(fits + 1, rng(2))))).toBe('TOO_LARGE');
     expect((await get(r.h, 'k'))!.value.toString()).toBe('old');
-    // ...but a meta ms of any mode drops it.
-    expect(await r.h.store(storeCmd('replace', 'k', randomBytes(fits + 1, rng(2)), { protocol: 'meta' }))).toBe('TOO_LARGE');
+    // ...but a meta ms of any mode drops it (the meta parser sets unlinkOnFailure).
+    expect(await r.h.store(storeCmd('replace', 'k', randomBytes(fits + 1, rng(2)), { unlinkOnFailure: true }))).toBe('TOO_LARGE');
     expect(await get(r.h, 'k')).toBeUndefined();
   });
 
@@ -440,10 +444,10 @@ describe('ChunkedHandler: multi-get and meta flags', () => {
 
   it('meta N vivifies a miss as an empty plain item and the fetch wins; the next fetch sees the token taken', async () => {
     const r = rig();
-    const first = (await get(r.h, 'k', { vivify: 30 }))!;
+    const first = (await get(r.h, 'k', { vivify: 30, tokens: true }))!;
     expect(first.value.length).toBe(0);
     expect(first.win).toBe(true);
-    const second = (await get(r.h, 'k', { vivify: 30 }))!;
+    const second = (await get(r.h, 'k', { vivify: 30, tokens: true }))!;
     expect(second.win).not.toBe(true);
     expect(second.tokenSent).toBe(true);
   });
@@ -452,8 +456,8 @@ describe('ChunkedHandler: multi-get and meta flags', () => {
     const r = rig();
     const v = randomBytes(3 * CS, rng(1));
     await set(r.h, 'k', v, { exptime: 10 });
-    const a = (await get(r.h, 'k', { recache: 30 }))!;
-    const b = (await get(r.h, 'k', { recache: 30 }))!;
+    const a = (await get(r.h, 'k', { recache: 30, tokens: true }))!;
+    const b = (await get(r.h, 'k', { recache: 30, tokens: true }))!;
     expect(a.value.equals(v) && b.value.equals(v)).toBe(true);
     expect(a.win).toBe(true);
     expect(b.win).not.toBe(true);
@@ -465,7 +469,7 @@ describe('ChunkedHandler: multi-get and meta flags', () => {
     const v = randomBytes(3 * CS, rng(1));
     await set(r.h, 'k', v);
     expect(await r.h.delete({ key: view('k'), invalidate: true, exptime: 30 })).toBe('DELETED');
-    const got = (await get(r.h, 'k'))!;
+    const got = (await get(r.h, 'k', { tokens: true }))!;
     expect(got.value.equals(v)).toBe(true);
     expect(got.stale).toBe(true);
     expect(got.win).toBe(true);
@@ -495,7 +499,7 @@ describe('ChunkedHandler: lost chunks and stats', () => {
   });
 
   it('stats adds chunked counters to the inner store stats; stats reset zeroes them', async () => {
-    const r = rig();
+    const r = rig({ maxItemSize: 2 << 20 });
     await set(r.h, 'k', randomBytes(3 * CS, rng(1)));
     await set(r.h, 'k', randomBytes(2 * CS + 1, rng(2)));
     await get(r.h, 'k');
@@ -515,9 +519,12 @@ describe('ChunkedHandler: lost chunks and stats', () => {
       chunked_lost: 0,
     });
     expect(s.cmd_get).toBeGreaterThan(0);
+    // item_size_max is the limit of the composed handler, not the inner store's.
+    expect(r.mem.stats('settings')!.item_size_max).toBe(1 << 20);
     expect(r.h.stats('settings')).toEqual({
       ...r.mem.stats('settings'),
-      chunked_item_size_max: 1 << 20,
+      item_size_max: 2 << 20,
+      chunked_item_size_max: 2 << 20,
       chunked_chunk_item_size: 524288,
       chunked_chunk_size: CS,
       chunked_track_replaced: 'yes',

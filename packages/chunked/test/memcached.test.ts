@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ItemView } from '@cleave/protocol';
+import { ITEM_HEADER_BYTES, type ItemView } from '@cleave/protocol';
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { MemcachedHandler } from '../src/index.js';
-import { ChunkedHandler, DEFAULT_CHUNK_ITEM_SIZE, MEMCACHED_ITEM_OVERHEAD, CHUNK_KEY_SUFFIX_BYTES } from '../src/chunked.js';
-import { Delayed, checkValue, isItem, makeValue, randomBytes, rng } from './chunked-helpers.js';
+import { MemcachedHandler } from '@cleave/handler-memcached';
+import { ChunkedHandler, DEFAULT_CHUNK_ITEM_SIZE, CHUNK_KEY_SUFFIX_BYTES } from '../src/index.js';
+import { Delayed, checkValue, isItem, makeValue, randomBytes, rng } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -60,7 +60,7 @@ describe('ChunkedHandler over MemcachedHandler and memcached 1.6 -I 1m', () => {
   it('round-trips values from 0 bytes to 16 MiB byte-exact, 16 times the backend item limit', async () => {
     const k = key('roundtrip');
     const cs = b.h.chunkSizeFor(k.length);
-    for (const n of [0, 1, cs - 1, cs, cs + 1, 2 * cs + 1, 5 * MiB, 16 * MiB - MEMCACHED_ITEM_OVERHEAD - 4 - k.length]) {
+    for (const n of [0, 1, cs - 1, cs, cs + 1, 2 * cs + 1, 5 * MiB, 16 * MiB - ITEM_HEADER_BYTES - 4 - k.length]) {
       const v = randomBytes(n, rng(n));
       expect(isItem(await b.h.store({ mode: 'set', key: k, value: v, flags: 0xabcdef01, exptime: 0 }))).toBe(true);
       const got = (await b.h.get({ key: k }))!;

@@ -5,12 +5,12 @@
 //  - the InMemoryHandler alone, for the cost of the decorator
 // Each benny op is 16 sets or 16 gets; MB/s = commands/s x value size / 1e6. The InMemoryHandler's own
 // get hands out its stored Buffer without a copy, so its get figure is a bound, not a comparable rate.
-// Run: cd packages/handler-memcached && npx tsx ../../scripts/run-bench.ts chunked
+// Run: cd packages/chunked && npx tsx ../../scripts/run-bench.ts chunked
 import b from 'benny';
 import type { CaseResult } from 'benny/lib/internal/common-types';
 import type { Handler, StoreCommand } from '@cleave/protocol';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { ChunkedHandler } from '../src/chunked.js';
+import { ChunkedHandler } from '../src/index.js';
 
 const SIZES = [10_000, 100_000, 1_000_000];
 const RING = 8;

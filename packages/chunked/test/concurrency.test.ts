@@ -13,8 +13,8 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
-import { ChunkedHandler, chunkKeysOf, parseChunkedHeader } from '../src/chunked.js';
-import { Delayed, Forwarding, Recording, checkValue, isItem, makeValue, memInner, randomBytes, rng } from './chunked-helpers.js';
+import { ChunkedHandler, chunkKeysOf, parseChunkedHeader } from '../src/index.js';
+import { Delayed, Forwarding, Recording, checkValue, isItem, makeValue, memInner, randomBytes, rng } from './helpers.js';
 
 /** Sizes that cross chunk boundaries, including values small enough to be stored plain. */
 function sizeFor(r: () => number, cs: number): number {

@@ -7,12 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { l1Only } from '@cleave/orchestrator';
 import { listenAndServe, type Server } from '@cleave/server';
 import { RawClient, binaryPacket, extras, normalizeBinary, normalizeText, startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { MemcachedHandler } from '../src/index.js';
-import { ChunkedHandler } from '../src/chunked.js';
-import { randomBytes, rng } from './chunked-helpers.js';
+import { MemcachedHandler } from '@cleave/handler-memcached';
+import { ChunkedHandler } from '../src/index.js';
+import { randomBytes, rng } from './helpers.js';
 
 const MiB = 1024 * 1024;
 let reference: MemcachedProcess;
@@ -26,8 +25,7 @@ beforeAll(async () => {
   chunkedHandler = new ChunkedHandler(new MemcachedHandler({ address: { host: '127.0.0.1', port: backend.port }, timeoutMs: 10_000 }));
   server = await listenAndServe({
     listen: { port: 0 },
-    orchestrator: l1Only,
-    l1: chunkedHandler,
+    handler: chunkedHandler,
     limits: { maxItemSize: 16 * MiB },
   });
   cleavePort = (server.addresses[0] as { port: number }).port;

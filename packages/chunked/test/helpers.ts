@@ -57,11 +57,12 @@ export interface StoreOpts {
   exptime?: number;
   compareCas?: bigint;
   invalidate?: boolean;
-  protocol?: 'text' | 'meta' | 'binary';
+  /** As the parsers set it for text set, binary Set and every meta ms. */
+  unlinkOnFailure?: boolean;
 }
 
 export function storeCmd(mode: StoreMode, key: string, value: Buffer | string, o: StoreOpts = {}): StoreCommand {
-  const cmd: StoreCommand & { protocol?: string } = {
+  return {
     mode,
     key: view(key),
     value: view(value),
@@ -69,9 +70,8 @@ export function storeCmd(mode: StoreMode, key: string, value: Buffer | string, o
     exptime: o.exptime ?? 0,
     compareCas: o.compareCas,
     invalidate: o.invalidate,
+    unlinkOnFailure: o.unlinkOnFailure,
   };
-  if (o.protocol !== undefined) cmd.protocol = o.protocol;
-  return cmd;
 }
 
 /**
