@@ -4,6 +4,7 @@ export * from './handler.js';
 export * from './codec.js';
 export { SlabWriter, ResponseWriter } from './writer.js';
 export { bufferView, Viewer } from './bytes.js';
+export { base64Length, putBase64, decodeBase64Key } from './base64.js';
 export { BinaryParser } from './binary/parser.js';
 export { binaryEncoder } from './binary/encoder.js';
 export { encodeBinaryRequest } from './binary/request-encoder.js';

@@ -34,13 +34,10 @@ import type {
   TouchRequest,
   VerbosityRequest,
 } from '../model.js';
+import { base64Length, putBase64 } from '../base64.js';
+import { decimal64Length, decimalLength, putBytes, putDecimal, putDecimal64, putSigned } from '../put.js';
 import {
   TextLines,
-  decimal64Length,
-  decimalLength,
-  putBytes,
-  putDecimal,
-  putDecimal64,
   textEncoder,
   writeServerError,
   writeStats,
@@ -98,34 +95,6 @@ function scratchFor(n: number): Buffer {
   return scratch;
 }
 
-const B64 = Buffer.from('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/', 'latin1');
-
-function base64Length(n: number): number {
-  return 4 * Math.ceil(n / 3);
-}
-
-/** Standard padded base64, as memcached re-encodes binary keys. */
-function putBase64(buf: Buffer, p: number, src: Buffer): number {
-  const n = src.length;
-  let i = 0;
-  for (; i + 2 < n; i += 3) {
-    const v = (src[i]! << 16) | (src[i + 1]! << 8) | src[i + 2]!;
-    buf[p++] = B64[v >>> 18]!;
-    buf[p++] = B64[(v >>> 12) & 63]!;
-    buf[p++] = B64[(v >>> 6) & 63]!;
-    buf[p++] = B64[v & 63]!;
-  }
-  if (i < n) {
-    const two = i + 1 < n;
-    const v = (src[i]! << 16) | (two ? src[i + 1]! << 8 : 0);
-    buf[p++] = B64[v >>> 18]!;
-    buf[p++] = B64[(v >>> 12) & 63]!;
-    buf[p++] = two ? B64[(v >>> 6) & 63]! : 0x3d;
-    buf[p++] = 0x3d;
-  }
-  return p;
-}
-
 /** ` k<key>`, or ` k<base64 key> b` for a binary key (memcached's META_KEY). */
 function putKeyFlag(buf: Buffer, p: number, key: Buffer, binary: boolean): number {
   buf[p++] = SP;
@@ -146,15 +115,6 @@ function putOpaque(buf: Buffer, p: number, req: RequestBase): number {
     return p;
   }
   return putBytes(buf, p, token);
-}
-
-/** A signed integer (TTLs, `me exp=`). */
-function putSigned(buf: Buffer, p: number, v: number): number {
-  if (v < 0) {
-    buf[p++] = 0x2d;
-    return putDecimal(buf, p, -v);
-  }
-  return putDecimal(buf, p, v);
 }
 
 /** Digits `putTtl` writes. */

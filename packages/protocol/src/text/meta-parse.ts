@@ -15,6 +15,7 @@
  * - unsigned parses negate modulo 2^64 and are rejected only when the result
  *   has the top bit set and the token contains a `-` anywhere.
  */
+import { decodeBase64Key } from '../base64.js';
 import { Viewer } from '../bytes.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
 import { ItemFacts } from '../model.js';
@@ -151,60 +152,6 @@ export function tokenIs(buf: Buffer, s: number, e: number, word: string): boolea
   if (e - s !== word.length) return false;
   for (let i = 0; i < word.length; i++) if (buf[s + i] !== word.charCodeAt(i)) return false;
   return true;
-}
-
-// ---------------------------------------------------------------------------
-// Base64 keys (`b` flag)
-// ---------------------------------------------------------------------------
-
-/** Sextet of each base64 character; 0x80 = not a base64 character. '=' counts as 0. */
-const B64 = new Uint8Array(256).fill(0x80);
-{
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-  for (let i = 0; i < 64; i++) B64[alphabet.charCodeAt(i)] = i;
-  B64[61] = 0;
-}
-
-/**
- * Decode a base64 key the way memcached does: characters outside the
- * alphabet are skipped, the significant ones must come in groups of four,
- * decoding stops after the first group holding padding (one or two `=`;
- * more is an error). Returns undefined where memcached reports a failure.
- */
-export function decodeBase64Key(buf: Buffer, s: number, e: number): Buffer | undefined {
-  let count = 0;
-  for (let i = s; i < e; i++) if (B64[buf[i]!] !== 0x80) count++;
-  if (count === 0 || count % 4 !== 0) return undefined;
-  const out = Buffer.allocUnsafe((count / 4) * 3);
-  let pos = 0;
-  let q = 0;
-  let pad = 0;
-  let b0 = 0;
-  let b1 = 0;
-  let b2 = 0;
-  for (let i = s; i < e; i++) {
-    const c = buf[i]!;
-    const v = B64[c]!;
-    if (v === 0x80) continue;
-    if (c === 61) pad++;
-    if (q === 0) b0 = v;
-    else if (q === 1) b1 = v;
-    else if (q === 2) b2 = v;
-    q++;
-    if (q === 4) {
-      out[pos++] = ((b0 << 2) | (b1 >> 4)) & 0xff;
-      out[pos++] = ((b1 << 4) | (b2 >> 2)) & 0xff;
-      out[pos++] = ((b2 << 6) | v) & 0xff;
-      q = 0;
-      if (pad) {
-        if (pad === 1) pos -= 1;
-        else if (pad === 2) pos -= 2;
-        else return undefined;
-        break;
-      }
-    }
-  }
-  return out.subarray(0, pos);
 }
 
 // ---------------------------------------------------------------------------
