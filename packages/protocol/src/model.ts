@@ -266,6 +266,12 @@ export interface MetaFlags {
   readonly base64Key?: boolean;
   /** The key as the client sent it (base64 form when `b`). */
   readonly wireKey: Buffer;
+  /**
+   * `N`'s own exptime as sent. The command's `vivify` (or `exptime` on ma)
+   * is the exptime a created item ends with; a `t` between N and a later T
+   * reports this one.
+   */
+  readonly vivifyAsSent?: number;
 }
 
 export interface GetRequest extends RequestBase, GetCommand {

@@ -170,7 +170,16 @@ function metaOf(flags: string[], key: Buffer, wireKey: Buffer, b: boolean): Meta
     opaqueToken: o === undefined ? undefined : Buffer.from(o, 'latin1'),
     base64Key: b,
     wireKey: b ? wireKey : key,
+    vivifyAsSent: numArg(flags, 'N'),
   };
+}
+
+/** The exptime an item N creates ends with, as the parser gives it: memcached applies T and N in order, so a T after N wins. */
+function createdExptime(flags: string[]): number | undefined {
+  const n = flags.findIndex((f) => f[0] === 'N');
+  const t = flags.findIndex((f) => f[0] === 'T');
+  if (n < 0) return undefined;
+  return t > n ? numArg(flags, 'T') : numArg(flags, 'N');
 }
 
 /** The numeric argument of flag `letter`, if sent. */
@@ -261,7 +270,7 @@ describe('meta encoder against memcached 1.6', () => {
             break;
           }
           case 'mg': {
-            const req: GetRequest = { ...base(meta), cmd: 'get', key, withCas: false, touch: numArg(flags, 'T'), vivify: numArg(flags, 'N') };
+            const req: GetRequest = { ...base(meta), cmd: 'get', key, withCas: false, touch: numArg(flags, 'T'), vivify: createdExptime(flags) };
             let item: ItemView | undefined;
             if (reply !== undefined && reply.kind === 'meta' && (reply.code === 'VA' || reply.code === 'HD')) {
               const r = reply as MetaReply;
@@ -319,7 +328,7 @@ describe('meta encoder against memcached 1.6', () => {
             break;
           }
           case 'ma': {
-            const req: ArithmeticRequest = { ...base(meta), cmd: 'incr', key, incr: true, delta: 1n, exptime: numArg(flags, 'N'), touch: numArg(flags, 'T') };
+            const req: ArithmeticRequest = { ...base(meta), cmd: 'incr', key, incr: true, delta: 1n, exptime: createdExptime(flags), touch: numArg(flags, 'T') };
             let outcome: ArithmeticOutcome;
             if (reply === undefined || (reply.kind === 'meta' && (reply.code === 'VA' || reply.code === 'HD'))) {
               outcome = {

@@ -41,7 +41,7 @@ describe('mg', () => {
         noBump: true,
         tokens: true,
         want: ItemFacts.KEY_FORM,
-        meta: m('TNRuqOk', 'foo', { opaqueToken: 'O123' }),
+        meta: m('TNRuqOk', 'foo', { opaqueToken: 'O123', vivifyAsSent: -1 }),
       },
     ]);
   });

@@ -100,8 +100,8 @@ function letters(pool: string): fc.Arbitrary<string[]> {
   return fc.shuffledSubarray(pool.split(''));
 }
 
-function metaOf(ret: string[], k: { wireKey: Buffer; b64: boolean }, op: Buffer) {
-  return { ret: ret.join(''), opaqueToken: ret.includes('O') ? op : undefined, base64Key: k.b64, wireKey: k.wireKey };
+function metaOf(ret: string[], k: { wireKey: Buffer; b64: boolean }, op: Buffer, vivifyAsSent?: number) {
+  return { ret: ret.join(''), opaqueToken: ret.includes('O') ? op : undefined, base64Key: k.b64, wireKey: k.wireKey, vivifyAsSent };
 }
 
 /** The ItemFacts an mg reply shows: `c` the CAS unique, `k` the key's form, `h`/`l` the access facts. */
@@ -146,7 +146,7 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
         noBump: all.includes('u'),
         tokens: true,
         want: getWants(all),
-        meta: metaOf(all, k, op),
+        meta: metaOf(all, k, op, all.includes('N') ? n : undefined),
       };
     }),
   fc
@@ -219,7 +219,7 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
         compareCas: all.includes('C') ? cas : undefined,
         // The reply depends on whether N created the counter when quiet, or with t before N.
         want: vivify && (all.includes('q') || before(all, 't', 'N')) ? ItemFacts.CREATED : 0,
-        meta: metaOf(all, k, op),
+        meta: metaOf(all, k, op, vivify ? n : undefined),
       };
     }),
   metaKeyed.map(

@@ -406,7 +406,8 @@ export class BinaryParser implements RequestParser {
           flags,
           exptime: u32(b, p + 4),
           compareCas,
-          unlinkOnFailure: mode === 'set',
+          // memcached drops the old item for a refused Set, with or without a CAS; Add and Replace with a CAS leave it.
+          unlinkOnFailure: opcode === Op.SET || opcode === Op.SETQ,
         });
         return true;
       }

@@ -298,7 +298,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           if (i === lastChange) exptime = item.exptime;
           else {
             if (now < 0) now = clock();
-            exptime = requestExptime(req.vivify, now);
+            exptime = requestExptime(req.meta?.vivifyAsSent, now);
           }
           break;
         case C_c:
@@ -360,7 +360,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
           exptime = i === lastChange ? item.exptime : requestExptime(req.touch, now);
           break;
         case C_N:
-          if (created) exptime = i === lastChange ? item.exptime : requestExptime(req.vivify, now);
+          if (created) exptime = i === lastChange ? item.exptime : requestExptime(req.meta?.vivifyAsSent, now);
           break;
         case C_c:
           buf[p++] = SP;
@@ -565,7 +565,7 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
             exptime = i === lastChange ? outcome.exptime : requestExptime(req.touch, clock());
             break;
           case C_N:
-            if (created) exptime = i === lastChange ? outcome.exptime : requestExptime(req.exptime, clock());
+            if (created) exptime = i === lastChange ? outcome.exptime : requestExptime(req.meta?.vivifyAsSent, clock());
             break;
           case C_O:
             p = putOpaque(buf, p, req);

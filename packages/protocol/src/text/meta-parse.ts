@@ -470,6 +470,7 @@ function metaFlags(buf: Buffer, wireKey: Buffer): MetaFlags {
     opaqueToken: f.opaqueStart >= 0 ? views.view(buf, f.opaqueStart, f.opaqueEnd) : undefined,
     base64Key: f.base64,
     wireKey,
+    vivifyAsSent: f.vivify,
   };
 }
 
@@ -635,7 +636,7 @@ function parseMe(buf: Buffer, t: TokenSpans, n: number, limits: ParserLimits): R
     noBump: true,
     debug: true,
     want: ItemFacts.KEY_FORM | ItemFacts.ACCESS,
-    meta: { ret: base64 ? 'b' : '', opaqueToken: undefined, base64Key: base64, wireKey },
+    meta: { ret: base64 ? 'b' : '', opaqueToken: undefined, base64Key: base64, wireKey, vivifyAsSent: undefined },
   };
   return r;
 }
@@ -673,10 +674,9 @@ function parseMs(
     return metaError(ERR.META_OPAQUE_TOO_LONG);
   }
   if (vlen > limits.maxItemSize) {
-    // Reported even with q. As for text `set`, a refused set-mode store unlinks the old item.
+    // Reported even with q. memcached's ms unlinks the old item when refused for size, in every mode.
     block.swallow = vlen + 2;
-    const err = metaError(ERR.TOO_LARGE);
-    return mode === 'set' ? { ...err, unlinkKey: f.key ?? views.view(buf, keyS, keyE) } : err;
+    return { ...metaError(ERR.TOO_LARGE), unlinkKey: f.key ?? views.view(buf, keyS, keyE) };
   }
   const wireKey = views.view(buf, keyS, keyE);
   const r: PendingStore = {
