@@ -114,9 +114,16 @@ export class KeyLanes {
   /**
    * Count `p`, a call on `key` started elsewhere (one Promise for a batch of
    * keys, say), as in progress on the key: later calls on the key wait for it
-   * (exclusive ones only, when `shared`). It did not wait for anything.
+   * (exclusive ones only, when `shared`). It did not wait for anything, so
+   * the key's later calls also wait for a barrier pending now.
    */
   track(key: Buffer, p: Promise<unknown>, shared = false): void {
+    const pending = this.pending;
+    if (pending !== undefined && !this.has(key)) {
+      // Its lane stands for the barrier too (a lane's calls are otherwise all behind the barrier).
+      this.add(key, Promise.all([pending, p]), shared, undefined);
+      return;
+    }
     this.add(key, p, shared, undefined);
   }
 

@@ -189,6 +189,21 @@ describe('KeyLanes: shared reads', () => {
 });
 
 describe('KeyLanes: barriers', () => {
+  it('a call tracked while a barrier is pending still holds the key\'s later calls behind the barrier', async () => {
+    const lanes = new KeyLanes();
+    const log: string[] = [];
+    const f = deferred();
+    void lanes.barrier(() => f.promise.then(() => log.push('flush')));
+    // Started elsewhere without waiting (it settles at once).
+    lanes.track(k('a'), Promise.resolve().then(() => log.push('tracked')));
+    const after = lanes.run(k('a'), () => log.push('a after'));
+    await settle();
+    expect(log).toEqual(['tracked']);
+    f.resolve();
+    await after;
+    expect(log).toEqual(['tracked', 'flush', 'a after']);
+  });
+
   it('waits for every call before it, and holds every call after it', async () => {
     const lanes = new KeyLanes();
     const log: string[] = [];
