@@ -265,8 +265,8 @@ export class ReferenceModel implements Handler {
     const it = this.live(key);
     if (it === undefined) {
       if (cmd.vivify === undefined || this.tooLarge(cmd.key.length, 0, 0)) return undefined;
-      // N creates an empty item and wins the token; a T (after N) sets its exptime.
-      const exptime = this.abs(cmd.touch ?? cmd.vivify);
+      // N creates an empty item and wins the token; vivify is the exptime it ends with.
+      const exptime = this.abs(cmd.vivify);
       const created = this.put(key, Buffer.alloc(0), 0, exptime, { tokenSent: true, fetched: !noBump }, undefined);
       return view({ ...created, tokenSent: false }, true, undefined, true);
     }
@@ -275,10 +275,9 @@ export class ReferenceModel implements Handler {
       previousExptime = it.exptime;
       it.exptime = this.abs(cmd.touch);
     }
-    // Text and binary gets read a stale item without taking its token; meta (and a command of no protocol) do.
-    const protocol = (cmd as { protocol?: string }).protocol;
+    // Meta gets (tokens) take part in the recache token; text and binary gets read a stale item without it.
     let win = false;
-    if (!it.tokenSent && protocol !== 'text' && protocol !== 'binary') {
+    if (!it.tokenSent && cmd.tokens === true) {
       if (it.stale) win = true;
       else if (cmd.recache !== undefined) {
         const threshold = this.abs(cmd.recache);
@@ -303,9 +302,8 @@ export class ReferenceModel implements Handler {
     const key = cmd.key.toString('latin1');
     const { mode, compareCas } = cmd;
     if (this.tooLarge(cmd.key.length, cmd.flags, cmd.value.length)) {
-      // A refused `set` unlinks the old item so it cannot outlive the update; text `cas` keeps it.
-      const textCas = (cmd as { textCas?: boolean }).textCas === true;
-      if (mode === 'set' && !textCas && this.live(key) !== undefined) this.items.delete(key);
+      // A refused set (unlinkOnFailure) unlinks the old item so it cannot outlive the update; text `cas` keeps it.
+      if (cmd.unlinkOnFailure === true && this.live(key) !== undefined) this.items.delete(key);
       return 'TOO_LARGE';
     }
     const old = this.live(key);
@@ -450,8 +448,8 @@ export type ModelCommand =
       cas?: CasChoice;
       invalidate?: boolean;
       newCas?: bigint;
-      /** The text `cas` command (a refused one keeps the old item). */
-      textCas?: boolean;
+      /** A refused store unlinks the old item (set, binary Set, meta ms; not text `cas`). */
+      unlinkOnFailure?: boolean;
     }
   | { t: 'delete'; key: string; cas?: CasChoice; invalidate?: boolean; exptime?: number }
   | { t: 'arithmetic'; key: string; incr: boolean; delta: bigint; initial?: bigint; exptime?: number; touch?: number; cas?: CasChoice }
@@ -550,9 +548,13 @@ export function modelCommandArb(options: ModelCommandOptions = {}): fc.Arbitrary
     .map((r): ModelCommand => {
       const c: ModelCommand = { t: 'store', mode: r.mode, key: r.key, value: r.value, flags: r.flags, exptime: r.exptime };
       if (r.cas !== undefined) c.cas = r.cas;
-      if (r.cas !== undefined && r.textCas === true && (r.mode === 'set' || r.mode === 'replace')) c.textCas = true;
       if (meta && r.invalidate === true) c.invalidate = true;
       if (meta && (options.newCas ?? true) && r.newCas !== undefined) c.newCas = r.newCas;
+      // What memcached does to the old item when the store is refused for size depends on the command
+      // that carries it: meta ms always unlinks, text set unlinks, the text cas command does not.
+      const viaMs = c.invalidate === true || (r.cas !== undefined && (r.mode === 'append' || r.mode === 'prepend'));
+      const textCas = r.cas !== undefined && r.textCas === true && (r.mode === 'set' || r.mode === 'replace');
+      if (viaMs || (r.mode === 'set' && !textCas)) c.unlinkOnFailure = true;
       return c;
     });
   const get = fc
@@ -788,7 +790,8 @@ export class ModelRunner {
           ...(c.vivify !== undefined ? { vivify: c.vivify } : {}),
           ...(c.recache !== undefined ? { recache: c.recache } : {}),
           ...(c.noBump !== undefined ? { noBump: c.noBump } : {}),
-          ...(c.protocol !== undefined ? { protocol: c.protocol } : {}),
+          // A get of no protocol is a meta get: it takes part in recache tokens.
+          ...(c.protocol === undefined ? { tokens: true } : {}),
         };
         const want = m.get(cmd);
         return { label, invoke: (h) => h.get(cmd), check: (got) => this.compareItem(label, got as ItemView | undefined, want) };
@@ -797,7 +800,7 @@ export class ModelRunner {
         const cmds: GetCommand[] = c.keys.map((k) => ({
           key: kb(k),
           ...(c.touch !== undefined ? { touch: c.touch } : {}),
-          ...(c.protocol !== undefined ? { protocol: c.protocol } : {}),
+          ...(c.protocol === undefined ? { tokens: true } : {}),
         }));
         const want = m.getMany(cmds);
         return {
@@ -820,7 +823,7 @@ export class ModelRunner {
           exptime: c.exptime,
           ...(c.invalidate ? { invalidate: true } : {}),
           ...(c.newCas !== undefined ? { newCas: c.newCas } : {}),
-          ...(c.textCas ? { textCas: true } : {}),
+          ...(c.unlinkOnFailure ? { unlinkOnFailure: true } : {}),
         };
         const modelCmd: StoreCommand = cas ? { ...base, compareCas: cas[0] } : base;
         const realCmd: StoreCommand = cas ? { ...base, compareCas: cas[1] } : base;

@@ -71,8 +71,9 @@ class Reply {
 /**
  * memcached behind the Handler interface, one command at a time over a text
  * connection: text commands for what the text protocol says, meta commands
- * for the meta options (N, R, I, CAS on delete/append, ma with N/T/C) and
- * for gets of no protocol (which take recache tokens as meta gets do).
+ * for the meta options (N, R, I, CAS on delete/append, ma with N/T/C), for
+ * gets that take recache tokens (`tokens`), and for a compare-and-swap set
+ * that must drop the old item when refused (`unlinkOnFailure`).
  */
 class Wire implements Handler {
   constructor(private readonly c: RawClient) {}
@@ -84,9 +85,10 @@ class Wire implements Handler {
   private mgLine(cmd: GetCommand): string {
     const k = cmd.key.toString('latin1');
     let f = 'v c f';
-    // N before T: memcached applies meta flags in order, and a T after N sets a created item's TTL.
-    if (cmd.vivify !== undefined) f += ` N${cmd.vivify}`;
+    // T before N: memcached applies meta flags in order, so T touches an item that exists and
+    // N gives a created one its exptime (vivify is the exptime a created item ends with).
     if (cmd.touch !== undefined) f += ` T${cmd.touch}`;
+    if (cmd.vivify !== undefined) f += ` N${cmd.vivify}`;
     if (cmd.recache !== undefined) f += ` R${cmd.recache}`;
     if (cmd.noBump) f += ' u';
     return `mg ${k} ${f}\r\n`;
@@ -133,8 +135,7 @@ class Wire implements Handler {
   }
 
   private static plain(cmd: GetCommand): boolean {
-    const p = (cmd as { protocol?: string }).protocol;
-    return (p === 'text' || p === 'binary') && cmd.vivify === undefined && cmd.recache === undefined && !cmd.noBump;
+    return cmd.tokens !== true && cmd.vivify === undefined && cmd.recache === undefined && !cmd.noBump;
   }
 
   async get(cmd: GetCommand): Promise<ItemView | undefined> {
@@ -153,7 +154,8 @@ class Wire implements Handler {
     const value = Buffer.concat([cmd.value, Buffer.from('\r\n')]);
     const cas = cmd.compareCas;
     let line: string;
-    if (cmd.invalidate || (cas !== undefined && (cmd.mode === 'append' || cmd.mode === 'prepend'))) {
+    const viaMs = cmd.invalidate || (cas !== undefined && (cmd.mode === 'append' || cmd.mode === 'prepend' || cmd.unlinkOnFailure === true));
+    if (viaMs) {
       // memcached's ms modes: E add, A append, P prepend, R replace, S set.
       const mode = { set: 'S', add: 'E', replace: 'R', append: 'A', prepend: 'P' }[cmd.mode];
       line = `ms ${k} ${cmd.value.length} F${cmd.flags} T${cmd.exptime} M${mode}${cas !== undefined ? ` C${cas}` : ''}${cmd.invalidate ? ' I' : ''}\r\n`;
@@ -277,7 +279,7 @@ describe('the reference model against memcached 1.6.18', () => {
         const runner = new ModelRunner(new ReferenceModel({ clock: Date.now, casStart: MODEL_CAS_START }), { cas: 'bijection', access: false });
         for (const o of ops) if (o.t !== 'advance') await runner.run(wire, o);
         // Every key ends as the model says (text gets take no token).
-        const end = await wire.getMany(MODEL_KEYS.map((k) => ({ key: Buffer.from(k, 'latin1'), protocol: 'text' }) as GetCommand));
+        const end = await wire.getMany(MODEL_KEYS.map((k): GetCommand => ({ key: Buffer.from(k, 'latin1') })));
         MODEL_KEYS.forEach((k, i) => {
           const want = runner.model.peek(k);
           expect(end[i]?.value.toString('latin1'), `final value of ${show(k)}`).toBe(want?.value.toString('latin1'));
