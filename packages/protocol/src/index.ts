@@ -22,6 +22,20 @@ export {
 } from './binary/constants.js';
 export { TextParser, type TextParserOptions } from './text/parser.js';
 export { encodeTextRequest, encodeMetaRequest } from './text/request-encoder.js';
+export {
+  MetaFlagOrder,
+  MetaKeyForm,
+  META_KEY_MAX_LENGTH,
+  metaKeyForm,
+  writeMetaGet,
+  writeMetaTouch,
+  writeMetaStore,
+  writeMetaDelete,
+  writeMetaArithmetic,
+  writeMetaDebug,
+  writeMetaNoop,
+  type MetaOpaque,
+} from './meta/request-encoder.js';
 export { textEncoder } from './text/encoder.js';
 export { metaEncoder, createMetaEncoder, type MetaEncoderOptions } from './meta/encoder.js';
 export {

@@ -1,24 +1,29 @@
 /**
  * Client side of the text and meta protocols: turn a `Request` back into the
- * bytes a client sends. Used by round-trip tests, load generators and
- * handlers that talk to a memcached backend.
+ * bytes a client sends it as. Used by round-trip tests and load generators
+ * (which encode each kind of request once, as a template).
  *
  * `encodeTextRequest` writes classic text commands; `encodeMetaRequest`
- * writes mg/ms/md/ma/me/mn and falls back to the text form for commands that
- * have no meta form (touch, flush_all, version, verbosity, stats, quit,
- * multi-key get). Options a protocol cannot express throw a TypeError rather
- * than being dropped silently.
+ * writes mg/ms/md/ma/me/mn with protocol's meta request writers
+ * (meta/request-encoder.ts, which a client of memcached uses directly),
+ * keeping the client's flags in their order, and falls back to the text form
+ * for commands that have no meta form (touch, flush_all, version, verbosity,
+ * stats, quit, multi-key get). Options a protocol cannot express throw a
+ * TypeError rather than being dropped silently.
  */
-import type {
-  ArithmeticRequest,
-  DeleteRequest,
-  GetRequest,
-  MetaFlags,
-  MultiGetRequest,
-  Request,
-  StoreMode,
-  StoreRequest,
-} from '../model.js';
+import type { ArithmeticRequest, DeleteRequest, GetRequest, MultiGetRequest, Request, StoreRequest } from '../model.js';
+import {
+  MetaFlagOrder,
+  MetaKeyForm,
+  metaKeyForm,
+  writeMetaArithmetic,
+  writeMetaDebug,
+  writeMetaDelete,
+  writeMetaGet,
+  writeMetaNoop,
+  writeMetaStore,
+} from '../meta/request-encoder.js';
+import { SlabWriter } from '../writer.js';
 
 /** Collects ASCII strings and byte views, then writes them into one Buffer. */
 class Parts {
@@ -65,16 +70,6 @@ function checkTextKey(key: Buffer): Buffer {
     if (c === 32 || c === 10 || c === 0) unsupported('a key containing space, newline or NUL in the text protocol');
   }
   return key;
-}
-
-/** A key a meta line can carry as-is (a trailing \r would also be eaten by the line end). */
-function metaSafe(key: Buffer): boolean {
-  if (key.length === 0) return false;
-  for (let i = 0; i < key.length; i++) {
-    const c = key[i]!;
-    if (c === 32 || c === 10 || c === 0 || c === 13) return false;
-  }
-  return true;
 }
 
 const noreply = (p: Parts, quiet: boolean): Parts => (quiet ? p.token('noreply') : p);
@@ -182,52 +177,31 @@ function textArithmetic(p: Parts, req: ArithmeticRequest): Buffer {
 // Meta
 // ---------------------------------------------------------------------------
 
+const scratch = new SlabWriter({ slabSize: 4096 });
+
+/** What one of the meta writers wrote, as one Buffer of its own. */
+function written(write: (w: SlabWriter) => void): Buffer {
+  write(scratch);
+  return Buffer.concat(scratch.take());
+}
+
+/** Whether the key goes base64: the client sent it so, or it cannot travel raw. */
+function base64Key(req: { key: Buffer; keyBinary?: boolean; meta?: { base64Key?: boolean } }): boolean {
+  const form = metaKeyForm(req.key, req.keyBinary === true || req.meta?.base64Key === true);
+  if (form === MetaKeyForm.INVALID) unsupported('an empty key, or one over 250 bytes once base64-encoded, in the meta protocol');
+  return form === MetaKeyForm.BASE64;
+}
+
 /**
- * Writes the flag tokens of a meta request: the letters of `meta.ret` in
- * order (with their values taken from the request's typed fields), then any
- * typed field that `ret` did not mention.
+ * The client's flags in their order, then a flag for each typed field they
+ * leave out that differs from memcached's default (`more`: letter and
+ * whether the request needs it, in line order).
  */
-class FlagWriter {
-  private readonly written = new Set<string>();
-  constructor(private readonly p: Parts) {}
-
-  has(letter: string): boolean {
-    return this.written.has(letter);
-  }
-
-  put(letter: string, value = ''): void {
-    this.written.add(letter);
-    this.p.token(letter + value);
-  }
-
-  /** Emit `ret` in order; `value(letter)` returns the token's value, '' for bare flags, or undefined to drop the letter. */
-  ret(meta: MetaFlags | undefined, value: (letter: string) => string | undefined): void {
-    if (meta === undefined) return;
-    for (let i = 0; i < meta.ret.length; i++) {
-      const letter = meta.ret[i]!;
-      if (this.written.has(letter)) continue;
-      if (letter === 'O') {
-        this.written.add('O');
-        this.p.ascii(' ');
-        if (meta.opaqueToken !== undefined) this.p.bytes(meta.opaqueToken);
-        else this.p.ascii('O');
-        continue;
-      }
-      const v = value(letter);
-      if (v !== undefined) this.put(letter, v);
-    }
-  }
+function flagOrder(ret: string, more: ReadonlyArray<readonly [string, boolean]>): MetaFlagOrder {
+  let letters = ret;
+  for (const [letter, needed] of more) if (needed && ret.indexOf(letter) < 0) letters += letter;
+  return new MetaFlagOrder(letters, true);
 }
-
-/** The key token and whether it is base64 (`b`). */
-function metaKey(req: { key: Buffer; meta?: MetaFlags }): { wire: Buffer; b64: boolean } {
-  const meta = req.meta;
-  if (meta?.base64Key) return { wire: meta.wireKey, b64: true };
-  if (metaSafe(req.key)) return { wire: req.key, b64: false };
-  return { wire: Buffer.from(req.key.toString('base64'), 'latin1'), b64: true };
-}
-
-const MODE_LETTER: Record<StoreMode, string> = { set: 'S', add: 'E', append: 'A', prepend: 'P', replace: 'R' };
 
 /** Encode a request as a meta command (commands without a meta form use their text form). */
 export function encodeMetaRequest(req: Request): Buffer {
@@ -235,11 +209,8 @@ export function encodeMetaRequest(req: Request): Buffer {
     case 'get':
       return metaGet(req);
     case 'me': {
-      const p = new Parts();
-      const { wire, b64 } = metaKey(req);
-      p.ascii('me ').bytes(wire);
-      if (b64) p.token('b');
-      return p.ascii('\r\n').finish();
+      const b64 = base64Key(req);
+      return written((w) => writeMetaDebug(w, req.key, b64));
     }
     case 'store':
       return metaStore(req);
@@ -249,168 +220,74 @@ export function encodeMetaRequest(req: Request): Buffer {
     case 'decr':
       return metaArithmetic(req);
     case 'noop':
-      return Buffer.from('mn\r\n', 'latin1');
+      return written(writeMetaNoop);
     default:
       return encodeTextRequest(req);
   }
 }
 
 function metaGet(req: GetRequest): Buffer {
-  const p = new Parts();
-  const { wire, b64 } = metaKey(req);
-  p.ascii('mg ').bytes(wire);
-  const w = new FlagWriter(p);
-  const num = (v: number | undefined): string | undefined => (v === undefined ? undefined : String(v));
-  w.ret(req.meta, (l) => {
-    switch (l) {
-      case 'T':
-        return num(req.touch);
-      case 'N':
-        return num(req.vivify);
-      case 'R':
-        return num(req.recache);
-      case 'b':
-        return b64 ? '' : undefined;
-      case 'q':
-        return req.quiet ? '' : undefined;
-      case 'u':
-        return req.noBump ? '' : undefined;
-      default:
-        return '';
-    }
-  });
-  if (req.meta === undefined) {
-    // A plain get: value and client flags, plus the CAS for gets.
-    w.put('v');
-    w.put('f');
-    if (req.withCas) w.put('c');
-  }
-  if (b64 && !w.has('b')) w.put('b');
-  if (req.touch !== undefined && !w.has('T')) w.put('T', String(req.touch));
-  if (req.vivify !== undefined && !w.has('N')) w.put('N', String(req.vivify));
-  if (req.recache !== undefined && !w.has('R')) w.put('R', String(req.recache));
-  if (req.noBump && !w.has('u')) w.put('u');
-  if (req.quiet && !w.has('q')) w.put('q');
-  return p.ascii('\r\n').finish();
+  const b64 = base64Key(req);
+  // A get that did not come as mg asks for what a text get shows: value and client flags, and the CAS for gets.
+  const ret = req.meta?.ret ?? (req.withCas ? 'vfc' : 'vf');
+  const flags = flagOrder(ret, [
+    ['b', b64],
+    // T before N: memcached applies them in order, and `vivify` is the exptime a created item ends with.
+    ['T', req.touch !== undefined],
+    ['N', req.vivify !== undefined],
+    ['R', req.recache !== undefined],
+    ['u', req.noBump === true],
+    ['q', req.quiet],
+  ]);
+  // The client's own N: with its flags in their order, memcached resolves T and N as it did for the client.
+  const asSent = req.meta?.vivifyAsSent;
+  const cmd = asSent === undefined ? req : { ...req, vivify: asSent };
+  return written((w) => writeMetaGet(w, cmd, b64, flags, req.meta?.opaqueToken));
 }
 
 function metaStore(req: StoreRequest): Buffer {
-  const p = new Parts();
-  const { wire, b64 } = metaKey(req);
-  p.ascii('ms ').bytes(wire).token(String(req.value.length));
-  const w = new FlagWriter(p);
-  w.ret(req.meta, (l) => {
-    switch (l) {
-      case 'F':
-        return String(req.flags >>> 0);
-      case 'T':
-        return String(req.exptime);
-      case 'C':
-        return req.compareCas?.toString();
-      case 'E':
-        return req.newCas?.toString();
-      case 'I':
-        return req.invalidate ? '' : undefined;
-      case 'M':
-        return MODE_LETTER[req.mode];
-      case 'b':
-        return b64 ? '' : undefined;
-      case 'q':
-        return req.quiet ? '' : undefined;
-      default:
-        return '';
-    }
-  });
-  if (b64 && !w.has('b')) w.put('b');
-  if (req.flags !== 0 && !w.has('F')) w.put('F', String(req.flags >>> 0));
-  if (req.exptime !== 0 && !w.has('T')) w.put('T', String(req.exptime));
-  if (req.compareCas !== undefined && !w.has('C')) w.put('C', req.compareCas.toString());
-  if (req.invalidate && !w.has('I')) w.put('I');
-  if (req.newCas !== undefined && !w.has('E')) w.put('E', req.newCas.toString());
-  if (req.mode !== 'set' && !w.has('M')) w.put('M', MODE_LETTER[req.mode]);
-  if (req.quiet && !w.has('q')) w.put('q');
-  return p.ascii('\r\n').bytes(req.value).ascii('\r\n').finish();
+  const b64 = base64Key(req);
+  const flags = flagOrder(req.meta?.ret ?? '', [
+    ['b', b64],
+    ['F', req.flags !== 0],
+    ['T', req.exptime !== 0],
+    ['C', req.compareCas !== undefined],
+    ['I', req.invalidate === true],
+    ['E', req.newCas !== undefined],
+    ['M', req.mode !== 'set'],
+    ['q', req.quiet],
+  ]);
+  return written((w) => writeMetaStore(w, req, b64, flags, req.meta?.opaqueToken));
 }
 
 function metaDelete(req: DeleteRequest): Buffer {
-  const p = new Parts();
-  const { wire, b64 } = metaKey(req);
-  p.ascii('md ').bytes(wire);
-  const w = new FlagWriter(p);
-  w.ret(req.meta, (l) => {
-    switch (l) {
-      case 'C':
-        return req.compareCas?.toString();
-      case 'T':
-        // memcached ignores T without I; keep the letter with a harmless value.
-        return String(req.exptime ?? 0);
-      case 'I':
-        return req.invalidate ? '' : undefined;
-      case 'b':
-        return b64 ? '' : undefined;
-      case 'q':
-        return req.quiet ? '' : undefined;
-      case 'E':
-      case 'F':
-      case 'N':
-      case 'R':
-      case 'J':
-      case 'D':
-      case 'M':
-        return undefined;
-      default:
-        return '';
-    }
-  });
-  if (b64 && !w.has('b')) w.put('b');
-  if (req.compareCas !== undefined && !w.has('C')) w.put('C', req.compareCas.toString());
-  if (req.invalidate && !w.has('I')) w.put('I');
-  if (req.exptime !== undefined && !w.has('T')) w.put('T', String(req.exptime));
-  if (req.quiet && !w.has('q')) w.put('q');
-  return p.ascii('\r\n').finish();
+  const b64 = base64Key(req);
+  const flags = flagOrder(req.meta?.ret ?? '', [
+    ['b', b64],
+    ['C', req.compareCas !== undefined],
+    ['I', req.invalidate === true],
+    ['T', req.exptime !== undefined],
+    ['q', req.quiet],
+  ]);
+  return written((w) => writeMetaDelete(w, req, b64, flags, req.meta?.opaqueToken));
 }
 
 function metaArithmetic(req: ArithmeticRequest): Buffer {
-  const p = new Parts();
-  const { wire, b64 } = metaKey(req);
-  p.ascii('ma ').bytes(wire);
-  const w = new FlagWriter(p);
+  const b64 = base64Key(req);
   const vivify = req.initial !== undefined;
-  w.ret(req.meta, (l) => {
-    switch (l) {
-      case 'M':
-        return req.incr ? 'I' : 'D';
-      case 'D':
-        return BigInt.asUintN(64, req.delta).toString();
-      case 'N':
-        return vivify ? String(req.exptime ?? 0) : undefined;
-      case 'J':
-        // memcached ignores J without N.
-        return (req.initial ?? 0n).toString();
-      case 'C':
-        return req.compareCas?.toString();
-      case 'E':
-        return req.newCas?.toString();
-      case 'b':
-        return b64 ? '' : undefined;
-      case 'q':
-        return req.quiet ? '' : undefined;
-      case 'F':
-      case 'R':
-      case 'I':
-      case 'T':
-        return undefined;
-      default:
-        return '';
-    }
-  });
-  if (b64 && !w.has('b')) w.put('b');
-  if (!req.incr && !w.has('M')) w.put('M', 'D');
-  if (req.delta !== 1n && !w.has('D')) w.put('D', BigInt.asUintN(64, req.delta).toString());
-  if (vivify && !w.has('N')) w.put('N', String(req.exptime ?? 0));
-  if (vivify && req.initial !== 0n && !w.has('J')) w.put('J', req.initial!.toString());
-  if (req.compareCas !== undefined && !w.has('C')) w.put('C', req.compareCas.toString());
-  if (req.newCas !== undefined && !w.has('E')) w.put('E', req.newCas.toString());
-  if (req.quiet && !w.has('q')) w.put('q');
-  return p.ascii('\r\n').finish();
+  const flags = flagOrder(req.meta?.ret ?? '', [
+    ['b', b64],
+    ['M', !req.incr],
+    ['D', req.delta !== 1n],
+    // T before N: the created counter ends with N's exptime, as `exptime` says.
+    ['T', req.touch !== undefined],
+    ['N', vivify],
+    ['J', vivify && req.initial !== 0n],
+    ['C', req.compareCas !== undefined],
+    ['E', req.newCas !== undefined],
+    ['q', req.quiet],
+  ]);
+  const asSent = req.meta?.vivifyAsSent;
+  const cmd = asSent === undefined ? req : { ...req, exptime: asSent };
+  return written((w) => writeMetaArithmetic(w, cmd, b64, flags, req.meta?.opaqueToken));
 }
