@@ -64,16 +64,82 @@ export class ProtocolError extends Error {
 }
 
 /**
+ * Why a handler failed a command: `HandlerError.code`, to branch on (never on
+ * messages). Each code says whether the failure is retryable
+ * (`HandlerError.retryable`, `RETRYABLE_CODES`).
+ */
+export type HandlerErrorCode =
+  /** A handler's own failure, of no kind below (the default). Not retryable. */
+  | 'HANDLER_ERROR'
+  /** No usable backend connection right now: backing off after a failure. Retryable. */
+  | 'BACKEND_UNAVAILABLE'
+  /** The backend refused the connection (nothing listens at its address). Retryable: it may come up. */
+  | 'BACKEND_REFUSED'
+  /** The backend did not answer in time; the connection is dropped and opened again. Retryable. */
+  | 'BACKEND_TIMEOUT'
+  /** Connecting to the backend took too long. Retryable. */
+  | 'BACKEND_CONNECT_TIMEOUT'
+  /** Too many requests in flight to the backend. Retryable. */
+  | 'BACKEND_BUSY'
+  /** The backend connection closed (reset, backend exit) with the command in flight. Retryable. */
+  | 'BACKEND_CLOSED'
+  /** A backend reply did not match its request; the connection is dropped and opened again. Retryable. */
+  | 'BACKEND_DESYNC'
+  /** The backend answered the command with an error of its own (passed on as the message). Not retryable. */
+  | 'BACKEND_ERROR'
+  /** The handler was closed. Not retryable. */
+  | 'HANDLER_CLOSED'
+  /** A key the backend cannot be sent (empty, or too long in the form it must travel in). Not retryable. */
+  | 'BAD_KEY'
+  /** A chunked value kept changing while it was read. Retryable. */
+  | 'CHUNKED_READ_RETRIES'
+  /** Too many concurrent writes to one chunked key. Retryable. */
+  | 'CHUNKED_WRITE_RETRIES'
+  /** The store under a chunked handler failed or refused a chunk. Not retryable. */
+  | 'CHUNK_WRITE_FAILED';
+
+/**
+ * Whether a failure with each code is retryable: trying the command again
+ * later may succeed, because what failed is the backend's state now (down,
+ * slow, busy), not the command. A write that failed this way may or may not
+ * have taken effect.
+ */
+export const RETRYABLE_CODES: Readonly<Record<HandlerErrorCode, boolean>> = Object.freeze({
+  HANDLER_ERROR: false,
+  BACKEND_UNAVAILABLE: true,
+  BACKEND_REFUSED: true,
+  BACKEND_TIMEOUT: true,
+  BACKEND_CONNECT_TIMEOUT: true,
+  BACKEND_BUSY: true,
+  BACKEND_CLOSED: true,
+  BACKEND_DESYNC: true,
+  BACKEND_ERROR: false,
+  HANDLER_CLOSED: false,
+  BAD_KEY: false,
+  CHUNKED_READ_RETRIES: true,
+  CHUNKED_WRITE_RETRIES: true,
+  CHUNK_WRITE_FAILED: false,
+});
+
+/**
  * Errors a handler throws (or rejects with) when it cannot carry out a
  * command. The reply is `SERVER_ERROR <message>` (binary: `status`).
  */
 export class HandlerError extends Error {
   override readonly name = 'HandlerError';
-  readonly code: string;
+  readonly code: HandlerErrorCode;
   readonly status: BinaryStatusCode;
-  constructor(message: string, code = 'HANDLER_ERROR', status: BinaryStatusCode = BinaryStatus.EINTERNAL) {
+  /** Trying the command again later may succeed (see `RETRYABLE_CODES`). */
+  readonly retryable: boolean;
+  constructor(message: string, code: HandlerErrorCode = 'HANDLER_ERROR', status: BinaryStatusCode = BinaryStatus.EINTERNAL) {
     super(message);
     this.code = code;
     this.status = status;
+    this.retryable = RETRYABLE_CODES[code];
   }
+}
+
+/** Whether `err` is a HandlerError a caller may retry. */
+export function isRetryable(err: unknown): boolean {
+  return err instanceof HandlerError && err.retryable;
 }
