@@ -357,9 +357,9 @@ export class ReferenceModel implements Handler {
     const it = this.live(key);
     if (it === undefined) {
       if (cmd.initial === undefined) return 'NOT_FOUND';
-      // N creates the counter with `initial` (no delta); a T (after N) sets its exptime.
+      // N creates the counter with `initial` (no delta); `exptime` is the one it ends with (the parser applied T and N in request order).
       const digits = Buffer.from(BigInt.asUintN(64, cmd.initial).toString(), 'latin1');
-      return view(this.put(key, digits, 0, this.abs(cmd.touch ?? cmd.exptime ?? 0), {}, cmd.newCas), false, undefined, true);
+      return view(this.put(key, digits, 0, this.abs(cmd.exptime ?? 0), {}, cmd.newCas), false, undefined, true);
     }
     // memcached checks an empty value, then the CAS, then the digits.
     if (it.value.length === 0) return 'NON_NUMERIC';
