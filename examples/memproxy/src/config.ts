@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { parseAddress } from '@cleave/core';
 
 /** "64m", "1k", "16MB", "1048576" → bytes. */
 export function parseSize(text: string): number {
@@ -43,21 +44,16 @@ const duration = readable(parseDuration, 1000);
 
 const port = z.coerce.number().int().min(0).max(65535);
 
-/** "host:port" (IPv6 as "[::1]:11211") → { host, port }. */
-export function parseHostPort(text: string): { host: string; port: number } {
-  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(text.trim());
-  const p = m ? Number(m[3]) : NaN;
-  if (!m || !(p > 0 && p < 65536)) throw new Error(`not a HOST:PORT address: ${JSON.stringify(text)}`);
-  return { host: (m[1] ?? m[2])!, port: p };
-}
-
+/** "host:port" (IPv6 as "[::1]:11211"): core's address parser, which also takes socket paths; here only TCP is meant. */
 const hostPort = z.string().transform((s, ctx) => {
   try {
-    return parseHostPort(s);
+    const a = parseAddress(s.trim(), 'HOST:PORT address');
+    if ('port' in a) return a;
+    ctx.addIssue({ code: 'custom', message: `not a HOST:PORT address: ${JSON.stringify(s)} (a unix socket goes in the matching --*-sock flag)` });
   } catch (e) {
     ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
   }
+  return z.NEVER;
 });
 
 /** memproxy's configuration, validated at the edge (never on the request path). */

@@ -1,38 +1,47 @@
 #!/usr/bin/env node
+import { ChunkedHandler } from '@cleave/chunked';
+import { formatAddress, type Address } from '@cleave/core';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { ChunkedHandler, MemcachedHandler } from '@cleave/handler-memcached';
-import { l1l2, l1l2Batch, l1Only } from '@cleave/orchestrator';
+import { MemcachedHandler } from '@cleave/handler-memcached';
+import { l1l2, l1l2Batch } from '@cleave/orchestrator';
 import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
 import { ConfigError, HELP, loadConfig, type Config } from './config.js';
 import { loadSecurity, type Security } from './security.js';
 
-/** The storage tiers the flags describe, and a one-line description of them for the startup log. */
-function buildTiers(config: Config): { l1: Handler; l2?: Handler; describe: string } {
-  const backend = (address: { host: string; port: number } | { path: string }, maxItemSize: number) =>
-    new MemcachedHandler({ address, connections: config.backendConns, timeoutMs: config.backendTimeout, maxItemSize });
-  const where = (a: { host: string; port: number } | { path: string }) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`);
-  let l1: Handler;
-  let describe: string;
+/** The storage the flags describe: one or two tiers, each a Handler, and a line saying what they are for the start-up log. */
+interface Tiers {
+  l1: Handler;
+  l2?: Handler;
+  describe: string;
+}
+
+/** memcached's default item size limit (-I): chunks keep every backend item within it. */
+const BACKEND_ITEM_MAX = 1024 * 1024;
+
+function buildTiers(config: Config): Tiers {
+  /** A memcached tier; with --chunked, large values spread over chunk items within the backend's limit. */
+  const memcached = (address: Address, label: string): { handler: Handler; describe: string } => {
+    const where = 'path' in address ? `unix:${address.path}` : formatAddress(address);
+    const backend = (maxItemSize: number) =>
+      new MemcachedHandler({ address, connections: config.backendConns, timeoutMs: config.backendTimeout, maxItemSize });
+    if (!config.chunked) return { handler: backend(config.maxItemSize), describe: `${label} memcached ${where}` };
+    return {
+      handler: new ChunkedHandler(backend(BACKEND_ITEM_MAX), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize }),
+      describe: `${label} memcached ${where} (chunked)`,
+    };
+  };
   const l1Address = config.l1Sock !== undefined ? { path: config.l1Sock } : config.l1Addr;
-  if (l1Address) {
-    if (config.chunked) {
-      // Chunks keep every backend item within memcached's default 1 MiB limit.
-      l1 = new ChunkedHandler(backend(l1Address, 1024 * 1024), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize });
-      describe = `L1 memcached ${where(l1Address)} (chunked)`;
-    } else {
-      l1 = backend(l1Address, config.maxItemSize);
-      describe = `L1 memcached ${where(l1Address)}`;
-    }
-  } else {
-    l1 = new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
-    describe = `in-memory L1 ${config.l1InmemSize} bytes`;
-  }
+  const l1 = l1Address
+    ? memcached(l1Address, 'L1')
+    : {
+        handler: new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize }),
+        describe: `in-memory L1 ${config.l1InmemSize} bytes`,
+      };
   const l2Address = config.l2Sock !== undefined ? { path: config.l2Sock } : config.l2Addr;
-  if (config.l2Enabled && l2Address) {
-    return { l1, l2: backend(l2Address, config.maxItemSize), describe: `${describe}, L2 memcached ${where(l2Address)}` };
-  }
-  return { l1, describe };
+  if (!config.l2Enabled || !l2Address) return { l1: l1.handler, describe: l1.describe };
+  const l2 = memcached(l2Address, 'L2');
+  return { l1: l1.handler, l2: l2.handler, describe: `${l1.describe}, ${l2.describe}` };
 }
 
 async function main(): Promise<void> {
@@ -60,6 +69,8 @@ async function main(): Promise<void> {
   if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
   const auth = security.auth;
   const tiers = buildTiers(config);
+  // The whole deployment is one Handler: L1 alone, or L1 in front of L2.
+  const handler = tiers.l2 ? l1l2(tiers.l1, tiers.l2) : tiers.l1;
   const limits = {
     maxConnections: config.maxConns,
     maxItemSize: config.maxItemSize,
@@ -67,15 +78,13 @@ async function main(): Promise<void> {
     maxOutputBytes: config.maxOutputBytes,
   };
   const servers: Server[] = [];
-  servers.push(await listenAndServe({ listen, orchestrator: tiers.l2 ? l1l2 : l1Only, l1: tiers.l1, l2: tiers.l2, limits, auth }));
-  if (config.batchPort !== undefined) {
-    // Rend's bulk-loader port: same tiers, L1L2Batch; the main server owns (and closes) the handlers.
+  servers.push(await listenAndServe({ listen, handler, limits, auth }));
+  if (config.batchPort !== undefined && tiers.l2) {
+    // Rend's bulk-loader port: the same tiers as L1L2Batch; the main server owns (and closes) them.
     servers.push(
       await listenAndServe({
         listen: { port: config.batchPort, host: config.host },
-        orchestrator: l1l2Batch,
-        l1: tiers.l1,
-        l2: tiers.l2,
+        handler: l1l2Batch(tiers.l1, tiers.l2),
         limits,
         auth,
         closeHandlers: false,

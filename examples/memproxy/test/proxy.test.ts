@@ -102,6 +102,37 @@ describe('chunked: values far larger than memcached\'s item limit', () => {
     const stats = await ask({ port: mc.port }, 'stats\r\n', 'END\r\n');
     expect(Number(/STAT curr_items (\d+)/.exec(stats)?.[1])).toBeGreaterThan(10);
   });
+
+  it('with an L2, chunks both tiers: a 5 MiB value is stored in each and read back from L2 once L1 lost it', async () => {
+    const l1 = await memcached({ args: ['-I', '1m'] });
+    const l2 = await memcached({ args: ['-I', '1m'] });
+    const mp = await memproxy(['--l1-addr', `127.0.0.1:${l1.port}`, '--l2-enabled', '--l2-addr', `127.0.0.1:${l2.port}`, '--chunked', '--max-item-size', '16m']);
+    expect(mp.stdout()).toContain(`L2 memcached 127.0.0.1:${l2.port} (chunked)`);
+    expect(mp.stdout()).toContain(`max item ${16 * 1024 * 1024} bytes`);
+    const value = Buffer.alloc(5 * 1024 * 1024);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 13 + (i >> 9)) & 0xff;
+    const c = await RawClient.connect({ port: mp.port });
+    const readBig = async (): Promise<void> => {
+      c.write('get big\r\n');
+      const header = `VALUE big 5 ${value.length}\r\n`;
+      const reply = await c.read(header.length + value.length + 7, 10_000);
+      expect(reply.subarray(0, header.length).toString()).toBe(header);
+      expect(Buffer.compare(reply.subarray(header.length, header.length + value.length), value)).toBe(0);
+      expect(reply.subarray(header.length + value.length).toString()).toBe('\r\nEND\r\n');
+    };
+    c.write(Buffer.concat([Buffer.from(`set big 5 0 ${value.length}\r\n`), value, Buffer.from('\r\n')]));
+    expect((await c.read(8, 10_000)).toString()).toBe('STORED\r\n');
+    await readBig();
+    // Each tier holds the key as a small metadata item plus chunk items.
+    for (const mc of [l1, l2]) {
+      const meta = await ask({ port: mc.port }, 'mg big s\r\n', '\r\n');
+      expect(Number(/^HD s(\d+)/.exec(meta)?.[1])).toBeLessThan(1024);
+    }
+    // L1 loses everything: the value comes back from L2's chunks.
+    expect(await ask({ port: l1.port }, 'flush_all\r\n', '\r\n')).toBe('OK\r\n');
+    await readBig();
+    c.close();
+  });
 });
 
 describe('L1+L2 and the L1L2Batch port', () => {
