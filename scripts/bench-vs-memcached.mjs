@@ -5,7 +5,11 @@
 // in alternating rounds (memcached, memproxy, memcached, ...) and the medians are compared, because
 // absolute numbers on a shared 2-core machine move from run to run.
 //
-// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--mcload PATH]
+// With --baseline DIR (another built checkout, e.g. `git worktree add /tmp/base <commit>` then
+// `npx pnpm install && npx pnpm build` there), that checkout's memproxy joins the same alternating
+// rounds, so a change is measured against the code before it side by side.
+//
+// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--mcload PATH] [--baseline DIR]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -18,6 +22,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     mcload: { type: 'string', default: '/tmp/mcload' },
     conns: { type: 'string', default: '50' },
+    baseline: { type: 'string' },
   },
 });
 const rounds = Number(values.rounds);
@@ -26,20 +31,25 @@ const seconds = Number(values.seconds);
 ensureMcload(values.mcload);
 const memproxyJs = `${root}examples/memproxy/dist/memproxy.js`;
 if (!existsSync(memproxyJs)) throw new Error('build first: npx pnpm build');
+const baselineJs = values.baseline === undefined ? undefined : `${values.baseline.replace(/\/$/, '')}/examples/memproxy/dist/memproxy.js`;
+if (baselineJs !== undefined && !existsSync(baselineJs)) throw new Error(`--baseline: no built memproxy at ${baselineJs}`);
 
 const mcPort = await freePort();
 const mpPort = await freePort();
 const barePort = await freePort();
+const basePort = await freePort();
 const procs = [
   spawn('memcached', ['-u', 'root', '-U', '0', '-t', '1', '-m', '1024', '-l', '127.0.0.1', '-p', String(mcPort)], { stdio: 'ignore' }),
   spawn(process.execPath, [memproxyJs, '-p', String(mpPort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }),
   spawn(process.execPath, [`${root}scripts/bare-server.mjs`, String(barePort)], { stdio: 'ignore' }),
 ];
+if (baselineJs !== undefined) procs.push(spawn(process.execPath, [baselineJs, '-p', String(basePort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }));
 const cleanup = () => procs.forEach((p) => p.kill('SIGKILL'));
 process.on('exit', cleanup);
 await waitPort(mcPort);
 await waitPort(mpPort);
 await waitPort(barePort);
+if (baselineJs !== undefined) await waitPort(basePort);
 
 const run = (port, { binary, depth }) => mcload(values.mcload, port, { binary, depth, conns: Number(values.conns), seconds });
 const configs = [
@@ -54,16 +64,20 @@ for (const cfg of configs) {
   const mc = [];
   const mp = [];
   const bare = [];
+  const base = [];
   for (let r = 0; r < rounds; r++) {
     mc.push(run(mcPort, cfg));
     mp.push(run(mpPort, cfg));
     bare.push(run(barePort, cfg));
+    if (baselineJs !== undefined) base.push(run(basePort, cfg));
   }
   const a = pick(mc);
   const b = pick(mp);
   const c = pick(bare);
-  rows.push({ cfg, mc: a, mp: b, bare: c, ratio: b.ops / a.ops });
-  process.stderr.write(`${cfg.name}: memcached ${a.ops}, memproxy ${b.ops}, bare node ${c.ops} ops/s; ratio ${(b.ops / a.ops).toFixed(2)}\n`);
+  const d = baselineJs === undefined ? undefined : pick(base);
+  rows.push({ cfg, mc: a, mp: b, bare: c, base: d, ratio: b.ops / a.ops });
+  const baseText = d === undefined ? '' : `, baseline memproxy ${d.ops} (ratio ${(d.ops / a.ops).toFixed(2)})`;
+  process.stderr.write(`${cfg.name}: memcached ${a.ops}, memproxy ${b.ops}, bare node ${c.ops} ops/s; ratio ${(b.ops / a.ops).toFixed(2)}${baseText}\n`);
 }
 
 const memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim();
@@ -75,6 +89,16 @@ for (const r of rows) {
   console.log(
     `| ${r.cfg.name} | ${fmt(r.mc.ops)} | ${fmt(r.mp.ops)} | ${r.ratio.toFixed(2)}× | ≥ ${r.cfg.goal}× | ${r.ratio >= r.cfg.goal ? 'yes' : 'no'} | ${fmt(r.bare.ops)} | ${(r.mp.ops / r.bare.ops).toFixed(2)} | ${r.mc.p50}/${r.mc.p99} | ${r.mp.p50}/${r.mp.p99} |`,
   );
+}
+if (baselineJs !== undefined) {
+  console.log(`\nBaseline: ${values.baseline}, in the same alternating rounds\n`);
+  console.log('| workload | baseline memproxy ops/s | baseline ratio to memcached | memproxy ops/s | ratio to memcached | memproxy / baseline | baseline p50/p99 µs | memproxy p50/p99 µs |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.cfg.name} | ${fmt(r.base.ops)} | ${(r.base.ops / r.mc.ops).toFixed(2)}× | ${fmt(r.mp.ops)} | ${r.ratio.toFixed(2)}× | ${(r.mp.ops / r.base.ops).toFixed(2)} | ${r.base.p50}/${r.base.p99} | ${r.mp.p50}/${r.mp.p99} |`,
+    );
+  }
 }
 cleanup();
 process.exit(0);
