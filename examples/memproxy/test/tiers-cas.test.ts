@@ -86,6 +86,14 @@ function casChecks(ctx: () => { proxy: number; l2: MemcachedProcess }) {
     expect(await ask({ port: proxy }, 'get t\r\n', 'END\r\n')).toBe('VALUE t 5 2\r\nv4\r\nEND\r\n');
   });
 
+  it('text multi-key gets: every key shows L2\'s unique', async () => {
+    const { proxy, l2 } = ctx();
+    await ask({ port: proxy }, 'set g1 0 0 1\r\na\r\nset g2 0 0 1\r\nb\r\n', 'STORED\r\nSTORED\r\n');
+    expect(await ask({ port: proxy }, 'get g1 g2\r\n', 'END\r\n')).toBe('VALUE g1 0 1\r\na\r\nVALUE g2 0 1\r\nb\r\nEND\r\n');
+    const reply = await ask({ port: proxy }, 'gets g1 nothing g2\r\n', 'END\r\n');
+    expect(reply).toBe(`VALUE g1 0 1 ${await casIn(l2, 'g1')}\r\na\r\nVALUE g2 0 1 ${await casIn(l2, 'g2')}\r\nb\r\nEND\r\n`);
+  });
+
   it('meta: mg c shows L2\'s unique; ms C with it stores (HD), a stale one EX; ms c reports L2\'s new unique', async () => {
     const { proxy, l2 } = ctx();
     expect(await ask({ port: proxy }, 'ms m 2 T0\r\nv1\r\n', '\r\n')).toBe('HD\r\n');
