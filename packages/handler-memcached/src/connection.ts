@@ -14,14 +14,15 @@
  * once), CLOSED.
  */
 import net from 'node:net';
-import { TextResponseParser, type TextReply } from '@cleave/protocol';
+import { SlabWriter, TextResponseParser, type TextReply } from '@cleave/protocol';
+import type { Address } from '@cleave/core';
 import { Errors } from './errors.js';
 import { Fifo } from './fifo.js';
 import { DESYNC, Failure, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
 import { ReadSlabs } from './read-slabs.js';
-import { RequestBuffer } from './request-buffer.js';
 
-export type BackendAddress = { host: string; port: number } | { path: string };
+/** Where the backend listens: `{ host, port }` or `{ path }` (a unix socket). */
+export type BackendAddress = Address;
 
 export interface ConnectionConfig {
   readonly address: BackendAddress;
@@ -74,7 +75,8 @@ export class BackendConnection {
   private socket: net.Socket | undefined = undefined;
   private readonly parser: TextResponseParser;
   private readonly fifo = new Fifo<Op>(256);
-  private readonly out = new RequestBuffer();
+  /** This turn's request lines; values of 2 KiB or more are referenced, not copied. */
+  private readonly out = new SlabWriter({ referenceThreshold: 2048 });
   private readonly replies: TextReply[] = [];
   private nextId = 1;
   private flushScheduled = false;
@@ -197,11 +199,14 @@ export class BackendConnection {
     const socket = 'path' in addr ? net.connect({ path: addr.path, onread }) : net.connect({ port: addr.port, host: addr.host, onread });
     socket.setNoDelay(true);
     this.socket = socket;
-    socket.on('error', (err: Error) => {
+    // A refused attempt (nothing listening at the address) fails what waited for it as refused, not as a dropped connection.
+    let refused = false;
+    socket.on('error', (err: NodeJS.ErrnoException) => {
       this.lastError = err;
+      refused = this.state === ST_CONNECTING && (err.code === 'ECONNREFUSED' || err.code === 'ENOENT');
     });
     socket.on('close', () => {
-      if (this.socket === socket) this.reset(Errors.closed);
+      if (this.socket === socket) this.reset(refused ? Errors.refused : Errors.closed);
     });
     // The first round trip: the connection is ready once the backend answers it.
     const hello = new Op(OP_MN, undefined);

@@ -1,13 +1,16 @@
 import { BinaryStatus, HandlerError } from '@cleave/protocol';
 
 /**
- * The failures a client can see as `SERVER_ERROR <message>` (binary: the
- * status). Shared instances: failing a burst of requests while the backend
- * is down allocates nothing per request.
+ * The failures a MemcachedHandler rejects with: a client sees `SERVER_ERROR
+ * <message>` (binary: the status); a caller branches on `code` and
+ * `retryable`. Shared instances: failing a burst of requests while the
+ * backend is down allocates nothing per request.
  */
 export const Errors = {
-  /** No usable connection right now (refused, closed, backing off before a reconnect). */
+  /** No usable connection right now: backing off before the next attempt after a failure. */
   unavailable: new HandlerError('backend unavailable', 'BACKEND_UNAVAILABLE', BinaryStatus.ETMPFAIL),
+  /** The connection attempt was refused (nothing listens at the address); requests that waited for it fail so. */
+  refused: new HandlerError('backend unavailable', 'BACKEND_REFUSED', BinaryStatus.ETMPFAIL),
   /** The backend did not answer within timeoutMs; the connection is dropped and reopened. */
   timeout: new HandlerError('backend timeout', 'BACKEND_TIMEOUT', BinaryStatus.ETMPFAIL),
   /** Connecting (TCP connect plus a first `mn` round trip) took longer than connectTimeoutMs. */

@@ -1,3 +1,10 @@
+/**
+ * MemcachedHandler: a Handler whose storage is a real memcached, spoken to in
+ * the meta protocol over a small pool of connections (connection.ts), one
+ * op per command (ops.ts). This file turns each typed command into its ops
+ * and keeps flush_all a barrier across the connections.
+ */
+import { KeyLanes, parseAddress } from '@cleave/core';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -6,13 +13,14 @@ import type {
   GetCommand,
   Handler,
   ItemView,
-  MetaFlags,
+  KeyCommand,
   StatsGroup,
   StoreCommand,
   StoreOutcome,
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
+import { ItemFacts, MetaKeyForm, itemTooLarge, metaKeyForm } from '@cleave/protocol';
 import { BackendConnection, Counters, type BackendAddress } from './connection.js';
 import { Errors } from './errors.js';
 import {
@@ -20,7 +28,6 @@ import {
   BIT_BEFORE,
   BIT_HL,
   BIT_K,
-  BIT_T_FIRST,
   BIT_U,
   Group,
   OP_ARITH,
@@ -33,7 +40,6 @@ import {
   OP_TOUCH,
   Op,
 } from './ops.js';
-import { KEY_BASE64, KEY_INVALID, keyHash, keyMode } from './request-buffer.js';
 
 export type { BackendAddress } from './connection.js';
 
@@ -50,9 +56,10 @@ export interface MemcachedHandlerOptions {
   /** Longest a connection attempt (TCP connect plus a first round trip) may take (default 1000). */
   connectTimeoutMs?: number;
   /**
-   * Largest value sent to or accepted from the backend, in bytes (default
-   * 1 MiB, memcached's `-I`): a larger store answers TOO_LARGE without
-   * reaching the backend. Set it to the backend's `-I` when that differs.
+   * The backend's item size limit, memcached's `-I` (default 1 MiB). An
+   * item over it as memcached counts it (59 bytes + key + value, 4 more
+   * with non-zero flags) answers TOO_LARGE without reaching the backend, and
+   * no reply value larger is accepted. Set it to the backend's `-I`.
    */
   maxItemSize?: number;
   /** Reconnect delays: exponential from minMs to maxMs, with jitter (defaults 50 and 2000). */
@@ -75,20 +82,6 @@ export interface MemcachedHandlerOptions {
   flushOn?: 'immediate' | 'microtask';
 }
 
-/** Fields a command carries when it is the parsed request itself (the server hands requests straight through). */
-interface RequestShape {
-  readonly protocol?: string;
-  readonly cmd?: string;
-  readonly meta?: MetaFlags;
-}
-
-interface Held {
-  run(): Promise<unknown>;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
-  deadline: number;
-}
-
 const DEFAULTS = {
   connections: 2,
   timeoutMs: 1000,
@@ -107,59 +100,52 @@ function positiveInteger(name: string, v: number | undefined, dflt: number): num
   return v;
 }
 
-function parseAddress(a: BackendAddress | string): BackendAddress {
-  if (typeof a !== 'string') {
-    if (a !== null && typeof a === 'object') {
-      if ('path' in a && typeof a.path === 'string' && a.path.length > 0) return { path: a.path };
-      if ('port' in a && Number.isInteger(a.port) && a.port > 0 && a.port < 65536) {
-        return { host: typeof a.host === 'string' && a.host.length > 0 ? a.host : '127.0.0.1', port: a.port };
-      }
+/** A backend address: an object as given, or text in core's forms ("host:port", "[v6]:port", "/path", "./path"). */
+function backendAddress(a: BackendAddress | string): BackendAddress {
+  if (typeof a === 'string') return parseAddress(a, 'MemcachedHandler: address');
+  if (a !== null && typeof a === 'object') {
+    if ('path' in a && typeof a.path === 'string' && a.path.length > 0) return { path: a.path };
+    if ('port' in a && Number.isInteger(a.port) && a.port > 0 && a.port < 65536) {
+      return { host: typeof a.host === 'string' && a.host.length > 0 ? a.host : '127.0.0.1', port: a.port };
     }
-    throw new TypeError(`MemcachedHandler: address must be { host, port } or { path }, got ${JSON.stringify(a)}`);
   }
-  if (a.startsWith('/') || a.startsWith('./')) return { path: a };
-  const m = /^\[?([^\]]*)\]?:(\d+)$/.exec(a);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) throw new TypeError(`MemcachedHandler: address must be "host:port" or a socket path, got ${JSON.stringify(a)}`);
-  return { host: m[1] || '127.0.0.1', port };
+  throw new TypeError(`MemcachedHandler: address must be { host, port } or { path }, got ${JSON.stringify(a)}`);
 }
 
-/** A meta `ma N` whose reply shows whether it created the counter: `q` answers only then, and a `t` before `N` reports -1. */
-function needsCreated(cmd: ArithmeticCommand): boolean {
-  const req = cmd as RequestShape & { quiet?: boolean };
-  const meta = req.meta;
-  if (meta === undefined) return false;
-  if (req.quiet === true) return true;
-  const t = meta.ret.indexOf('t');
-  return t >= 0 && t < meta.ret.indexOf('N');
+/** FNV-1a over the key bytes: picks the backend connection, so one key always uses the same one. */
+export function keyHash(key: Buffer): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
 }
 
-function hasLetter(ret: string, letter: string): boolean {
-  return ret.indexOf(letter) >= 0;
+/** `b` when the key cannot travel raw, or the client sent it base64 (memcached then remembers it as binary). */
+function keyBits(cmd: KeyCommand): number {
+  const form = metaKeyForm(cmd.key, cmd.keyBinary === true);
+  if (form === MetaKeyForm.INVALID) throw Errors.badKey;
+  return form === MetaKeyForm.BASE64 ? BIT_B64 : 0;
 }
 
-/** `b` when the key cannot travel raw (or the client sent it base64: memcached then remembers it as binary). */
-function keyBits(cmd: { key: Buffer }): number {
-  const meta = (cmd as RequestShape).meta;
-  const mode = keyMode(cmd.key, meta !== undefined && meta.base64Key === true);
-  if (mode === KEY_INVALID) throw Errors.badKey;
-  return mode === KEY_BASE64 ? BIT_B64 : 0;
-}
-
-/** mg options: what the client's reply needs beyond value, flags, TTL and CAS. */
+/** mg options: the facts the reply needs beyond value, flags, TTL and CAS, and no bump. */
 function getBits(cmd: GetCommand): number {
   let bits = keyBits(cmd);
-  const req = cmd as RequestShape;
-  if (cmd.noBump === true) bits |= BIT_U;
-  const meta = req.meta;
-  if (req.cmd === 'me') return bits | BIT_K | BIT_HL | BIT_U;
-  if (meta !== undefined) {
-    const ret = meta.ret;
-    if (hasLetter(ret, 'k')) bits |= BIT_K;
-    if (hasLetter(ret, 'h') || hasLetter(ret, 'l')) bits |= BIT_HL;
-    if (cmd.touch !== undefined && cmd.vivify !== undefined && ret.indexOf('T') < ret.indexOf('N')) bits |= BIT_T_FIRST;
+  const want = cmd.want;
+  if (want !== undefined) {
+    if (want & ItemFacts.KEY_FORM) bits |= BIT_K;
+    if (want & ItemFacts.ACCESS) bits |= BIT_HL;
   }
+  if (cmd.noBump === true) bits |= BIT_U;
+  // `me` prints the key's form, the last access and whether it was fetched, and bumps nothing.
+  if (cmd.debug === true) bits |= BIT_K | BIT_HL | BIT_U;
   return bits;
+}
+
+/** An `ma N` whose reply shows whether it created the counter: the probe goes before the `ma`. */
+function wantsCreated(cmd: ArithmeticCommand): boolean {
+  return cmd.initial !== undefined && cmd.want !== undefined && (cmd.want & ItemFacts.CREATED) !== 0;
 }
 
 /**
@@ -173,10 +159,14 @@ export class MemcachedHandler implements Handler {
   readonly maxItemSize: number;
   private readonly conns: BackendConnection[];
   private readonly counters = new Counters();
-  private readonly maxHeld: number;
-  /** Requests waiting for a flush_all to take effect on every connection. */
-  private held: Held[] | undefined = undefined;
-  /** While released requests are queued: the deadline they had when issued (0 = timeoutMs from now). */
+  /** memcached stores an item with a CAS of its own: 1.6.18 refuses meta `E`. */
+  readonly keepsNewCas = false;
+  /** flush_all's barrier: while one is pending, every call waits for it (the connections keep each key's order themselves). */
+  private readonly lanes = new KeyLanes();
+  /** Calls waiting for a flush_all barrier, and the most that may. */
+  private waiting = 0;
+  private readonly maxWaiting: number;
+  /** While a call that waited for a barrier runs: the deadline it had when issued (0 = timeoutMs from now). */
   private deadline = 0;
   private closed = false;
   private readonly settings: StatsGroup;
@@ -184,7 +174,7 @@ export class MemcachedHandler implements Handler {
 
   constructor(options: MemcachedHandlerOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('MemcachedHandler: options with an address are required');
-    this.address = parseAddress(options.address);
+    this.address = backendAddress(options.address);
     const connections = positiveInteger('connections', options.connections, DEFAULTS.connections);
     this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs, DEFAULTS.timeoutMs);
     const connectTimeoutMs = positiveInteger('connectTimeoutMs', options.connectTimeoutMs, DEFAULTS.connectTimeoutMs);
@@ -194,7 +184,7 @@ export class MemcachedHandler implements Handler {
     const maxInFlight = positiveInteger('maxInFlight', options.maxInFlight, DEFAULTS.maxInFlight);
     const flushOn = options.flushOn ?? 'immediate';
     if (flushOn !== 'immediate' && flushOn !== 'microtask') throw new TypeError(`MemcachedHandler: flushOn must be 'immediate' or 'microtask'`);
-    this.maxHeld = maxInFlight * connections;
+    this.maxWaiting = maxInFlight * connections;
     this.counterFlags = options.counterFlags ?? true;
     const cfg = {
       address: this.address,
@@ -203,7 +193,7 @@ export class MemcachedHandler implements Handler {
       backoffMinMs,
       backoffMaxMs,
       maxInFlight,
-      // A reply carries at most one value; leave room for memcached's own item overhead.
+      // A reply carries at most one value, and memcached's item holds more than the value.
       maxValueSize: this.maxItemSize,
       flushOn,
     } as const;
@@ -226,7 +216,7 @@ export class MemcachedHandler implements Handler {
   }
 
   /** Queue one op and return its outcome. */
-  private one<T>(kind: number, cmd: { key: Buffer }, bits: number): Promise<T> {
+  private one<T>(kind: number, cmd: KeyCommand, bits: number): Promise<T> {
     const conn = this.route(cmd.key);
     conn.check(1);
     const op = new Op(kind, cmd);
@@ -244,7 +234,10 @@ export class MemcachedHandler implements Handler {
   // -------------------------------------------------------------------------
 
   get(cmd: GetCommand): Promise<ItemView | undefined> {
-    if (this.held !== undefined) return this.hold(() => this.get(cmd));
+    return this.lanes.blocked ? this.afterFlush(() => this.getNow(cmd)) : this.getNow(cmd);
+  }
+
+  private getNow(cmd: GetCommand): Promise<ItemView | undefined> {
     try {
       return this.one(OP_GET, cmd, getBits(cmd));
     } catch (err) {
@@ -254,7 +247,10 @@ export class MemcachedHandler implements Handler {
 
   /** One pipelined batch of `mg`s; one Promise for all of them. */
   getMany(cmds: readonly GetCommand[]): Promise<(ItemView | undefined)[]> {
-    if (this.held !== undefined) return this.hold(() => this.getMany(cmds));
+    return this.lanes.blocked ? this.afterFlush(() => this.getManyNow(cmds)) : this.getManyNow(cmds);
+  }
+
+  private getManyNow(cmds: readonly GetCommand[]): Promise<(ItemView | undefined)[]> {
     const n = cmds.length;
     if (n === 0) return Promise.resolve([]);
     let group!: Group;
@@ -284,10 +280,13 @@ export class MemcachedHandler implements Handler {
   }
 
   store(cmd: StoreCommand): Promise<StoreOutcome> {
-    if (this.held !== undefined) return this.hold(() => this.store(cmd));
+    return this.lanes.blocked ? this.afterFlush(() => this.storeNow(cmd)) : this.storeNow(cmd);
+  }
+
+  private storeNow(cmd: StoreCommand): Promise<StoreOutcome> {
     try {
       const bits = keyBits(cmd);
-      if (cmd.value.length > this.maxItemSize) return this.refuseTooLarge(cmd, bits);
+      if (itemTooLarge(cmd.key.length, cmd.flags, cmd.value.length, this.maxItemSize)) return this.refuseTooLarge(cmd, bits);
       return this.one(OP_STORE, cmd, bits);
     } catch (err) {
       return Promise.reject(err);
@@ -295,16 +294,20 @@ export class MemcachedHandler implements Handler {
   }
 
   /**
-   * A value over maxItemSize never reaches the backend. As memcached does for
-   * a refused set, the key's old item goes, so no stale value outlives the write.
+   * An item over maxItemSize never reaches the backend. When the command
+   * says so (`unlinkOnFailure`: memcached's set and ms), the key's old item
+   * goes, so no stale value outlives the write.
    */
   private refuseTooLarge(cmd: StoreCommand, bits: number): Promise<StoreOutcome> {
-    if (cmd.mode !== 'set' || cmd.compareCas !== undefined) return Promise.resolve('TOO_LARGE');
-    return this.one<DeleteOutcome>(OP_DELETE, { key: cmd.key }, bits).then(() => 'TOO_LARGE' as const);
+    if (cmd.unlinkOnFailure !== true) return Promise.resolve('TOO_LARGE');
+    return this.one<DeleteOutcome>(OP_DELETE, cmd, bits).then(() => 'TOO_LARGE' as const);
   }
 
   delete(cmd: DeleteCommand): Promise<DeleteOutcome> {
-    if (this.held !== undefined) return this.hold(() => this.delete(cmd));
+    return this.lanes.blocked ? this.afterFlush(() => this.deleteNow(cmd)) : this.deleteNow(cmd);
+  }
+
+  private deleteNow(cmd: DeleteCommand): Promise<DeleteOutcome> {
     try {
       return this.one(OP_DELETE, cmd, keyBits(cmd));
     } catch (err) {
@@ -313,7 +316,10 @@ export class MemcachedHandler implements Handler {
   }
 
   touch(cmd: TouchCommand): Promise<TouchOutcome> {
-    if (this.held !== undefined) return this.hold(() => this.touch(cmd));
+    return this.lanes.blocked ? this.afterFlush(() => this.touchNow(cmd)) : this.touchNow(cmd);
+  }
+
+  private touchNow(cmd: TouchCommand): Promise<TouchOutcome> {
     try {
       return this.one(OP_TOUCH, cmd, keyBits(cmd));
     } catch (err) {
@@ -325,15 +331,18 @@ export class MemcachedHandler implements Handler {
    * `ma`. memcached's `ma` reports neither the counter's client flags nor
    * whether `N` created it, so an `mg <key> f u` probe goes in the same
    * batch: after the `ma` for the flags (unless counterFlags is off), or,
-   * only for a meta `ma N` whose reply depends on having created the
-   * counter (`q`, or `t` before `N`), before it.
+   * only for an `ma N` whose reply shows whether it created the counter
+   * (`want` has ItemFacts.CREATED), before it.
    */
   arithmetic(cmd: ArithmeticCommand): Promise<ArithmeticOutcome> {
-    if (this.held !== undefined) return this.hold(() => this.arithmetic(cmd));
+    return this.lanes.blocked ? this.afterFlush(() => this.arithmeticNow(cmd)) : this.arithmeticNow(cmd);
+  }
+
+  private arithmeticNow(cmd: ArithmeticCommand): Promise<ArithmeticOutcome> {
     try {
       const bits = keyBits(cmd);
       const conn = this.route(cmd.key);
-      const before = cmd.initial !== undefined && needsCreated(cmd);
+      const before = wantsCreated(cmd);
       const after = !before && this.counterFlags;
       conn.check(before || after ? 2 : 1);
       const op = new Op(OP_ARITH, cmd);
@@ -372,36 +381,28 @@ export class MemcachedHandler implements Handler {
    * request issued before it has been answered on every connection, and
    * requests issued after it wait until memcached has answered it. (Sent on
    * every connection instead, a late copy would wipe items stored after it.)
+   * One connection keeps its own order: no barrier.
    */
   flush(delay: number): Promise<void> {
-    if (this.held !== undefined) return this.hold(() => this.flush(delay));
+    if (this.conns.length === 1) {
+      try {
+        return this.sendFlush(delay);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return Promise.resolve(this.lanes.barrier(() => this.flushAfterSync(delay)));
+  }
+
+  /** An `mn` on every other connection proves what was issued before has been applied; then the flush. */
+  private flushAfterSync(delay: number): Promise<void> {
     const conns = this.conns;
-    const first = conns[0]!;
     const deadline = Date.now() + this.timeoutMs;
     try {
       for (const c of conns) c.check(1);
     } catch (err) {
       return Promise.reject(err);
     }
-    const sendFlush = (): Promise<void> => {
-      first.check(1);
-      const op = new Op(OP_FLUSH, delay);
-      const p = new Promise<void>((resolve, reject) => {
-        op.resolve = resolve as (v: unknown) => void;
-        op.reject = reject;
-      });
-      first.enqueue(op, deadline);
-      return p;
-    };
-    // One connection keeps its own order.
-    if (conns.length === 1) {
-      try {
-        return sendFlush();
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    this.held = [];
     const syncs: Promise<unknown>[] = [];
     for (let i = 1; i < conns.length; i++) {
       const op = new Op(OP_MN, undefined);
@@ -413,51 +414,51 @@ export class MemcachedHandler implements Handler {
       );
       conns[i]!.enqueue(op, deadline);
     }
-    return Promise.all(syncs)
-      .then(sendFlush)
-      .finally(() => this.release());
+    return Promise.all(syncs).then(() => this.sendFlush(delay, deadline));
   }
 
-  private hold<T>(run: () => Promise<T>): Promise<T> {
-    const held = this.held!;
-    if (held.length >= this.maxHeld) {
+  private sendFlush(delay: number, deadline = Date.now() + this.timeoutMs): Promise<void> {
+    const first = this.conns[0]!;
+    first.check(1);
+    const op = new Op(OP_FLUSH, delay);
+    const p = new Promise<void>((resolve, reject) => {
+      op.resolve = resolve as (v: unknown) => void;
+      op.reject = reject;
+    });
+    first.enqueue(op, deadline);
+    return p;
+  }
+
+  /**
+   * A call issued while a flush_all barrier is pending runs once memcached
+   * has answered the flush, in issue order (before a flush_all issued after
+   * it), with the deadline it had when issued: waiting counts. Past
+   * maxInFlight per connection waiting, a call fails at once (`backend busy`).
+   */
+  private afterFlush<T>(run: () => Promise<T>): Promise<T> {
+    if (this.waiting >= this.maxWaiting) {
       this.counters.rejected++;
       this.counters.errors++;
       return Promise.reject(Errors.busy);
     }
-    return new Promise<T>((resolve, reject) => {
-      held.push({ run, resolve: resolve as (v: unknown) => void, reject, deadline: Date.now() + this.timeoutMs });
-    });
-  }
-
-  /** The flush barrier is over: run what waited, in order. */
-  private release(): void {
-    const list = this.held!;
-    this.held = undefined;
-    const now = Date.now();
-    for (const h of list) {
-      // A flush_all released here starts a new barrier: what follows it waits again.
-      if (this.held !== undefined) {
-        (this.held as Held[]).push(h);
-        continue;
-      }
-      if (this.closed) {
-        h.reject(Errors.shutdown);
-        continue;
-      }
-      if (h.deadline <= now) {
-        this.counters.errors++;
-        h.reject(Errors.timeout);
-        continue;
-      }
-      // The request keeps the deadline it got when issued: waiting here counted.
-      this.deadline = h.deadline;
-      try {
-        h.run().then(h.resolve, h.reject);
-      } finally {
-        this.deadline = 0;
-      }
-    }
+    this.waiting++;
+    const deadline = Date.now() + this.timeoutMs;
+    return Promise.resolve(
+      this.lanes.gate(() => {
+        this.waiting--;
+        if (this.closed) return Promise.reject(Errors.shutdown);
+        if (deadline <= Date.now()) {
+          this.counters.errors++;
+          return Promise.reject(Errors.timeout);
+        }
+        this.deadline = deadline;
+        try {
+          return run();
+        } finally {
+          this.deadline = 0;
+        }
+      }),
+    );
   }
 
   /** The handler's own counters (never a backend round trip). */
@@ -503,16 +504,12 @@ export class MemcachedHandler implements Handler {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    // Calls waiting for a flush barrier fail once it settles: its ops fail with the connections.
     for (const c of this.conns) c.close();
-    if (this.held !== undefined) {
-      const list = this.held;
-      this.held = undefined;
-      for (const h of list) h.reject(Errors.shutdown);
-    }
   }
 }
 
-/** `listenAndServe({ l1: memcachedHandler({ address: '127.0.0.1:11211' }) })`. */
+/** `listenAndServe({ listen: { port: 11211 }, handler: memcachedHandler({ address: '127.0.0.1:11212' }) })`. */
 export function memcachedHandler(options: MemcachedHandlerOptions): MemcachedHandler {
   return new MemcachedHandler(options);
 }

@@ -13,15 +13,23 @@ import type {
   GetCommand,
   ItemView,
   MetaReply,
+  SlabWriter,
   StoreCommand,
-  StoreMode,
   TextReply,
   TouchCommand,
 } from '@cleave/protocol';
-import { absoluteExptime } from '@cleave/protocol';
-import { Errors, backendError } from './errors.js';
+import {
+  MetaFlagOrder,
+  absoluteExptime,
+  writeMetaArithmetic,
+  writeMetaDelete,
+  writeMetaGet,
+  writeMetaNoop,
+  writeMetaStore,
+  writeMetaTouch,
+} from '@cleave/protocol';
+import { backendError } from './errors.js';
 import { BackendItem, exptimeFromTtl } from './item.js';
-import { KEY_BASE64, type RequestBuffer, putConst, putDecimal, putKey, putSigned, putU64 } from './request-buffer.js';
 
 // Op kinds.
 export const OP_GET = 0;
@@ -41,6 +49,7 @@ export const OP_FLUSH = 6;
 export const OP_MN = 7;
 
 // Option bits of an op.
+/** The key travels base64 (`b`). */
 export const BIT_B64 = 1;
 /** mg: ask for `k` (to learn whether memcached stored the key as binary). */
 export const BIT_K = 2;
@@ -48,10 +57,8 @@ export const BIT_K = 2;
 export const BIT_HL = 4;
 /** mg: `u`, no LRU bump and no fetched mark. */
 export const BIT_U = 8;
-/** mg: T comes before N in the client's request (memcached applies them in order). */
-export const BIT_T_FIRST = 16;
 /** OP_PROBE: sent before its `ma`. */
-export const BIT_BEFORE = 32;
+export const BIT_BEFORE = 16;
 
 /** Many results gathered for one caller (getMany): one Promise for the whole batch. */
 export class Group {
@@ -117,171 +124,70 @@ export function fail(op: Op, err: unknown): void {
 }
 
 // ---------------------------------------------------------------------------
-// Encoding: request lines straight into the connection's outgoing slab.
+// Encoding: request lines straight into the connection's outgoing slab, with
+// protocol's meta request writers. Each order is compiled once.
 // ---------------------------------------------------------------------------
 
-const MG = Buffer.from('mg ', 'latin1');
-const MS = Buffer.from('ms ', 'latin1');
-const MD = Buffer.from('md ', 'latin1');
-const MA = Buffer.from('ma ', 'latin1');
-const MN_LINE = Buffer.from('mn\r\n', 'latin1');
-const FLUSH_ALL = Buffer.from('flush_all', 'latin1');
-/** mg: t first (so it reports the exptime before any T/N), then the value, flags and CAS. */
-const MG_BASE = Buffer.from(' t v f c', 'latin1');
-const MA_TAIL = Buffer.from(' t c v', 'latin1');
-const PROBE_FLAGS = Buffer.from(' f u', 'latin1');
+/**
+ * mg: `t` first (it reports the exptime before any T/N), then the value,
+ * flags and CAS, the facts the reply needs (k, h l), u, then R, and T before
+ * N: memcached applies them in order, so an item N creates ends with N's
+ * exptime (the command's `vivify`) and one that exists gets T's.
+ * Indexed by the op's K, HL and U bits.
+ */
+const MG_ORDERS: readonly MetaFlagOrder[] = Array.from({ length: 8 }, (_, i) => {
+  const k = (i << 1) & BIT_K ? 'k' : '';
+  const hl = (i << 1) & BIT_HL ? 'hl' : '';
+  const u = (i << 1) & BIT_U ? 'u' : '';
+  return new MetaFlagOrder(`btvfc${k}${hl}${u}RTNO`);
+});
+/** ms: `c` for the new CAS, then the fields that differ from the defaults. newCas (E) is left out: memcached 1.6.18 refuses it. */
+const MS_ORDER = new MetaFlagOrder('bcFTCIMO');
+const MD_ORDER = new MetaFlagOrder('bCITO');
+/** ma: T before N (a created counter ends with N's exptime), `t` last (the exptime after both). newCas (E) is left out, as for ms. */
+const MA_ORDER = new MetaFlagOrder('bTNJCMDtcvO');
+const TOUCH_ORDER = new MetaFlagOrder('bTO');
+const PROBE_ORDER = new MetaFlagOrder('bfuO');
 
-const C_b = 0x62;
-const C_c = 0x63;
-const C_h = 0x68;
-const C_k = 0x6b;
-const C_l = 0x6c;
-const C_u = 0x75;
-const C_C = 0x43;
-const C_D = 0x44;
-const C_F = 0x46;
-const C_I = 0x49;
-const C_J = 0x4a;
-const C_M = 0x4d;
-const C_N = 0x4e;
-const C_O = 0x4f;
-const C_R = 0x52;
-const C_T = 0x54;
-const SP = 0x20;
+const FLUSH_ALL = 'flush_all';
 
-/** Longest request line: verb, a 250-byte key token, and every flag at its widest. */
-const LINE_BOUND = 512;
-
-const MODE_LETTER: Record<StoreMode, number> = { set: 0x53, add: 0x45, replace: 0x52, append: 0x41, prepend: 0x50 };
-
-function flag(buf: Buffer, p: number, letter: number): number {
-  buf[p] = SP;
-  buf[p + 1] = letter;
-  return p + 2;
-}
-
-function finish(buf: Buffer, p: number, id: number): number {
-  buf[p] = SP;
-  buf[p + 1] = C_O;
-  p = putDecimal(buf, p + 2, id);
-  buf[p] = 13;
-  buf[p + 1] = 10;
-  return p + 2;
-}
-
-function keyToken(buf: Buffer, p: number, key: Buffer, bits: number): number {
-  return putKey(buf, p, key, bits & BIT_B64 ? KEY_BASE64 : 0);
-}
-
-/** `<command> <key>` and, for a base64 key, the b flag: how every meta request but ms begins. */
-function commandKey(buf: Buffer, p: number, command: Buffer, key: Buffer, bits: number): number {
-  p = keyToken(buf, putConst(buf, p, command), key, bits);
-  return bits & BIT_B64 ? flag(buf, p, C_b) : p;
-}
-
-/** Write `op` (its id already assigned) into `rb`. */
-export function encodeOp(rb: RequestBuffer, op: Op): void {
-  rb.ensure(LINE_BOUND);
-  const buf = rb.buf;
-  let p = rb.pos;
+/** Write `op` (its id already assigned) into `w`. */
+export function encodeOp(w: SlabWriter, op: Op): void {
   const bits = op.bits;
+  const b64 = (bits & BIT_B64) !== 0;
   switch (op.kind) {
-    case OP_GET: {
-      const cmd = op.cmd as GetCommand;
-      p = commandKey(buf, p, MG, cmd.key, bits);
-      p = putConst(buf, p, MG_BASE);
-      if (bits & BIT_K) p = flag(buf, p, C_k);
-      if (bits & BIT_HL) {
-        p = flag(buf, p, C_h);
-        p = flag(buf, p, C_l);
-      }
-      if (bits & BIT_U) p = flag(buf, p, C_u);
-      if (cmd.recache !== undefined) p = putSigned(buf, flag(buf, p, C_R), cmd.recache);
-      const tFirst = (bits & BIT_T_FIRST) !== 0;
-      if (tFirst && cmd.touch !== undefined) p = putSigned(buf, flag(buf, p, C_T), cmd.touch);
-      if (cmd.vivify !== undefined) p = putSigned(buf, flag(buf, p, C_N), cmd.vivify);
-      if (!tFirst && cmd.touch !== undefined) p = putSigned(buf, flag(buf, p, C_T), cmd.touch);
-      rb.pos = finish(buf, p, op.id);
+    case OP_GET:
+      writeMetaGet(w, op.cmd as GetCommand, b64, MG_ORDERS[(bits >> 1) & 7]!, op.id);
       return;
-    }
-    case OP_STORE: {
-      const cmd = op.cmd as StoreCommand;
-      p = putConst(buf, p, MS);
-      p = keyToken(buf, p, cmd.key, bits);
-      buf[p++] = SP;
-      p = putDecimal(buf, p, cmd.value.length);
-      if (bits & BIT_B64) p = flag(buf, p, C_b);
-      p = flag(buf, p, C_c);
-      if (cmd.flags !== 0) p = putDecimal(buf, flag(buf, p, C_F), cmd.flags >>> 0);
-      if (cmd.exptime !== 0) p = putSigned(buf, flag(buf, p, C_T), cmd.exptime);
-      if (cmd.compareCas !== undefined) p = putU64(buf, flag(buf, p, C_C), cmd.compareCas);
-      if (cmd.invalidate === true) p = flag(buf, p, C_I);
-      if (cmd.mode !== 'set') {
-        p = flag(buf, p, C_M);
-        buf[p++] = MODE_LETTER[cmd.mode];
-      }
-      // newCas (meta E) is not sent: memcached 1.6.18 refuses E. See README.
-      rb.pos = finish(buf, p, op.id);
-      rb.block(cmd.value);
+    case OP_STORE:
+      writeMetaStore(w, op.cmd as StoreCommand, b64, MS_ORDER, op.id);
       return;
-    }
-    case OP_DELETE: {
-      const cmd = op.cmd as DeleteCommand;
-      p = commandKey(buf, p, MD, cmd.key, bits);
-      if (cmd.compareCas !== undefined) p = putU64(buf, flag(buf, p, C_C), cmd.compareCas);
-      if (cmd.invalidate === true) p = flag(buf, p, C_I);
-      if (cmd.exptime !== undefined) p = putSigned(buf, flag(buf, p, C_T), cmd.exptime);
-      rb.pos = finish(buf, p, op.id);
+    case OP_DELETE:
+      writeMetaDelete(w, op.cmd as DeleteCommand, b64, MD_ORDER, op.id);
       return;
-    }
-    case OP_PROBE: {
-      const cmd = op.cmd as ArithmeticCommand;
-      p = commandKey(buf, p, MG, cmd.key, bits);
-      p = putConst(buf, p, PROBE_FLAGS);
-      rb.pos = finish(buf, p, op.id);
+    case OP_PROBE:
+      // An mg of the counter's key: the probe's flags read nothing but the key.
+      writeMetaGet(w, op.cmd as ArithmeticCommand, b64, PROBE_ORDER, op.id);
       return;
-    }
-    case OP_ARITH: {
-      const cmd = op.cmd as ArithmeticCommand;
-      p = commandKey(buf, p, MA, cmd.key, bits);
-      if (cmd.initial !== undefined) {
-        p = putSigned(buf, flag(buf, p, C_N), cmd.exptime ?? 0);
-        p = putU64(buf, flag(buf, p, C_J), BigInt.asUintN(64, cmd.initial));
-      }
-      if (cmd.touch !== undefined) p = putSigned(buf, flag(buf, p, C_T), cmd.touch);
-      if (cmd.compareCas !== undefined) p = putU64(buf, flag(buf, p, C_C), cmd.compareCas);
-      if (!cmd.incr) {
-        p = flag(buf, p, C_M);
-        buf[p++] = C_D;
-      }
-      if (cmd.delta !== 1n) p = putU64(buf, flag(buf, p, C_D), BigInt.asUintN(64, cmd.delta));
-      // newCas (meta E) is not sent, as for ms.
-      // t last: for ma it reports the exptime after N/T.
-      p = putConst(buf, p, MA_TAIL);
-      rb.pos = finish(buf, p, op.id);
+    case OP_ARITH:
+      writeMetaArithmetic(w, op.cmd as ArithmeticCommand, b64, MA_ORDER, op.id);
       return;
-    }
-    case OP_TOUCH: {
-      const cmd = op.cmd as TouchCommand;
-      p = commandKey(buf, p, MG, cmd.key, bits);
-      p = putSigned(buf, flag(buf, p, C_T), cmd.exptime);
-      rb.pos = finish(buf, p, op.id);
+    case OP_TOUCH:
+      writeMetaTouch(w, op.cmd as TouchCommand, b64, TOUCH_ORDER, op.id);
       return;
-    }
     case OP_FLUSH: {
+      // flush_all has no meta form.
       const delay = op.cmd as number;
-      p = putConst(buf, p, FLUSH_ALL);
+      w.ascii(FLUSH_ALL);
       if (delay !== 0) {
-        buf[p++] = SP;
-        p = putSigned(buf, p, delay);
+        w.byte(0x20);
+        w.signed(delay);
       }
-      buf[p] = 13;
-      buf[p + 1] = 10;
-      rb.pos = p + 2;
+      w.crlf();
       return;
     }
     default:
-      rb.pos = putConst(buf, p, MN_LINE);
+      writeMetaNoop(w);
   }
 }
 
@@ -439,12 +345,13 @@ function decodeGet(op: Op, r: MetaReply, now: number): unknown {
   let exptime = exptimeFromTtl(ttl, now);
   let previous: number | undefined;
   let created: boolean | undefined;
-  // A vivified miss is the only fetch that wins the token on a fresh,
-  // never-expiring, non-stale item: R needs an exptime, X comes with stale.
+  // A vivified miss is the only fetch that wins the token on an item that
+  // never expires (memcached creates it with exptime 0 and applies N after
+  // `t`) and is not stale: R needs an exptime, X comes with stale.
   if (cmd.vivify !== undefined && r.win && !r.stale && ttl === -1) {
     created = true;
-    const touchLast = cmd.touch !== undefined && (bits & BIT_T_FIRST) === 0;
-    exptime = absoluteExptime(touchLast ? cmd.touch! : cmd.vivify, now);
+    // T came before N: the created item ends with N's exptime.
+    exptime = absoluteExptime(cmd.vivify, now);
   } else if (cmd.touch !== undefined) {
     previous = exptime;
     exptime = absoluteExptime(cmd.touch, now);
@@ -491,4 +398,3 @@ function decodeError(op: Op, kind: 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR', me
   return new Failure(backendError(message));
 }
 
-export { Errors };

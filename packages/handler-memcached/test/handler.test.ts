@@ -4,7 +4,7 @@
  * holds, read with a raw `mg` that bypasses the handler.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BinaryStatus, type ItemView, type MetaFlags } from '@cleave/protocol';
+import { BinaryStatus, ItemFacts, type ItemView } from '@cleave/protocol';
 import { startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { MemcachedHandler } from '../src/index.js';
 import { k, peek, raw, rejection, sleep, unixSeconds, type Target } from './helpers.js';
@@ -14,11 +14,6 @@ const isItem = (v: unknown): v is ItemView => typeof v === 'object' && v !== nul
 function item(v: unknown): ItemView {
   if (!isItem(v)) throw new Error(`expected an item, got ${String(v)}`);
   return v;
-}
-
-/** A meta request's fields, as the server hands them to handlers. */
-function metaShape(ret: string, wireKey = 'x', base64Key = false): { protocol: 'meta'; meta: MetaFlags } {
-  return { protocol: 'meta', meta: { ret, wireKey: k(wireKey), base64Key } };
 }
 
 for (const transport of ['tcp', 'unix'] as const) {
@@ -122,16 +117,20 @@ for (const transport of ['tcp', 'unix'] as const) {
         }
       });
 
-      it('a value over maxItemSize never reaches the backend; a refused set still drops the old item', async () => {
-        const small = new MemcachedHandler({ address: h.address, maxItemSize: 10 });
+      it('an item over maxItemSize (as memcached counts it) never reaches the backend; unlinkOnFailure still drops the old item', async () => {
+        // 59 bytes of item overhead + a 1-byte key + 10 value bytes (4 more with flags).
+        const small = new MemcachedHandler({ address: h.address, maxItemSize: 70 });
         try {
-          await raw(target, 'set a 0 0 3\r\nold\r\nset b 0 0 3\r\nold\r\n', 'STORED\r\nSTORED\r\n');
+          await raw(target, 'set a 0 0 3\r\nold\r\nset b 0 0 3\r\nold\r\nset c 0 0 3\r\nold\r\n', 'STORED\r\nSTORED\r\nSTORED\r\n');
           const before = small.stats('')!.backend_bytes_written as number;
           expect(await small.store({ mode: 'add', key: k('b'), value: Buffer.alloc(11), flags: 0, exptime: 0 })).toBe('TOO_LARGE');
+          expect(await small.store({ mode: 'set', key: k('b'), value: Buffer.alloc(7), flags: 1, exptime: 0 })).toBe('TOO_LARGE');
           expect(small.stats('')!.backend_bytes_written).toBe(before);
           expect((await peek(target, 'b'))!.value).toBe('old');
-          expect(await small.store({ mode: 'set', key: k('a'), value: Buffer.alloc(11), flags: 0, exptime: 0 })).toBe('TOO_LARGE');
+          expect(await small.store({ mode: 'set', key: k('a'), value: Buffer.alloc(11), flags: 0, exptime: 0, unlinkOnFailure: true })).toBe('TOO_LARGE');
           expect(await peek(target, 'a')).toBeUndefined();
+          expect(item(await small.store({ mode: 'set', key: k('c'), value: Buffer.alloc(10), flags: 0, exptime: 0 })).value.length).toBe(10);
+          expect(item(await small.store({ mode: 'set', key: k('c'), value: Buffer.alloc(6), flags: 1, exptime: 0 })).flags).toBe(1);
         } finally {
           small.close();
         }
@@ -230,18 +229,42 @@ for (const transport of ['tcp', 'unix'] as const) {
         expect((await peek(target, 'a'))!.hit).toBe(true);
       });
 
-      it('for meta requests asking h/l/k, reports fetched, last access and whether the key is stored binary', async () => {
+      it('reports fetched, last access and whether the key is stored binary when the command wants them', async () => {
         await raw(target, 'set a 0 0 1\r\nx\r\n', 'STORED\r\n');
         await raw(target, `ms ${k('b b').toString('base64')} 1 b\r\ny\r\n`, 'HD\r\n');
-        const first = item(await h.get({ key: k('a'), ...metaShape('vhlk') } as never));
+        const first = item(await h.get({ key: k('a'), want: ItemFacts.ACCESS | ItemFacts.KEY_FORM }));
         expect(first.fetched).toBe(false);
         expect(first.keyBinary).toBe(false);
-        expect(Math.abs(first.lastAccess - unixSeconds())).toBeLessThanOrEqual(1);
-        expect(item(await h.get({ key: k('a'), ...metaShape('vh') } as never)).fetched).toBe(true);
+        expect(Math.abs(first.lastAccess! - unixSeconds())).toBeLessThanOrEqual(1);
+        expect(item(await h.get({ key: k('a'), want: ItemFacts.ACCESS })).fetched).toBe(true);
+        // Not wanted: not asked for.
+        const plain = item(await h.get({ key: k('a') }));
+        expect([plain.fetched, plain.keyBinary]).toEqual([false, undefined]);
         // Stored with b: memcached remembers the key as binary.
-        const bin = item(await h.get({ key: k('b b'), ...metaShape('vk', k('b b').toString('base64'), true) } as never));
+        const bin = item(await h.get({ key: k('b b'), keyBinary: true, want: ItemFacts.KEY_FORM }));
         expect(bin.value.toString()).toBe('y');
         expect(bin.keyBinary).toBe(true);
+      });
+
+      it('debug (me) reads the key form and access facts without bumping the item', async () => {
+        await raw(target, 'set a 0 0 1\r\nx\r\n', 'STORED\r\n');
+        const got = item(await h.get({ key: k('a'), debug: true, noBump: true }));
+        expect([got.fetched, got.keyBinary]).toEqual([false, false]);
+        expect((await peek(target, 'a'))!.hit).toBe(false);
+      });
+
+      it('vivify with touch: a miss creates the item with the vivify exptime, a hit gets the touch', async () => {
+        const created = item(await h.get({ key: k('vt'), touch: 50, vivify: 100 }));
+        expect(created.created).toBe(true);
+        expect(Math.abs(created.exptime - (unixSeconds() + 100))).toBeLessThanOrEqual(1);
+        expect((await peek(target, 'vt'))!.ttl).toBeGreaterThanOrEqual(99);
+        const hit = item(await h.get({ key: k('vt'), touch: 50, vivify: 100 }));
+        expect(hit.created).toBeUndefined();
+        expect(Math.abs(hit.exptime - (unixSeconds() + 50))).toBeLessThanOrEqual(1);
+        expect(Math.abs(hit.previousExptime! - (unixSeconds() + 100))).toBeLessThanOrEqual(1);
+        const s = await peek(target, 'vt');
+        expect(s!.ttl).toBeGreaterThanOrEqual(49);
+        expect(s!.ttl).toBeLessThanOrEqual(50);
       });
     });
 
@@ -357,16 +380,24 @@ for (const transport of ['tcp', 'unix'] as const) {
         }
       });
 
-      it('a quiet meta ma N learns whether it created the counter from a probe before it', async () => {
-        const quiet = (key: string) => ({ key: k(key), incr: true, delta: 2n, initial: 7n, exptime: 0, quiet: true, ...metaShape('Nq') });
-        const made = item(await h.arithmetic(quiet('q1') as never));
+      it('an ma N that wants CREATED learns whether it created the counter from a probe before it', async () => {
+        const counter = (key: string) => ({ key: k(key), incr: true, delta: 2n, initial: 7n, exptime: 0, want: ItemFacts.CREATED });
+        const made = item(await h.arithmetic(counter('q1')));
         expect(made.created).toBe(true);
         expect(made.value.toString()).toBe('7');
-        const next = item(await h.arithmetic(quiet('q1') as never));
+        const next = item(await h.arithmetic(counter('q1')));
         expect(next.created).toBeUndefined();
         expect(next.value.toString()).toBe('9');
         await raw(target, 'set q2 5 0 1\r\n1\r\n', 'STORED\r\n');
-        expect(item(await h.arithmetic(quiet('q2') as never)).flags).toBe(5);
+        expect(item(await h.arithmetic(counter('q2'))).flags).toBe(5);
+      });
+
+      it('an ma N with T: a created counter ends with its exptime, an existing one gets the touch', async () => {
+        const counter = { key: k('nt'), incr: true, delta: 1n, initial: 1n, exptime: 100, touch: 50 };
+        expect(Math.abs(item(await h.arithmetic(counter)).exptime - (unixSeconds() + 100))).toBeLessThanOrEqual(1);
+        expect((await peek(target, 'nt'))!.ttl).toBeGreaterThanOrEqual(99);
+        expect(Math.abs(item(await h.arithmetic(counter)).exptime - (unixSeconds() + 50))).toBeLessThanOrEqual(1);
+        expect((await peek(target, 'nt'))!.ttl).toBeLessThanOrEqual(50);
       });
 
       it('compare-and-swap on a counter, and touch setting its TTL', async () => {
