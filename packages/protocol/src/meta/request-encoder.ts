@@ -59,35 +59,6 @@ export function metaKeyForm(key: Buffer, keyBinary: boolean): number {
   return fits ? MetaKeyForm.BASE64 : MetaKeyForm.INVALID;
 }
 
-/** The widest flag token: a space, the letter, a sign and 20 digits. */
-const FLAG_BOUND = 24;
-
-/**
- * The flags of one kind of meta request, in line order. Compile each order
- * once and reuse it.
- */
-export class MetaFlagOrder {
-  /** The letters as char codes. */
-  readonly letters: Uint8Array;
-
-  /**
-   * `keepDefaults`: write every letter that has a value, memcached's
-   * defaults included (`F0`, `T0`, `MS`, `MI`, `D1`, `J0`), as a client that
-   * typed those letters sent them. Otherwise such a letter is left out when
-   * its value is the default, which means the same to memcached in fewer
-   * bytes.
-   */
-  constructor(
-    letters: string,
-    readonly keepDefaults = false,
-  ) {
-    this.letters = Uint8Array.from(Buffer.from(letters, 'latin1'));
-  }
-}
-
-/** The opaque an `O` letter carries: a number (`O<n>`), a client's whole token (letter included), or none (a bare `O`). */
-export type MetaOpaque = number | Buffer | undefined;
-
 const SP = 0x20;
 const C_b = 0x62;
 const C_C = 0x43;
@@ -102,6 +73,69 @@ const C_O = 0x4f;
 const C_R = 0x52;
 const C_T = 0x54;
 
+/** Letters whose token carries a value; one the command has nothing for is left out. */
+function takesValue(c: number): boolean {
+  return c === C_T || c === C_N || c === C_R || c === C_F || c === C_C || c === C_E || c === C_I || c === C_M || c === C_D || c === C_J;
+}
+
+/** The widest flag token: a space, the letter, a sign and 20 digits. */
+const FLAG_BOUND = 24;
+
+/**
+ * The flags of one kind of meta request, in line order. Compile each order
+ * once and reuse it: letters without a value are joined into pieces copied
+ * whole, so a line costs a step per piece and per letter that needs the
+ * command.
+ */
+export class MetaFlagOrder {
+  /** The letters as char codes. */
+  readonly letters: Uint8Array;
+  /** What to write, in order: a letter that needs the command or the caller (b, O, a value), or `-1 - i` for `pieces[i]`. */
+  readonly steps: Int16Array;
+  /** Runs of letters without a value, as they go on the line (` t v f c`). */
+  readonly pieces: readonly Buffer[];
+  /** Bytes the flags take at most, the opaque's own bytes aside. */
+  readonly bound: number;
+
+  /**
+   * `keepDefaults`: write every letter that has a value, memcached's
+   * defaults included (`F0`, `T0`, `MS`, `MI`, `D1`, `J0`), as a client that
+   * typed those letters sent them. Otherwise such a letter is left out when
+   * its value is the default, which means the same to memcached in fewer
+   * bytes.
+   */
+  constructor(
+    letters: string,
+    readonly keepDefaults = false,
+  ) {
+    this.letters = Uint8Array.from(Buffer.from(letters, 'latin1'));
+    const steps: number[] = [];
+    const pieces: Buffer[] = [];
+    let run = '';
+    const endRun = (): void => {
+      if (run === '') return;
+      steps.push(-1 - pieces.length);
+      pieces.push(Buffer.from(run, 'latin1'));
+      run = '';
+    };
+    for (const c of this.letters) {
+      if (c === C_b || c === C_O || takesValue(c)) {
+        endRun();
+        steps.push(c);
+      } else {
+        run += ' ' + String.fromCharCode(c);
+      }
+    }
+    endRun();
+    this.steps = Int16Array.from(steps);
+    this.pieces = pieces;
+    this.bound = this.letters.length * FLAG_BOUND;
+  }
+}
+
+/** The opaque an `O` letter carries: a number (`O<n>`), a client's whole token (letter included), or none (a bare `O`). */
+export type MetaOpaque = number | Buffer | undefined;
+
 const MG = Buffer.from('mg ', 'latin1');
 const MS = Buffer.from('ms ', 'latin1');
 const MD = Buffer.from('md ', 'latin1');
@@ -112,16 +146,11 @@ const MN_LINE = Buffer.from('mn\r\n', 'latin1');
 /** ms `M`: the mode letters memcached reads. */
 const MODE_LETTER: Record<StoreMode, number> = { set: 0x53, add: 0x45, replace: 0x52, append: 0x41, prepend: 0x50 };
 
-/** Letters whose token carries a value; one the command has nothing for is left out. */
-function takesValue(c: number): boolean {
-  return c === C_T || c === C_N || c === C_R || c === C_F || c === C_C || c === C_E || c === C_I || c === C_M || c === C_D || c === C_J;
-}
-
 /** Bytes a line needs at most besides its command: the key, every flag at its widest, the opaque, the line end. */
 function lineBound(key: Buffer, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): number {
   const keyBytes = base64 ? base64Length(key.length) : key.length;
-  const opaqueBytes = opaque instanceof Buffer ? opaque.length + 1 : 12;
-  return 16 + keyBytes + flags.letters.length * FLAG_BOUND + opaqueBytes;
+  const opaqueBytes = typeof opaque === 'number' ? 12 : opaque === undefined ? 2 : opaque.length + 1;
+  return 16 + keyBytes + flags.bound + opaqueBytes;
 }
 
 /** `<command> <key>` */
@@ -137,16 +166,18 @@ function putFlag(buf: Buffer, p: number, letter: number): number {
   return p + 2;
 }
 
-/** A letter every command writes alike: `b` (when base64), `O` (the opaque), or a letter without a value. */
-function putOther(buf: Buffer, p: number, c: number, base64: boolean, opaque: MetaOpaque): number {
-  if (c === C_b) return base64 ? putFlag(buf, p, C_b) : p;
-  if (c === C_O) {
-    if (opaque === undefined) return putFlag(buf, p, C_O);
+/** A step every command writes alike: a piece of letters without a value, `b` (when base64), or `O` (the opaque). */
+function putOther(buf: Buffer, p: number, step: number, flags: MetaFlagOrder, base64: boolean, opaque: MetaOpaque): number {
+  if (step < 0) return putBytes(buf, p, flags.pieces[-1 - step]!);
+  if (step === C_b) return base64 ? putFlag(buf, p, C_b) : p;
+  if (step === C_O) {
     if (typeof opaque === 'number') return putDecimal(buf, putFlag(buf, p, C_O), opaque);
+    if (opaque === undefined) return putFlag(buf, p, C_O);
     buf[p] = SP;
     return putBytes(buf, p + 1, opaque);
   }
-  return takesValue(c) ? p : putFlag(buf, p, c);
+  // A value letter this command has no value for.
+  return p;
 }
 
 function endLine(buf: Buffer, p: number): number {
@@ -161,9 +192,9 @@ export function writeMetaGet(w: SlabWriter, cmd: GetCommand, base64: boolean, fl
   let p = w.room(lineBound(key, base64, flags, opaque));
   const buf = w.current;
   p = putCommandKey(buf, p, MG, key, base64);
-  const letters = flags.letters;
-  for (let i = 0; i < letters.length; i++) {
-    const c = letters[i]!;
+  const steps = flags.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const c = steps[i]!;
     switch (c) {
       case C_T:
         if (cmd.touch !== undefined) p = putSigned(buf, putFlag(buf, p, C_T), cmd.touch);
@@ -175,7 +206,7 @@ export function writeMetaGet(w: SlabWriter, cmd: GetCommand, base64: boolean, fl
         if (cmd.recache !== undefined) p = putSigned(buf, putFlag(buf, p, C_R), cmd.recache);
         break;
       default:
-        p = putOther(buf, p, c, base64, opaque);
+        p = putOther(buf, p, c, flags, base64, opaque);
     }
   }
   w.commit(endLine(buf, p));
@@ -187,11 +218,11 @@ export function writeMetaTouch(w: SlabWriter, cmd: TouchCommand, base64: boolean
   let p = w.room(lineBound(key, base64, flags, opaque));
   const buf = w.current;
   p = putCommandKey(buf, p, MG, key, base64);
-  const letters = flags.letters;
-  for (let i = 0; i < letters.length; i++) {
-    const c = letters[i]!;
+  const steps = flags.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const c = steps[i]!;
     if (c === C_T) p = putSigned(buf, putFlag(buf, p, C_T), cmd.exptime);
-    else p = putOther(buf, p, c, base64, opaque);
+    else p = putOther(buf, p, c, flags, base64, opaque);
   }
   w.commit(endLine(buf, p));
 }
@@ -211,9 +242,9 @@ export function writeMetaStore(w: SlabWriter, cmd: StoreCommand, base64: boolean
   p = putCommandKey(buf, p, MS, key, base64);
   buf[p++] = SP;
   p = putDecimal(buf, p, value.length);
-  const letters = flags.letters;
-  for (let i = 0; i < letters.length; i++) {
-    const c = letters[i]!;
+  const steps = flags.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const c = steps[i]!;
     switch (c) {
       case C_F:
         if (all || cmd.flags !== 0) p = putDecimal(buf, putFlag(buf, p, C_F), cmd.flags >>> 0);
@@ -237,7 +268,7 @@ export function writeMetaStore(w: SlabWriter, cmd: StoreCommand, base64: boolean
         }
         break;
       default:
-        p = putOther(buf, p, c, base64, opaque);
+        p = putOther(buf, p, c, flags, base64, opaque);
     }
   }
   w.commit(endLine(buf, p));
@@ -251,9 +282,9 @@ export function writeMetaDelete(w: SlabWriter, cmd: DeleteCommand, base64: boole
   let p = w.room(lineBound(key, base64, flags, opaque));
   const buf = w.current;
   p = putCommandKey(buf, p, MD, key, base64);
-  const letters = flags.letters;
-  for (let i = 0; i < letters.length; i++) {
-    const c = letters[i]!;
+  const steps = flags.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const c = steps[i]!;
     switch (c) {
       case C_C:
         if (cmd.compareCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_C), cmd.compareCas);
@@ -267,7 +298,7 @@ export function writeMetaDelete(w: SlabWriter, cmd: DeleteCommand, base64: boole
         else if (flags.keepDefaults) p = putSigned(buf, putFlag(buf, p, C_T), 0);
         break;
       default:
-        p = putOther(buf, p, c, base64, opaque);
+        p = putOther(buf, p, c, flags, base64, opaque);
     }
   }
   w.commit(endLine(buf, p));
@@ -285,9 +316,9 @@ export function writeMetaArithmetic(w: SlabWriter, cmd: ArithmeticCommand, base6
   let p = w.room(lineBound(key, base64, flags, opaque));
   const buf = w.current;
   p = putCommandKey(buf, p, MA, key, base64);
-  const letters = flags.letters;
-  for (let i = 0; i < letters.length; i++) {
-    const c = letters[i]!;
+  const steps = flags.steps;
+  for (let i = 0; i < steps.length; i++) {
+    const c = steps[i]!;
     switch (c) {
       case C_M:
         if (all || !cmd.incr) {
@@ -317,7 +348,7 @@ export function writeMetaArithmetic(w: SlabWriter, cmd: ArithmeticCommand, base6
         if (cmd.newCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_E), cmd.newCas);
         break;
       default:
-        p = putOther(buf, p, c, base64, opaque);
+        p = putOther(buf, p, c, flags, base64, opaque);
     }
   }
   w.commit(endLine(buf, p));
