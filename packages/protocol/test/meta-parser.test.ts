@@ -344,7 +344,7 @@ describe('md, ma, me, mn', () => {
 
   it('parses me as a debug fetch without bump, with an optional base64 key', () => {
     // me prints the key in its stored form and the access facts (la=, fetch=).
-    const debugWants = ItemFacts.KEY_FORM | ItemFacts.ACCESS;
+    const debugWants = ItemFacts.KEY_FORM | ItemFacts.ACCESS | ItemFacts.CAS;
     expect(parse('me a\r\nme YQ== b\r\nme a x y\r\n')).toEqual([
       { ...meta, cmd: 'me', key: 'a', keyBinary: false, withCas: false, noBump: true, debug: true, want: debugWants, meta: m('', 'a') },
       {

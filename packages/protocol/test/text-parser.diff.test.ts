@@ -208,7 +208,18 @@ async function differential(input: string | Buffer | string[], options: { termin
   try {
     for (let i = 0; i < parts.length - 1; i++) {
       client.write(parts[i]!);
-      await new Promise((r) => setTimeout(r, 40));
+      // Wait for memcached's answers to everything written so far (a sleep is not enough on a busy
+      // machine: two parts read together change what memcached sends for some of these cases).
+      const sent = classify(Buffer.concat(parts.slice(0, i + 1))).requests;
+      await client.waitFor((b) => {
+        const reader = new ReplyReader(b);
+        try {
+          for (const req of sent) if (readReply(reader, req) === MORE) return false;
+        } catch (e) {
+          if (!(e instanceof Mismatch)) throw e;
+        }
+        return true;
+      }, 5000);
     }
     client.write(terminate ? Buffer.concat([parts.at(-1)!, Buffer.from('mn\r\n')]) : parts.at(-1)!);
     let verdict: string | undefined;

@@ -233,7 +233,7 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
       withCas: false,
       noBump: true,
       debug: true,
-      want: ItemFacts.KEY_FORM | ItemFacts.ACCESS,
+      want: ItemFacts.KEY_FORM | ItemFacts.ACCESS | ItemFacts.CAS,
       meta: { ret: k.b64 ? 'b' : '', opaqueToken: undefined, base64Key: k.b64, wireKey: k.wireKey },
     }),
   ),

@@ -635,7 +635,8 @@ function parseMe(buf: Buffer, t: TokenSpans, n: number, limits: ParserLimits): R
     withCas: false,
     noBump: true,
     debug: true,
-    want: ItemFacts.KEY_FORM | ItemFacts.ACCESS,
+    // me prints the key's form, last access, fetched mark and CAS unique.
+    want: ItemFacts.KEY_FORM | ItemFacts.ACCESS | ItemFacts.CAS,
     meta: { ret: base64 ? 'b' : '', opaqueToken: undefined, base64Key: base64, wireKey, vivifyAsSent: undefined },
   };
   return r;
