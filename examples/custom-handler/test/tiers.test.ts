@@ -1,7 +1,7 @@
 /** TtlMapHandler in both tiers of the l1l2 orchestrator, called directly. */
 import { describe, expect, it } from 'vitest';
 import type { ItemView } from '@cleave/protocol';
-import { l1l2 } from '@cleave/orchestrator';
+import { l1l2 } from '@cleave/tiers';
 import { TtlMapHandler } from '../src/ttl-map-handler.js';
 
 const buf = (s: string) => Buffer.from(s, 'latin1');

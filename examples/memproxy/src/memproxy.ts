@@ -3,7 +3,7 @@ import { ChunkedHandler } from '@cleave/chunked';
 import { formatAddress, type Address } from '@cleave/core';
 import { InMemoryHandler } from '@cleave/handler-inmem';
 import { MemcachedHandler } from '@cleave/handler-memcached';
-import { l1l2, l1l2Batch } from '@cleave/orchestrator';
+import { l1l2, l1l2Batch } from '@cleave/tiers';
 import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
 import { ConfigError, HELP, loadConfig, type Config } from './config.js';

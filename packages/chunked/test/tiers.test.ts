@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ItemFacts, type ItemView, type StoreCommand } from '@cleave/protocol';
-import { L1L2 } from '@cleave/orchestrator';
+import { L1L2 } from '@cleave/tiers';
 import { ChunkedHandler, parseChunkedHeader } from '../src/index.js';
 import { Recording, isItem, memInner, randomBytes, rng, view } from './helpers.js';
 

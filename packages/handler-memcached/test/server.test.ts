@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import { l1l2 } from '@cleave/orchestrator';
+import { l1l2 } from '@cleave/tiers';
 import { listenAndServe, type Server } from '@cleave/server';
 import {
   RawClient,

@@ -68,13 +68,3 @@ export interface Handler {
    */
   readonly keepsNewCas?: boolean;
 }
-
-/**
- * How a request flows across the storage tiers. An orchestrator is itself a
- * `Handler` to the server: the server never knows whether one tier or two
- * stand behind it.
- */
-export type Orchestrator = Handler;
-
-/** Builds an orchestrator from an L1 handler and an optional L2 handler. */
-export type OrchestratorFactory = (l1: Handler, l2?: Handler) => Orchestrator;

@@ -1,5 +1,5 @@
 // The server's per-request work without the socket: parse a read's worth of pipelined requests, run
-// each on the orchestrator (L1Only over the in-memory handler), encode the replies into one batch.
+// each on the handler (the in-memory handler), encode the replies into one batch.
 // 10k keys prepopulated with 100-byte values; each op handles one 64 KB read of requests.
 // Run: cd packages/server && npx tsx ../../scripts/run-bench.ts pipeline
 import b from 'benny';

@@ -8,8 +8,6 @@ import type {
   ItemView,
   KeyCommand,
   MaybePromise,
-  Orchestrator,
-  OrchestratorFactory,
   StatsGroup,
   StoreCommand,
   StoreOutcome,
@@ -88,7 +86,7 @@ function l1Stored(outcome: StoreOutcome): StoreOutcome {
  *   from L2 until a delete of it reaches L1. Past MAX_DOUBTFUL_KEYS such keys,
  *   L1 is not read at all until a flush_all of it succeeds.
  */
-export class L1L2 implements Orchestrator {
+export class L1L2 implements Handler {
   readonly l1: Handler;
   readonly l2: Handler;
   private readonly batch: boolean;
@@ -471,13 +469,11 @@ export class L1L2 implements Orchestrator {
 }
 
 /** `listenAndServe({ listen, handler: l1l2(l1, l2) })`: L1 in front of L2, writes through L2 first. */
-export const l1l2: OrchestratorFactory = (l1, l2) => {
-  if (!l2) throw new Error('l1l2 needs an l2 handler');
-  return new L1L2(l1, l2);
-};
+export function l1l2(l1: Handler, l2: Handler, options: L1L2Options = {}): L1L2 {
+  return new L1L2(l1, l2, options);
+}
 
 /** Rend's L1L2Batch, for bulk loaders: writes go to L2 and only replace in L1; reads do not fill L1. */
-export const l1l2Batch: OrchestratorFactory = (l1, l2) => {
-  if (!l2) throw new Error('l1l2Batch needs an l2 handler');
-  return new L1L2(l1, l2, { batch: true });
-};
+export function l1l2Batch(l1: Handler, l2: Handler, options: Omit<L1L2Options, 'batch'> = {}): L1L2 {
+  return new L1L2(l1, l2, { ...options, batch: true });
+}
