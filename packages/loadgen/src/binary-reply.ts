@@ -4,16 +4,7 @@
  * header's lengths say). A packet that arrived whole is handed out as a view
  * into the chunk; one that spans chunks is gathered into a buffer of its own.
  */
-import { BINARY_HEADER_LENGTH, BINARY_RESPONSE_MAGIC } from '@cleave/protocol';
-
-/** Byte offsets of the reply header fields. */
-export const R_OPCODE = 1;
-export const R_KEY_LENGTH = 2;
-export const R_EXTRAS_LENGTH = 4;
-export const R_STATUS = 6;
-export const R_BODY_LENGTH = 8;
-export const R_OPAQUE = 12;
-export const R_CAS = 16;
+import { BINARY_HEADER_LENGTH, BINARY_RESPONSE_MAGIC, BinaryHeader as H } from '@cleave/protocol';
 
 export class BinaryFramingError extends Error {
   constructor(
@@ -101,12 +92,12 @@ export class BinaryReplyParser {
 
   /** Check the header at b[o] and return its body length. */
   private bodyLength(b: Buffer, o: number): number {
-    if (b[o] !== BINARY_RESPONSE_MAGIC) {
+    if (b[o + H.MAGIC] !== BINARY_RESPONSE_MAGIC) {
       throw new BinaryFramingError(`bad magic 0x${b[o]!.toString(16).padStart(2, '0')} (a reply starts with 0x81)`, Buffer.from(b.subarray(o, o + 48)));
     }
-    const body = b.readUInt32BE(o + R_BODY_LENGTH);
-    const keyLength = b.readUInt16BE(o + R_KEY_LENGTH);
-    const extras = b[o + R_EXTRAS_LENGTH]!;
+    const body = b.readUInt32BE(o + H.BODY_LENGTH);
+    const keyLength = b.readUInt16BE(o + H.KEY_LENGTH);
+    const extras = b[o + H.EXTRAS_LENGTH]!;
     if (body > this.maxBodyLength) {
       throw new BinaryFramingError(`body length ${body} over the ${this.maxBodyLength} limit`, Buffer.from(b.subarray(o, o + BINARY_HEADER_LENGTH)));
     }

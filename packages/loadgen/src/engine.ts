@@ -10,8 +10,17 @@
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { ProtocolError, TextResponseParser, type MetaReply, type TextReply } from '@cleave/protocol';
-import { BinaryFramingError, BinaryReplyParser, R_CAS, R_EXTRAS_LENGTH, R_KEY_LENGTH, R_OPAQUE, R_OPCODE, R_STATUS } from './binary-reply.js';
+import {
+  BINARY_HEADER_LENGTH,
+  BinaryExtras,
+  BinaryExtrasField as X,
+  BinaryHeader as H,
+  ProtocolError,
+  TextResponseParser,
+  type MetaReply,
+  type TextReply,
+} from '@cleave/protocol';
+import { BinaryFramingError, BinaryReplyParser } from './binary-reply.js';
 import {
   ADD,
   APPEND,
@@ -530,9 +539,9 @@ export class Engine {
     const op = this.head(c, p);
     if (op === undefined) return;
     const cmd = op.cmd;
-    const opcode = p[R_OPCODE]!;
-    const status = p.readUInt16BE(R_STATUS);
-    const opaque = p.readUInt32BE(R_OPAQUE);
+    const opcode = p[H.OPCODE]!;
+    const status = p.readUInt16BE(H.STATUS);
+    const opaque = p.readUInt32BE(H.OPAQUE);
     if (opaque !== op.seq || opcode !== BINARY_OPCODE[cmd]) {
       this.error(op, {
         kind: opaque !== op.seq ? 'wrong_opaque' : 'unexpected_reply',
@@ -545,21 +554,21 @@ export class Engine {
       this.complete(c, op, FAILED, now);
       return;
     }
-    const extrasLength = p[R_EXTRAS_LENGTH]!;
-    const keyLength = p.readUInt16BE(R_KEY_LENGTH);
-    const valueStart = 24 + extrasLength + keyLength;
+    const extrasLength = p[H.EXTRAS_LENGTH]!;
+    const keyLength = p.readUInt16BE(H.KEY_LENGTH);
+    const valueStart = BINARY_HEADER_LENGTH + extrasLength + keyLength;
     let reply = R_OTHER;
     switch (status) {
       case B_SUCCESS:
         if (isRetrieval(cmd)) {
           reply = R_VALUE;
-          const key = p.subarray(24 + extrasLength, valueStart);
-          const flags = extrasLength >= 4 ? p.readUInt32BE(24) : -1;
+          const key = p.subarray(BINARY_HEADER_LENGTH + extrasLength, valueStart);
+          const flags = extrasLength >= BinaryExtras.FLAGS ? p.readUInt32BE(BINARY_HEADER_LENGTH + X.REPLY_FLAGS) : -1;
           if (!this.checkItem(c, op, key, flags, p.subarray(valueStart))) {
             this.complete(c, op, FAILED, now);
             return;
           }
-          if (cmd === GETS && op.family === ITEM) this.cfg.keyState.cas[op.key] = p.readUInt32BE(R_CAS) * 4294967296 + p.readUInt32BE(R_CAS + 4);
+          if (cmd === GETS && op.family === ITEM) this.cfg.keyState.cas[op.key] = p.readUInt32BE(H.CAS) * 4294967296 + p.readUInt32BE(H.CAS + 4);
         } else if (cmd === INCR || cmd === DECR) {
           reply = p.length - valueStart === 8 ? R_NUMBER : R_OTHER;
         } else {

@@ -8,6 +8,9 @@
  */
 import {
   BINARY_HEADER_LENGTH,
+  BinaryExtras,
+  BinaryExtrasField as X,
+  BinaryHeader as H,
   BinaryOpcode as Op,
   encodeBinaryRequest,
   encodeMetaRequest,
@@ -212,7 +215,7 @@ export class RequestWriter {
       const req = requestFor(protocol, cmd, keyMark, valueMark, verify);
       if (protocol === 'binary') {
         const packet = encodeBinaryRequest(req);
-        this.heads.push(Buffer.from(packet.subarray(0, BINARY_HEADER_LENGTH + packet[4]!)));
+        this.heads.push(Buffer.from(packet.subarray(0, BINARY_HEADER_LENGTH + packet[H.EXTRAS_LENGTH]!)));
       } else {
         const encoded = protocol === 'text' ? encodeTextRequest(req) : encodeMetaRequest(req);
         this.templates.push(compile(encoded, keyMark, valueMark));
@@ -274,9 +277,9 @@ export class RequestWriter {
   }
 
   /**
-   * Binary: copy the header and extras, then patch total body length,
-   * opaque, CAS and flags at their fixed offsets (header bytes 8, 12, 16;
-   * store extras start at 24 with the flags).
+   * Binary: copy the header and extras, then patch the total body length,
+   * opaque, CAS and client flags at their offsets (protocol's BinaryHeader
+   * and BinaryExtrasField).
    */
   private writeBinary(out: Out, op: Operation): void {
     const head = this.heads[op.cmd]!;
@@ -286,14 +289,14 @@ export class RequestWriter {
     const buf = out.buf;
     const p = out.pos;
     head.copy(buf, p);
-    buf.writeUInt32BE(head.length - BINARY_HEADER_LENGTH + keyLength + valueLength, p + 8);
-    buf.writeUInt32BE(op.seq >>> 0, p + 12);
+    buf.writeUInt32BE(head.length - BINARY_HEADER_LENGTH + keyLength + valueLength, p + H.BODY_LENGTH);
+    buf.writeUInt32BE(op.seq >>> 0, p + H.OPAQUE);
     if (op.cmd === CAS) {
-      buf.writeUInt32BE(Math.floor(op.cas / 4294967296) >>> 0, p + 16);
-      buf.writeUInt32BE(op.cas >>> 0, p + 20);
+      buf.writeUInt32BE(Math.floor(op.cas / 4294967296) >>> 0, p + H.CAS);
+      buf.writeUInt32BE(op.cas >>> 0, p + H.CAS + 4);
     }
-    if (head.length >= BINARY_HEADER_LENGTH + 8 && (op.cmd === SET || op.cmd === ADD || op.cmd === REPLACE || op.cmd === CAS)) {
-      buf.writeUInt32BE(op.flags >>> 0, p + 24);
+    if (head.length >= BINARY_HEADER_LENGTH + BinaryExtras.STORE && (op.cmd === SET || op.cmd === ADD || op.cmd === REPLACE || op.cmd === CAS)) {
+      buf.writeUInt32BE(op.flags >>> 0, p + BINARY_HEADER_LENGTH + X.STORE_FLAGS);
     }
     out.pos = p + head.length;
     this.keys.write(buf, out.pos, op.family, op.key);

@@ -12,6 +12,7 @@ export {
   BinaryOpcode,
   BinaryHeader,
   BinaryExtras,
+  BinaryExtrasField,
   BinaryErrorText,
   BINARY_REQUEST_MAGIC,
   BINARY_RESPONSE_MAGIC,

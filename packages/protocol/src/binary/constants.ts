@@ -15,7 +15,9 @@
  *       12     4  opaque             opaque (echoed)
  *       16     8  cas                cas
  *
- * The body follows: extras, then key, then value.
+ * The body follows: extras, then key, then value. Every packet reader and
+ * writer (server parser and encoder, client encoder, load generator) uses
+ * these offsets.
  */
 
 export const BINARY_REQUEST_MAGIC = 0x80;
@@ -35,6 +37,24 @@ export const BinaryHeader = {
   BODY_LENGTH: 8,
   OPAQUE: 12,
   CAS: 16,
+} as const;
+
+/** Byte offsets of the fields inside the extras (which start right after the header). */
+export const BinaryExtrasField = {
+  /** Set/Add/Replace: client flags (4). */
+  STORE_FLAGS: 0,
+  /** Set/Add/Replace: expiration (4). */
+  STORE_EXPIRATION: 4,
+  /** Increment/Decrement: delta (8). */
+  ARITHMETIC_DELTA: 0,
+  /** Increment/Decrement: initial value (8). */
+  ARITHMETIC_INITIAL: 8,
+  /** Increment/Decrement: expiration (4); NO_CREATE_EXPIRATION = do not create. */
+  ARITHMETIC_EXPIRATION: 16,
+  /** Touch/GAT/Flush: expiration (4). */
+  EXPIRATION: 0,
+  /** Get replies: client flags (4). */
+  REPLY_FLAGS: 0,
 } as const;
 
 /** Opcodes of the binary protocol. */

@@ -21,7 +21,15 @@ import type {
   VerbosityRequest,
 } from '../model.js';
 import type { ResponseWriter } from '../writer.js';
-import { BINARY_HEADER_LENGTH, BINARY_RESPONSE_MAGIC, BinaryErrorText, BinaryOpcode as Op, returnsKey } from './constants.js';
+import {
+  BINARY_HEADER_LENGTH,
+  BINARY_RESPONSE_MAGIC,
+  BinaryErrorText,
+  BinaryExtrasField as X,
+  BinaryHeader as H,
+  BinaryOpcode as Op,
+  returnsKey,
+} from './constants.js';
 
 const MASK32 = 0xffffffffn;
 
@@ -40,22 +48,16 @@ function writeHeader(
   opaque: number,
   cas: bigint,
 ): void {
-  b[o] = BINARY_RESPONSE_MAGIC;
-  b[o + 1] = opcode;
-  b[o + 2] = keyLength >>> 8;
-  b[o + 3] = keyLength & 0xff;
-  b[o + 4] = extrasLength;
-  b[o + 5] = 0;
-  b[o + 6] = status >>> 8;
-  b[o + 7] = status & 0xff;
-  b[o + 8] = bodyLength >>> 24;
-  b[o + 9] = (bodyLength >>> 16) & 0xff;
-  b[o + 10] = (bodyLength >>> 8) & 0xff;
-  b[o + 11] = bodyLength & 0xff;
-  b[o + 12] = opaque >>> 24;
-  b[o + 13] = (opaque >>> 16) & 0xff;
-  b[o + 14] = (opaque >>> 8) & 0xff;
-  b[o + 15] = opaque & 0xff;
+  b[o + H.MAGIC] = BINARY_RESPONSE_MAGIC;
+  b[o + H.OPCODE] = opcode;
+  b[o + H.KEY_LENGTH] = keyLength >>> 8;
+  b[o + H.KEY_LENGTH + 1] = keyLength & 0xff;
+  b[o + H.EXTRAS_LENGTH] = extrasLength;
+  b[o + H.DATA_TYPE] = 0;
+  b[o + H.STATUS] = status >>> 8;
+  b[o + H.STATUS + 1] = status & 0xff;
+  writeU32(b, o + H.BODY_LENGTH, bodyLength);
+  writeU32(b, o + H.OPAQUE, opaque);
   let hi = 0;
   let lo = 0;
   if (cas !== 0n) {
@@ -66,14 +68,8 @@ function writeHeader(
       lo = Number(cas & MASK32);
     }
   }
-  b[o + 16] = hi >>> 24;
-  b[o + 17] = (hi >>> 16) & 0xff;
-  b[o + 18] = (hi >>> 8) & 0xff;
-  b[o + 19] = hi & 0xff;
-  b[o + 20] = lo >>> 24;
-  b[o + 21] = (lo >>> 16) & 0xff;
-  b[o + 22] = (lo >>> 8) & 0xff;
-  b[o + 23] = lo & 0xff;
+  writeU32(b, o + H.CAS, hi);
+  writeU32(b, o + H.CAS + 4, lo);
 }
 
 function writeU32(b: Buffer, o: number, v: number): void {
@@ -173,18 +169,18 @@ export const binaryEncoder: ResponseEncoder = {
     if (opcode === Op.TOUCH) {
       // Touch answers flags and CAS, without the value.
       writeHeader(b, o, opcode, 0, 4, 0, 4, req.opaque, item.cas);
-      writeU32(b, o + BINARY_HEADER_LENGTH, item.flags);
+      writeU32(b, o + BINARY_HEADER_LENGTH + X.REPLY_FLAGS, item.flags);
       return;
     }
     const value = item.value;
     if (returnsKey(opcode)) {
       const key = req.key;
       writeHeader(b, o, opcode, key.length, 4, 0, 4 + key.length + value.length, req.opaque, item.cas);
-      writeU32(b, o + BINARY_HEADER_LENGTH, item.flags);
+      writeU32(b, o + BINARY_HEADER_LENGTH + X.REPLY_FLAGS, item.flags);
       w.bytes(key);
     } else {
       writeHeader(b, o, opcode, 0, 4, 0, 4 + value.length, req.opaque, item.cas);
-      writeU32(b, o + BINARY_HEADER_LENGTH, item.flags);
+      writeU32(b, o + BINARY_HEADER_LENGTH + X.REPLY_FLAGS, item.flags);
     }
     if (value.length > 0) w.bytes(value);
   },
@@ -197,7 +193,7 @@ export const binaryEncoder: ResponseEncoder = {
     const o = w.reserveAt(BINARY_HEADER_LENGTH + 4);
     const b = w.current;
     writeHeader(b, o, req.opcode, key.length, 4, 0, 4 + key.length + value.length, req.opaque, item.cas);
-    writeU32(b, o + BINARY_HEADER_LENGTH, item.flags);
+    writeU32(b, o + BINARY_HEADER_LENGTH + X.REPLY_FLAGS, item.flags);
     w.bytes(key);
     if (value.length > 0) w.bytes(value);
   },
@@ -293,7 +289,7 @@ export const binaryEncoder: ResponseEncoder = {
     const o = w.reserveAt(BINARY_HEADER_LENGTH + 4);
     const b = w.current;
     writeHeader(b, o, req.opcode, 0, 4, 0, 4, req.opaque, 0n);
-    writeU32(b, o + BINARY_HEADER_LENGTH, 0);
+    writeU32(b, o + BINARY_HEADER_LENGTH + X.REPLY_FLAGS, 0);
   },
 
   flush(w: ResponseWriter, req: FlushRequest): void {

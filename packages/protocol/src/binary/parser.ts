@@ -7,6 +7,8 @@ import {
   BINARY_HEADER_LENGTH,
   BINARY_REQUEST_MAGIC,
   BinaryExtras,
+  BinaryExtrasField as X,
+  BinaryHeader as H,
   BinaryOpcode as Op,
   NO_CREATE_EXPIRATION,
   isQuietOpcode,
@@ -190,21 +192,21 @@ export class BinaryParser implements RequestParser {
    * (`skip` and `skipped` are set).
    */
   private plan(b: Buffer, p: number): number {
-    if (b[p] !== BINARY_REQUEST_MAGIC) {
+    if (b[p + H.MAGIC] !== BINARY_REQUEST_MAGIC) {
       // memcached closes the connection without a reply.
       const err = new ProtocolError('BAD_MAGIC', 'ERROR', BinaryStatus.EINVAL, true);
       this.failed = err;
       throw err;
     }
-    const opcode = b[p + 1]!;
-    const keyLength = (b[p + 2]! << 8) | b[p + 3]!;
-    const extrasLength = b[p + 4]!;
-    const bodyLength = u32(b, p + 8);
+    const opcode = b[p + H.OPCODE]!;
+    const keyLength = (b[p + H.KEY_LENGTH]! << 8) | b[p + H.KEY_LENGTH + 1]!;
+    const extrasLength = b[p + H.EXTRAS_LENGTH]!;
+    const bodyLength = u32(b, p + H.BODY_LENGTH);
     this.opcode = opcode;
     this.keyLength = keyLength;
     this.extrasLength = extrasLength;
     this.bodyLength = bodyLength;
-    this.opaque = u32(b, p + 12);
+    this.opaque = u32(b, p + H.OPAQUE);
 
     // memcached reads extras and key before it judges the packet, so the
     // errors below are answered once those bytes have arrived (they are
@@ -365,7 +367,7 @@ export class BinaryParser implements RequestParser {
           cmd: 'get',
           key: this.viewer.view(b, k, k + keyLength),
           withCas: false,
-          touch: u32(b, p),
+          touch: u32(b, p + X.EXPIRATION),
           want: ItemFacts.CAS,
         });
         return true;
@@ -376,7 +378,7 @@ export class BinaryParser implements RequestParser {
       case Op.ADDQ:
       case Op.REPLACE:
       case Op.REPLACEQ: {
-        const flags = u32(b, p);
+        const flags = u32(b, p + X.STORE_FLAGS);
         const k = p + BinaryExtras.STORE;
         const v = k + keyLength;
         const valueEnd = p + this.bodyLength;
@@ -404,7 +406,7 @@ export class BinaryParser implements RequestParser {
           key: this.viewer.view(b, k, v),
           value: this.viewer.view(b, v, valueEnd),
           flags,
-          exptime: u32(b, p + 4),
+          exptime: u32(b, p + X.STORE_EXPIRATION),
           compareCas,
           // memcached drops the old item for a refused Set, with or without a CAS; Add and Replace with a CAS leave it.
           unlinkOnFailure: opcode === Op.SET || opcode === Op.SETQ,
@@ -449,7 +451,7 @@ export class BinaryParser implements RequestParser {
       case Op.DECREMENT:
       case Op.DECREMENTQ: {
         const incr = opcode === Op.INCREMENT || opcode === Op.INCREMENTQ;
-        const exptime = u32(b, p + 16);
+        const exptime = u32(b, p + X.ARITHMETIC_EXPIRATION);
         const create = exptime !== NO_CREATE_EXPIRATION;
         const k = p + BinaryExtras.ARITHMETIC;
         out.push({
@@ -460,8 +462,8 @@ export class BinaryParser implements RequestParser {
           cmd: incr ? 'incr' : 'decr',
           key: this.viewer.view(b, k, k + keyLength),
           incr,
-          delta: u64(b, p),
-          initial: create ? u64(b, p + 8) : undefined,
+          delta: u64(b, p + X.ARITHMETIC_DELTA),
+          initial: create ? u64(b, p + X.ARITHMETIC_INITIAL) : undefined,
           exptime: create ? exptime : undefined,
           compareCas: this.cas,
         });
@@ -475,7 +477,7 @@ export class BinaryParser implements RequestParser {
           opcode,
           opaque,
           cmd: 'flush_all',
-          delay: this.extrasLength === BinaryExtras.EXPIRATION ? u32(b, p) : 0,
+          delay: this.extrasLength === BinaryExtras.EXPIRATION ? u32(b, p + X.EXPIRATION) : 0,
         });
         return true;
       case Op.STAT:
@@ -525,8 +527,8 @@ export class BinaryParser implements RequestParser {
 
 /** The header's CAS, `undefined` when zero (no compare). */
 function readCas(b: Buffer, p: number): bigint | undefined {
-  const hi = u32(b, p + 16);
-  const lo = u32(b, p + 20);
+  const hi = u32(b, p + H.CAS);
+  const lo = u32(b, p + H.CAS + 4);
   if (hi === 0 && lo === 0) return undefined;
   return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }

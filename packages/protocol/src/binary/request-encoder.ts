@@ -1,6 +1,14 @@
 import { REALTIME_MAXDELTA } from '../exptime.js';
 import type { Request } from '../model.js';
-import { BINARY_HEADER_LENGTH, BINARY_REQUEST_MAGIC, BinaryExtras, BinaryOpcode as Op, NO_CREATE_EXPIRATION } from './constants.js';
+import {
+  BINARY_HEADER_LENGTH,
+  BINARY_REQUEST_MAGIC,
+  BinaryExtras,
+  BinaryExtrasField as X,
+  BinaryHeader as H,
+  BinaryOpcode as Op,
+  NO_CREATE_EXPIRATION,
+} from './constants.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -44,15 +52,15 @@ function writeRequestHeader(
   opaque: number,
   cas: bigint,
 ): void {
-  b[o] = BINARY_REQUEST_MAGIC;
-  b[o + 1] = opcode;
-  b.writeUInt16BE(keyLength, o + 2);
-  b[o + 4] = extrasLength;
-  b[o + 5] = 0; // data type
-  b.writeUInt16BE(0, o + 6); // vbucket
-  b.writeUInt32BE(bodyLength, o + 8);
-  b.writeUInt32BE(opaque >>> 0, o + 12);
-  b.writeBigUInt64BE(cas, o + 16);
+  b[o + H.MAGIC] = BINARY_REQUEST_MAGIC;
+  b[o + H.OPCODE] = opcode;
+  b.writeUInt16BE(keyLength, o + H.KEY_LENGTH);
+  b[o + H.EXTRAS_LENGTH] = extrasLength;
+  b[o + H.DATA_TYPE] = 0;
+  b.writeUInt16BE(0, o + H.VBUCKET);
+  b.writeUInt32BE(bodyLength, o + H.BODY_LENGTH);
+  b.writeUInt32BE(opaque >>> 0, o + H.OPAQUE);
+  b.writeBigUInt64BE(cas, o + H.CAS);
 }
 
 /** `req.opcode` when the request came in binary as one of `allowed`, else `derived`. */
@@ -123,8 +131,8 @@ export function encodeBinaryRequest(req: Request): Buffer {
           const flags = req.flags;
           const exptime = exptimeField(req.exptime);
           return packet(opcodeOf(req, allowed, derived), opaque, req.compareCas, BinaryExtras.STORE, req.key, req.value, (b, o) => {
-            b.writeUInt32BE(flags >>> 0, o);
-            b.writeUInt32BE(exptime, o + 4);
+            b.writeUInt32BE(flags >>> 0, o + X.STORE_FLAGS);
+            b.writeUInt32BE(exptime, o + X.STORE_EXPIRATION);
           });
         }
       }
@@ -138,15 +146,15 @@ export function encodeBinaryRequest(req: Request): Buffer {
       const { delta, initial } = req;
       const exptime = initial === undefined ? NO_CREATE_EXPIRATION : exptimeField(req.exptime ?? 0);
       return packet(opcodeOf(req, allowed, derived), opaque, req.compareCas, BinaryExtras.ARITHMETIC, req.key, EMPTY, (b, o) => {
-        b.writeBigUInt64BE(BigInt.asUintN(64, delta), o);
-        b.writeBigUInt64BE(BigInt.asUintN(64, initial ?? 0n), o + 8);
-        b.writeUInt32BE(exptime, o + 16);
+        b.writeBigUInt64BE(BigInt.asUintN(64, delta), o + X.ARITHMETIC_DELTA);
+        b.writeBigUInt64BE(BigInt.asUintN(64, initial ?? 0n), o + X.ARITHMETIC_INITIAL);
+        b.writeUInt32BE(exptime, o + X.ARITHMETIC_EXPIRATION);
       });
     }
     case 'touch': {
       const exptime = exptimeField(req.exptime);
       return packet(Op.TOUCH, opaque, undefined, BinaryExtras.EXPIRATION, req.key, EMPTY, (b, o) => {
-        b.writeUInt32BE(exptime, o);
+        b.writeUInt32BE(exptime, o + X.EXPIRATION);
       });
     }
     case 'flush_all': {
@@ -154,7 +162,7 @@ export function encodeBinaryRequest(req: Request): Buffer {
       if (req.delay === 0) return packet(opcode, opaque, undefined, 0, EMPTY, EMPTY);
       const delay = exptimeField(req.delay);
       return packet(opcode, opaque, undefined, BinaryExtras.EXPIRATION, EMPTY, EMPTY, (b, o) => {
-        b.writeUInt32BE(delay, o);
+        b.writeUInt32BE(delay, o + X.EXPIRATION);
       });
     }
     case 'stats':
