@@ -58,15 +58,28 @@ export function createTlsServer(
   admit: (raw: net.Socket) => boolean,
   serve: (socket: tls.TLSSocket) => void,
 ): tls.Server {
-  // allowHalfOpen: a client that ends its side still gets every reply (as over plain TCP).
-  const server = tls.createServer({ ...tlsServerOptions(o), allowHalfOpen: true, noDelay: true }, serve);
+  // Half-open only once secure. Node's TLS server reports no error for an EOF mid-handshake
+  // (a client's FIN before or inside its ClientHello; a reset that lands with its bytes is
+  // one too, as libuv reports a hang-up after a partial read as EOF): with allowHalfOpen the
+  // socket just sits there, and as handshakeTimeout is an idle timer that the EOF itself
+  // restarts, the connection (and its maxConnections slot) would stay until it ran out.
+  // Not half-open, the EOF ends our side too and the socket closes at once.
+  const server = tls.createServer({ ...tlsServerOptions(o), allowHalfOpen: false, noDelay: true }, (socket) => {
+    // A secure connection is half-open, as over plain TCP: a client that ends its side still
+    // gets every reply. Set before any 'end' can be emitted: the handshake finishes (and
+    // 'secureConnection' fires) while Node decrypts the read that carried it, so data and an
+    // EOF behind it come after.
+    socket.allowHalfOpen = true;
+    serve(socket);
+  });
   server.on('connection', (raw: net.Socket) => {
     // No TLS yet to carry memcached's "Too many open connections" line: just drop it.
     if (!admit(raw)) raw.destroy();
   });
   // Plaintext spoken to the TLS port, a refused client certificate, a stalled
-  // handshake (handshakeTimeout) or a client gone mid-handshake: the client's
-  // problem, never a server fault. Node leaves the socket open on a timeout.
+  // handshake (handshakeTimeout) or a client gone mid-handshake (reset, or ended
+  // and closed: "socket hang up"): the client's problem, never a server fault.
+  // Node leaves the socket open on a timeout.
   server.on('tlsClientError', (_err: Error, socket: tls.TLSSocket) => socket.destroy());
   return server;
 }

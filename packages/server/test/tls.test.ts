@@ -3,8 +3,12 @@
  * with the same certificate), client certificates, and hostile or broken
  * TLS clients that must never reach onError nor hold resources for long.
  */
+import net from 'node:net';
+import { once } from 'node:events';
+import tls from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
+import type { GetCommand, Handler, ItemView } from '@cleave/protocol';
 import {
   RawClient,
   TlsRawClient,
@@ -50,6 +54,28 @@ async function until(pred: () => boolean, ms = 5000): Promise<void> {
     if (Date.now() > deadline) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A ClientHello's first bytes: a handshake record header and the message type. */
+const CLIENT_HELLO_START = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]);
+
+/** `inner`, with every get answering through a Promise after `ms` ms. */
+function slowGets(inner: Handler, ms: number): Handler {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop !== 'get') return Reflect.get(target, prop, receiver);
+      return (cmd: GetCommand) =>
+        new Promise<ItemView | undefined>((resolve, reject) => {
+          setTimeout(() => {
+            try {
+              resolve(target.get(cmd) as ItemView | undefined);
+            } catch (e) {
+              reject(e);
+            }
+          }, ms);
+        });
+    },
+  });
 }
 
 describe('over TLS, replies are the bytes memcached -Z sends', () => {
@@ -190,11 +216,60 @@ describe('broken and hostile TLS clients', () => {
     const s = await start({ listen: { port: 0, tls: { ...serverTls, handshakeTimeoutMs: 300 } } });
     const silent = await RawClient.connect({ port: portOf(s) });
     // A ClientHello's first bytes, then nothing.
-    silent.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    silent.write(CLIENT_HELLO_START);
     await until(() => s.counters.currConnections === 1);
     const t0 = Date.now();
     expect(await silent.waitFor(() => silent.closed, 5000)).toBe(true);
     expect(Date.now() - t0).toBeLessThan(4000);
+    await until(() => s.counters.currConnections === 0);
+  });
+
+  // Node reports no error for an EOF mid-handshake, and the EOF restarts the handshake timeout:
+  // whichever way a client leaves, its slot must come free at once, not handshakeTimeoutMs later.
+  // A reset right behind the ClientHello's first bytes reaches the server as an EOF too.
+  const leaves: Record<string, (c: net.Socket) => void> = {
+    'ends its side (FIN, still reading)': (c) => c.end(),
+    'closes (FIN)': (c) => c.destroy(),
+    'resets (RST)': (c) => c.resetAndDestroy(),
+  };
+  for (const [how, leave] of Object.entries(leaves)) {
+    for (const hello of [false, true]) {
+      it(`a client that ${how} ${hello ? 'partway through its ClientHello' : 'before its ClientHello'} frees its slot at once`, async () => {
+        const s = await start({ listen: { port: 0, tls: { ...serverTls, handshakeTimeoutMs: 10_000 } }, limits: { maxConnections: 1 } });
+        const c = net.connect(portOf(s), '127.0.0.1');
+        c.on('error', () => {});
+        await once(c, 'connect');
+        if (hello) c.write(CLIENT_HELLO_START);
+        await until(() => s.counters.currConnections === 1);
+        const closed = once(c, 'close');
+        const t0 = Date.now();
+        leave(c);
+        await until(() => s.counters.currConnections === 0, 2000);
+        expect(Date.now() - t0).toBeLessThan(2000);
+        // The server closed its side too (a client that only ended its own sees that).
+        await closed;
+        // The one slot serves the next client.
+        const next = await TlsRawClient.connect({ port: portOf(s) });
+        expect((await next.request('version\r\n', '\r\n')).toString()).toBe('VERSION 1.6.18\r\n');
+        next.close();
+        await until(() => s.counters.currConnections === 0);
+      });
+    }
+  }
+
+  it('a secure client that ends its side after its requests still gets every reply, then the close', async () => {
+    const s = await start({ listen: { port: 0, tls: serverTls }, handler: slowGets(new InMemoryHandler({ maxBytes: 1 << 20 }), 30) });
+    const c = tls.connect({ port: portOf(s), host: '127.0.0.1', servername: 'localhost', ca: tlsFixture('ca.pem') });
+    // Keep reading after our end, until the server closes.
+    c.allowHalfOpen = true;
+    const received: Buffer[] = [];
+    c.on('data', (d: Buffer) => received.push(d));
+    await once(c, 'secureConnect');
+    // Like `printf ... | openssl s_client`: everything, then close_notify and FIN, likely in the
+    // same read as the client's Finished (TLS 1.3), so the server sees the end as it turns secure.
+    c.end('set a 0 0 1\r\nx\r\nget a\r\nget b\r\n');
+    await once(c, 'close');
+    expect(Buffer.concat(received).toString()).toBe('STORED\r\nVALUE a 0 1\r\nx\r\nEND\r\nEND\r\n');
     await until(() => s.counters.currConnections === 0);
   });
 
