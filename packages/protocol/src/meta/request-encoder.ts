@@ -153,9 +153,11 @@ function lineBound(key: Buffer, base64: boolean, flags: MetaFlagOrder, opaque: M
   return 16 + keyBytes + flags.bound + opaqueBytes;
 }
 
-/** `<command> <key>` */
-function putCommandKey(buf: Buffer, p: number, command: Buffer, key: Buffer, base64: boolean): number {
-  p = putBytes(buf, p, command);
+/** Room for the whole line, and `<command> <key>` written at its start: returns the position after the key in `w.current`. */
+function startLine(w: SlabWriter, command: Buffer, key: Buffer, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): number {
+  const at = w.room(lineBound(key, base64, flags, opaque));
+  const buf = w.current;
+  const p = putBytes(buf, at, command);
   return base64 ? putBase64(buf, p, key) : putBytes(buf, p, key);
 }
 
@@ -164,6 +166,16 @@ function putFlag(buf: Buffer, p: number, letter: number): number {
   buf[p] = SP;
   buf[p + 1] = letter;
   return p + 2;
+}
+
+/** ` <letter><v>` for a signed number; nothing when there is none. */
+function putNumberFlag(buf: Buffer, p: number, letter: number, v: number | undefined): number {
+  return v === undefined ? p : putSigned(buf, putFlag(buf, p, letter), v);
+}
+
+/** ` <letter><v>` for an unsigned 64-bit number; nothing when there is none. */
+function putU64Flag(buf: Buffer, p: number, letter: number, v: bigint | undefined): number {
+  return v === undefined ? p : putDecimal64(buf, putFlag(buf, p, letter), v);
 }
 
 /** A step every command writes alike: a piece of letters without a value, `b` (when base64), or `O` (the opaque). */
@@ -188,22 +200,20 @@ function endLine(buf: Buffer, p: number): number {
 
 /** `mg <key> <flags>`: T the touch, N the vivify exptime, R the recache threshold. */
 export function writeMetaGet(w: SlabWriter, cmd: GetCommand, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): void {
-  const key = cmd.key;
-  let p = w.room(lineBound(key, base64, flags, opaque));
+  let p = startLine(w, MG, cmd.key, base64, flags, opaque);
   const buf = w.current;
-  p = putCommandKey(buf, p, MG, key, base64);
   const steps = flags.steps;
   for (let i = 0; i < steps.length; i++) {
     const c = steps[i]!;
     switch (c) {
       case C_T:
-        if (cmd.touch !== undefined) p = putSigned(buf, putFlag(buf, p, C_T), cmd.touch);
+        p = putNumberFlag(buf, p, C_T, cmd.touch);
         break;
       case C_N:
-        if (cmd.vivify !== undefined) p = putSigned(buf, putFlag(buf, p, C_N), cmd.vivify);
+        p = putNumberFlag(buf, p, C_N, cmd.vivify);
         break;
       case C_R:
-        if (cmd.recache !== undefined) p = putSigned(buf, putFlag(buf, p, C_R), cmd.recache);
+        p = putNumberFlag(buf, p, C_R, cmd.recache);
         break;
       default:
         p = putOther(buf, p, c, flags, base64, opaque);
@@ -214,14 +224,12 @@ export function writeMetaGet(w: SlabWriter, cmd: GetCommand, base64: boolean, fl
 
 /** A touch as `mg <key> <flags>`: T the new exptime (memcached's meta protocol has no touch of its own). */
 export function writeMetaTouch(w: SlabWriter, cmd: TouchCommand, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): void {
-  const key = cmd.key;
-  let p = w.room(lineBound(key, base64, flags, opaque));
+  let p = startLine(w, MG, cmd.key, base64, flags, opaque);
   const buf = w.current;
-  p = putCommandKey(buf, p, MG, key, base64);
   const steps = flags.steps;
   for (let i = 0; i < steps.length; i++) {
     const c = steps[i]!;
-    if (c === C_T) p = putSigned(buf, putFlag(buf, p, C_T), cmd.exptime);
+    if (c === C_T) p = putNumberFlag(buf, p, C_T, cmd.exptime);
     else p = putOther(buf, p, c, flags, base64, opaque);
   }
   w.commit(endLine(buf, p));
@@ -234,12 +242,10 @@ export function writeMetaTouch(w: SlabWriter, cmd: TouchCommand, base64: boolean
  * unchanged until the batch is sent).
  */
 export function writeMetaStore(w: SlabWriter, cmd: StoreCommand, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): void {
-  const key = cmd.key;
   const value = cmd.value;
   const all = flags.keepDefaults;
-  let p = w.room(lineBound(key, base64, flags, opaque));
+  let p = startLine(w, MS, cmd.key, base64, flags, opaque);
   const buf = w.current;
-  p = putCommandKey(buf, p, MS, key, base64);
   buf[p++] = SP;
   p = putDecimal(buf, p, value.length);
   const steps = flags.steps;
@@ -250,13 +256,13 @@ export function writeMetaStore(w: SlabWriter, cmd: StoreCommand, base64: boolean
         if (all || cmd.flags !== 0) p = putDecimal(buf, putFlag(buf, p, C_F), cmd.flags >>> 0);
         break;
       case C_T:
-        if (all || cmd.exptime !== 0) p = putSigned(buf, putFlag(buf, p, C_T), cmd.exptime);
+        if (all || cmd.exptime !== 0) p = putNumberFlag(buf, p, C_T, cmd.exptime);
         break;
       case C_C:
-        if (cmd.compareCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_C), cmd.compareCas);
+        p = putU64Flag(buf, p, C_C, cmd.compareCas);
         break;
       case C_E:
-        if (cmd.newCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_E), cmd.newCas);
+        p = putU64Flag(buf, p, C_E, cmd.newCas);
         break;
       case C_I:
         if (cmd.invalidate === true) p = putFlag(buf, p, C_I);
@@ -278,24 +284,21 @@ export function writeMetaStore(w: SlabWriter, cmd: StoreCommand, base64: boolean
 
 /** `md <key> <flags>`: C the CAS to compare, I invalidate, T the exptime a stale item gets. */
 export function writeMetaDelete(w: SlabWriter, cmd: DeleteCommand, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): void {
-  const key = cmd.key;
-  let p = w.room(lineBound(key, base64, flags, opaque));
+  let p = startLine(w, MD, cmd.key, base64, flags, opaque);
   const buf = w.current;
-  p = putCommandKey(buf, p, MD, key, base64);
   const steps = flags.steps;
   for (let i = 0; i < steps.length; i++) {
     const c = steps[i]!;
     switch (c) {
       case C_C:
-        if (cmd.compareCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_C), cmd.compareCas);
+        p = putU64Flag(buf, p, C_C, cmd.compareCas);
         break;
       case C_I:
         if (cmd.invalidate === true) p = putFlag(buf, p, C_I);
         break;
       case C_T:
         // memcached reads T only with I; a T without it keeps a harmless 0.
-        if (cmd.exptime !== undefined) p = putSigned(buf, putFlag(buf, p, C_T), cmd.exptime);
-        else if (flags.keepDefaults) p = putSigned(buf, putFlag(buf, p, C_T), 0);
+        p = putNumberFlag(buf, p, C_T, cmd.exptime ?? (flags.keepDefaults ? 0 : undefined));
         break;
       default:
         p = putOther(buf, p, c, flags, base64, opaque);
@@ -311,11 +314,9 @@ export function writeMetaDelete(w: SlabWriter, cmd: DeleteCommand, base64: boole
  * in request order: put T before N for a created counter to end with N.
  */
 export function writeMetaArithmetic(w: SlabWriter, cmd: ArithmeticCommand, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): void {
-  const key = cmd.key;
   const all = flags.keepDefaults;
-  let p = w.room(lineBound(key, base64, flags, opaque));
+  let p = startLine(w, MA, cmd.key, base64, flags, opaque);
   const buf = w.current;
-  p = putCommandKey(buf, p, MA, key, base64);
   const steps = flags.steps;
   for (let i = 0; i < steps.length; i++) {
     const c = steps[i]!;
@@ -327,25 +328,25 @@ export function writeMetaArithmetic(w: SlabWriter, cmd: ArithmeticCommand, base6
         }
         break;
       case C_D:
-        if (all || cmd.delta !== 1n) p = putDecimal64(buf, putFlag(buf, p, C_D), BigInt.asUintN(64, cmd.delta));
+        if (all || cmd.delta !== 1n) p = putU64Flag(buf, p, C_D, BigInt.asUintN(64, cmd.delta));
         break;
       case C_N:
-        if (cmd.initial !== undefined) p = putSigned(buf, putFlag(buf, p, C_N), cmd.exptime ?? 0);
+        if (cmd.initial !== undefined) p = putNumberFlag(buf, p, C_N, cmd.exptime ?? 0);
         break;
       case C_J: {
         // memcached reads J only with N; its default is 0.
         const initial = cmd.initial;
-        if (all || (initial !== undefined && initial !== 0n)) p = putDecimal64(buf, putFlag(buf, p, C_J), BigInt.asUintN(64, initial ?? 0n));
+        if (all || (initial !== undefined && initial !== 0n)) p = putU64Flag(buf, p, C_J, BigInt.asUintN(64, initial ?? 0n));
         break;
       }
       case C_T:
-        if (cmd.touch !== undefined) p = putSigned(buf, putFlag(buf, p, C_T), cmd.touch);
+        p = putNumberFlag(buf, p, C_T, cmd.touch);
         break;
       case C_C:
-        if (cmd.compareCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_C), cmd.compareCas);
+        p = putU64Flag(buf, p, C_C, cmd.compareCas);
         break;
       case C_E:
-        if (cmd.newCas !== undefined) p = putDecimal64(buf, putFlag(buf, p, C_E), cmd.newCas);
+        p = putU64Flag(buf, p, C_E, cmd.newCas);
         break;
       default:
         p = putOther(buf, p, c, flags, base64, opaque);
@@ -356,10 +357,10 @@ export function writeMetaArithmetic(w: SlabWriter, cmd: ArithmeticCommand, base6
 
 /** `me <key>`, with `b` for a base64 key (memcached reads b there only as the first flag). */
 export function writeMetaDebug(w: SlabWriter, key: Buffer, base64: boolean): void {
-  let p = w.room(16 + (base64 ? base64Length(key.length) : key.length));
+  const at = w.room(16 + (base64 ? base64Length(key.length) : key.length));
   const buf = w.current;
-  p = putCommandKey(buf, p, ME, key, base64);
-  if (base64) p = putFlag(buf, p, C_b);
+  let p = putBytes(buf, at, ME);
+  p = base64 ? putFlag(buf, putBase64(buf, p, key), C_b) : putBytes(buf, p, key);
   w.commit(endLine(buf, p));
 }
 
