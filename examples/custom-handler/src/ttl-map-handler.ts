@@ -72,6 +72,8 @@ function mapKey(key: Buffer): string {
 }
 
 export class TtlMapHandler implements Handler {
+  /** Stores take `newCas` as the item's CAS unique, so as an L1 under `l1l2` it answers gets with L2's CAS itself. */
+  readonly keepsNewCas = true;
   /** Oldest access first: every write or fetch re-inserts its item at the end. */
   private readonly items = new Map<string, ItemView>();
   private readonly maxItems: number;

@@ -4,12 +4,12 @@
  * Then what the guide promises about the contract, seen on the wire.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HandlerError, type StoreCommand, type StoreOutcome } from '@cleave/protocol';
+import { HandlerError, type Handler, type StoreCommand, type StoreOutcome } from '@cleave/protocol';
 import { listenAndServe, type Server } from '@cleave/server';
-import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
+import { RawClient, RebuiltCommandsHandler, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { TtlMapHandler } from '../src/ttl-map-handler.js';
 
-async function serve(handler: TtlMapHandler): Promise<{ server: Server; port: number }> {
+async function serve(handler: Handler): Promise<{ server: Server; port: number }> {
   const server = await listenAndServe({ listen: { port: 0, host: '127.0.0.1' }, handler: handler });
   const addr = server.addresses[0]!;
   if (!('port' in addr)) throw new Error('expected a TCP listener');
@@ -122,28 +122,39 @@ const META_STEPS: string[] = [
 describe('text and meta replies match real memcached', () => {
   let memcached: MemcachedProcess;
   let ours: { server: Server; port: number };
+  // The same handler given each command rebuilt from its typed fields: it relies on nothing else.
+  let rebuilt: { server: Server; port: number };
 
   beforeAll(async () => {
     memcached = await startMemcached();
     ours = await serve(new TtlMapHandler());
+    rebuilt = await serve(new RebuiltCommandsHandler(new TtlMapHandler()));
   });
   afterAll(async () => {
     await ours?.server.close();
+    await rebuilt?.server.close();
     await memcached?.stop();
   });
 
   it('for text storage, arithmetic, touch, cas, delete and flush', async () => {
-    await compare(TEXT_STEPS);
+    await compare(TEXT_STEPS, ours.port);
   });
 
   it('for meta set modes, cas, delete, arithmetic with creation and touch', async () => {
-    await compare(META_STEPS);
+    await compare(META_STEPS, ours.port);
   });
 
-  async function compare(steps: readonly string[]): Promise<void> {
+  it('with every command rebuilt from its typed fields alone', async () => {
+    await compare(TEXT_STEPS, rebuilt.port);
+    await compare(META_STEPS, rebuilt.port);
+  });
+
+  async function compare(steps: readonly string[], port: number): Promise<void> {
     const theirs = await RawClient.connect({ port: memcached.port });
-    const mine = await RawClient.connect({ port: ours.port });
+    const mine = await RawClient.connect({ port });
     try {
+      // Each comparison starts from two empty caches.
+      for (const c of [theirs, mine]) expect((await c.exchange('flush_all\r\n')).toString()).toBe('OK\r\n');
       const cas = new Map<RawClient, string>();
       const send = async (c: RawClient, step: string) => {
         const reply = (await c.exchange(step.replace('{cas}', cas.get(c) ?? '0'))).toString('latin1');
