@@ -16,6 +16,7 @@
 // its SHA-256 when the key is too long to take the 22-byte suffix within the inner store's longest key.
 import { createHash } from 'node:crypto';
 import { REALTIME_MAXDELTA } from '@cleave/protocol';
+import { fnv1a32 } from '@cleave/core';
 import { MARK0, MARK1, MARK2, hasMarker } from './marker.js';
 
 /** Bytes of the metadata item that stands for a chunked value. */
@@ -45,21 +46,12 @@ export interface ChunkedHeader {
   readonly tokenLo: number;
 }
 
-function fnv1a(b: Buffer, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < end; i++) {
-    h ^= b[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
-
 /** The metadata header of an inner item's value, or undefined when it is not one. */
 export function parseChunkedHeader(v: Buffer): ChunkedHeader | undefined {
   if (v.length !== CHUNKED_HEADER_BYTES || !hasMarker(v)) return undefined;
   const kind = v[3];
   if (kind !== KIND_CHUNKED && kind !== KIND_CHUNKED_HASHED) return undefined;
-  if (v.readUInt32BE(28) !== fnv1a(v, 28)) return undefined;
+  if (v.readUInt32BE(28) !== fnv1a32(v, 28)) return undefined;
   const length = v.readUInt32BE(8);
   const chunkSize = v.readUInt32BE(12);
   const chunks = v.readUInt32BE(16);
@@ -92,7 +84,7 @@ export function encodeChunkedHeader(h: ChunkedHeader): Buffer {
   v.writeUInt32BE(h.chunks, 16);
   v.writeUInt32BE(h.tokenHi, 20);
   v.writeUInt32BE(h.tokenLo, 24);
-  v.writeUInt32BE(fnv1a(v, 28), 28);
+  v.writeUInt32BE(fnv1a32(v, 28), 28);
   return v;
 }
 

@@ -4,7 +4,7 @@
  * op per command (ops.ts). This file turns each typed command into its ops
  * and keeps flush_all a barrier across the connections.
  */
-import { KeyLanes, parseAddress } from '@cleave/core';
+import { KeyLanes, fnv1a32, parseAddress } from '@cleave/core';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -114,12 +114,7 @@ function backendAddress(a: BackendAddress | string): BackendAddress {
 
 /** FNV-1a over the key bytes: picks the backend connection, so one key always uses the same one. */
 export function keyHash(key: Buffer): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key[i]!;
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
+  return fnv1a32(key);
 }
 
 /** `b` when the key cannot travel raw, or the client sent it base64 (memcached then remembers it as binary). */
