@@ -44,6 +44,10 @@
  *   delayed flush_all replaces the threshold before its crawler reclaimed it
  *   (`set q; flush_all; flush_all 100; get q` answers q on 1.6.18), a
  *   timing-dependent quirk that cleave does not copy.
+ *
+ * One file (over 600 lines) because the model, its random command sequences and
+ * the runner that compares a Handler with it share the ModelCommand type and
+ * change together whenever a rule does.
  */
 import fc from 'fast-check';
 import type {

@@ -9,6 +9,10 @@
  * The status line is assembled in a private scratch buffer and copied into
  * the writer's slab in one piece (together with the value when the value is
  * small enough to be copied at all).
+ *
+ * One file (over 600 lines) because the six replies share the flag loop and
+ * its scratch-buffer arithmetic; split, each half would need the other's
+ * internals.
  */
 import type { ResponseEncoder } from '../codec.js';
 import type { ProtocolError } from '../errors.js';

@@ -14,6 +14,9 @@
  *   (`set k 4294967296 0 1` stores flags 0; a data length of 4294967297 is 1);
  * - unsigned parses negate modulo 2^64 and are rejected only when the result
  *   has the top bit set and the token contains a `-` anywhere.
+ *
+ * One file (over 600 lines) because memcached's number rules and its meta flag
+ * pre-parse are one table of quirks read by every meta command.
  */
 import { decodeBase64Key } from '../base64.js';
 import { Viewer } from '../bytes.js';

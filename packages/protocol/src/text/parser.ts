@@ -19,6 +19,9 @@
  *   right after them;
  * - more than 2048 bytes without a newline closes the connection unless the
  *   line starts (after at most 100 spaces) with `get ` or `gets `.
+ *
+ * One file (over 600 lines): a single resumable state machine (line, data
+ * block, swallow) whose states share the cursor and the chunk bookkeeping.
  */
 import { Viewer } from '../bytes.js';
 import { DEFAULT_LIMITS, type ParserLimits, type RequestParser } from '../codec.js';

@@ -11,6 +11,9 @@
  * It does not know which request a reply answers; it reports each reply as it
  * completes, in order. A text retrieval answers with `value` replies then
  * `end`; a meta command answers with one `meta` reply.
+ *
+ * One file (over 600 lines): a single resumable state machine, whose states
+ * share the cursor and the spanning-copy logic.
  */
 import { Viewer } from '../bytes.js';
 import { BinaryStatus, ProtocolError } from '../errors.js';
