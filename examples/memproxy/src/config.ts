@@ -103,7 +103,7 @@ export const ConfigSchema = z
     if (c.l2Sock !== undefined && c.l2Addr !== undefined) issue('l2Sock', 'give --l2-sock or --l2-addr, not both');
     if (c.l2Enabled && !l2Given) issue('l2Enabled', '--l2-enabled needs --l2-sock or --l2-addr');
     if (l2Given && !c.l2Enabled) issue('l2Sock', '--l2-sock/--l2-addr need --l2-enabled');
-    if (c.batchPort !== undefined && !c.l2Enabled) issue('batchPort', '--batch-port serves the L1L2Batch orchestrator and needs --l2-enabled');
+    if (c.batchPort !== undefined && !c.l2Enabled) issue('batchPort', '--batch-port serves the L1L2Batch tiers and needs --l2-enabled');
     if (c.backendTimeout <= 0) issue('backendTimeout', 'must be more than 0');
     if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined)) issue('tlsPort', 'needs --tls-cert and --tls-key');
     if (c.tlsPort === undefined) {
@@ -140,13 +140,14 @@ Usage: memproxy [options]
   Backends (real memcached as storage; memproxy becomes a proxy):
       --l1-sock PATH        L1 is the memcached at this unix socket (instead of in-memory)
       --l1-addr HOST:PORT   L1 is the memcached at this TCP address
-      --chunked             store values as fixed-size chunks in the memcached L1, so
-                            values may be as large as --max-item-size (e.g. 16m)
+      --chunked             store values as fixed-size chunks in the memcached tiers (L1,
+                            and L2 when enabled), so values may be as large as
+                            --max-item-size (e.g. 16m)
       --chunk-size SIZE     chunk size (default: one memcached slab class exactly)
       --l2-enabled          put an L2 memcached behind L1 (writes go to L2 first)
       --l2-sock PATH        the L2 memcached's unix socket
       --l2-addr HOST:PORT   the L2 memcached's TCP address
-      --batch-port N        also serve the bulk-loader orchestrator (L1L2Batch) on this port
+      --batch-port N        also serve the bulk-loader tiers (L1L2Batch) on this port
       --backend-conns N     connections per backend memcached (default 2; requests from all
                             clients are batched onto them)
       --backend-timeout T   how long a backend request may take (default 1s)
