@@ -1,3 +1,8 @@
+/**
+ * The item object the handler answers with (`ItemView`): one class, so
+ * every answer has the same shape and readers' property loads stay
+ * monomorphic.
+ */
 import type { ItemView } from '@cleave/protocol';
 
 /**

@@ -65,20 +65,12 @@ export function applyDelta(current: bigint, delta: bigint, incr: boolean): bigin
   return delta > current ? 0n : current - delta;
 }
 
+/** Node's Buffer has a direct Latin-1 writer that its typings do not declare. */
 interface Latin1Writable {
   latin1Write(s: string, offset: number, length: number): number;
 }
 
-/**
- * The decimal digits of `n` in a Buffer of their own (not a slice of Node's
- * shared pool), right-padded with spaces to `width` when `width` is larger:
- * memcached rewrites a counter in place when the new digits fit the old
- * length, so `decr` from 10 to 9 stores `9 ` and `get` returns those 2 bytes.
- */
-export function counterBytes(digits: string, width: number): Buffer {
-  const len = digits.length;
-  const out = Buffer.allocUnsafeSlow(width > len ? width : len);
-  (out as unknown as Latin1Writable).latin1Write(digits, 0, len);
-  if (out.length > len) out.fill(0x20, len);
-  return out;
+/** Write a counter's digits (a Latin-1 string) into `buf` at `offset`, without Buffer#write's checks. */
+export function writeLatin1(buf: Buffer, s: string, offset: number): void {
+  (buf as unknown as Latin1Writable).latin1Write(s, offset, s.length);
 }

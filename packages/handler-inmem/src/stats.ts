@@ -1,0 +1,242 @@
+/**
+ * The store's statistics: every counter in one place (`Counters`, named
+ * after memcached's stats and counted as memcached 1.6.18 counts them), and
+ * the groups `stats` answers: general (`stats`), settings, items, slabs and
+ * sizes. The groups are built only when asked for; commands just bump
+ * counters.
+ */
+import type { StatsGroup } from '@cleave/protocol';
+import type { Lru } from './lru.js';
+import type { Slabs } from './slabs.js';
+
+export class Counters {
+  totalItems = 0;
+  cmdGet = 0;
+  cmdSet = 0;
+  cmdFlush = 0;
+  cmdTouch = 0;
+  getHits = 0;
+  getMisses = 0;
+  getExpired = 0;
+  getFlushed = 0;
+  deleteHits = 0;
+  deleteMisses = 0;
+  incrHits = 0;
+  incrMisses = 0;
+  decrHits = 0;
+  decrMisses = 0;
+  casHits = 0;
+  casMisses = 0;
+  casBadval = 0;
+  touchHits = 0;
+  touchMisses = 0;
+  storeTooLarge = 0;
+  storeNoMemory = 0;
+  evictions = 0;
+  evictedUnfetched = 0;
+  expiredUnfetched = 0;
+  reclaimed = 0;
+  slabsMoved = 0;
+  crawlerItemsChecked = 0;
+  // Per class (items:<n>:...).
+  readonly clsEvicted: Float64Array;
+  readonly clsEvictedNonzero: Float64Array;
+  readonly clsEvictedTime: Float64Array;
+  readonly clsEvictedUnfetched: Float64Array;
+  readonly clsReclaimed: Float64Array;
+  readonly clsExpiredUnfetched: Float64Array;
+  readonly clsCrawlerReclaimed: Float64Array;
+  readonly clsOutOfMemory: Float64Array;
+  readonly clsMovesWithinLru: Float64Array;
+
+  constructor(classCount: number) {
+    this.clsEvicted = new Float64Array(classCount);
+    this.clsEvictedNonzero = new Float64Array(classCount);
+    this.clsEvictedTime = new Float64Array(classCount);
+    this.clsEvictedUnfetched = new Float64Array(classCount);
+    this.clsReclaimed = new Float64Array(classCount);
+    this.clsExpiredUnfetched = new Float64Array(classCount);
+    this.clsCrawlerReclaimed = new Float64Array(classCount);
+    this.clsOutOfMemory = new Float64Array(classCount);
+    this.clsMovesWithinLru = new Float64Array(classCount);
+  }
+
+  /** `stats reset`: zero the counters (not the contents). */
+  reset(): void {
+    this.totalItems = 0;
+    this.cmdGet = this.cmdSet = this.cmdFlush = this.cmdTouch = 0;
+    this.getHits = this.getMisses = this.getExpired = this.getFlushed = 0;
+    this.deleteHits = this.deleteMisses = 0;
+    this.incrHits = this.incrMisses = this.decrHits = this.decrMisses = 0;
+    this.casHits = this.casMisses = this.casBadval = 0;
+    this.touchHits = this.touchMisses = 0;
+    this.storeTooLarge = this.storeNoMemory = 0;
+    this.evictions = this.evictedUnfetched = this.expiredUnfetched = this.reclaimed = 0;
+    this.slabsMoved = this.crawlerItemsChecked = 0;
+    for (const a of [
+      this.clsEvicted,
+      this.clsEvictedNonzero,
+      this.clsEvictedTime,
+      this.clsEvictedUnfetched,
+      this.clsReclaimed,
+      this.clsExpiredUnfetched,
+      this.clsCrawlerReclaimed,
+      this.clsOutOfMemory,
+      this.clsMovesWithinLru,
+    ]) {
+      a.fill(0);
+    }
+  }
+}
+
+/** What the groups report besides the counters: the store's settings and its current contents. */
+export interface StatsSource {
+  readonly counters: Counters;
+  readonly maxBytes: number;
+  readonly maxItemSize: number;
+  readonly pageSize: number;
+  readonly slabs: Slabs;
+  readonly lru: Lru;
+  /** Bytes charged against maxBytes. */
+  readonly used: number;
+  /** memcached's `bytes`. */
+  readonly itemBytes: number;
+  /** Bytes charged for the items outside the slabs. */
+  readonly largeBytes: number;
+  readonly currItems: number;
+  /** The background sweep (memcached's LRU crawler) runs on a timer. */
+  readonly crawler: boolean;
+}
+
+/** `stats`: memcached's storage figures. */
+export function generalStats(s: StatsSource): StatsGroup {
+  const c = s.counters;
+  return {
+    cmd_get: c.cmdGet,
+    cmd_set: c.cmdSet,
+    cmd_flush: c.cmdFlush,
+    cmd_touch: c.cmdTouch,
+    get_hits: c.getHits,
+    get_misses: c.getMisses,
+    get_expired: c.getExpired,
+    get_flushed: c.getFlushed,
+    delete_misses: c.deleteMisses,
+    delete_hits: c.deleteHits,
+    incr_misses: c.incrMisses,
+    incr_hits: c.incrHits,
+    decr_misses: c.decrMisses,
+    decr_hits: c.decrHits,
+    cas_misses: c.casMisses,
+    cas_hits: c.casHits,
+    cas_badval: c.casBadval,
+    touch_hits: c.touchHits,
+    touch_misses: c.touchMisses,
+    store_too_large: c.storeTooLarge,
+    store_no_memory: c.storeNoMemory,
+    limit_maxbytes: s.maxBytes,
+    slabs_moved: c.slabsMoved,
+    bytes: s.itemBytes,
+    curr_items: s.currItems,
+    total_items: c.totalItems,
+    expired_unfetched: c.expiredUnfetched,
+    evicted_unfetched: c.evictedUnfetched,
+    evicted_active: 0,
+    evictions: c.evictions,
+    reclaimed: c.reclaimed,
+  };
+}
+
+/** `stats settings`: the store's part of memcached's settings. */
+export function settingsStats(s: StatsSource): StatsGroup {
+  return {
+    maxbytes: s.maxBytes,
+    evictions: 'on',
+    growth_factor: '1.25',
+    chunk_size: 48,
+    cas_enabled: 'yes',
+    item_size_max: s.maxItemSize,
+    slab_page_size: s.pageSize,
+    slab_chunk_max: s.slabs.chunkMax,
+    slab_reassign: 'yes',
+    lru_crawler: s.crawler ? 'yes' : 'no',
+    lru_maintainer_thread: 'no',
+    lru_segmented: 'no',
+    flush_enabled: 'yes',
+    temp_lru: 'no',
+  };
+}
+
+/**
+ * `stats items`, per class in use. memcached numbers slab classes from 1;
+ * items outside the slabs are reported as the class after the last. There
+ * is one LRU per class (no hot/warm/cold segments), so those figures are 0.
+ */
+export function itemStats(s: StatsSource, now: number): StatsGroup {
+  const out: StatsGroup = {};
+  const c = s.counters;
+  const lru = s.lru;
+  const large = lru.classCount - 1;
+  for (let cls = 0; cls <= large; cls++) {
+    const n = lru.items[cls]!;
+    if (n === 0) continue;
+    const p = `items:${cls + 1}:`;
+    out[`${p}number`] = n;
+    out[`${p}number_hot`] = 0;
+    out[`${p}number_warm`] = 0;
+    out[`${p}number_cold`] = n;
+    out[`${p}age_hot`] = 0;
+    out[`${p}age_warm`] = 0;
+    out[`${p}age`] = lru.age(cls, now);
+    out[`${p}mem_requested`] = cls === large ? s.largeBytes : n * s.slabs.sizes[cls]!;
+    out[`${p}evicted`] = c.clsEvicted[cls]!;
+    out[`${p}evicted_nonzero`] = c.clsEvictedNonzero[cls]!;
+    out[`${p}evicted_time`] = c.clsEvictedTime[cls]!;
+    out[`${p}outofmemory`] = c.clsOutOfMemory[cls]!;
+    out[`${p}tailrepairs`] = 0;
+    out[`${p}reclaimed`] = c.clsReclaimed[cls]!;
+    out[`${p}expired_unfetched`] = c.clsExpiredUnfetched[cls]!;
+    out[`${p}evicted_unfetched`] = c.clsEvictedUnfetched[cls]!;
+    out[`${p}evicted_active`] = 0;
+    out[`${p}crawler_reclaimed`] = c.clsCrawlerReclaimed[cls]!;
+    out[`${p}crawler_items_checked`] = c.crawlerItemsChecked;
+    out[`${p}lrutail_reflocked`] = 0;
+    out[`${p}moves_to_cold`] = 0;
+    out[`${p}moves_to_warm`] = 0;
+    out[`${p}moves_within_lru`] = c.clsMovesWithinLru[cls]!;
+    out[`${p}direct_reclaims`] = 0;
+    out[`${p}hits_to_hot`] = 0;
+    out[`${p}hits_to_warm`] = 0;
+    out[`${p}hits_to_cold`] = 0;
+    out[`${p}hits_to_temp`] = 0;
+  }
+  return out;
+}
+
+/** `stats slabs`: pages and chunks per slab class in use, then the totals. */
+export function slabStats(s: StatsSource): StatsGroup {
+  const out: StatsGroup = {};
+  const slabs = s.slabs;
+  let active = 0;
+  for (let c = 0; c < slabs.classCount; c++) {
+    const pages = slabs.pagesOf[c]!;
+    if (pages === 0) continue;
+    active++;
+    const p = `${c + 1}:`;
+    const total = pages * slabs.perPage[c]!;
+    out[`${p}chunk_size`] = slabs.sizes[c]!;
+    out[`${p}chunks_per_page`] = slabs.perPage[c]!;
+    out[`${p}total_pages`] = pages;
+    out[`${p}total_chunks`] = total;
+    out[`${p}used_chunks`] = total - slabs.freeCount(c);
+    out[`${p}free_chunks`] = slabs.freeCount(c);
+    out[`${p}free_chunks_end`] = 0;
+  }
+  out.active_slabs = active;
+  out.total_malloced = s.used;
+  return out;
+}
+
+/** `stats sizes`: memcached's item size histogram, off as in memcached by default. */
+export function sizesStats(): StatsGroup {
+  return { sizes_status: 'disabled' };
+}
