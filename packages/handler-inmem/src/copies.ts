@@ -6,8 +6,7 @@
  * outside the slabs are handed out as their own Buffers, which are never
  * written again.
  */
-import { bufferView } from '@cleave/protocol';
-import { Item } from './item.js';
+import { Item, bufferView } from '@cleave/protocol';
 import { writeLatin1 } from './numeric.js';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
 import { ATIME, CAS, CLS, EXPTIME, FETCHED, FLAGS, KEY_BINARY, KLEN, REF, STALE, STATE, STRIDE, TOKEN_SENT, VLEN, type ItemTable, type LargeItem } from './table.js';

@@ -7,7 +7,7 @@
  * command does: look the key up, apply memcached's rule for that command,
  * count it.
  */
-import { SLAB_CHUNK_MAX, bufferView, memcachedItemSize } from '@cleave/protocol';
+import { Item, SLAB_CHUNK_MAX, bufferView, memcachedItemSize } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -25,7 +25,6 @@ import type {
 import { Copies } from './copies.js';
 import { absoluteExptime } from './exptime.js';
 import { FlushState } from './flush.js';
-import { Item } from './item.js';
 import { Lru } from './lru.js';
 import { ItemMemory } from './memory.js';
 import { invalidatedState, keyBits, staleStoreBits, storesStale, vivifiedBits, winsToken } from './meta.js';

@@ -19,6 +19,7 @@ import type {
   TouchCommand,
 } from '@cleave/protocol';
 import {
+  Item,
   MetaFlagOrder,
   absoluteExptime,
   writeMetaArithmetic,
@@ -29,7 +30,7 @@ import {
   writeMetaTouch,
 } from '@cleave/protocol';
 import { backendError } from './errors.js';
-import { BackendItem, exptimeFromTtl } from './item.js';
+import { exptimeFromTtl } from './item.js';
 
 // Op kinds.
 export const OP_GET = 0;
@@ -241,7 +242,7 @@ export function decode(op: Op, r: TextReply, now: number): unknown {
       const cmd = op.cmd as StoreCommand;
       switch (r.code) {
         case 'HD':
-          return new BackendItem(
+          return new Item(
             cmd.key,
             cmd.value,
             cmd.flags,
@@ -318,7 +319,7 @@ export function decode(op: Op, r: TextReply, now: number): unknown {
 /** The counter an `ma` answered with (`t` came last: its final exptime). */
 function counter(op: Op, r: MetaReply, flags: number, now: number): ItemView {
   const cmd = op.cmd as ArithmeticCommand;
-  return new BackendItem(
+  return new Item(
     cmd.key,
     r.value ?? EMPTY,
     flags,
@@ -357,7 +358,7 @@ function decodeGet(op: Op, r: MetaReply, now: number): unknown {
     exptime = absoluteExptime(cmd.touch, now);
   }
   const hl = (bits & BIT_HL) !== 0;
-  return new BackendItem(
+  return new Item(
     cmd.key,
     r.value ?? EMPTY,
     r.clientFlags ?? 0,

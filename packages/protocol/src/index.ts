@@ -65,3 +65,4 @@ export {
   slabClassFor,
 } from './item-size.js';
 export { absoluteExptime, isExpired, EXPIRED_EXPTIME, REALTIME_MAXDELTA } from './exptime.js';
+export { Item } from './item.js';
