@@ -95,7 +95,7 @@ export class InMemoryHandler implements Handler {
     const large = new Map<number, LargeItem>();
     this.counters = new Counters(classes);
     this.table = new ItemTable(this.slabs, large, this.LARGE);
-    this.lru = new Lru(this.table, this.counters, classes);
+    this.lru = new Lru(this.table, this.counters.clsMovesWithinLru, classes);
     this.flushes = new FlushState(this.table);
     this.memory = new ItemMemory(this.maxBytes, this.table, this.slabs, this.lru, large, this.LARGE, this.flushes, this.counters);
     this.copies = new Copies(this.table, this.slabs, large, this.LARGE);

@@ -6,7 +6,6 @@
  * list pointers; the tails say which class holds the oldest items when
  * memory must move (see memory.ts).
  */
-import type { Counters } from './stats.js';
 import { ATIME, CLS, NEXT, PREV, STRIDE, type ItemTable } from './table.js';
 
 /** memcached's ITEM_UPDATE_INTERVAL: a fetched item is relinked at the LRU head at most once per 60 s. */
@@ -22,7 +21,8 @@ export class Lru {
 
   constructor(
     private readonly table: ItemTable,
-    private readonly counters: Counters,
+    /** Per class: bumps that moved an item within its LRU (stats items `moves_within_lru`). */
+    private readonly movesWithinLru: Float64Array,
     /** Classes, the one for items outside the slabs included. */
     readonly classCount: number,
   ) {
@@ -60,7 +60,7 @@ export class Lru {
     if (this.heads[c] !== id) {
       this.listRemove(id);
       this.pushHead(id);
-      this.counters.clsMovesWithinLru[c]!++;
+      this.movesWithinLru[c]!++;
     }
   }
 
