@@ -17,6 +17,8 @@ import { parseArgs } from 'node:util';
 import { ensureMcload, fmt, freePort, mcload, pick, root, waitPort } from './bench-lib.mjs';
 
 const { values } = parseArgs({
+  // pnpm may forward a literal "--" before the script's own arguments.
+  args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
   options: {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
