@@ -370,6 +370,31 @@ describe('BinaryParser: errors that keep the stream in sync', () => {
     expect(small.maxBuffered).toBeLessThanOrEqual(24);
   });
 
+  it('a Set refused as too large names its key for unlinking (memcached drops the old item); Add and Replace do not', () => {
+    const limit = 4096;
+    const big = Buffer.alloc(limit, 2);
+    const packets = [
+      pkt({ opcode: Op.SET, key: 'sk', extras: storeExtras(0, 0), value: big }),
+      pkt({ opcode: Op.SETQ, key: 'sq', extras: storeExtras(0, 0), value: big, cas: 9n }),
+      // Within 4 bytes of the limit the flags decide, once the whole packet is read.
+      pkt({ opcode: Op.SET, key: 'sf', extras: storeExtras(1, 0), value: Buffer.alloc(limit - 59 - 2 - 4 + 1) }),
+      pkt({ opcode: Op.ADD, key: 'ad', extras: storeExtras(0, 0), value: big }),
+      pkt({ opcode: Op.REPLACE, key: 'rp', extras: storeExtras(0, 0), value: big }),
+      noop(),
+    ];
+    const whole = parse(packets, { maxItemSize: limit });
+    const all = Buffer.concat(packets);
+    const bytes: Buffer[] = [];
+    for (let i = 0; i < all.length; i++) bytes.push(all.subarray(i, i + 1));
+    const byByte = feedChunks(bytes, { maxItemSize: limit });
+    for (const r of [whole, byByte]) {
+      expect(r.requests.map((q) => q.cmd)).toEqual(['error', 'error', 'error', 'error', 'error', 'noop']);
+      const keys = r.requests.slice(0, 5).map((q) => errorOf(q).unlinkKey?.toString());
+      expect(keys).toEqual(['sk', 'sq', 'sf', undefined, undefined]);
+      for (const q of r.requests.slice(0, 5)) expect(errorOf(q).error.code).toBe('TOO_LARGE');
+    }
+  });
+
   it('non-zero flags take 4 more bytes of the item, as in memcached', () => {
     const limit = 4096;
     const okLength = limit - 59 - 1 - 4;

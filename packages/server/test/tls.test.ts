@@ -112,6 +112,7 @@ describe('over TLS, replies are the bytes memcached -Z sends', () => {
     'item over the size limit is refused and its data swallowed',
     'a refused set unlinks the old item, a refused add does not',
     'a refused ms unlinks the old item',
+    'too large set drops the old item, add and replace keep it',
   ]);
   const cases = (all: Record<string, Array<Buffer | string>>) => Object.entries(all).filter(([name]) => !stallsMemcachedTls.has(name));
 

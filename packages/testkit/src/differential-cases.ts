@@ -113,6 +113,18 @@ export const binaryCases: Record<string, Buffer[]> = (() => {
     'unknown opcode': [binaryPacket({ opcode: 0x50, opaque: 3 }), binaryPacket({ opcode: NOOP })],
     'invalid extras length': [binaryPacket({ opcode: SET, key: 'a', value: 'x', extras: Buffer.alloc(3) }), binaryPacket({ opcode: NOOP })],
     'key too long': [keyOnly(GET, long(251))],
+    // A Set refused as too large (memcached's default -I 1m) drops the key's old item; Add and Replace leave it.
+    'too large set drops the old item, add and replace keep it': [
+      set('big', 'old'),
+      set('big', 'x'.repeat(1024 * 1024 + 1)),
+      keyOnly(GET, 'big'),
+      set('keep', 'old'),
+      set('keep', 'x'.repeat(1024 * 1024 + 1), { opcode: 0x03 }),
+      set('keep', 'x'.repeat(1024 * 1024 + 1), { opcode: 0x02 }),
+      keyOnly(GET, 'keep', 7),
+      set('q', 'old'),
+      Buffer.concat([set('q', 'y'.repeat(1024 * 1024 + 100), { opcode: 0x11, opaque: 8 }), keyOnly(GETK, 'q', 9)]),
+    ],
     'quit answers then closes': [Buffer.concat([binaryPacket({ opcode: 0x07, opaque: 4 }), keyOnly(GET, 'a')])],
     'bad magic closes': [binaryPacket({ opcode: GET, key: 'a' }), Buffer.concat([binaryPacket({ opcode: GET, key: 'a', magic: 0x81 })])],
   };})();

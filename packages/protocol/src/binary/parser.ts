@@ -93,6 +93,8 @@ export class BinaryParser implements RequestParser {
   /** Bytes still to skip, then `skipped` is appended. */
   private skip = 0;
   private skipped: ErrorRequest | null = null;
+  /** The planned Set is too large: only its extras and key are read, then its value is skipped. */
+  private setTooLarge = false;
 
   /** A fatal error was answered: the stream cannot be resynchronised. */
   private failed: ProtocolError | null = null;
@@ -232,7 +234,14 @@ export class BinaryParser implements RequestParser {
           this.cas = readCas(b, p);
           // Too large even without flags: skip the value. Within 4 bytes of
           // the limit it depends on the flags, judged once they are read.
-          if (itemTooLarge(keyLength, 0, bodyLength - keyAndExtras, this.maxItemSize)) return this.skipThen(TOO_LARGE, bodyLength);
+          if (itemTooLarge(keyLength, 0, bodyLength - keyAndExtras, this.maxItemSize)) {
+            // memcached refuses a Set it cannot hold only after reading extras and key, and drops the
+            // key's old item so no stale value outlives the write (not for Add/Replace): read those
+            // bytes first, then skip the value.
+            if (opcode !== Op.SET && opcode !== Op.SETQ) return this.skipThen(TOO_LARGE, bodyLength);
+            this.setTooLarge = true;
+            return keyAndExtras;
+          }
           return bodyLength;
         }
         break;
@@ -381,9 +390,18 @@ export class BinaryParser implements RequestParser {
         const flags = u32(b, p + X.STORE_FLAGS);
         const k = p + BinaryExtras.STORE;
         const v = k + keyLength;
+        const set = opcode === Op.SET || opcode === Op.SETQ;
+        if (this.setTooLarge) {
+          // Only extras and key were read (plan): the value is skipped, then the refusal answered.
+          // The key is copied: the bytes it sits in may be reused before the skip ends.
+          this.setTooLarge = false;
+          this.skip = this.bodyLength - BinaryExtras.STORE - keyLength;
+          this.skipped = { ...this.errorRequest(TOO_LARGE), unlinkKey: Buffer.from(b.subarray(k, v)) };
+          return true;
+        }
         const valueEnd = p + this.bodyLength;
         if (flags !== 0 && itemTooLarge(keyLength, flags, valueEnd - v, this.maxItemSize)) {
-          out.push(this.errorRequest(TOO_LARGE));
+          out.push(set ? { ...this.errorRequest(TOO_LARGE), unlinkKey: this.viewer.view(b, k, v) } : this.errorRequest(TOO_LARGE));
           return true;
         }
         const compareCas = this.cas;
@@ -391,7 +409,7 @@ export class BinaryParser implements RequestParser {
         // NREAD_CAS): stored only over an existing item with that CAS, so
         // Add/Replace lose their own condition.
         const mode: StoreMode =
-          compareCas !== undefined || opcode === Op.SET || opcode === Op.SETQ
+          compareCas !== undefined || set
             ? 'set'
             : opcode === Op.ADD || opcode === Op.ADDQ
               ? 'add'
@@ -409,7 +427,7 @@ export class BinaryParser implements RequestParser {
           exptime: u32(b, p + X.STORE_EXPIRATION),
           compareCas,
           // memcached drops the old item for a refused Set, with or without a CAS; Add and Replace with a CAS leave it.
-          unlinkOnFailure: opcode === Op.SET || opcode === Op.SETQ,
+          unlinkOnFailure: set,
         });
         return true;
       }
