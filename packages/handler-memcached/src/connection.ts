@@ -20,6 +20,7 @@ import { Errors } from './errors.js';
 import { Fifo } from './fifo.js';
 import { DESYNC, Failure, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
 import { ReadSlabs } from './read-slabs.js';
+import type { KeySlots } from './picker.js';
 
 /** Where the backend listens: `{ host, port }` or `{ path }` (a unix socket). */
 export type BackendAddress = Address;
@@ -93,6 +94,8 @@ export class BackendConnection {
   constructor(
     private readonly cfg: ConnectionConfig,
     private readonly counters: Counters,
+    /** Per-key slots of the handler's connection picker: an op's slot is released when it leaves this queue. */
+    private readonly slots?: KeySlots,
   ) {
     this.parser = new TextResponseParser({ maxValueSize: cfg.maxValueSize, maxLineLength: 8192 });
     this.connect();
@@ -238,6 +241,7 @@ export class BackendConnection {
     const fifo = this.fifo;
     while (fifo.length > 0) {
       const op = fifo.shift()!;
+      this.slots?.release(op.slot);
       if (op.kind !== OP_MN) this.counters.errors++;
       // Batch boundaries have no caller; a flush barrier's `mn` does.
       if (op.resolve !== this.onHello) fail(op, err);
@@ -320,6 +324,7 @@ export class BackendConnection {
         broken = true;
         break;
       }
+      this.slots?.release(op.slot);
       const v = decode(op, replies[i]!, now);
       if (v === SKIP) continue;
       if (v === DESYNC) {
@@ -340,6 +345,17 @@ export class BackendConnection {
       this.counters.desyncs++;
       this.reset(Errors.desync);
     }
+  }
+
+  /** Backing off after a failure: try to connect now instead of at the end of the backoff (a health probe wants an answer now). */
+  wake(): void {
+    if (this.state !== ST_BACKOFF) return;
+    if (this.backoffTimer !== undefined) clearTimeout(this.backoffTimer);
+    this.connect();
+  }
+
+  get connecting(): boolean {
+    return this.state === ST_CONNECTING;
   }
 
   close(): void {

@@ -4,7 +4,8 @@
  * op per command (ops.ts). This file turns each typed command into its ops
  * and keeps flush_all a barrier across the connections.
  */
-import { KeyLanes, fnv1a32, parseAddress } from '@cleave/core';
+import { KeyLanes, parseAddress } from '@cleave/core';
+import { KeySlots, keySlot, pickConnection } from './picker.js';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -49,7 +50,11 @@ export interface MemcachedHandlerOptions {
    * `"host:port"` / `"/path/to/socket"`.
    */
   address: BackendAddress | string;
-  /** Backend connections; keys are spread over them by hash (default 2). */
+  /**
+   * Backend connections (default 2). A request goes to the one with the
+   * fewest requests outstanding; a key with requests outstanding stays on
+   * their connection, so one key's requests keep their order.
+   */
   connections?: number;
   /** A request not answered within this many ms fails with `SERVER_ERROR backend timeout`, and its connection is reopened (default 1000). */
   timeoutMs?: number;
@@ -112,11 +117,6 @@ function backendAddress(a: BackendAddress | string): BackendAddress {
   throw new TypeError(`MemcachedHandler: address must be { host, port } or { path }, got ${JSON.stringify(a)}`);
 }
 
-/** FNV-1a over the key bytes: picks the backend connection, so one key always uses the same one. */
-export function keyHash(key: Buffer): number {
-  return fnv1a32(key);
-}
-
 /** `b` when the key cannot travel raw, or the client sent it base64 (memcached then remembers it as binary). */
 function keyBits(cmd: KeyCommand): number {
   const form = metaKeyForm(cmd.key, cmd.keyBinary === true);
@@ -154,6 +154,8 @@ export class MemcachedHandler implements Handler {
   readonly maxItemSize: number;
   private readonly conns: BackendConnection[];
   private readonly counters = new Counters();
+  /** Which connection each key's outstanding requests are on (picker.ts). */
+  private readonly slots = new KeySlots();
   /** memcached stores an item with a CAS of its own: 1.6.18 refuses meta `E`. */
   readonly keepsNewCas = false;
   /** flush_all's barrier: while one is pending, every call waits for it (the connections keep each key's order themselves). */
@@ -193,7 +195,7 @@ export class MemcachedHandler implements Handler {
       flushOn,
     } as const;
     this.conns = [];
-    for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters));
+    for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots));
     this.settings = {
       backend: 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`,
       backend_connections: connections,
@@ -204,23 +206,41 @@ export class MemcachedHandler implements Handler {
     };
   }
 
-  /** The connection that serves `key`: always the same one, so one key's requests keep their order. */
-  private route(key: Buffer): BackendConnection {
+  /**
+   * Queue `op` on the connection for its key (see picker.ts): one key's ops
+   * stay on one connection while any is outstanding. `n` ops of the same key
+   * go together (an `ma` and its probe): `op` is the first; `second` follows.
+   */
+  private send(op: Op, second?: Op): void {
     const conns = this.conns;
-    return conns.length === 1 ? conns[0]! : conns[keyHash(key) % conns.length]!;
+    const one = conns.length === 1;
+    const slot = one ? -1 : keySlot((op.cmd as KeyCommand).key);
+    const i = one ? 0 : pickConnection(this.slots, conns, slot);
+    const conn = conns[i]!;
+    conn.check(second === undefined ? 1 : 2);
+    if (!one) {
+      op.slot = slot;
+      this.slots.take(slot, i);
+    }
+    conn.enqueue(op, this.deadline);
+    if (second !== undefined) {
+      if (!one) {
+        second.slot = slot;
+        this.slots.take(slot, i);
+      }
+      conn.enqueue(second, this.deadline);
+    }
   }
 
   /** Queue one op and return its outcome. */
   private one<T>(kind: number, cmd: KeyCommand, bits: number): Promise<T> {
-    const conn = this.route(cmd.key);
-    conn.check(1);
     const op = new Op(kind, cmd);
     op.bits = bits;
     const p = new Promise<T>((resolve, reject) => {
       op.resolve = resolve as (v: unknown) => void;
       op.reject = reject;
     });
-    conn.enqueue(op, this.deadline);
+    this.send(op);
     return p;
   }
 
@@ -255,14 +275,11 @@ export class MemcachedHandler implements Handler {
     try {
       for (let i = 0; i < n; i++) {
         const cmd = cmds[i]!;
-        const bits = getBits(cmd);
-        const conn = this.route(cmd.key);
-        conn.check(1);
         const op = new Op(OP_GET, cmd);
-        op.bits = bits;
+        op.bits = getBits(cmd);
         op.group = group;
         op.index = i;
-        conn.enqueue(op, this.deadline);
+        this.send(op);
       }
     } catch (err) {
       // Ops already queued answer into a group that is done: their replies are dropped.
@@ -336,10 +353,8 @@ export class MemcachedHandler implements Handler {
   private arithmeticNow(cmd: ArithmeticCommand): Promise<ArithmeticOutcome> {
     try {
       const bits = keyBits(cmd);
-      const conn = this.route(cmd.key);
       const before = wantsCreated(cmd);
       const after = !before && this.counterFlags;
-      conn.check(before || after ? 2 : 1);
       const op = new Op(OP_ARITH, cmd);
       op.bits = bits;
       const p = new Promise<ArithmeticOutcome>((resolve, reject) => {
@@ -350,8 +365,7 @@ export class MemcachedHandler implements Handler {
         const probe = new Op(OP_PROBE, cmd);
         probe.bits = bits | BIT_BEFORE;
         probe.target = op;
-        conn.enqueue(probe, this.deadline);
-        conn.enqueue(op, this.deadline);
+        this.send(probe, op);
       } else if (after) {
         const probe = new Op(OP_PROBE, cmd);
         probe.bits = bits;
@@ -360,10 +374,9 @@ export class MemcachedHandler implements Handler {
         probe.resolve = op.resolve;
         probe.reject = op.reject;
         op.target = probe;
-        conn.enqueue(op, this.deadline);
-        conn.enqueue(probe, this.deadline);
+        this.send(op, probe);
       } else {
-        conn.enqueue(op, this.deadline);
+        this.send(op);
       }
       return p;
     } catch (err) {
@@ -454,6 +467,33 @@ export class MemcachedHandler implements Handler {
         }
       }),
     );
+  }
+
+  /**
+   * One `mn` round trip to memcached, on a ready connection if there is one,
+   * else on one being opened (a connection backing off after a failure tries
+   * again now): settles when memcached answered, fails as a request would.
+   */
+  ping(): Promise<void> {
+    if (this.closed) return Promise.reject(Errors.shutdown);
+    const conns = this.conns;
+    let conn = conns.find((c) => c.ready) ?? conns.find((c) => c.connecting);
+    if (conn === undefined) {
+      conn = conns[0]!;
+      conn.wake();
+    }
+    try {
+      conn.check(1);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const op = new Op(OP_MN, undefined);
+    const p = new Promise<void>((resolve, reject) => {
+      op.resolve = resolve as (v: unknown) => void;
+      op.reject = reject;
+    });
+    conn.enqueue(op);
+    return p;
   }
 
   /** The handler's own counters (never a backend round trip). */

@@ -93,6 +93,8 @@ export class Op {
   reply: MetaReply | undefined = undefined;
   /** OP_ARITH: settled already (a failure needs no flags). */
   done = false;
+  /** The key's slot in the handler's KeySlots (picker.ts), released when the op leaves its connection's queue; -1 none. */
+  slot = -1;
   constructor(
     readonly kind: number,
     readonly cmd: unknown,

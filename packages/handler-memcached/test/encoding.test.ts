@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SlabWriter } from '@cleave/protocol';
-import { keyHash } from '../src/handler.js';
+import { KeySlots, keySlot, pickConnection } from '../src/picker.js';
 import {
   BIT_B64,
   BIT_BEFORE,
@@ -69,11 +69,28 @@ describe('request lines', () => {
   });
 });
 
-describe('keyHash', () => {
-  it('is stable and spreads keys', () => {
-    expect(keyHash(k('a'))).toBe(keyHash(k('a')));
+describe('picking a connection', () => {
+  it('keySlot is stable and spreads keys', () => {
+    expect(keySlot(k('a'))).toBe(keySlot(k('a')));
     const buckets = [0, 0, 0, 0];
-    for (let i = 0; i < 4000; i++) buckets[keyHash(k(`key:${i}`)) % 4]!++;
+    for (let i = 0; i < 4000; i++) buckets[keySlot(k(`key:${i}`)) % 4]!++;
     for (const b of buckets) expect(b).toBeGreaterThan(800);
+  });
+
+  it('sends a request to the connection with the fewest outstanding, unless its key has requests outstanding', () => {
+    const slots = new KeySlots();
+    const conns = [{ inFlight: 3 }, { inFlight: 1 }, { inFlight: 2 }];
+    const a = keySlot(k('a'));
+    expect(pickConnection(slots, conns, a)).toBe(1);
+    slots.take(a, 1);
+    conns[1]!.inFlight = 9;
+    // 'a' has a request outstanding on connection 1: the next stays there, behind it.
+    expect(pickConnection(slots, conns, a)).toBe(1);
+    const b = keySlot(k('b'));
+    expect(b).not.toBe(a);
+    expect(pickConnection(slots, conns, b)).toBe(2);
+    slots.release(a);
+    // Once 'a' has nothing outstanding it goes to the least loaded again.
+    expect(pickConnection(slots, conns, a)).toBe(2);
   });
 });
