@@ -57,6 +57,14 @@ export interface Handler {
    * `slabs`, ...). Return `undefined` for a group the handler does not know.
    */
   stats?(group: string): StatsGroup | undefined;
+  /**
+   * Check that the storage can serve now: for a remote store, one round trip
+   * to it. Settles once it answered; fails (throws or rejects with a
+   * `HandlerError`) when it cannot. Health checks call it (a pool probing a
+   * server it took out of service) instead of risking a client's request.
+   * Optional: storage in this process, always up, may leave it out.
+   */
+  ping?(): MaybePromise<void>;
   /** Release resources (timers, sockets). Called once, on server close. */
   close(): MaybePromise<void>;
   /**
