@@ -14,6 +14,7 @@ const alias = {
   '@cleave/chunked': here('./packages/chunked/src/index.ts'),
   '@cleave/loadgen': here('./packages/loadgen/src/index.ts'),
   '@cleave/testkit': here('./packages/testkit/src/index.ts'),
+  '@cleave/router': here('./packages/router/src/index.ts'),
 };
 
 const project = (name: string, dir: string, extra: { testTimeout?: number } = {}): TestProjectConfiguration => ({
@@ -40,5 +41,6 @@ export default [
   project('loadgen', './packages/loadgen', { testTimeout: 60_000 }),
   project('server', './packages/server', { testTimeout: 60_000 }),
   project('testkit', './packages/testkit'),
+  project('router', './packages/router', { testTimeout: 60_000 }),
   project('examples', './examples', { testTimeout: 120_000 }),
 ] satisfies TestProjectConfiguration[];
