@@ -54,6 +54,15 @@ export const MULTI_GET_SLICE = 64;
 const spareWriters: ResponseWriter[] = [];
 const SPARE_WRITERS = 1024;
 
+/** Why a connection ends, for nutcracker's client_eof / client_err: the first cause seen decides. */
+const enum EndCause {
+  Unknown,
+  /** The client closed its side or sent quit. */
+  Client,
+  /** A socket error, a closing protocol or auth error, an idle kick. */
+  Error,
+}
+
 const enum SlotState {
   Pending,
   Done,
@@ -133,6 +142,7 @@ export class Connection {
   private paused = false;
   private flushScheduled = false;
   private closed = false;
+  private endCause = EndCause.Unknown;
   /** Authentication state, when the server requires it. */
   private readonly session: AuthSession | undefined;
   /** A text client that has not authenticated yet: its bytes go to the auth gate, not the parser. */
@@ -164,6 +174,7 @@ export class Connection {
     if (limits.idleTimeoutMs > 0) {
       socket.setTimeout(limits.idleTimeoutMs, () => {
         counters.idleKicks++;
+        this.ending(EndCause.Error);
         socket.destroy();
       });
     }
@@ -175,9 +186,13 @@ export class Connection {
     socket.on('drain', () => this.run(true));
     // The client will send nothing more (it may still read, like `printf ... | nc`): answer
     // what it sent, then close, as memcached does. Needs the listener's allowHalfOpen.
-    socket.on('end', () => this.shutdownInput());
+    socket.on('end', () => {
+      this.ending(EndCause.Client);
+      this.shutdownInput();
+    });
     socket.on('error', () => {
-      /* a reset client; 'close' follows */
+      // A reset client; 'close' follows.
+      this.ending(EndCause.Error);
     });
     socket.on('close', () => this.onClose());
   }
@@ -221,6 +236,7 @@ export class Connection {
     } catch (err) {
       // Requests parsed before it still run; then the connection closes.
       this.fatal = err;
+      this.ending(EndCause.Error);
       if (!(err instanceof ProtocolError)) this.onError(err);
     }
   }
@@ -266,7 +282,10 @@ export class Connection {
     if (rest !== undefined) this.textAuthPending = false;
     if (rest !== undefined && rest.length > 0) return rest;
     // memcached closes, without a reply, a client that overruns its buffers before auth.
-    if (session.mustClose) this.closing = true;
+    if (session.mustClose) {
+      this.closing = true;
+      this.ending(EndCause.Error);
+    }
     this.run(false);
     return undefined;
   }
@@ -306,6 +325,7 @@ export class Connection {
         // Only a bug gets here (handler errors are answered per request): drop this client, keep the server.
         this.onError(err);
         this.closing = true;
+        this.ending(EndCause.Error);
       }
     }
     if (this.inputPos >= input.length || this.closing) {
@@ -334,7 +354,13 @@ export class Connection {
 
   private dispatch(req: Request): void {
     // quit, and errors after which memcached closes the connection, end the pipeline here.
-    if (req.cmd === 'quit' || (req.cmd === 'error' && req.error.fatal)) this.closing = true;
+    if (req.cmd === 'quit') {
+      this.closing = true;
+      this.ending(EndCause.Client);
+    } else if (req.cmd === 'error' && req.error.fatal) {
+      this.closing = true;
+      this.ending(EndCause.Error);
+    }
     let outcome: unknown;
     let failed = false;
     try {
@@ -553,8 +579,16 @@ export class Connection {
     return this.done.finally(() => clearTimeout(t));
   }
 
+  /** Note why the connection is ending, unless an earlier cause was noted. */
+  private ending(cause: EndCause): void {
+    if (this.endCause === EndCause.Unknown) this.endCause = cause;
+  }
+
   private onClose(): void {
     this.closed = true;
+    // nutcracker's rule: a close the client began is an eof, any other close an error (the server's own included).
+    if (this.endCause === EndCause.Client) this.counters.clientEof++;
+    else this.counters.clientErr++;
     this.input.length = 0;
     this.inputPos = 0;
     this.resolveDone();

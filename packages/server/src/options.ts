@@ -5,8 +5,13 @@ import type { TlsOptions } from './tls.js';
 /**
  * Where to listen: a TCP host/port (port 0 = any free port) or a unix socket
  * path. With `tls`, the listener speaks TLS (e.g. `{ port: 11212, tls: { cert, key } }`).
+ * A unix socket's `mode` (e.g. `0o666`, nutcracker's `listen: /tmp/mc.sock 0666`)
+ * is applied to the socket file right after it is bound; without it the
+ * process umask decides.
  */
-export type ListenTarget = { port: number; host?: string; tls?: TlsOptions } | { path: string; tls?: TlsOptions };
+export type ListenTarget =
+  | { port: number; host?: string; tls?: TlsOptions }
+  | { path: string; mode?: number; tls?: TlsOptions };
 
 /**
  * Limits, each with memcached 1.6's default where memcached has one: the

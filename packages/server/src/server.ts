@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type tls from 'node:tls';
-import { existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import type { Handler } from '@cleave/protocol';
 import { Authenticator } from './auth.js';
 import { Connection } from './connection.js';
@@ -43,6 +43,16 @@ function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddre
     server.once('error', onError);
     const done = () => {
       server.off('error', onError);
+      if ('path' in target && target.mode !== undefined) {
+        // Before the first client can connect, as nutcracker's `listen: PATH MODE` does.
+        try {
+          chmodSync(target.path, target.mode);
+        } catch (err) {
+          // listenAndServe closes the listener.
+          reject(err);
+          return;
+        }
+      }
       const a = server.address();
       if (typeof a === 'string') resolve({ path: a });
       else if (a) resolve({ host: a.address, port: a.port, family: a.family });

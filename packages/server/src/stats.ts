@@ -12,6 +12,18 @@ export interface ServerCounters {
   authCmds: number;
   /** Those that failed. */
   authErrors: number;
+  /**
+   * Connections that ended because the client ended them: it closed its side
+   * or sent `quit` (nutcracker's client_eof). Every closed connection counts
+   * once, here or in `clientErr`: whichever cause came first.
+   */
+  clientEof: number;
+  /**
+   * Connections that ended otherwise: a socket error (reset), a protocol or
+   * authentication error that closes, an idle kick, or the server closing it
+   * (nutcracker's client_err).
+   */
+  clientErr: number;
 }
 
 export function newCounters(): ServerCounters {
@@ -24,6 +36,8 @@ export function newCounters(): ServerCounters {
     idleKicks: 0,
     authCmds: 0,
     authErrors: 0,
+    clientEof: 0,
+    clientErr: 0,
   };
 }
 
