@@ -6,6 +6,13 @@
 const rot = (x: number, k: number) => (x << k) | (x >>> (32 - k));
 const word = (key: Uint8Array, p: number) => key[p]! | (key[p + 1]! << 8) | (key[p + 2]! << 16) | (key[p + 3]! << 24);
 
+/** `n` (1..4) bytes from `p` as a little-endian word. */
+function partialWord(key: Uint8Array, p: number, n: number): number {
+  let w = 0;
+  for (let i = 0; i < n; i++) w |= key[p + i]! << (i << 3);
+  return w;
+}
+
 /** jenkins over `key[start, end)` as an unsigned 32-bit number. */
 export function jenkins(key: Uint8Array, start: number, end: number): number {
   let length = end - start;
@@ -27,22 +34,11 @@ export function jenkins(key: Uint8Array, start: number, end: number): number {
     length -= 12;
     p += 12;
   }
-  // The last 1..12 bytes, added little-endian into a, b, c.
-  switch (length) {
-    case 12: c = (c + (key[p + 11]! << 24)) | 0; // falls through
-    case 11: c = (c + (key[p + 10]! << 16)) | 0; // falls through
-    case 10: c = (c + (key[p + 9]! << 8)) | 0; // falls through
-    case 9: c = (c + key[p + 8]!) | 0; // falls through
-    case 8: b = (b + (key[p + 7]! << 24)) | 0; // falls through
-    case 7: b = (b + (key[p + 6]! << 16)) | 0; // falls through
-    case 6: b = (b + (key[p + 5]! << 8)) | 0; // falls through
-    case 5: b = (b + key[p + 4]!) | 0; // falls through
-    case 4: a = (a + (key[p + 3]! << 24)) | 0; // falls through
-    case 3: a = (a + (key[p + 2]! << 16)) | 0; // falls through
-    case 2: a = (a + (key[p + 1]! << 8)) | 0; // falls through
-    case 1: a = (a + key[p]!) | 0; break;
-    default: return c >>> 0;
-  }
+  // The last 1..12 bytes, little-endian: bytes 0..3 into a, 4..7 into b, 8..11 into c.
+  if (length === 0) return c >>> 0;
+  if (length > 8) c = (c + partialWord(key, p + 8, length - 8)) | 0;
+  if (length > 4) b = (b + partialWord(key, p + 4, Math.min(length - 4, 4))) | 0;
+  a = (a + partialWord(key, p, Math.min(length, 4))) | 0;
   // final(a, b, c)
   c ^= b; c = (c - rot(b, 14)) | 0;
   a ^= c; a = (a - rot(c, 11)) | 0;

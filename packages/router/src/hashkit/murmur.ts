@@ -18,16 +18,12 @@ export function murmur(key: Uint8Array, start: number, end: number): number {
     p += 4;
     length -= 4;
   }
-  switch (length) {
-    case 3:
-      h ^= key[p + 2]! << 16;
-    // falls through
-    case 2:
-      h ^= key[p + 1]! << 8;
-    // falls through
-    case 1:
-      h ^= key[p]!;
-      h = Math.imul(h, M);
+  // The last 1..3 bytes, little-endian.
+  if (length > 0) {
+    if (length === 3) h ^= key[p + 2]! << 16;
+    if (length >= 2) h ^= key[p + 1]! << 8;
+    h ^= key[p]!;
+    h = Math.imul(h, M);
   }
   h ^= h >>> 13;
   h = Math.imul(h, M);
