@@ -1,4 +1,5 @@
-// The test suite runs real memcached (and memccapable, memccat), openssl
+// The test suite runs real memcached (and memccapable, memccat), nutcracker
+// (twemproxy: the oracle for the router's placement and behaviour), openssl
 // (s_client against the TLS listeners) and saslpasswd2 (a SASL user database
 // for memcached -S). Install them when missing and we are root; otherwise say
 // how and stop.
@@ -8,6 +9,7 @@ const has = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 
 const missing = [];
 if (!has('memcached', ['-V'])) missing.push('memcached');
 if (!has('sh', ['-c', 'command -v memccapable'])) missing.push('libmemcached-tools');
+if (!has('sh', ['-c', 'command -v nutcracker || test -x /usr/sbin/nutcracker'])) missing.push('nutcracker');
 if (!has('openssl', ['version'])) missing.push('openssl');
 if (!has('sh', ['-c', 'command -v saslpasswd2 || test -x /usr/sbin/saslpasswd2'])) missing.push('sasl2-bin');
 if (missing.length === 0) process.exit(0);

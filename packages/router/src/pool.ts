@@ -1,0 +1,425 @@
+/**
+ * A pool: one key space over several servers, as one Handler. Each key goes
+ * to one server, placed exactly as nutcracker (twemproxy) 0.5.0 places it
+ * for the same configuration (placement.ts); a multi-get whose keys live on
+ * several servers is split into one batch per server and put back in the
+ * caller's key order; flush_all reaches every server in the ring. A server
+ * that fails `serverFailureLimit` times in a row is taken out of service
+ * (member.ts) until a background probe finds it answering again.
+ *
+ *     pool({ distribution: 'ketama', hash: 'fnv1a_64', servers: [
+ *       { name: 'cache1', handler: new MemcachedHandler({ address: '10.0.0.1:11211' }) },
+ *       { name: 'cache2', handler: new MemcachedHandler({ address: '10.0.0.2:11211' }) },
+ *     ] })
+ */
+import {
+  HandlerError,
+  BinaryStatus,
+  type ArithmeticCommand,
+  type ArithmeticOutcome,
+  type DeleteCommand,
+  type DeleteOutcome,
+  type GetCommand,
+  type Handler,
+  type ItemView,
+  type MaybePromise,
+  type StatsGroup,
+  type StoreCommand,
+  type StoreOutcome,
+  type TouchCommand,
+  type TouchOutcome,
+} from '@cleave/protocol';
+import { isPromise } from '@cleave/core';
+import { Member, serverDown, type HealthRules, type MemberEvents, type PoolMember } from './member.js';
+import { Placement } from './placement.js';
+import { DISTRIBUTIONS, HASH_NAMES, type Distribution, type HashName } from './types.js';
+
+export interface PoolServerOptions {
+  /** The Handler that serves this server's keys: normally a `MemcachedHandler`. */
+  handler: Handler;
+  /** The name hashed onto the ketama ring (nutcracker's rule: `ringName(host, port, name)`). */
+  name: string;
+  /** Relative share of the keys (nutcracker's `:weight`; default 1). */
+  weight?: number;
+  /** How stats and logs name the server (default: `name`). */
+  label?: string;
+}
+
+export interface PoolOptions {
+  servers: readonly PoolServerOptions[];
+  /** The pool's name (nutcracker.yml's top-level key), for stats. */
+  name?: string;
+  /** Default 'ketama' (nutcracker's default). */
+  distribution?: Distribution;
+  /** Default 'fnv1a_64' (nutcracker's default). */
+  hash?: HashName;
+  /** Two characters, e.g. `{}`: a key holding `{tag}` is placed by `tag` alone. */
+  hashTag?: string;
+  /**
+   * Take a failing server out of the ring, moving its keys to the others
+   * (nutcracker's auto_eject_hosts). When false (the default) its keys stay
+   * where they are and fail at once while it is down: no reshuffle.
+   */
+  autoEjectHosts?: boolean;
+  /** Failures in a row that take a server out of service (default 2). */
+  serverFailureLimit?: number;
+  /** Least time an ejected server stays out of the ring, in ms (default 30000). */
+  serverRetryTimeoutMs?: number;
+  /** How often a server out of service is probed (its handler's `ping`), in ms (default 1000). */
+  probeIntervalMs?: number;
+}
+
+/** Pool-wide figures (nutcracker's per-pool stats). */
+export class PoolCounters {
+  /** Times a server was ejected from the ring. */
+  serverEjects = 0;
+  /** Commands that failed because their server failed. */
+  forwardErrors = 0;
+  /** Batches a multi-get was split into, when its keys live on more than one server. */
+  fragments = 0;
+}
+
+/** When no server is in the ring (all ejected). */
+const noServer = new HandlerError('no server available', 'BACKEND_UNAVAILABLE', BinaryStatus.ETMPFAIL);
+
+function positiveInteger(name: string, v: number | undefined, dflt: number): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new RangeError(`pool: ${name} must be a positive integer, got ${String(v)}`);
+  return v;
+}
+
+/** A multi-get's keys that live on one server, and where their answers go. */
+class Fragment {
+  readonly cmds: GetCommand[] = [];
+  readonly at: number[] = [];
+  constructor(readonly member: Member) {}
+}
+
+export class Pool implements Handler {
+  readonly name: string;
+  readonly members: readonly PoolMember[];
+  readonly counters = new PoolCounters();
+  readonly distribution: Distribution;
+  readonly hash: HashName;
+  readonly hashTag: string | undefined;
+  readonly keepsNewCas: boolean;
+  private readonly servers: Member[];
+  private readonly placement: Placement;
+  private readonly rules: HealthRules;
+  /** A multi-get's server per key, reused (filled and read within one synchronous call). */
+  private where = new Int32Array(64);
+
+  constructor(options: PoolOptions) {
+    if (options === null || typeof options !== 'object') throw new TypeError('pool: options with servers are required');
+    const list = options.servers;
+    if (!Array.isArray(list) || list.length === 0) throw new TypeError('pool: servers must be a non-empty array');
+    this.name = options.name ?? 'pool';
+    this.distribution = options.distribution ?? 'ketama';
+    if (!DISTRIBUTIONS.includes(this.distribution)) throw new TypeError(`pool: distribution must be one of ${DISTRIBUTIONS.join(', ')}, got ${String(this.distribution)}`);
+    this.hash = options.hash ?? 'fnv1a_64';
+    if (!HASH_NAMES.includes(this.hash)) throw new TypeError(`pool: hash must be one of ${HASH_NAMES.join(', ')}, got ${String(this.hash)}`);
+    this.hashTag = options.hashTag === undefined || options.hashTag === '' ? undefined : options.hashTag;
+    const failureLimit = positiveInteger('serverFailureLimit', options.serverFailureLimit, 2);
+    const retryTimeoutMs = positiveInteger('serverRetryTimeoutMs', options.serverRetryTimeoutMs, 30_000);
+    const probeIntervalMs = positiveInteger('probeIntervalMs', options.probeIntervalMs, 1000);
+    this.rules = { autoEject: options.autoEjectHosts === true, failureLimit, retryTimeoutMs, probeIntervalMs };
+    const counters = this.counters;
+    const events: MemberEvents = {
+      ringChanged: () => this.rebuild(),
+      forwardErrors: (n) => {
+        counters.forwardErrors += n;
+      },
+      ejected: () => {
+        counters.serverEjects++;
+      },
+    };
+    this.servers = list.map((s, i) => {
+      if (s === null || typeof s !== 'object' || s.handler === undefined) throw new TypeError(`pool: servers[${i}] needs a handler`);
+      if (typeof s.name !== 'string' || s.name === '') throw new TypeError(`pool: servers[${i}] needs a name`);
+      const weight = positiveInteger(`servers[${i}].weight`, s.weight, 1);
+      return new Member(s.handler, s.name, s.label ?? s.name, weight, this.rules, events);
+    });
+    this.members = this.servers;
+    this.placement = new Placement({
+      distribution: this.distribution,
+      hash: this.hash,
+      hashTag: this.hashTag,
+      servers: this.servers.map((m) => ({ name: m.name, weight: m.weight })),
+    });
+    this.keepsNewCas = this.servers.every((m) => m.handler.keepsNewCas === true);
+  }
+
+  /** Placement over the servers in the ring now. */
+  private rebuild(): void {
+    this.placement.rebuild(this.servers.map((m) => m.state !== 'ejected'));
+  }
+
+  /** The member that serves `key`; throws when none can. */
+  private memberFor(key: Buffer): Member {
+    const i = this.placement.serverFor(key);
+    if (i < 0) throw noServer;
+    const m = this.servers[i]!;
+    if (!m.serving) throw serverDown;
+    m.counters.requests++;
+    return m;
+  }
+
+  /** The server a key goes to now, by its label (`undefined` when none is in the ring). For tools and tests. */
+  serverFor(key: Buffer): PoolMember | undefined {
+    const i = this.placement.serverFor(key);
+    return i < 0 ? undefined : this.servers[i];
+  }
+
+  // -------------------------------------------------------------------------
+  // Handler
+  // -------------------------------------------------------------------------
+
+  get(cmd: GetCommand): MaybePromise<ItemView | undefined> {
+    const m = this.memberFor(cmd.key);
+    let r: MaybePromise<ItemView | undefined>;
+    try {
+      r = m.handler.get(cmd);
+    } catch (err) {
+      return m.failed(err);
+    }
+    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+  }
+
+  /**
+   * Keys on one server go to it as one batch; keys on several are split
+   * into a batch per server (fragments) and the answers put back in `cmds`'
+   * order. When any server fails, the whole multi-get fails (the client
+   * sees one SERVER_ERROR and its connection stays open).
+   */
+  getMany(cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]> {
+    const n = cmds.length;
+    if (n === 0) return [];
+    if (this.where.length < n) this.where = new Int32Array(Math.max(n, this.where.length * 2));
+    const where = this.where;
+    const placement = this.placement;
+    let split = false;
+    for (let i = 0; i < n; i++) {
+      const s = placement.serverFor(cmds[i]!.key);
+      if (s < 0) throw noServer;
+      if (!this.servers[s]!.serving) throw serverDown;
+      where[i] = s;
+      if (s !== where[0]) split = true;
+    }
+    if (!split) return this.batch(this.servers[where[0]!]!, cmds);
+    const byServer = new Map<number, Fragment>();
+    for (let i = 0; i < n; i++) {
+      const s = where[i]!;
+      let f = byServer.get(s);
+      if (f === undefined) {
+        f = new Fragment(this.servers[s]!);
+        byServer.set(s, f);
+      }
+      f.cmds.push(cmds[i]!);
+      f.at.push(i);
+    }
+    this.counters.fragments += byServer.size;
+    const out: (ItemView | undefined)[] = new Array(n);
+    const pending: Promise<unknown>[] = [];
+    for (const f of byServer.values()) {
+      const r = this.batch(f.member, f.cmds);
+      if (isPromise(r)) {
+        pending.push(
+          r.then((items) => {
+            for (let j = 0; j < items.length; j++) out[f.at[j]!] = items[j];
+          }),
+        );
+      } else {
+        for (let j = 0; j < r.length; j++) out[f.at[j]!] = r[j];
+      }
+    }
+    return pending.length === 0 ? out : Promise.all(pending).then(() => out);
+  }
+
+  /** One server's keys of a multi-get, in one call when its handler has getMany. */
+  private batch(m: Member, cmds: readonly GetCommand[]): MaybePromise<(ItemView | undefined)[]> {
+    const n = cmds.length;
+    m.counters.requests += n;
+    const h = m.handler;
+    let r: MaybePromise<(ItemView | undefined)[]>;
+    try {
+      if (h.getMany !== undefined) {
+        r = h.getMany(cmds);
+      } else {
+        const each: MaybePromise<ItemView | undefined>[] = new Array(n);
+        let async = false;
+        for (let i = 0; i < n; i++) {
+          each[i] = h.get(cmds[i]!);
+          if (isPromise(each[i])) async = true;
+        }
+        r = async ? Promise.all(each) : (each as (ItemView | undefined)[]);
+      }
+    } catch (err) {
+      m.fail(err, n);
+      throw err;
+    }
+    if (!isPromise(r)) {
+      m.answeredMany(n);
+      return r;
+    }
+    return r.then(
+      (items) => {
+        m.answeredMany(n);
+        return items;
+      },
+      (err: unknown) => {
+        m.fail(err, n);
+        throw err;
+      },
+    );
+  }
+
+  store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
+    const m = this.memberFor(cmd.key);
+    let r: MaybePromise<StoreOutcome>;
+    try {
+      r = m.handler.store(cmd);
+    } catch (err) {
+      return m.failed(err);
+    }
+    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+  }
+
+  delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
+    const m = this.memberFor(cmd.key);
+    let r: MaybePromise<DeleteOutcome>;
+    try {
+      r = m.handler.delete(cmd);
+    } catch (err) {
+      return m.failed(err);
+    }
+    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+  }
+
+  arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
+    const m = this.memberFor(cmd.key);
+    let r: MaybePromise<ArithmeticOutcome>;
+    try {
+      r = m.handler.arithmetic(cmd);
+    } catch (err) {
+      return m.failed(err);
+    }
+    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+  }
+
+  touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
+    const m = this.memberFor(cmd.key);
+    let r: MaybePromise<TouchOutcome>;
+    try {
+      r = m.handler.touch(cmd);
+    } catch (err) {
+      return m.failed(err);
+    }
+    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+  }
+
+  /**
+   * flush_all reaches every server in the ring (a down one fails it, so the
+   * client learns the flush did not reach all). An ejected server is not
+   * flushed: it is out of the ring, and its items are no longer read.
+   */
+  flush(delay: number): MaybePromise<void> {
+    for (const m of this.servers) if (m.state === 'down') throw serverDown;
+    const pending: Promise<void>[] = [];
+    for (const m of this.servers) {
+      if (m.state === 'ejected') continue;
+      m.counters.requests++;
+      let r: MaybePromise<void>;
+      try {
+        r = m.handler.flush(delay);
+      } catch (err) {
+        return m.failed(err);
+      }
+      if (isPromise(r)) pending.push(r.then(m.answered, m.failed));
+      else m.answered(undefined);
+    }
+    if (pending.length === 0) return undefined;
+    return Promise.all(pending).then(() => undefined);
+  }
+
+  /** Answers once any server in service answers its ping. */
+  ping(): MaybePromise<void> {
+    const up = this.servers.filter((m) => m.serving);
+    if (up.length === 0) return Promise.reject(noServer);
+    const pings = up.map((m) => (m.handler.ping ? Promise.resolve().then(() => m.handler.ping!()) : Promise.resolve()));
+    return Promise.any(pings).catch(() => {
+      throw noServer;
+    });
+  }
+
+  /**
+   * `stats`: the pool's own figures, then the sum over its servers of each
+   * numeric figure their handlers report (a MemcachedHandler's backend_*).
+   * `stats settings`: how keys are placed and servers judged. `stats reset`
+   * resets the pool's and the servers' counters.
+   */
+  stats(group: string): StatsGroup | undefined {
+    const c = this.counters;
+    switch (group) {
+      case '': {
+        const out: StatsGroup = {
+          pool_servers: this.servers.length,
+          pool_servers_up: this.servers.filter((m) => m.state === 'up').length,
+          pool_servers_ejected: this.servers.filter((m) => m.state === 'ejected').length,
+          pool_server_ejects: c.serverEjects,
+          pool_forward_errors: c.forwardErrors,
+          pool_fragments: c.fragments,
+        };
+        for (const m of this.servers) {
+          const st = m.handler.stats?.('');
+          if (st === undefined) continue;
+          for (const k in st) {
+            const v = st[k];
+            if (typeof v !== 'number') continue;
+            const sum = out[k];
+            out[k] = typeof sum === 'number' ? sum + v : v;
+          }
+        }
+        return out;
+      }
+      case 'settings':
+        return {
+          pool_name: this.name,
+          pool_distribution: this.distribution,
+          pool_hash: this.hash,
+          pool_hash_tag: this.hashTag ?? '',
+          pool_auto_eject_hosts: this.rules.autoEject,
+          pool_server_failure_limit: this.rules.failureLimit,
+          pool_server_retry_timeout_ms: this.rules.retryTimeoutMs,
+          pool_probe_interval_ms: this.rules.probeIntervalMs,
+          pool_servers: this.servers.map((m) => `${m.label}:${m.weight}`).join(','),
+        };
+      case 'reset':
+        c.serverEjects = c.forwardErrors = c.fragments = 0;
+        for (const m of this.servers) {
+          const mc = m.counters;
+          mc.requests = mc.responses = mc.errors = mc.timeouts = mc.eof = 0;
+          m.handler.stats?.('reset');
+        }
+        return {};
+      default:
+        return undefined;
+    }
+  }
+
+  /** Stops the probes and closes every server's handler. */
+  close(): MaybePromise<void> {
+    const pending: Promise<void>[] = [];
+    for (const m of this.servers) {
+      m.close();
+      const r = m.handler.close();
+      if (isPromise(r)) pending.push(r);
+    }
+    if (pending.length === 0) return undefined;
+    return Promise.all(pending).then(() => undefined);
+  }
+}
+
+/** A pool of servers as one Handler. */
+export function pool(options: PoolOptions): Pool {
+  return new Pool(options);
+}
