@@ -13,9 +13,30 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import memjs from 'memjs';
 import Memcached from 'memcached';
-import { RawClient, freePort, startSlowRelay, type SlowRelay } from '@cleave/testkit';
-import { CheckedLoad, FixedMemcached, encodeGet, sleep, type ClientProtocol, type LoadOptions } from './checked-load.js';
+import {
+  CheckedLoad,
+  FixedMemcached as BaseFixedMemcached,
+  RawClient,
+  encodeGet,
+  freePort,
+  sleep,
+  startSlowRelay,
+  type ClientProtocol,
+  type LoadOptions,
+  type SlowRelay,
+} from '@cleave/testkit';
 import { startMemproxy, type Running } from './spawn.js';
+
+/** A real memcached on a fixed port or socket path, with the memproxy flags that name it as L1. */
+class FixedMemcached extends BaseFixedMemcached {
+  constructor(override readonly target: { port: number } | { path: string }) {
+    super(target);
+  }
+
+  get address(): string[] {
+    return 'path' in this.target ? ['--l1-sock', this.target.path] : ['--l1-addr', `127.0.0.1:${this.target.port}`];
+  }
+}
 
 /** --backend-timeout for every memproxy here. */
 const TIMEOUT = 300;

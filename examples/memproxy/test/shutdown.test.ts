@@ -16,8 +16,20 @@ import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { listenAndServe } from '@cleave/server';
-import { RawClient, startMemcached, startSlowRelay, type MemcachedProcess } from '@cleave/testkit';
-import { encodeGet, encodeSet, flagsFor, makeValue, parseReply, readValue, sleep, type ClientProtocol } from './checked-load.js';
+import {
+  RawClient,
+  encodeGet,
+  encodeSet,
+  flagsFor,
+  makeValue,
+  parseReply,
+  readValue,
+  sleep,
+  startMemcached,
+  startSlowRelay,
+  type ClientProtocol,
+  type MemcachedProcess,
+} from '@cleave/testkit';
 import { startMemproxy, type Running } from './spawn.js';
 
 const cleanup: Array<() => Promise<unknown> | unknown> = [];

@@ -9,3 +9,4 @@ export * from './reference-model.js';
 export * from './tls.js';
 export * from './fixed-memcached.js';
 export * from './rebuilt-handler.js';
+export * from './checked-load.js';

@@ -14,7 +14,6 @@
  *   answered; no client connection may be closed by the server.
  */
 import net from 'node:net';
-import { FixedMemcached as BaseFixedMemcached } from '@cleave/testkit';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -502,20 +501,5 @@ export class CheckedLoad {
       parts.push(`${name}: sent ${s.sent}, stored ${s.stored}, hits ${s.hits}, misses ${s.misses}, errors ${s.errors}${kinds ? ` (${kinds})` : ''}, min ${s.minMs} ms, max ${s.maxMs} ms, max error ${s.maxErrorMs} ms`);
     }
     return parts.join('\n');
-  }
-}
-
-// ---------------------------------------------------------------------------
-// A memcached on a fixed address, to stop, kill and restart
-// ---------------------------------------------------------------------------
-
-/** A real memcached on a fixed port or socket path, with the memproxy flags that name it as L1. */
-export class FixedMemcached extends BaseFixedMemcached {
-  constructor(override readonly target: { port: number } | { path: string }) {
-    super(target);
-  }
-
-  get address(): string[] {
-    return 'path' in this.target ? ['--l1-sock', this.target.path] : ['--l1-addr', `127.0.0.1:${this.target.port}`];
   }
 }
