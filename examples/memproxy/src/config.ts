@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { parseAddress } from '@cleave/core';
+import { ConfError, parseConf, type ConfPool } from './twemproxy/conf.js';
 
 /** "64m", "1k", "16MB", "1048576" → bytes. */
 export function parseSize(text: string): number {
@@ -118,7 +119,11 @@ export const ConfigSchema = z
     }
   });
 
-export type Config = z.output<typeof ConfigSchema>;
+/** The options, and with a nutcracker.yml `--config` its pools (each served on its own listen address). */
+export type Config = z.output<typeof ConfigSchema> & { pools?: readonly ConfPool[] };
+
+/** What applies to every pool of a nutcracker.yml `--config`; any other flag is refused with it. */
+const WITH_POOLS = ['max-conns', 'max-item-size', 'idle-timeout', 'max-output-bytes', 'backend-timeout', 'auth-file'] as const;
 
 export const HELP = `memproxy — a memcached-compatible server built from cleave
 
@@ -164,12 +169,19 @@ Usage: memproxy [options]
                             username:password per line (memcached -Y format). Text clients
                             log in with memcached's auth set, binary ones with SASL PLAIN
 
-      --config FILE         JSON file with any of the options above (camelCase keys:
+      --config FILE         a JSON object with any of the options above (camelCase keys:
                             port, host, useDomainSocket, sockPath, l1Inmem, l1InmemSize,
                             maxConns, maxItemSize, idleTimeout, maxOutputBytes, l1Sock,
                             l1Addr, chunked, chunkSize, l2Enabled, l2Sock, l2Addr,
                             batchPort, backendConns, backendTimeout, tlsPort, tlsCert,
-                            tlsKey, tlsCa, tlsOnly, authFile); flags override it
+                            tlsKey, tlsCa, tlsOnly, authFile); flags override it.
+                            Or a nutcracker.yml (twemproxy's, as cleave-twemproxy reads it):
+                            every pool is served on its own listen: address, its keys spread
+                            over its servers: as nutcracker places them. With a nutcracker.yml
+                            only --max-conns (for pools without client_connections:),
+                            --max-item-size, --idle-timeout, --max-output-bytes,
+                            --backend-timeout (for pools without timeout:) and --auth-file
+                            apply; any other flag is refused
   -h, --help                show this help
 
 Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
@@ -225,14 +237,38 @@ export function loadConfig(argv: string[]): Config | 'help' {
   const v = parsed.values;
   if (v.help) return 'help';
   let fromFile: Record<string, unknown> = {};
+  let pools: ConfPool[] | undefined;
   if (v.config !== undefined) {
+    let text: string;
     try {
-      fromFile = JSON.parse(readFileSync(v.config, 'utf8')) as Record<string, unknown>;
+      text = readFileSync(v.config, 'utf8');
     } catch (e) {
       throw new ConfigError(`--config ${v.config}: ${(e as Error).message}`);
     }
-    if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
-      throw new ConfigError(`--config ${v.config}: expected a JSON object`);
+    // A JSON object starts with '{', which a nutcracker.yml cannot (it refuses flow mappings).
+    if (text.trimStart().startsWith('{')) {
+      try {
+        fromFile = JSON.parse(text) as Record<string, unknown>;
+      } catch (e) {
+        throw new ConfigError(`--config ${v.config}: ${(e as Error).message}`);
+      }
+      if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
+        throw new ConfigError(`--config ${v.config}: expected a JSON object`);
+      }
+    } else {
+      try {
+        pools = parseConf(text, v.config);
+      } catch (e) {
+        if (!(e instanceof ConfError)) throw e;
+        throw new ConfigError(`--config ${v.config}: not a JSON object of options, so read as a nutcracker.yml:\n${e.problems.join('\n')}`);
+      }
+      for (const [name, value] of Object.entries(v)) {
+        if (value === undefined || name === 'config' || (WITH_POOLS as readonly string[]).includes(name)) continue;
+        throw new ConfigError(
+          `--${name}: cannot be combined with a nutcracker.yml --config (each pool serves on its own listen: address ` +
+            `through its own servers:); with one, only ${WITH_POOLS.map((f) => '--' + f).join(', ')} apply`,
+        );
+      }
     }
   }
   const fromFlags: Record<string, unknown> = {
@@ -269,5 +305,5 @@ export function loadConfig(argv: string[]): Config | 'help' {
     const flag = (p: PropertyKey[]) => '--' + String(p[0] ?? '').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
     throw new ConfigError(result.error.issues.map((i) => `${flag(i.path)}: ${i.message}`).join('\n'));
   }
-  return result.data;
+  return pools !== undefined ? { ...result.data, pools } : result.data;
 }

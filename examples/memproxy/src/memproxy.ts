@@ -8,6 +8,7 @@ import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
 import { ConfigError, HELP, loadConfig, type Config } from './config.js';
 import { loadSecurity, type Security } from './security.js';
+import { describeListen, servePools } from './twemproxy/build.js';
 
 /** The storage the flags describe: one or two tiers, each a Handler, and a line saying what they are for the start-up log. */
 interface Tiers {
@@ -44,26 +45,9 @@ function buildTiers(config: Config): Tiers {
   return { l1: l1.handler, l2: l2.handler, describe: `${l1.describe}, ${l2.describe}` };
 }
 
-async function main(): Promise<void> {
-  let config;
-  let security: Security = {};
-  try {
-    // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
-    const args = process.argv.slice(2);
-    config = loadConfig(args[0] === '--' ? args.slice(1) : args);
-    if (config !== 'help') security = loadSecurity(config);
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      process.stderr.write(`memproxy: ${e.message}\nRun memproxy --help for the options.\n`);
-      process.exit(2);
-    }
-    throw e;
-  }
-  if (config === 'help') {
-    process.stdout.write(HELP);
-    return;
-  }
-
+/** Serve the tiers the flags describe (and the batch port); the servers, first the main one. */
+async function serveTiers(config: Config, security: Security): Promise<Server[]> {
+  const servers: Server[] = [];
   const listen: ListenTarget[] = [];
   if (!config.tlsOnly) listen.push(config.useDomainSocket ? { path: config.sockPath } : { port: config.port, host: config.host });
   if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
@@ -77,7 +61,6 @@ async function main(): Promise<void> {
     idleTimeoutMs: config.idleTimeout,
     maxOutputBytes: config.maxOutputBytes,
   };
-  const servers: Server[] = [];
   servers.push(await listenAndServe({ listen, handler, limits, auth }));
   if (config.batchPort !== undefined && tiers.l2) {
     // Rend's bulk-loader port: the same tiers as L1L2Batch; the main server owns (and closes) them.
@@ -101,6 +84,50 @@ async function main(): Promise<void> {
   process.stdout.write(
     `memproxy listening on ${where(servers[0]!)}${exposure}: ${tiers.describe}${login}, max item ${config.maxItemSize} bytes, max ${config.maxConns} connections${batch}\n`,
   );
+  return servers;
+}
+
+/** A nutcracker.yml --config: each pool on its own listen address, over its own memcached servers. */
+async function servePoolsOf(config: Config, security: Security, pools: NonNullable<Config['pools']>): Promise<Server[]> {
+  const limits = {
+    maxConnections: config.maxConns,
+    maxItemSize: config.maxItemSize,
+    idleTimeoutMs: config.idleTimeout,
+    maxOutputBytes: config.maxOutputBytes,
+  };
+  const served = await servePools(pools, { limits, auth: security.auth, timeoutMs: config.backendTimeout, maxItemSize: config.maxItemSize });
+  const login = security.users !== undefined ? `, auth required (${security.users} user${security.users === 1 ? '' : 's'})` : '';
+  for (const s of served) {
+    const c = s.conf;
+    process.stdout.write(
+      `memproxy listening on ${s.server.addresses.map(describeListen).join(' and ')}: pool '${s.name}', ${c.servers.length} memcached ` +
+        `server${c.servers.length === 1 ? '' : 's'} (${c.distribution}/${c.hash})${login}\n`,
+    );
+  }
+  return served.map((s) => s.server);
+}
+
+async function main(): Promise<void> {
+  let config;
+  let security: Security = {};
+  try {
+    // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
+    const args = process.argv.slice(2);
+    config = loadConfig(args[0] === '--' ? args.slice(1) : args);
+    if (config !== 'help') security = loadSecurity(config);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`memproxy: ${e.message}\nRun memproxy --help for the options.\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  if (config === 'help') {
+    process.stdout.write(HELP);
+    return;
+  }
+
+  const servers = config.pools ? await servePoolsOf(config, security, config.pools) : await serveTiers(config, security);
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,0 +1,105 @@
+// From nutcracker.yml pools to running servers: each pool is one Handler, a router pool over one MemcachedHandler
+// per server, served by its own listenAndServe on the pool's listen address. cleave-twemproxy and
+// `memproxy --config` both start pools here.
+
+import { formatAddress } from '@cleave/core';
+import { MemcachedHandler } from '@cleave/handler-memcached';
+import type { Handler } from '@cleave/protocol';
+import { pool, type Pool } from '@cleave/router';
+import { listenAndServe, type AuthOptions, type ListenTarget, type Server, type ServerLimits } from '@cleave/server';
+import type { ConfPool, ListenAddress } from './conf.js';
+
+/** A pool's backend timeout when nutcracker.yml gives none (or 0, nutcracker's "wait for ever"): MemcachedHandler's default. */
+export const DEFAULT_TIMEOUT_MS = 1000;
+
+/** `client_connections: 0` (nutcracker's default) means no limit of our own: the process's file limit is the one that counts. */
+export const NO_CONNECTION_LIMIT = 1 << 20;
+
+export interface BuildOptions {
+  /** Backend timeout for pools whose yml gives none (default DEFAULT_TIMEOUT_MS). */
+  timeoutMs?: number;
+  /** The backends' item size limit, memcached's -I (MemcachedHandler's default when undefined). */
+  maxItemSize?: number;
+}
+
+/** The Handler tree of one pool: `pool({ servers: [MemcachedHandler, ...], ...placement and failure rules })`. */
+export function buildPool(conf: ConfPool, options: BuildOptions = {}): Pool {
+  // nutcracker's timeout covers both connecting and waiting for a reply.
+  const timeoutMs = conf.timeoutMs ?? options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  return pool({
+    name: conf.name,
+    distribution: conf.distribution,
+    hash: conf.hash,
+    ...(conf.hashTag !== undefined && { hashTag: conf.hashTag }),
+    autoEjectHosts: conf.autoEjectHosts,
+    // nutcracker ejects at the first failure with a limit of 0 as with 1, and retries at once after a timeout of 0.
+    serverFailureLimit: Math.max(1, conf.serverFailureLimit),
+    serverRetryTimeoutMs: Math.max(1, conf.serverRetryTimeoutMs),
+    servers: conf.servers.map((s) => ({
+      name: s.name,
+      label: s.name,
+      weight: s.weight,
+      handler: new MemcachedHandler({
+        address: s.address,
+        connections: conf.serverConnections,
+        timeoutMs,
+        connectTimeoutMs: timeoutMs,
+        ...(options.maxItemSize !== undefined && { maxItemSize: options.maxItemSize }),
+      }),
+    })),
+  });
+}
+
+/** Where the pool listens, as the server takes it (a socket's permissions as its mode). */
+export function listenTarget(a: ListenAddress): ListenTarget {
+  if ('path' in a) return a.mode !== undefined ? { path: a.path, mode: a.mode } : { path: a.path };
+  return { host: a.host, port: a.port };
+}
+
+/** An address for logs: `host:port` or `unix:/path`. */
+export function describeListen(a: ListenAddress | Server['addresses'][number]): string {
+  return 'path' in a ? `unix:${a.path}` : formatAddress({ host: a.host, port: a.port });
+}
+
+export interface ServedPool {
+  readonly name: string;
+  readonly conf: ConfPool;
+  readonly pool: Pool;
+  readonly server: Server;
+}
+
+export interface ServeOptions extends BuildOptions {
+  /** Server limits for every pool; a pool's client_connections (when not 0) sets its maxConnections. */
+  limits?: Partial<ServerLimits>;
+  auth?: AuthOptions;
+  onError?: (err: unknown) => void;
+  /** Put something in front of each pool (e.g. chunking); the pool itself when undefined. */
+  wrap?: (pool: Pool, conf: ConfPool) => Handler;
+}
+
+/**
+ * Build and serve every pool, each on its own listen address. When one cannot listen, the ones already
+ * started are closed and the error names the pool and its listen address.
+ */
+export async function servePools(pools: readonly ConfPool[], options: ServeOptions = {}): Promise<ServedPool[]> {
+  const served: ServedPool[] = [];
+  for (const conf of pools) {
+    const p = buildPool(conf, options);
+    const maxConnections = conf.clientConnections > 0 ? conf.clientConnections : (options.limits?.maxConnections ?? NO_CONNECTION_LIMIT);
+    try {
+      const server = await listenAndServe({
+        listen: listenTarget(conf.listenAddress),
+        handler: options.wrap ? options.wrap(p, conf) : p,
+        limits: { ...options.limits, maxConnections },
+        ...(options.auth !== undefined && { auth: options.auth }),
+        ...(options.onError !== undefined && { onError: options.onError }),
+      });
+      served.push({ name: conf.name, conf, pool: p, server });
+    } catch (e) {
+      await p.close();
+      await Promise.allSettled(served.map((s) => s.server.close()));
+      throw new Error(`pool '${conf.name}': listen: '${conf.listen}': ${(e as Error).message}`, { cause: e });
+    }
+  }
+  return served;
+}
