@@ -53,8 +53,16 @@ async function testConf(file: string): Promise<number> {
  * -d: Node cannot fork, so the daemon is this program started again, detached (its own session), with the same
  * options minus -d and its output going to the log file or /dev/null. It reports over IPC once it serves.
  */
-function daemonize(o: Options): Promise<number> {
-  const out = o.output !== undefined ? openSync(o.output, 'a', 0o644) : 'ignore';
+async function daemonize(o: Options): Promise<number> {
+  let out: number | 'ignore' = 'ignore';
+  if (o.output !== undefined) {
+    try {
+      out = openSync(o.output, 'a', 0o644);
+    } catch (e) {
+      stderr(`${NAME}: opening log file '${o.output}' failed: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...daemonArgs(o)], {
     detached: true,
     stdio: ['ignore', out, out, 'ipc'],
