@@ -15,9 +15,10 @@
  * Ejection: auto_eject_hosts with one memcached stopped; once nutcracker's
  * stats show the ejection, keys go where `rebuild(live)` says.
  *
- * Every configuration gets its own nutcracker and its own key prefix, so they
- * share the memcached processes and run a few at a time. Every process started
- * here is stopped by PID in afterAll.
+ * Every configuration gets its own nutcracker (on a unix socket of its own)
+ * and its own key prefix, so they share the memcached processes without a
+ * flush_all between them and run a few at a time. Every process started here
+ * is stopped by PID in afterAll.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -60,6 +61,12 @@ const exitOf = (child: ChildProcess) =>
     else child.once('exit', () => resolve());
   });
 
+/** Processes this file spawns itself (testkit stops its own memcached); killed by PID in afterAll, and at exit if it never ran. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
+
 async function killChild(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
     process.kill(child.pid, 'SIGKILL');
@@ -90,6 +97,7 @@ async function startMemcachedOn11211(): Promise<Backend> {
     const args = ['-U', '0', '-t', '1', '-m', '64', '-l', host, '-p', '11211'];
     if (process.getuid?.() === 0) args.push('-u', 'root');
     const child = spawn(bin, args, { stdio: 'ignore' });
+    children.add(child);
     const exited = exitOf(child);
     const up = await Promise.race([
       waitForListen({ host, port: 11211 }, 5000).then(
@@ -113,7 +121,6 @@ interface Nutcracker {
   readonly child: ChildProcess;
 }
 
-const nutcrackers = new Set<ChildProcess>();
 const scratch = mkdtempSync(join(tmpdir(), 'cleave-router-placement-'));
 let ymlSeq = 0;
 
@@ -135,7 +142,7 @@ async function startNutcracker(poolYml: (listen: string) => string, statsInterva
     const child = spawn(NUTCRACKER, ['-c', file, '-s', String(statsPort), '-a', '127.0.0.1', '-i', String(statsIntervalMs)], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    nutcrackers.add(child);
+    children.add(child);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = exitOf(child);
@@ -153,7 +160,6 @@ async function startNutcracker(poolYml: (listen: string) => string, statsInterva
       if (/^(END|SERVER_ERROR .*)\r\n$/.test(reply.toString('latin1'))) return { path, statsPort, child };
     }
     await killChild(child);
-    nutcrackers.delete(child);
     lastError = stderr;
   }
   throw new Error(`nutcracker did not start: ${lastError}`);
@@ -161,7 +167,6 @@ async function startNutcracker(poolYml: (listen: string) => string, statsInterva
 
 async function stopNutcracker(n: Nutcracker): Promise<void> {
   await killChild(n.child);
-  nutcrackers.delete(n.child);
 }
 
 /** nutcracker's stats JSON (it writes it and closes). */
@@ -379,7 +384,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([...nutcrackers].map(killChild));
+  await Promise.all([...children].map(killChild));
   await Promise.all(backends.map((b) => b.stop()));
   rmSync(scratch, { recursive: true, force: true });
 });
