@@ -119,6 +119,8 @@ export interface LoadOptions {
   valueSize?: () => number;
   /** Text error lines accepted as a fault's prompt error (default: SERVER_ERROR backend ...). */
   acceptError?: (line: string) => boolean;
+  /** Told of every reply once checked: which key, how it ended, how long it took, the phase it was sent in. */
+  onReply?: (key: string, kind: 'get' | 'set', outcome: Reply['outcome'], ms: number, phase: string) => void;
 }
 
 const BACKEND_ERROR = /^SERVER_ERROR (backend (timeout|unavailable|busy)|chunked item kept changing while it was read)$/;
@@ -396,6 +398,7 @@ export class CheckedLoad {
     if (ms > s.maxMs) s.maxMs = ms;
     if (ms < s.minMs) s.minMs = ms;
     if (this.faulty && req.phase === 'fault' && (r.outcome === 'stored' || r.outcome === 'hit' || r.outcome === 'miss')) this.okWhileFaulty++;
+    this.opts.onReply?.(req.key, req.kind, r.outcome, ms, req.phase);
     switch (r.outcome) {
       case 'stored':
         s.stored++;
