@@ -123,7 +123,19 @@ export const ConfigSchema = z
 export type Config = z.output<typeof ConfigSchema> & { pools?: readonly ConfPool[] };
 
 /** What applies to every pool of a nutcracker.yml `--config`; any other flag is refused with it. */
-const WITH_POOLS = ['max-conns', 'max-item-size', 'idle-timeout', 'max-output-bytes', 'backend-timeout', 'auth-file'] as const;
+const WITH_POOLS = [
+  'max-conns',
+  'max-item-size',
+  'idle-timeout',
+  'max-output-bytes',
+  'backend-timeout',
+  'auth-file',
+  'host',
+  'tls-port',
+  'tls-cert',
+  'tls-key',
+  'tls-ca',
+] as const;
 
 export const HELP = `memproxy — a memcached-compatible server built from cleave
 
@@ -180,8 +192,10 @@ Usage: memproxy [options]
                             over its servers: as nutcracker places them. With a nutcracker.yml
                             only --max-conns (for pools without client_connections:),
                             --max-item-size, --idle-timeout, --max-output-bytes,
-                            --backend-timeout (for pools without timeout:) and --auth-file
-                            apply; any other flag is refused
+                            --backend-timeout (for pools without timeout:), --auth-file and,
+                            for a file of one pool, --tls-port/--tls-cert/--tls-key/--tls-ca
+                            (a TLS listener on --host beside the pool's own) apply; any
+                            other flag is refused
   -h, --help                show this help
 
 Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
@@ -267,6 +281,11 @@ export function loadConfig(argv: string[]): Config | 'help' {
         throw new ConfigError(
           `--${name}: cannot be combined with a nutcracker.yml --config (each pool serves on its own listen: address ` +
             `through its own servers:); with one, only ${WITH_POOLS.map((f) => '--' + f).join(', ')} apply`,
+        );
+      }
+      if (v['tls-port'] !== undefined && pools.length > 1) {
+        throw new ConfigError(
+          `--tls-port: ${v.config} has ${pools.length} pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only`,
         );
       }
     }

@@ -95,12 +95,20 @@ async function servePoolsOf(config: Config, security: Security, pools: NonNullab
     idleTimeoutMs: config.idleTimeout,
     maxOutputBytes: config.maxOutputBytes,
   };
-  const served = await servePools(pools, { limits, auth: security.auth, timeoutMs: config.backendTimeout, maxItemSize: config.maxItemSize });
+  const tls = security.tls;
+  const served = await servePools(pools, {
+    limits,
+    auth: security.auth,
+    timeoutMs: config.backendTimeout,
+    maxItemSize: config.maxItemSize,
+    // A yml of one pool (config.ts refuses --tls-port with more): its TLS listener on --host.
+    ...(tls !== undefined && config.tlsPort !== undefined && { moreListen: () => [{ port: config.tlsPort!, host: config.host, tls }] }),
+  });
   const login = security.users !== undefined ? `, auth required (${security.users} user${security.users === 1 ? '' : 's'})` : '';
   for (const s of served) {
     const c = s.conf;
     process.stdout.write(
-      `memproxy listening on ${s.server.addresses.map(describeListen).join(' and ')}: pool '${s.name}', ${c.servers.length} memcached ` +
+      `memproxy listening on ${s.server.addresses.map((a) => describeListen(a) + (a.tls ? ' (TLS)' : '')).join(' and ')}: pool '${s.name}', ${c.servers.length} memcached ` +
         `server${c.servers.length === 1 ? '' : 's'} (${c.distribution}/${c.hash})${login}\n`,
     );
   }

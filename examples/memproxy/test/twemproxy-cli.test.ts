@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, freePort, startMemcached, type MemcachedProcess } from '@cleave/testkit';
+import { RawClient, TlsRawClient, freePort, startMemcached, tlsFixturePath, type MemcachedProcess } from '@cleave/testkit';
 import { runMemproxy, startMemproxy } from './spawn.js';
 
 const TWEMPROXY = fileURLToPath(new URL('../dist/twemproxy.js', import.meta.url));
@@ -481,13 +481,42 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
     }
   });
 
+  it('memproxy --config with a one-pool nutcracker.yml and --tls-port serves the pool to TLS clients too', async () => {
+    const port = await freePort();
+    const [a1, a2] = alphaBackends;
+    const file = join(dir, 'tls.yml');
+    writeFileSync(file, ['alpha:', `  listen: 127.0.0.1:${port}`, '  servers:', `   - 127.0.0.1:${a1!.port}:1`, `   - 127.0.0.1:${a2!.port}:1`, ''].join('\n'));
+    const mp = await startMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem')]);
+    try {
+      while (!/\(TLS\)/.test(mp.stdout())) await new Promise((r) => setTimeout(r, 20));
+      const m = /127\.0\.0\.1:(\d+) \(TLS\): pool 'alpha'/.exec(mp.stdout());
+      expect(m, mp.stdout()).not.toBeNull();
+      const secure = await TlsRawClient.connect({ port: Number(m![1]) });
+      const keys = Array.from({ length: 16 }, (_, i) => `tls-${i}`);
+      for (const k of keys) expect((await secure.request(`set ${k} 0 0 ${k.length}\r\n${k}\r\n`, '\r\n')).toString()).toBe('STORED\r\n');
+      const got = (await secure.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString();
+      expect(got).toBe(keys.map((k) => `VALUE ${k} 0 ${k.length}\r\n${k}\r\n`).join('') + 'END\r\n');
+      secure.close();
+      // The keys went through the pool to its servers: each is on exactly one.
+      const [inA1, inA2] = await holders(alphaBackends, keys);
+      for (const k of keys) expect(Number(inA1!.has(k)) + Number(inA2!.has(k))).toBe(1);
+    } finally {
+      expect(await mp.stop()).toBe(0);
+    }
+  });
+
   it('memproxy --config with a nutcracker.yml refuses the flags that cannot apply, naming them', async () => {
     const { file } = await twoPools('flags');
-    for (const flag of [['--port', '11311'], ['--l2-enabled'], ['--backend-conns', '4'], ['--tls-port', '11400']]) {
+    for (const flag of [['--port', '11311'], ['--l2-enabled'], ['--backend-conns', '4'], ['--tls-only']]) {
       const r = await runMemproxy(['--config', file, ...flag]);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`${flag[0]}: cannot be combined with a nutcracker.yml --config`);
     }
+    // TLS is a second listener of one pool: a file of two pools says so.
+    const tls = await runMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem')]);
+    expect(tls.code).toBe(2);
+    expect(tls.stderr).toContain('--tls-port: ');
+    expect(tls.stderr).toContain('has 2 pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only');
     const bad = join(dir, 'flags-bad.yml');
     writeFileSync(bad, 'alpha:\n  listen: 127.0.0.1:22121\n  hash: sha1\n  servers:\n   - 127.0.0.1:11211:1\n');
     const r = await runMemproxy(['--config', bad]);

@@ -73,6 +73,8 @@ export interface ServeOptions extends BuildOptions {
   limits?: Partial<ServerLimits>;
   auth?: AuthOptions;
   onError?: (err: unknown) => void;
+  /** More listeners for a pool besides its own listen: address (memproxy's TLS listener for a one-pool yml). */
+  moreListen?: (conf: ConfPool) => ListenTarget[];
   /** Put something in front of each pool (e.g. chunking); the pool itself when undefined. */
   wrap?: (pool: Pool, conf: ConfPool) => Handler;
 }
@@ -88,7 +90,7 @@ export async function servePools(pools: readonly ConfPool[], options: ServeOptio
     const maxConnections = conf.clientConnections > 0 ? conf.clientConnections : (options.limits?.maxConnections ?? NO_CONNECTION_LIMIT);
     try {
       const server = await listenAndServe({
-        listen: listenTarget(conf.listenAddress),
+        listen: [listenTarget(conf.listenAddress), ...(options.moreListen?.(conf) ?? [])],
         handler: options.wrap ? options.wrap(p, conf) : p,
         limits: { ...options.limits, maxConnections },
         ...(options.auth !== undefined && { auth: options.auth }),
