@@ -7,11 +7,14 @@ import type { TlsOptions } from './tls.js';
  * path. With `tls`, the listener speaks TLS (e.g. `{ port: 11212, tls: { cert, key } }`).
  * A unix socket's `mode` (e.g. `0o666`, nutcracker's `listen: /tmp/mc.sock 0666`)
  * is applied to the socket file right after it is bound; without it the
- * process umask decides.
+ * process umask decides. A socket file left by an earlier run is replaced;
+ * one a running server listens on is not (EADDRINUSE). `backlog` is the
+ * kernel's queue of connections not yet accepted (default 511; nutcracker's
+ * `backlog`).
  */
 export type ListenTarget =
-  | { port: number; host?: string; tls?: TlsOptions }
-  | { path: string; mode?: number; tls?: TlsOptions };
+  | { port: number; host?: string; tls?: TlsOptions; backlog?: number }
+  | { path: string; mode?: number; tls?: TlsOptions; backlog?: number };
 
 /**
  * Limits, each with memcached 1.6's default where memcached has one: the

@@ -37,7 +37,33 @@ export interface Server {
   close(graceMs?: number): Promise<void>;
 }
 
-function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddress> {
+/** Whether a server accepts connections on the unix socket at `path` (a live listener, not a stale file). */
+/** Pending connections the kernel queues for a listener unless told otherwise (Node's and nutcracker's default). */
+const DEFAULT_BACKLOG = 511;
+
+function socketInUse(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+async function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddress> {
+  // A stale socket file from an earlier run would make listen fail with EADDRINUSE; a live one belongs to a running server.
+  if ('path' in target && existsSync(target.path)) {
+    if (await socketInUse(target.path)) {
+      throw Object.assign(new Error(`listen EADDRINUSE: a server already listens on ${target.path}`), { code: 'EADDRINUSE' });
+    }
+    try {
+      unlinkSync(target.path);
+    } catch {
+      /* listen reports it */
+    }
+  }
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(err);
     server.once('error', onError);
@@ -58,19 +84,9 @@ function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddre
       else if (a) resolve({ host: a.address, port: a.port, family: a.family });
       else reject(new Error('listener has no address'));
     };
-    if ('path' in target) {
-      // A stale socket file from an earlier run would make listen fail with EADDRINUSE.
-      if (existsSync(target.path)) {
-        try {
-          unlinkSync(target.path);
-        } catch {
-          /* listen reports it */
-        }
-      }
-      server.listen(target.path, done);
-    } else {
-      server.listen(target.port, target.host ?? '127.0.0.1', done);
-    }
+    const backlog = target.backlog ?? DEFAULT_BACKLOG;
+    if ('path' in target) server.listen(target.path, backlog, done);
+    else server.listen(target.port, target.host ?? '127.0.0.1', backlog, done);
   });
 }
 

@@ -54,6 +54,23 @@ describe('unix socket mode', () => {
     c.close();
   });
 
+  it('replaces a socket file left by an earlier run, but not one a running server listens on', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'shared.sock');
+    // A stale file: a listener that went away without removing it.
+    const stale = net.createServer();
+    await new Promise<void>((r) => stale.listen(path, r));
+    (stale as unknown as { _handle: { close(): void } })._handle.close();
+    const first = await serve({ listen: { path } });
+    const c = await RawClient.connect({ path });
+    expect((await c.request('version\r\n', '\r\n')).toString()).toMatch(/^VERSION /);
+    await expect(serve({ listen: { path } })).rejects.toThrow(`listen EADDRINUSE: a server already listens on ${path}`);
+    // The first server still has its socket.
+    expect((await c.request('version\r\n', '\r\n')).toString()).toMatch(/^VERSION /);
+    c.close();
+    expect(first.addresses).toEqual([{ path }]);
+  });
+
   it('fails to start when the mode cannot be applied', async () => {
     const dir = tempDir();
     await expect(

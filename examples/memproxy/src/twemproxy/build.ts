@@ -50,10 +50,10 @@ export function buildPool(conf: ConfPool, options: BuildOptions = {}): Pool {
   });
 }
 
-/** Where the pool listens, as the server takes it (a socket's permissions as its mode). */
-export function listenTarget(a: ListenAddress): ListenTarget {
-  if ('path' in a) return a.mode !== undefined ? { path: a.path, mode: a.mode } : { path: a.path };
-  return { host: a.host, port: a.port };
+/** Where the pool listens, as the server takes it (a socket's permissions as its mode), with the pool's backlog. */
+export function listenTarget(a: ListenAddress, backlog?: number): ListenTarget {
+  if ('path' in a) return a.mode !== undefined ? { path: a.path, mode: a.mode, backlog } : { path: a.path, backlog };
+  return { host: a.host, port: a.port, backlog };
 }
 
 /** An address for logs: `host:port` or `unix:/path`. */
@@ -90,7 +90,7 @@ export async function servePools(pools: readonly ConfPool[], options: ServeOptio
     const maxConnections = conf.clientConnections > 0 ? conf.clientConnections : (options.limits?.maxConnections ?? NO_CONNECTION_LIMIT);
     try {
       const server = await listenAndServe({
-        listen: [listenTarget(conf.listenAddress), ...(options.moreListen?.(conf) ?? [])],
+        listen: [listenTarget(conf.listenAddress, conf.backlog), ...(options.moreListen?.(conf) ?? [])],
         handler: options.wrap ? options.wrap(p, conf) : p,
         limits: { ...options.limits, maxConnections },
         ...(options.auth !== undefined && { auth: options.auth }),
