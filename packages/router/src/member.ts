@@ -1,6 +1,6 @@
 // One server of a pool: its Handler, its health (consecutive failures, down or ejected, the probe that brings it back) and
 // its counters. The pool asks a member for its keys' commands and tells it how each ended.
-import { HandlerError, BinaryStatus, type Handler, type HandlerErrorCode } from '@cleave/protocol';
+import { HandlerError, BinaryStatus, absoluteExptime, type Handler, type HandlerErrorCode } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
 
 /** A member's health, as the pool routes by it. */
@@ -88,6 +88,14 @@ export class Member implements PoolMember {
   private probeTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private probing = false;
   private closed = false;
+  /**
+   * flush_all calls this member missed while ejected: the earliest and the
+   * latest time (Unix seconds) they took effect; 0 none. It is flushed so
+   * before it rejoins, so no item older than a flush the client was told
+   * succeeded comes back.
+   */
+  private missedFlushFirst = 0;
+  private missedFlushLast = 0;
 
   constructor(
     readonly handler: Handler,
@@ -177,7 +185,7 @@ export class Member implements PoolMember {
     if (this.closed || this.state === 'up' || this.probing) return;
     const ping = this.handler.ping;
     if (ping === undefined) {
-      if (Date.now() - this.ejectedAt >= this.rules.retryTimeoutMs) this.bringBack();
+      if (Date.now() - this.ejectedAt >= this.rules.retryTimeoutMs) this.probed(true);
       else this.scheduleProbe();
       return;
     }
@@ -199,8 +207,50 @@ export class Member implements PoolMember {
   private probed(ok: boolean): void {
     this.probing = false;
     if (this.closed || this.state === 'up') return;
-    if (ok && (this.state === 'down' || Date.now() - this.ejectedAt >= this.rules.retryTimeoutMs)) this.bringBack();
+    if (!ok || (this.state === 'ejected' && Date.now() - this.ejectedAt < this.rules.retryTimeoutMs)) {
+      this.scheduleProbe();
+      return;
+    }
+    if (this.missedFlushFirst === 0) {
+      this.bringBack();
+      return;
+    }
+    this.probing = true;
+    this.catchUp().then(this.caughtUp, this.probeFailed);
+  }
+
+  private readonly caughtUp = (): void => {
+    this.probing = false;
+    if (this.closed || this.state === 'up') return;
+    if (this.missedFlushFirst === 0) this.bringBack();
     else this.scheduleProbe();
+  };
+
+  /** A flush_all (wire delay form) went to the ring while this member was out of it. */
+  missFlush(delay: number): void {
+    const now = Math.floor(Date.now() / 1000);
+    const at = delay <= 0 ? now : absoluteExptime(delay, now);
+    if (this.missedFlushFirst === 0 || at < this.missedFlushFirst) this.missedFlushFirst = at;
+    if (at > this.missedFlushLast) this.missedFlushLast = at;
+  }
+
+  /**
+   * Apply the flush_all calls missed while ejected: one now for those already
+   * due, one with the remaining delay for the latest still ahead. Settles
+   * when the member has taken them.
+   */
+  private catchUp(): Promise<void> {
+    const now = Math.floor(Date.now() / 1000);
+    const first = this.missedFlushFirst;
+    const last = this.missedFlushLast;
+    const h = this.handler;
+    const due = first <= now ? Promise.resolve().then(() => h.flush(0)) : Promise.resolve();
+    return due
+      .then(() => (last > now ? h.flush(last - now) : undefined))
+      .then(() => {
+        // Flushes missed while these ran are caught up on the next try.
+        if (this.missedFlushFirst === first && this.missedFlushLast === last) this.missedFlushFirst = this.missedFlushLast = 0;
+      });
   }
 
   private bringBack(): void {

@@ -319,14 +319,18 @@ export class Pool implements Handler {
 
   /**
    * flush_all reaches every server in the ring (a down one fails it, so the
-   * client learns the flush did not reach all). An ejected server is not
-   * flushed: it is out of the ring, and its items are no longer read.
+   * client learns the flush did not reach all). An ejected server is flushed
+   * before it rejoins the ring, so none of the items the flush removed comes
+   * back with it.
    */
   flush(delay: number): MaybePromise<void> {
     for (const m of this.servers) if (m.state === 'down') throw serverDown;
     const pending: Promise<void>[] = [];
     for (const m of this.servers) {
-      if (m.state === 'ejected') continue;
+      if (m.state === 'ejected') {
+        m.missFlush(delay);
+        continue;
+      }
       m.counters.requests++;
       let r: MaybePromise<void>;
       try {
