@@ -27,8 +27,10 @@ import { ringName } from '../src/placement.js';
 import { pool, type Pool } from '../src/pool.js';
 import type { PoolMember } from '../src/member.js';
 
-/** Each member handler's timeoutMs and connectTimeoutMs. */
-const TIMEOUT = 300;
+/** Each member handler's timeoutMs: well above a healthy reply's time on a busy machine, well below the test's span. */
+const TIMEOUT = 500;
+/** Each member handler's connectTimeoutMs. */
+const CONNECT_TIMEOUT = 1000;
 /** The pool's serverFailureLimit, serverRetryTimeoutMs and probeIntervalMs. */
 const LIMIT = 3;
 const RETRY = 500;
@@ -87,13 +89,15 @@ async function rig(autoEjectHosts: boolean, connections = CONNECTIONS): Promise<
       const t = m.target;
       const address = 'path' in t ? { path: t.path } : { host: '127.0.0.1', port: t.port };
       return {
-        handler: new MemcachedHandler({ address, timeoutMs: TIMEOUT, connectTimeoutMs: TIMEOUT, connections }),
+        handler: new MemcachedHandler({ address, timeoutMs: TIMEOUT, connectTimeoutMs: CONNECT_TIMEOUT, connections }),
         name: 'path' in t ? ringName(t.path, undefined) : ringName('127.0.0.1', t.port),
       };
     }),
   });
   const server = await listenAndServe({ listen: { port: 0 }, handler: p });
   cleanup.push(() => server.close());
+  // Every backend connection open before anything is asked (a first connection attempt may time out on a busy machine).
+  await until('every backend connection ready', () => p.members.every((m) => m.handler.stats?.('')?.backend_connections_ready === connections), 10_000);
   const keysOf: string[][] = [[], [], [], []];
   for (let i = 0; keysOf.some((k) => k.length < 6); i++) {
     const k = `pf${i}`;
@@ -286,6 +290,7 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
   const outState = autoEject ? 'ejected' : 'down';
   await until(`member ${victim} ${outState}`, () => member.state === outState, LIMIT * TIMEOUT + MARGIN * 2);
   load.phase = 'out';
+  const takenOutAt = member.ejectedAt;
   // Taken out after serverFailureLimit failures of the server itself.
   expect(member.counters.errors).toBeGreaterThanOrEqual(LIMIT);
   expect(r.pool.counters.serverEjects).toBe(autoEject ? 1 : 0);
@@ -344,7 +349,11 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
     expect(median(out.errorMs), summary).toBeLessThan(TIMEOUT / 3);
     for (const [i, other] of r.mcs.entries()) if (i !== victim) expect([...(await holding(other, victimKeys))], `on member ${i}`).toEqual([]);
   }
-  // Once the probe had brought it back, not one request failed.
+  // Once the probe had brought it back, it stayed in service ...
+  expect(member.ejectedAt, `taken out of service again after it was back\n${summary}`).toBe(takenOutAt);
+  expect(r.pool.counters.serverEjects, summary).toBe(autoEject ? 1 : 0);
+  // ... and not one request failed (ejecting, no request sent while it came back failed either: its keys were elsewhere).
+  if (autoEject) expect(tally.of(keys, ['return']).errors, `errors while the member came back\n${summary}`).toBe(0);
   const after = tally.of(keys, ['after']);
   expect(after.errors, `errors after the member was back\n${summary}`).toBe(0);
   expect(tally.of(victimKeys, ['after']).stored, summary).toBeGreaterThan(0);
