@@ -35,14 +35,32 @@ export async function waitPort(port) {
   throw new Error(`port ${port} never opened`);
 }
 
-/** One mcload run; throws when mcload saw a wrong reply. */
-export function mcload(bin, port, { binary = false, depth = 1, conns = 50, seconds = 3, setRatio = 0.1, valueSize = 100, keys = 10000 }) {
-  const args = ['-p', String(port), '-c', String(conns), '-d', String(depth), '-r', String(setRatio), '-v', String(valueSize), '-k', String(keys), '-P', '-t', String(seconds)];
+/**
+ * One mcload run; throws when mcload saw a wrong reply. keysPerGet > 1 makes every get a text multi-get
+ * of that many keys (`-g`), counted as one op. prepopulate: false leaves out `-P` (the keys were set by an
+ * earlier call). count is how many requests the timed part answered.
+ */
+export function mcload(
+  bin,
+  port,
+  { binary = false, depth = 1, conns = 50, seconds = 3, setRatio = 0.1, valueSize = 100, keys = 10000, keysPerGet = 1, prepopulate = true },
+) {
+  const args = ['-p', String(port), '-c', String(conns), '-d', String(depth), '-r', String(setRatio), '-v', String(valueSize), '-k', String(keys), '-t', String(seconds)];
+  if (prepopulate) args.push('-P');
+  if (keysPerGet > 1) args.push('-g', String(keysPerGet));
   if (binary) args.push('-B');
   const out = execFileSync(bin, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
   const m = Object.fromEntries(out.trim().split(/\s+/).map((kv) => kv.split('=')));
   if (Number(m.errors) !== 0) throw new Error(`mcload reported errors against port ${port}: ${out}`);
-  return { ops: Number(m['ops/s']), p50: Number(m.p50_us), p99: Number(m.p99_us), p999: Number(m.p999_us) };
+  return {
+    ops: Number(m['ops/s']),
+    p50: Number(m.p50_us),
+    p99: Number(m.p99_us),
+    p999: Number(m.p999_us),
+    count: Number(m.ops),
+    hits: Number(m.hits),
+    misses: Number(m.misses),
+  };
 }
 
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
