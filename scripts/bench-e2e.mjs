@@ -1,29 +1,37 @@
 #!/usr/bin/env node
-// End-to-end benchmark: memproxy (in-memory, in front of memcached, chunked in front of memcached)
-// against memcached -t 1 and against nutcracker in front of memcached, the same workloads for every
-// system in one run. Each round runs every workload against every system back to back (the order of
-// the systems rotates from round to round); medians over rounds are reported and ratios are quotients
-// of medians, with the per-round ratios beside the goals, because absolute numbers on a shared 2-core
-// machine move from run to run. The default run takes about 2.5 minutes after the build.
-// Writes the results into docs/benchmarks.md (between <!-- e2e:begin --> and <!-- e2e:end -->) and
-// the charts into docs/img/e2e-*.svg.
+// End-to-end benchmark, in two sections run in the same rounds:
+// - memproxy: memproxy (in-memory, in front of memcached, chunked in front of memcached) against
+//   memcached -t 1 and against nutcracker in front of memcached, the same workloads for every system;
+// - router: cleave-twemproxy against nutcracker, both on one nutcracker.yml over 4 memcached (bench-e2e/router.mjs).
+// Each round runs every workload against every system of a section back to back (the order of the
+// systems rotates from round to round); medians over rounds are reported and ratios are quotients of
+// medians, with the per-round ratios beside the goals, because absolute numbers on a shared 2-core
+// machine move from run to run. The default run takes about 3.5 minutes after the build.
+// Writes each section's results into docs/benchmarks.md (memproxy between <!-- e2e:begin --> and
+// <!-- e2e:end -->, router between <!-- e2e-router:begin --> and <!-- e2e-router:end -->) and the
+// charts into docs/img/e2e-*.svg; `--only SECTION` runs and writes one section alone.
 //
-// usage: npx pnpm bench:e2e [--rounds 5] [--seconds 1] [--quick] [--no-write] [--mcload PATH]
+// usage: npx pnpm bench:e2e [--rounds 5] [--seconds 1] [--quick] [--only memproxy|router] [--no-write] [--mcload PATH]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureMcload, freePort, mcload, median, root, waitPort } from './bench-lib.mjs';
+import { ensureMcload, freePort, mcload, root, waitPort } from './bench-lib.mjs';
 import { barPanels } from './bench-e2e/chart.mjs';
 import { busyShare, machineTicks, processTicks } from './bench-e2e/cpu.mjs';
 import { renderSection, writeRegion } from './bench-e2e/page.mjs';
+import * as router from './bench-e2e/router.mjs';
+import { measures } from './bench-e2e/stats.mjs';
 
 const HELP = `usage: node scripts/bench-e2e.mjs [options]   (or: npx pnpm bench:e2e [options], which builds first)
   --rounds N     rounds; every workload runs against every system once per round (default 5)
   --seconds S    seconds per run (default 1)
   --quick        1 round instead of 5 (an explicit --rounds still wins)
+  --only NAME    run one section alone, and write only its part of docs/benchmarks.md and its charts:
+                   memproxy  memproxy against memcached -t 1 and nutcracker (e2e-throughput.svg, e2e-p99.svg)
+                   router    cleave-twemproxy against nutcracker, one nutcracker.yml over 4 memcached (e2e-router.svg)
   --no-write     print the results only and leave docs/ alone (charts go to the temp directory)
   --mcload PATH  where the mcload load generator is (built there when missing; default /tmp/mcload)
 `;
@@ -43,6 +51,7 @@ try {
       rounds: { type: 'string' },
       seconds: { type: 'string' },
       quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
       write: { type: 'boolean', default: true },
       mcload: { type: 'string', default: '/tmp/mcload' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -63,11 +72,20 @@ if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0 && seconds <= 600))
   process.exit(2);
 }
 
+const SECTIONS = ['memproxy', 'router'];
+if (values.only !== undefined && !SECTIONS.includes(values.only)) {
+  process.stderr.write(`--only takes one of: ${SECTIONS.join(', ')}\n${HELP}`);
+  process.exit(2);
+}
+const section = Object.fromEntries(SECTIONS.map((name) => [name, values.only === undefined || values.only === name]));
+
 const memproxyJs = join(root, 'examples/memproxy/dist/memproxy.js');
+const twemproxyJs = join(root, 'examples/memproxy/dist/twemproxy.js');
 const loadgenJs = join(root, 'packages/loadgen/dist/index.js');
-for (const f of [memproxyJs, loadgenJs]) if (!existsSync(f)) fail(`${f} is missing: build first (npx pnpm build), or run npx pnpm bench:e2e`);
+const needed = [...(section.memproxy ? [memproxyJs, loadgenJs] : []), ...(section.router ? [twemproxyJs] : [])];
+for (const f of needed) if (!existsSync(f)) fail(`${f} is missing: build first (npx pnpm build), or run npx pnpm bench:e2e`);
 // cleave-load runs in this process, loaded once: a rebuild of dist/ during the run cannot pull it away.
-const { runLoad } = await import(pathToFileURL(loadgenJs).href);
+const { runLoad } = section.memproxy ? await import(pathToFileURL(loadgenJs).href) : {};
 
 function fail(msg) {
   process.stderr.write(`bench-e2e: ${msg}\n`);
@@ -184,7 +202,6 @@ const SYSTEMS = [
 const sys = Object.fromEntries(SYSTEMS.map((s) => [s.key, s]));
 
 async function startSystems() {
-  tmp = mkdtempSync(join(os.tmpdir(), 'cleave-e2e-'));
   const mc = await startMemcached('memcached');
   sys.mc.port = mc;
   sys.mc.cmd = `memcached ${memcachedArgs('PORT').join(' ')}`;
@@ -282,36 +299,66 @@ async function runOne(w, s) {
 // ---- the run -------------------------------------------------------------------------------------
 
 const runs = Object.fromEntries(WORKLOADS.map((w) => [w.key, Object.fromEntries(SYSTEMS.map((s) => [s.key, []]))]));
+const routerRuns = Object.fromEntries(router.WORKLOADS.map((w) => [w.key, Object.fromEntries(router.SYSTEMS.map((s) => [s.key, []]))]));
+
+/** One workload against one system, recorded in `into` and reported on stderr. */
+async function measure(round, w, s, into, run) {
+  await new Promise((res) => setImmediate(res)); // let exits and signals of the children be seen
+  assertAlive();
+  let res;
+  try {
+    res = await run();
+  } catch (e) {
+    await new Promise((res_) => setTimeout(res_, 100));
+    assertAlive(); // a server that died is the better explanation
+    throw new Error(`${w.title} against ${s.label} (port ${s.port}) failed: ${e.message}`);
+  }
+  into[w.key][s.key].push(res);
+  const cpu = res.cpuUs === undefined ? '' : `  cpu ${res.cpuUs.toFixed(1)} µs/req (${Math.round(res.cpuCore * 100)}% of a core)`;
+  process.stderr.write(
+    `  round ${round + 1}/${rounds}  ${w.title.padEnd(20)} ${s.label.padEnd(30)} ${String(Math.round(res.ops)).padStart(9)} ops/s  p50 ${res.p50} µs  p99 ${res.p99} µs${cpu}\n`,
+  );
+}
+
+/** This round's order of a section's systems: rotated by one from the round before. */
+const rotated = (systems, round) => systems.map((_, i) => systems[(i + round) % systems.length]);
 
 async function main() {
   const t0 = Date.now();
   machine.otherBefore = await busyShare(1000);
-  await startSystems();
+  tmp = mkdtempSync(join(os.tmpdir(), 'cleave-e2e-'));
+  if (section.memproxy) await startSystems();
+  if (section.router) await router.startSystems({ start, memcachedArgs, tmp, twemproxyJs });
+  assertAlive();
+  if (section.router) {
+    process.stderr.write('bench-e2e: warming up cleave-twemproxy and nutcracker (each workload once, unmeasured)\n');
+    try {
+      router.warmUp(values.mcload);
+    } catch (e) {
+      await new Promise((res) => setTimeout(res, 100));
+      assertAlive(); // a server that died is the better explanation
+      throw new Error(`warming up the router section failed: ${e.message}`);
+    }
+  }
   // CPU time of everything that is ours: this process, its finished load runs, and the servers.
   const ownTicks = () => processTicks(process.pid, true) + procs.reduce((n, p) => n + processTicks(p.pid), 0);
   const m0 = machineTicks();
   const own0 = ownTicks();
-  const runsPerRound = WORKLOADS.reduce((n, w) => n + SYSTEMS.filter((s) => !w.skip?.includes(s.key)).length, 0);
+  const memproxyRuns = section.memproxy ? WORKLOADS.reduce((n, w) => n + SYSTEMS.filter((s) => !w.skip?.includes(s.key)).length, 0) : 0;
+  const routerRunCount = section.router ? router.WORKLOADS.length * router.SYSTEMS.length : 0;
+  const minutes = Math.ceil((rounds * (memproxyRuns * (seconds + 0.6) + routerRunCount * (seconds + 0.9))) / 60);
   process.stderr.write(
-    `bench-e2e: ${rounds} round(s) × ${runsPerRound} runs of ${seconds} s (about ${Math.ceil((rounds * runsPerRound * (seconds + 0.6)) / 60)} min); load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}\n`,
+    `bench-e2e: ${rounds} round(s) × ${memproxyRuns + routerRunCount} runs of ${seconds} s (about ${minutes} min); load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}\n`,
   );
   for (let r = 0; r < rounds; r++) {
-    const order = SYSTEMS.map((_, i) => SYSTEMS[(i + r) % SYSTEMS.length]);
-    for (const w of WORKLOADS) {
-      for (const s of order) {
-        if (w.skip?.includes(s.key)) continue;
-        await new Promise((res) => setImmediate(res)); // let exits and signals of the children be seen
-        assertAlive();
-        let res;
-        try {
-          res = await runOne(w, s);
-        } catch (e) {
-          await new Promise((res_) => setTimeout(res_, 100));
-          assertAlive(); // a server that died is the better explanation
-          throw new Error(`${w.title} against ${s.label} (port ${s.port}) failed: ${e.message}`);
-        }
-        runs[w.key][s.key].push(res);
-        process.stderr.write(`  round ${r + 1}/${rounds}  ${w.title.padEnd(20)} ${s.label.padEnd(30)} ${String(Math.round(res.ops)).padStart(9)} ops/s  p50 ${res.p50} µs  p99 ${res.p99} µs\n`);
+    if (section.memproxy) {
+      for (const w of WORKLOADS) {
+        for (const s of rotated(SYSTEMS, r)) if (!w.skip?.includes(s.key)) await measure(r, w, s, runs, () => runOne(w, s));
+      }
+    }
+    if (section.router) {
+      for (const w of router.WORKLOADS) {
+        for (const s of rotated(router.SYSTEMS, r)) await measure(r, w, s, routerRuns, () => router.runOne(w, s, { mcloadBin: values.mcload, seconds }));
       }
     }
   }
@@ -323,42 +370,60 @@ async function main() {
   machine.loadEnd = os.loadavg();
   const elapsed = (Date.now() - t0) / 1000;
 
+  const date = new Date().toISOString().slice(0, 10);
+  const run = {
+    date,
+    command: process.env.npm_lifecycle_event === 'bench:e2e' ? `npx pnpm bench:e2e${argv.length ? ` ${argv.join(' ')}` : ''}` : `node scripts/bench-e2e.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
+    commit,
+    machine,
+    rounds,
+    seconds,
+  };
+  const other = Math.round(Math.max(machine.otherBefore, machine.otherDuring) * 100);
+  const when =
+    `${date} · ${machine.cores} cores${machine.loaded ? `, loaded: other work took up to ${other}% of the CPU` : ''} · ` +
+    `median of ${rounds} round${rounds === 1 ? '' : 's'} of ${seconds} s${rounds > 1 ? ', whiskers: min–max' : ''}`;
+  const imgDir = values.write ? join(root, 'docs/img') : join(os.tmpdir(), 'cleave-e2e-svg');
+  mkdirSync(imgDir, { recursive: true });
+  const written = [];
+
+  if (section.memproxy) {
+    const { md, charts } = reportMemproxy(run, when);
+    process.stdout.write(md);
+    for (const [name, svg] of Object.entries(charts)) writeFileSync(join(imgDir, name), svg);
+    if (values.write) {
+      writeRegion(join(root, 'docs/benchmarks.md'), md, 'e2e');
+      written.push('docs/benchmarks.md (e2e section)', ...Object.keys(charts).map((name) => `docs/img/${name}`));
+    }
+  }
+  if (section.router) {
+    const { md, svg } = router.report(routerRuns, { ...run, when, memcachedCmd: `memcached ${memcachedArgs('PORT').join(' ')}` });
+    process.stdout.write(md);
+    writeFileSync(join(imgDir, router.CHART), svg);
+    if (values.write) {
+      writeRegion(join(root, 'docs/benchmarks.md'), md, router.REGION);
+      written.push(`docs/benchmarks.md (${router.REGION} section)`, `docs/img/${router.CHART}`);
+    }
+  }
+  if (values.write) process.stderr.write(`bench-e2e: wrote ${written.join(', ')}\n`);
+  else process.stderr.write(`bench-e2e: docs left alone; charts in ${imgDir}\n`);
+  process.stderr.write(`bench-e2e: done in ${elapsed.toFixed(0)} s\n`);
+}
+
+/** The memproxy section: its markdown and its two charts (file name → SVG text). */
+function reportMemproxy(run, when) {
   // Medians over rounds; a ratio is the quotient of two medians (what the table and the charts show).
   // The per-round ratios (each round runs the two systems back to back) are kept for the goals, whose
   // table gives their median and range as a measure of how far noise moves a ratio.
-  const med = (w, a, metric) => median(runs[w][a].map((x) => x[metric]));
-  const ratio = (w, a, b, metric = 'ops') => (runs[w][a].length && runs[w][b].length ? med(w, a, metric) / med(w, b, metric) : null);
-  const roundRatios = (w, a, b, metric) => {
-    const rs = runs[w][a].map((x, i) => x[metric] / runs[w][b][i][metric]);
-    return { median: median(rs), min: Math.min(...rs), max: Math.max(...rs) };
-  };
+  const { ratio, goal, summary: summarize } = measures(runs);
   const summary = {};
   for (const w of WORKLOADS) {
     summary[w.key] = {};
     for (const s of SYSTEMS) {
-      const xs = runs[w.key][s.key];
-      if (!xs.length) continue;
-      summary[w.key][s.key] = {
-        ops: median(xs.map((x) => x.ops)),
-        min: Math.min(...xs.map((x) => x.ops)),
-        max: Math.max(...xs.map((x) => x.ops)),
-        p50: median(xs.map((x) => x.p50)),
-        p99: median(xs.map((x) => x.p99)),
-        p99min: Math.min(...xs.map((x) => x.p99)),
-        p99max: Math.max(...xs.map((x) => x.p99)),
-        vsMc: ratio(w.key, s.key, 'mc'),
-        vsNut: ratio(w.key, s.key, 'nut'),
-        cpu: xs[0].cpu === undefined ? undefined : median(xs.map((x) => x.cpu)),
-      };
+      const r = summarize(w.key, s.key, ['cpu']);
+      if (r) summary[w.key][s.key] = { ...r, vsMc: ratio(w.key, s.key, 'mc'), vsNut: ratio(w.key, s.key, 'nut') };
     }
   }
-
-  const goal = (text, w, a, b, kind, target, metric = 'ops') => {
-    const measured = ratio(w, a, b, metric);
-    const meets = (v) => (kind === 'min' ? v >= target : v <= target);
-    const byRound = measured == null ? null : roundRatios(w, a, b, metric);
-    return { text, w, a, b, metric, kind, target, measured, perRound: byRound, met: measured != null && meets(measured), roundsAgree: byRound == null || meets(byRound.median) === meets(measured) };
-  };
   const goals = [
     goal('memproxy --l1-inmem vs memcached -t 1, text, 1 in flight: throughput', 'text1', 'inmem', 'mc', 'min', 0.7),
     goal('memproxy --l1-inmem vs memcached -t 1, binary, 1 in flight: throughput', 'bin1', 'inmem', 'mc', 'min', 0.7),
@@ -385,20 +450,7 @@ async function main() {
         "memcached's item size limit (1 MiB by default)."
       : null;
 
-  const data = {
-    date: new Date().toISOString().slice(0, 10),
-    command: process.env.npm_lifecycle_event === 'bench:e2e' ? `npx pnpm bench:e2e${argv.length ? ` ${argv.join(' ')}` : ''}` : `node scripts/bench-e2e.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
-    commit,
-    machine,
-    rounds,
-    seconds,
-    systems: SYSTEMS,
-    workloads: WORKLOADS,
-    summary,
-    goals,
-    large,
-  };
-  const md = renderSection(data);
+  const md = renderSection({ ...run, section: 'memproxy', systems: SYSTEMS, workloads: WORKLOADS, summary, goals, large });
 
   // Under each panel, the goals that concern it: "mp inmem ≥ 0.7× memcached: 0.42×, not met".
   const caption = (w, metric) => {
@@ -425,28 +477,12 @@ async function main() {
       caption: caption(w, metric),
     }));
   const legend = SYSTEMS.map(({ key, label, short, color }) => ({ key, label, short, color }));
-  const other = Math.round(Math.max(machine.otherBefore, machine.otherDuring) * 100);
-  const when =
-    `${data.date} · ${machine.cores} cores${machine.loaded ? `, loaded: other work took up to ${other}% of the CPU` : ''} · ` +
-    `median of ${rounds} round${rounds === 1 ? '' : 's'} of ${seconds} s${rounds > 1 ? ', whiskers: min–max' : ''}`;
   const throughputSvg = barPanels({ title: 'Throughput (ops/s, higher is better)', subtitle: when, series: legend, panels: panels('ops') });
   const ms = (v) => v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
   const toMs = (v) => (v == null ? v : v / 1000);
   const p99Panels = panels('p99').map((p) => ({ ...p, bars: p.bars.map((b) => ({ ...b, value: toMs(b.value), lo: toMs(b.lo), hi: toMs(b.hi) })) }));
   const p99Svg = barPanels({ title: 'p99 latency (ms, lower is better)', subtitle: when, series: legend, panels: p99Panels, format: ms });
-
-  process.stdout.write(md);
-  const imgDir = values.write ? join(root, 'docs/img') : join(os.tmpdir(), 'cleave-e2e-svg');
-  mkdirSync(imgDir, { recursive: true });
-  writeFileSync(join(imgDir, 'e2e-throughput.svg'), throughputSvg);
-  writeFileSync(join(imgDir, 'e2e-p99.svg'), p99Svg);
-  if (values.write) {
-    writeRegion(join(root, 'docs/benchmarks.md'), md);
-    process.stderr.write('bench-e2e: wrote docs/benchmarks.md (e2e section), docs/img/e2e-throughput.svg, docs/img/e2e-p99.svg\n');
-  } else {
-    process.stderr.write(`bench-e2e: docs left alone; charts in ${imgDir}\n`);
-  }
-  process.stderr.write(`bench-e2e: done in ${elapsed.toFixed(0)} s\n`);
+  return { md, charts: { 'e2e-throughput.svg': throughputSvg, 'e2e-p99.svg': p99Svg } };
 }
 
 try {

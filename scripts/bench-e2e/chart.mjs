@@ -41,9 +41,10 @@ function legendRowCount(series, width) {
 }
 
 /**
- * panels: [{ title, bars: [{ series, value | null, lo?, hi?, note? }], caption?: [{ text, color? }] }]
+ * panels: [{ title, bars: [{ series, value | null, lo?, hi?, note? }], caption?: [{ text, color? }], format? }]
  * (lo–hi, when given, is drawn as a whisker: the range over rounds.)
- * series: [{ key, label, short, color }] — bar order and the legend. format: number → label (default short()).
+ * series: [{ key, label, short, color }] — bar order and the legend. format: number → label (default short();
+ * a panel's own format wins, for charts whose rows show different measures).
  * Returns the SVG text.
  */
 export function barPanels({ title, subtitle, series, panels, format = short, columns = 2, width = 800, panelHeight = 230 }) {
@@ -84,6 +85,7 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
     const top = y0 + 34;
     const bottom = y0 + panelHeight - 34 - captionLines * 14;
     const plotH = bottom - top;
+    const label = p.format ?? format;
     out.push(`<text x="${x0 + 16}" y="${y0 + 18}" font-size="13" font-weight="bold" fill="#222">${esc(p.title)}</text>`);
 
     const max = Math.max(0, ...p.bars.map((b) => Math.max(b.value ?? 0, b.hi ?? 0)));
@@ -93,7 +95,7 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
     for (const t of ticks) {
       const y = yOf(t).toFixed(1);
       out.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="${t === 0 ? '#888' : '#e4e4e4'}" stroke-width="1"/>`);
-      out.push(`<text x="${left - 6}" y="${(Number(y) + 4).toFixed(1)}" font-size="11" fill="#666" text-anchor="end">${format(t)}</text>`);
+      out.push(`<text x="${left - 6}" y="${(Number(y) + 4).toFixed(1)}" font-size="11" fill="#666" text-anchor="end">${label(t)}</text>`);
     }
 
     const slot = (right - left) / p.bars.length;
@@ -119,7 +121,7 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
         for (const yy of [yHi, yLo]) out.push(`<line x1="${(cx - 5).toFixed(1)}" y1="${yy.toFixed(1)}" x2="${(cx + 5).toFixed(1)}" y2="${yy.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`);
         labelY = Math.min(y, yHi);
       }
-      out.push(`<text x="${cx.toFixed(1)}" y="${(labelY - 4).toFixed(1)}" font-size="11" font-weight="bold" fill="#333" text-anchor="middle">${format(b.value)}</text>`);
+      out.push(`<text x="${cx.toFixed(1)}" y="${(labelY - 4).toFixed(1)}" font-size="11" font-weight="bold" fill="#333" text-anchor="middle">${label(b.value)}</text>`);
     });
     (p.caption ?? []).forEach((c, k) => {
       out.push(`<text x="${x0 + 16}" y="${bottom + 32 + k * 14}" font-size="11" fill="${c.color ?? '#555'}">${esc(c.text)}</text>`);

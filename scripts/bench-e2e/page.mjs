@@ -1,14 +1,16 @@
-// The end-to-end section of docs/benchmarks.md: rendered from one run's results and written between
-// its two markers, leaving the rest of the page alone.
+// The end-to-end sections of docs/benchmarks.md: rendered from one run's results and each written
+// between its own two markers, leaving the rest of the page alone. The pieces every section shares (the
+// run and its machine, the goals table) are exported for the router section (router.mjs).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fmt } from '../bench-lib.mjs';
 import { short } from './chart.mjs';
 
-export const BEGIN = '<!-- e2e:begin -->';
-export const END = '<!-- e2e:end -->';
+/** The markers of a region: `<!-- e2e:begin -->` … `<!-- e2e:end -->` for name 'e2e'. */
+export const markers = (name) => [`<!-- ${name}:begin -->`, `<!-- ${name}:end -->`];
 
-/** Replace what lies between the markers (appending both at the end when absent); nothing else changes. */
-export function writeRegion(path, body) {
+/** Replace what lies between the markers of `name` (appending both at the end when absent); nothing else changes. */
+export function writeRegion(path, body, name = 'e2e') {
+  const [BEGIN, END] = markers(name);
   const page = readFileSync(path, 'utf8');
   const b = page.indexOf(BEGIN);
   const e = page.indexOf(END);
@@ -30,17 +32,25 @@ function margin(g) {
   return rel <= 0 ? `${pct} within the limit` : `${pct} over the limit`;
 }
 
+/** How to run one section alone; `name` is this section's --only value. */
+function onlyNote(name) {
+  const other =
+    name === 'router' ? ['memproxy', 'memproxy against memcached and nutcracker'] : ['router', 'cleave-twemproxy against nutcracker over 4 memcached'];
+  return (
+    `\`node scripts/bench-e2e.mjs --only ${name}\` (or \`npx pnpm bench:e2e --only ${name}\`) runs this section alone and rewrites only it and its charts; ` +
+    `\`--only ${other[0]}\` does the same for the ${other[0]} section (${other[1]}).`
+  );
+}
+
 /**
- * d: { date, command, commit, machine: {...}, rounds, seconds, systems, workloads, summary, goals, large }
- * Returns the markdown that goes between the markers (ending with a newline).
+ * The lines every section opens with: when and how it was run, on what machine, and how busy that
+ * machine was. d: { date, command, commit, machine, section }.
  */
-export function renderSection(d) {
+export function renderRun(d) {
   const m = d.machine;
   const L = [];
   const la = (l) => l.map((v) => v.toFixed(2)).join(' / ');
-  L.push('## End-to-end: memproxy against memcached and nutcracker');
-  L.push('');
-  L.push(`Run on ${d.date} with \`${d.command}\` (cleave ${d.commit}).`);
+  L.push(`Run on ${d.date} with \`${d.command}\` (cleave ${d.commit}). ${onlyNote(d.section)}`);
   L.push('');
   const pct = (v) => `${Math.round(v * 100)}%`;
   L.push(
@@ -59,6 +69,43 @@ export function renderSection(d) {
     );
     L.push('');
   }
+  return L;
+}
+
+/** The goals table and the sentence that counts them (goals as made by stats.mjs's goal()). */
+export function renderGoals(goals) {
+  const L = [];
+  L.push('### Goals');
+  L.push('');
+  L.push('| goal | target | measured | round by round: median (range) | met | by how much |');
+  L.push('|---|---:|---:|---:|---|---|');
+  for (const g of goals) {
+    let met = g.measured == null ? '—' : g.met ? '**met**' : '**not met**';
+    if (!g.roundsAgree) met += g.met ? ', but not by the per-round median' : ', but met by the per-round median';
+    const pr = g.perRound ? `${x(g.perRound.median)} (${g.perRound.min.toFixed(2)}–${g.perRound.max.toFixed(2)})` : '—';
+    L.push(`| ${g.text} | ${g.kind === 'min' ? '≥' : '≤'} ${g.target}× | ${x(g.measured)} | ${pr} | ${met} | ${margin(g)} |`);
+  }
+  L.push('');
+  const met = goals.filter((g) => g.met).length;
+  const split = goals.filter((g) => !g.roundsAgree).length;
+  L.push(
+    `${met} of ${goals.length} goals met in this run (judged by the ratio of medians)` +
+      (split
+        ? `; for ${split === 1 ? 'one goal' : `${split} goals`} the per-round median falls on the other side of the target, so there the noise of this machine decides.`
+        : '.'),
+  );
+  return L;
+}
+
+/**
+ * d: { date, command, commit, machine: {...}, section, rounds, seconds, systems, workloads, summary, goals, large }
+ * Returns the markdown that goes between the markers (ending with a newline).
+ */
+export function renderSection(d) {
+  const L = [];
+  L.push('## End-to-end: memproxy against memcached and nutcracker');
+  L.push('');
+  L.push(...renderRun(d));
   L.push('Systems, each started by the run on a free port of 127.0.0.1 and stopped at its end; every proxy has a memcached of its own behind it, reached over TCP:');
   L.push('');
   for (const s of d.systems) L.push(`- **${s.label}**: \`${s.cmd}\``);
@@ -109,25 +156,7 @@ export function renderSection(d) {
     }
     L.push(line, '');
   }
-  L.push('### Goals');
-  L.push('');
-  L.push('| goal | target | measured | round by round: median (range) | met | by how much |');
-  L.push('|---|---:|---:|---:|---|---|');
-  for (const g of d.goals) {
-    let met = g.measured == null ? '—' : g.met ? '**met**' : '**not met**';
-    if (!g.roundsAgree) met += g.met ? ', but not by the per-round median' : ', but met by the per-round median';
-    const pr = g.perRound ? `${x(g.perRound.median)} (${g.perRound.min.toFixed(2)}–${g.perRound.max.toFixed(2)})` : '—';
-    L.push(`| ${g.text} | ${g.kind === 'min' ? '≥' : '≤'} ${g.target}× | ${x(g.measured)} | ${pr} | ${met} | ${margin(g)} |`);
-  }
-  L.push('');
-  const met = d.goals.filter((g) => g.met).length;
-  const split = d.goals.filter((g) => !g.roundsAgree).length;
-  L.push(
-    `${met} of ${d.goals.length} goals met in this run (judged by the ratio of medians)` +
-      (split
-        ? `; for ${split === 1 ? 'one goal' : `${split} goals`} the per-round median falls on the other side of the target, so there the noise of this machine decides.`
-        : '.'),
-  );
+  L.push(...renderGoals(d.goals));
   if (d.large) {
     L.push('');
     L.push('### Large values');
