@@ -34,6 +34,8 @@ export interface ConnectionConfig {
   readonly maxInFlight: number;
   readonly maxValueSize: number;
   readonly flushOn: 'immediate' | 'microtask';
+  /** SO_KEEPALIVE on TCP connections. */
+  readonly keepAlive?: boolean;
 }
 
 /** The handler's own counters, shared by its connections. */
@@ -201,6 +203,7 @@ export class BackendConnection {
     };
     const socket = 'path' in addr ? net.connect({ path: addr.path, onread }) : net.connect({ port: addr.port, host: addr.host, onread });
     socket.setNoDelay(true);
+    if (this.cfg.keepAlive === true && !('path' in addr)) socket.setKeepAlive(true);
     this.socket = socket;
     // A refused attempt (nothing listening at the address) fails what waited for it as refused, not as a dropped connection.
     let refused = false;

@@ -69,6 +69,8 @@ export interface MemcachedHandlerOptions {
   maxItemSize?: number;
   /** Reconnect delays: exponential from minMs to maxMs, with jitter (defaults 50 and 2000). */
   backoff?: { minMs?: number; maxMs?: number };
+  /** TCP keepalive probes on the backend connections (nutcracker's `tcpkeepalive`), so a peer that vanished is noticed while idle (default off). */
+  keepAlive?: boolean;
   /** Requests a connection may have in flight; over it a request fails at once with `backend busy` (default 16384). */
   maxInFlight?: number;
   /**
@@ -138,6 +140,21 @@ function getBits(cmd: GetCommand): number {
   return bits;
 }
 
+/** The op `bindOp` gives the Promise being made its resolving functions. */
+let binding: Op | undefined;
+function bindOp(resolve: (v: unknown) => void, reject: (e: unknown) => void): void {
+  binding!.resolve = resolve;
+  binding!.reject = reject;
+}
+
+/** A Promise settled by `op` (one shared executor: no closure per request). */
+function promiseFor<T>(op: Op): Promise<T> {
+  binding = op;
+  const p = new Promise<T>(bindOp as (resolve: (v: T) => void, reject: (e: unknown) => void) => void);
+  binding = undefined;
+  return p;
+}
+
 /** An `ma N` whose reply shows whether it created the counter: the probe goes before the `ma`. */
 function wantsCreated(cmd: ArithmeticCommand): boolean {
   return cmd.initial !== undefined && cmd.want !== undefined && (cmd.want & ItemFacts.CREATED) !== 0;
@@ -193,6 +210,7 @@ export class MemcachedHandler implements Handler {
       // A reply carries at most one value, and memcached's item holds more than the value.
       maxValueSize: this.maxItemSize,
       flushOn,
+      keepAlive: options.keepAlive === true,
     } as const;
     this.conns = [];
     for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots));
@@ -236,10 +254,7 @@ export class MemcachedHandler implements Handler {
   private one<T>(kind: number, cmd: KeyCommand, bits: number): Promise<T> {
     const op = new Op(kind, cmd);
     op.bits = bits;
-    const p = new Promise<T>((resolve, reject) => {
-      op.resolve = resolve as (v: unknown) => void;
-      op.reject = reject;
-    });
+    const p = promiseFor<T>(op);
     this.send(op);
     return p;
   }
@@ -357,10 +372,7 @@ export class MemcachedHandler implements Handler {
       const after = !before && this.counterFlags;
       const op = new Op(OP_ARITH, cmd);
       op.bits = bits;
-      const p = new Promise<ArithmeticOutcome>((resolve, reject) => {
-        op.resolve = resolve as (v: unknown) => void;
-        op.reject = reject;
-      });
+      const p = promiseFor<ArithmeticOutcome>(op);
       if (before) {
         const probe = new Op(OP_PROBE, cmd);
         probe.bits = bits | BIT_BEFORE;

@@ -52,6 +52,9 @@ export const MULTI_GET_SLICE = 64;
  * 1.5 ms to 5 ms. Kept writers cost only the slab pages they touched.
  */
 const spareWriters: ResponseWriter[] = [];
+
+/** Settled once: `RESOLVED.then(f)` runs `f` as a microtask. */
+const RESOLVED = Promise.resolve();
 const SPARE_WRITERS = 1024;
 
 /** Why a connection ends, for nutcracker's client_eof / client_err: the first cause seen decides. */
@@ -488,16 +491,25 @@ export class Connection {
       this.queuedBytes -= s.bytes;
       n++;
     }
-    if (n > 0) q.splice(0, n);
+    if (n === q.length) {
+      q.length = 0;
+    } else if (n > 0) {
+      // In place: splice would allocate an array of the removed slots.
+      q.copyWithin(0, n);
+      q.length -= n;
+    }
     // Replies resolved in the same tick (a batched backend answers many at once) share one write.
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => {
-        this.flushScheduled = false;
-        this.run(true);
-      });
+      // A reaction on a settled Promise: queueMicrotask would wrap each call in an AsyncResource.
+      RESOLVED.then(this.flushReplies);
     }
   }
+
+  private readonly flushReplies = (): void => {
+    this.flushScheduled = false;
+    this.run(true);
+  };
 
   /** Hand every encoded reply to the socket; stop reading when it pushes back. */
   private write(): void {

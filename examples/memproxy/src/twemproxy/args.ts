@@ -254,7 +254,8 @@ a pool with redis: true is refused. Where it differs from nutcracker:
                         and returns when it answers, after server_retry_timeout
   preconnect:           every server is connected at start whatever its value
   backlog:              the listen: socket's queue of connections not yet accepted
-  tcpkeepalive, redis_db: accepted and checked; no effect (see the README)
+  tcpkeepalive:         TCP keepalive on the connections to the servers
+  redis_db:             accepted and checked; no effect (see the README)
 
 Signals: SIGTERM and SIGINT finish the requests in flight, remove the pid file and exit 0;
 SIGHUP reopens the log file; SIGTTIN and SIGTTOU raise and lower the log level.

@@ -44,6 +44,7 @@ export function buildPool(conf: ConfPool, options: BuildOptions = {}): Pool {
         connections: conf.serverConnections,
         timeoutMs,
         connectTimeoutMs: timeoutMs,
+        keepAlive: conf.tcpkeepalive,
         ...(options.maxItemSize !== undefined && { maxItemSize: options.maxItemSize }),
       }),
     })),
