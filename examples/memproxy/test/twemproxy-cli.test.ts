@@ -481,17 +481,22 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
     }
   });
 
-  it('memproxy --config with a one-pool nutcracker.yml and --tls-port serves the pool to TLS clients too', async () => {
+  it('memproxy --config with a one-pool nutcracker.yml, --tls-port and --auth-file serves the pool to TLS clients that log in', async () => {
     const port = await freePort();
     const [a1, a2] = alphaBackends;
     const file = join(dir, 'tls.yml');
     writeFileSync(file, ['alpha:', `  listen: 127.0.0.1:${port}`, '  servers:', `   - 127.0.0.1:${a1!.port}:1`, `   - 127.0.0.1:${a2!.port}:1`, ''].join('\n'));
-    const mp = await startMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem')]);
+    const users = join(dir, 'tls-users');
+    writeFileSync(users, 'alice:secret\n');
+    const mp = await startMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem'), '--auth-file', users]);
     try {
       while (!/\(TLS\)/.test(mp.stdout())) await new Promise((r) => setTimeout(r, 20));
       const m = /127\.0\.0\.1:(\d+) \(TLS\): pool 'alpha'/.exec(mp.stdout());
       expect(m, mp.stdout()).not.toBeNull();
+      expect(mp.stdout()).toContain('auth required (1 user)');
       const secure = await TlsRawClient.connect({ port: Number(m![1]) });
+      expect((await secure.request('get tls-0\r\n', '\r\n')).toString()).toBe('CLIENT_ERROR unauthenticated\r\n');
+      expect((await secure.request('set x 0 0 12\r\nalice secret\r\n', '\r\n')).toString()).toBe('STORED\r\n');
       const keys = Array.from({ length: 16 }, (_, i) => `tls-${i}`);
       for (const k of keys) expect((await secure.request(`set ${k} 0 0 ${k.length}\r\n${k}\r\n`, '\r\n')).toString()).toBe('STORED\r\n');
       const got = (await secure.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString();
