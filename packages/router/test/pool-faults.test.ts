@@ -320,8 +320,10 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
   };
   await until(`member ${victim} up again`, isUp, RETRY + TIMEOUT + MARGIN * 2);
   load.phase = 'after';
-  // The probe brought it back: no client request was sent to it to find out.
-  expect(requestsWhileOut).toBe(requestsWhenOut);
+  // Back once, not back, out again, back (between two looks at its state) ...
+  expect(member.ejectedAt, `taken out of service again as it came back\n${report()}`).toBe(takenOutAt);
+  // ... by the probe: no client request was sent to it to find out.
+  expect(requestsWhileOut, 'client requests sent to the member while it was out of service').toBe(requestsWhenOut);
   expect(victimKeys.map((k) => r.pool.serverFor(Buffer.from(k)))).toEqual(victimKeys.map(() => member));
   // Served by it again: a new key of its own written through the pool now is in the victim's memcached.
   let back = '';
