@@ -84,6 +84,8 @@ export class BackendConnection {
   private nextId = 1;
   private flushScheduled = false;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** A passed deadline waiting for this turn's replies to be read before it times the connection out. */
+  private verdict: ReturnType<typeof setImmediate> | undefined = undefined;
   /** The deadline `timer` fires for. */
   private timerDue = 0;
   private backoffTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -253,6 +255,10 @@ export class BackendConnection {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
+    if (this.verdict !== undefined) {
+      clearImmediate(this.verdict);
+      this.verdict = undefined;
+    }
     if (this.state === ST_CLOSED) return;
     this.state = ST_BACKOFF;
     // Exponential backoff with jitter: half the step fixed, half random.
@@ -291,6 +297,21 @@ export class BackendConnection {
     const d = this.nextDeadline();
     if (d === 0) return;
     if (d <= Date.now()) {
+      // Timers run before the event loop reads the sockets: after a pause of this process (a long
+      // garbage collection, a busy machine), replies that came in time may still be unread. Read
+      // them first (an immediate runs after the sockets are polled), then judge.
+      if (this.verdict === undefined) this.verdict = setImmediate(this.judge);
+      return;
+    }
+    this.armTimer();
+  };
+
+  /** A deadline passed: time out the connection unless the replies read since have met it. */
+  private readonly judge = (): void => {
+    this.verdict = undefined;
+    const d = this.nextDeadline();
+    if (d === 0) return;
+    if (d <= Date.now()) {
       // FIFO: nothing behind an unanswered request can have been answered either.
       // The backend is stalled or the connection is dead: start over.
       if (this.state === ST_CONNECTING) {
@@ -302,7 +323,7 @@ export class BackendConnection {
       }
       return;
     }
-    this.armTimer();
+    if (this.timer === undefined) this.armTimer();
   };
 
   // -------------------------------------------------------------------------

@@ -483,27 +483,22 @@ export class MemcachedHandler implements Handler {
 
   /**
    * One `mn` round trip to memcached, on a ready connection if there is one,
-   * else on one being opened (a connection backing off after a failure tries
-   * again now): settles when memcached answered, fails as a request would.
+   * else on one being opened: settles when memcached answered, fails as a
+   * request would. Every connection backing off after a failure tries again
+   * now, so once memcached is back all of them soon are.
    */
   ping(): Promise<void> {
     if (this.closed) return Promise.reject(Errors.shutdown);
     const conns = this.conns;
-    let conn = conns.find((c) => c.ready) ?? conns.find((c) => c.connecting);
-    if (conn === undefined) {
-      conn = conns[0]!;
-      conn.wake();
-    }
+    for (const c of conns) c.wake();
+    const conn = conns.find((c) => c.ready) ?? conns.find((c) => c.connecting) ?? conns[0]!;
     try {
       conn.check(1);
     } catch (err) {
       return Promise.reject(err);
     }
     const op = new Op(OP_MN, undefined);
-    const p = new Promise<void>((resolve, reject) => {
-      op.resolve = resolve as (v: unknown) => void;
-      op.reject = reject;
-    });
+    const p = promiseFor<void>(op);
     conn.enqueue(op);
     return p;
   }

@@ -29,9 +29,12 @@ export class KeySlots {
   }
 }
 
-/** Something with requests outstanding. */
+/** A connection as the picker sees it. */
 export interface Outstanding {
+  /** Requests written or queued and not yet answered. */
   readonly inFlight: number;
+  /** Connected and answering (not connecting, nor backing off after a failure). */
+  readonly ready: boolean;
 }
 
 /** The slot of `key`. */
@@ -41,18 +44,23 @@ export function keySlot(key: Buffer): number {
 
 /**
  * The connection for a request in `slot`: its slot's connection while the
- * slot has requests outstanding, else the least loaded (the first of equals).
+ * slot has requests outstanding, else the least loaded of the ready ones (the
+ * first of equals). A connection that is not ready (opening, or backing off
+ * after a failure, when it refuses at once) is picked only when none is.
  */
 export function pickConnection(slots: KeySlots, conns: readonly Outstanding[], slot: number): number {
   if (slots.pending[slot]! > 0) return slots.conn[slot]!;
-  let i = 0;
-  let least = conns[0]!.inFlight;
-  for (let j = 1; j < conns.length && least > 0; j++) {
-    const n = conns[j]!.inFlight;
-    if (n < least) {
+  let i = -1;
+  let least = 0;
+  for (let j = 0; j < conns.length; j++) {
+    const c = conns[j]!;
+    if (!c.ready) continue;
+    const n = c.inFlight;
+    if (i < 0 || n < least) {
       least = n;
       i = j;
+      if (n === 0) break;
     }
   }
-  return i;
+  return i >= 0 ? i : 0;
 }

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { HandlerError } from '@cleave/protocol';
 import { MemcachedHandler } from '../src/index.js';
+import { startMemcached } from '@cleave/testkit';
 import { k, sleep, startSilent, type Proxy } from './helpers.js';
 
 const TIMEOUT = 200;
@@ -53,5 +54,26 @@ describe('requests queued during a connection attempt', () => {
     const later = await Promise.all(Array.from({ length: 5 }, (_, i) => failsAfter(h.get({ key: k(`b${i}`) }))));
     for (const r of later) expect(r.ms).toBeLessThan(TIMEOUT + MARGIN);
     expect(silent.accepted).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('a pause of this process', () => {
+  it('does not time out a request whose reply came in time but was still unread when the timer ran', async () => {
+    const mc = await startMemcached();
+    opened.push({ close: () => mc.stop() });
+    const h = new MemcachedHandler({ address: { host: '127.0.0.1', port: mc.port }, connections: 1, timeoutMs: TIMEOUT });
+    opened.push(h);
+    await h.ping();
+    await h.store({ mode: 'set', key: k('paused'), value: k('v'), flags: 0, exptime: 0 });
+    const got = h.get({ key: k('paused') });
+    // Let the batch go out (it is written at the end of this turn), then block the event loop past the
+    // deadline: memcached answers meanwhile, and the deadline's timer runs before the reply is read.
+    await new Promise((r) => setImmediate(r));
+    const until = Date.now() + TIMEOUT * 3;
+    while (Date.now() < until) {
+      /* a long garbage collection, a busy machine */
+    }
+    expect((await got)?.value.toString()).toBe('v');
+    expect(h.stats('')!.backend_timeouts).toBe(0);
   });
 });

@@ -79,7 +79,11 @@ describe('picking a connection', () => {
 
   it('sends a request to the connection with the fewest outstanding, unless its key has requests outstanding', () => {
     const slots = new KeySlots();
-    const conns = [{ inFlight: 3 }, { inFlight: 1 }, { inFlight: 2 }];
+    const conns = [
+      { inFlight: 3, ready: true },
+      { inFlight: 1, ready: true },
+      { inFlight: 2, ready: true },
+    ];
     const a = keySlot(k('a'));
     expect(pickConnection(slots, conns, a)).toBe(1);
     slots.take(a, 1);
@@ -92,5 +96,18 @@ describe('picking a connection', () => {
     slots.release(a);
     // Once 'a' has nothing outstanding it goes to the least loaded again.
     expect(pickConnection(slots, conns, a)).toBe(2);
+  });
+
+  it('skips a connection that is not ready (backing off it would refuse at once) while another is', () => {
+    const slots = new KeySlots();
+    const conns = [
+      { inFlight: 0, ready: false },
+      { inFlight: 5, ready: true },
+      { inFlight: 0, ready: false },
+    ];
+    expect(pickConnection(slots, conns, keySlot(k('a')))).toBe(1);
+    conns[1]!.ready = false;
+    // None ready: the first, which queues the request (opening) or refuses it (backing off).
+    expect(pickConnection(slots, conns, keySlot(k('a')))).toBe(0);
   });
 });
