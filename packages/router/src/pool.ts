@@ -88,13 +88,6 @@ function positiveInteger(name: string, v: number | undefined, dflt: number): num
   return v;
 }
 
-/** A multi-get's keys that live on one server, and where their answers go. */
-class Fragment {
-  readonly cmds: GetCommand[] = [];
-  readonly at: number[] = [];
-  constructor(readonly member: Member) {}
-}
-
 export class Pool implements Handler {
   readonly name: string;
   readonly members: readonly PoolMember[];
@@ -206,33 +199,41 @@ export class Pool implements Handler {
       if (s !== where[0]) split = true;
     }
     if (!split) return this.batch(this.servers[where[0]!]!, cmds);
-    const byServer = new Map<number, Fragment>();
+    // One batch per server: its commands, and where each answer goes in `cmds`' order.
+    const ns = this.servers.length;
+    const batches: (GetCommand[] | undefined)[] = new Array(ns);
+    const places: number[][] = new Array(ns);
+    let fragments = 0;
     for (let i = 0; i < n; i++) {
       const s = where[i]!;
-      let f = byServer.get(s);
-      if (f === undefined) {
-        f = new Fragment(this.servers[s]!);
-        byServer.set(s, f);
+      let b = batches[s];
+      if (b === undefined) {
+        b = batches[s] = [];
+        places[s] = [];
+        fragments++;
       }
-      f.cmds.push(cmds[i]!);
-      f.at.push(i);
+      b.push(cmds[i]!);
+      places[s]!.push(i);
     }
-    this.counters.fragments += byServer.size;
+    this.counters.fragments += fragments;
     const out: (ItemView | undefined)[] = new Array(n);
-    const pending: Promise<unknown>[] = [];
-    for (const f of byServer.values()) {
-      const r = this.batch(f.member, f.cmds);
+    let pending: Promise<unknown>[] | undefined;
+    for (let s = 0; s < ns; s++) {
+      const b = batches[s];
+      if (b === undefined) continue;
+      const at = places[s]!;
+      const r = this.batch(this.servers[s]!, b);
       if (isPromise(r)) {
-        pending.push(
+        (pending ??= []).push(
           r.then((items) => {
-            for (let j = 0; j < items.length; j++) out[f.at[j]!] = items[j];
+            for (let j = 0; j < items.length; j++) out[at[j]!] = items[j];
           }),
         );
       } else {
-        for (let j = 0; j < r.length; j++) out[f.at[j]!] = r[j];
+        for (let j = 0; j < r.length; j++) out[at[j]!] = r[j];
       }
     }
-    return pending.length === 0 ? out : Promise.all(pending).then(() => out);
+    return pending === undefined ? out : Promise.all(pending).then(() => out);
   }
 
   /** One server's keys of a multi-get, in one call when its handler has getMany. */
