@@ -1,6 +1,6 @@
 // One server of a pool: its Handler, its health (consecutive failures, down or ejected, the probe that brings it back) and
 // its counters. The pool asks a member for its keys' commands and tells it how each ended.
-import { HandlerError, BinaryStatus, absoluteExptime, type Handler, type HandlerErrorCode } from '@cleave/protocol';
+import { HandlerError, BinaryStatus, absoluteExptime, type Handler, type HandlerErrorCode, type MaybePromise } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
 
 /** A member's health, as the pool routes by it. */
@@ -120,6 +120,11 @@ export class Member implements PoolMember {
     this.failures = 0;
     return v;
   };
+
+  /** A command's outcome as the pool passes it on, counted when it settles. */
+  outcome<T>(r: MaybePromise<T>): MaybePromise<T> {
+    return isPromise(r) ? r.then(this.answered, this.failed) : this.answered(r);
+  }
 
   /** `n` commands answered at once (a multi-get's keys on this server). */
   answeredMany(n: number): void {

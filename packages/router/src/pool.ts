@@ -175,7 +175,7 @@ export class Pool implements Handler {
     } catch (err) {
       return m.failed(err);
     }
-    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+    return m.outcome(r);
   }
 
   /**
@@ -282,7 +282,7 @@ export class Pool implements Handler {
     } catch (err) {
       return m.failed(err);
     }
-    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+    return m.outcome(r);
   }
 
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
@@ -293,7 +293,7 @@ export class Pool implements Handler {
     } catch (err) {
       return m.failed(err);
     }
-    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+    return m.outcome(r);
   }
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
@@ -304,7 +304,7 @@ export class Pool implements Handler {
     } catch (err) {
       return m.failed(err);
     }
-    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+    return m.outcome(r);
   }
 
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
@@ -315,7 +315,7 @@ export class Pool implements Handler {
     } catch (err) {
       return m.failed(err);
     }
-    return isPromise(r) ? r.then(m.answered, m.failed) : m.answered(r);
+    return m.outcome(r);
   }
 
   /**
@@ -339,8 +339,8 @@ export class Pool implements Handler {
       } catch (err) {
         return m.failed(err);
       }
-      if (isPromise(r)) pending.push(r.then(m.answered, m.failed));
-      else m.answered(undefined);
+      const o = m.outcome(r);
+      if (isPromise(o)) pending.push(o);
     }
     if (pending.length === 0) return undefined;
     return Promise.all(pending).then(() => undefined);
