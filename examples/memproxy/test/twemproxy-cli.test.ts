@@ -380,12 +380,21 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
   });
 
   it('a listen address already taken: status 1 naming the pool and its listen:, as nutcracker exits 1', async () => {
-    const { file, alphaPort } = await twoPools('taken');
+    const { file, alphaPort, betaSock } = await twoPools('taken');
     const first = await startTwemproxy(['-c', file, '-s', String(await freePort()), '-a', '127.0.0.1']);
     try {
+      // Pools start in nutcracker's order (shorter names first): beta's socket, which the first instance serves
+      // and keeps (it is not unlinked from under it), is the one named.
       const second = await run(TWEMPROXY, ['-c', file, '-s', String(await freePort()), '-a', '127.0.0.1']);
       expect(second.code).toBe(1);
-      expect(second.stderr).toContain(`pool 'alpha': listen: '127.0.0.1:${alphaPort}': listen EADDRINUSE`);
+      expect(second.stderr).toContain(`pool 'beta': listen: '${betaSock} 0600': listen EADDRINUSE: a server already listens on ${betaSock}`);
+      await expectEachPoolOnItsServers({ port: alphaPort }, { path: betaSock }, 'taken');
+      // A TCP listen address taken alone is named the same way.
+      const alphaOnly = join(dir, 'taken-alpha.yml');
+      writeFileSync(alphaOnly, readFileSync(file, 'utf8').split('beta:')[0]!);
+      const third = await run(TWEMPROXY, ['-c', alphaOnly, '-s', String(await freePort()), '-a', '127.0.0.1']);
+      expect(third.code).toBe(1);
+      expect(third.stderr).toContain(`pool 'alpha': listen: '127.0.0.1:${alphaPort}': listen EADDRINUSE`);
     } finally {
       expect(await first.stop()).toBe(0);
     }

@@ -77,6 +77,8 @@ export interface MemberEvents {
   forwardErrors(n: number): void;
   /** A server was ejected (nutcracker's server_ejects). */
   ejected(): void;
+  /** A member changed state (out of service, back in). */
+  stateChanged(member: PoolMember): void;
 }
 
 export class Member implements PoolMember {
@@ -169,6 +171,7 @@ export class Member implements PoolMember {
     } else {
       this.state = 'down';
     }
+    this.events.stateChanged(this);
     this.scheduleProbe();
   }
 
@@ -263,6 +266,7 @@ export class Member implements PoolMember {
     this.state = 'up';
     this.failures = 0;
     if (wasEjected) this.events.ringChanged();
+    this.events.stateChanged(this);
   }
 
   close(): void {

@@ -67,6 +67,8 @@ export interface PoolOptions {
   serverRetryTimeoutMs?: number;
   /** How often a server out of service is probed (its handler's `ping`), in ms (default 1000). */
   probeIntervalMs?: number;
+  /** Told each time a server changes state (taken out of service, back in): for logs and alerts. */
+  onStateChange?: (member: PoolMember) => void;
 }
 
 /** Pool-wide figures (nutcracker's per-pool stats). */
@@ -125,6 +127,7 @@ export class Pool implements Handler {
       ejected: () => {
         counters.serverEjects++;
       },
+      stateChanged: options.onStateChange ?? (() => {}),
     };
     this.servers = list.map((s, i) => {
       if (s === null || typeof s !== 'object' || s.handler === undefined) throw new TypeError(`pool: servers[${i}] needs a handler`);

@@ -5,7 +5,7 @@
 import { formatAddress } from '@cleave/core';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import type { Handler } from '@cleave/protocol';
-import { pool, type Pool } from '@cleave/router';
+import { pool, type Pool, type PoolMember } from '@cleave/router';
 import { listenAndServe, type AuthOptions, type ListenTarget, type Server, type ServerLimits } from '@cleave/server';
 import type { ConfPool, ListenAddress } from './conf.js';
 
@@ -18,6 +18,8 @@ export const NO_CONNECTION_LIMIT = 1 << 20;
 export interface BuildOptions {
   /** Backend timeout for pools whose yml gives none (default DEFAULT_TIMEOUT_MS). */
   timeoutMs?: number;
+  /** Told each time a pool's server changes state (out of service, back in). */
+  onStateChange?: (pool: ConfPool, member: PoolMember) => void;
   /** The backends' item size limit, memcached's -I (MemcachedHandler's default when undefined). */
   maxItemSize?: number;
 }
@@ -35,6 +37,7 @@ export function buildPool(conf: ConfPool, options: BuildOptions = {}): Pool {
     // nutcracker ejects at the first failure with a limit of 0 as with 1, and retries at once after a timeout of 0.
     serverFailureLimit: Math.max(1, conf.serverFailureLimit),
     serverRetryTimeoutMs: Math.max(1, conf.serverRetryTimeoutMs),
+    ...(options.onStateChange !== undefined && { onStateChange: (m: PoolMember) => options.onStateChange!(conf, m) }),
     servers: conf.servers.map((s) => ({
       name: s.name,
       label: s.name,

@@ -28,9 +28,6 @@ const NAME = 'cleave-twemproxy';
 /** What the daemon tells the process that started it (over the IPC channel -d opens). */
 type DaemonMessage = { ready: number } | { failed: string };
 
-/** How often pool members' states are looked at to log changes (ejected, down, back). */
-const STATE_WATCH_MS = 1000;
-
 function stderr(line: string): void {
   process.stderr.write(`${line}\n`);
 }
@@ -94,23 +91,10 @@ async function daemonize(o: Options): Promise<number> {
   });
 }
 
-/** Log each member's change of state (ejected, down, back up): the Pool changes them, this only watches. */
-function watchMembers(served: readonly ServedPool[], log: Log): NodeJS.Timeout {
-  const last = new Map<PoolMember, string>();
-  for (const s of served) for (const m of s.pool.members) last.set(m, m.state);
-  const timer = setInterval(() => {
-    for (const s of served) {
-      for (const m of s.pool.members) {
-        const was = last.get(m);
-        if (was === m.state) continue;
-        last.set(m, m.state);
-        const what = m.state === 'up' ? 'is back in service' : m.state === 'ejected' ? 'was ejected from the ring' : 'is down (its keys fail until it answers)';
-        log.at(m.state === 'up' ? LogLevel.NOTICE : LogLevel.WARN, `pool '${s.name}': server '${m.label}' ${what}`);
-      }
-    }
-  }, STATE_WATCH_MS);
-  timer.unref();
-  return timer;
+/** The log line of a pool member's change of state (ejected, down, back up), as the pool reports it. */
+function logState(log: Log, conf: ConfPool, m: PoolMember): void {
+  const what = m.state === 'up' ? 'is back in service' : m.state === 'ejected' ? 'was ejected from the ring' : 'is down (its keys fail until it answers)';
+  log.at(m.state === 'up' ? LogLevel.NOTICE : LogLevel.WARN, `pool '${conf.name}': server '${m.label}' ${what}`);
 }
 
 /**
@@ -140,10 +124,8 @@ async function run(o: Options): Promise<number> {
   let served: ServedPool[] = [];
   let stats: StatsServer | undefined;
   let pidWritten = false;
-  let watcher: NodeJS.Timeout | undefined;
   /** Close what has started, remove the pid file, write the last line; the exit status. */
   const shutdown = async (status: number): Promise<number> => {
-    clearInterval(watcher);
     const results = await Promise.allSettled([stats?.close(), ...served.map((s) => s.server.close())]);
     if (pidWritten) {
       try {
@@ -197,7 +179,10 @@ async function run(o: Options): Promise<number> {
   if (signalled) return shutdown(0);
 
   try {
-    served = await servePools(pools, { onError: (err) => log.error(err instanceof Error ? err.message : String(err)) });
+    served = await servePools(pools, {
+      onError: (err) => log.error(err instanceof Error ? err.message : String(err)),
+      onStateChange: (conf, m) => logState(log, conf, m),
+    });
   } catch (e) {
     return abort((e as Error).message);
   }
@@ -224,7 +209,6 @@ async function run(o: Options): Promise<number> {
       return abort(`opening pid file '${o.pidFile}' failed: ${(e as Error).message}`);
     }
   }
-  watcher = watchMembers(served, log);
 
   for (const s of served) {
     const c = s.conf;
