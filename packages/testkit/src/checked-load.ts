@@ -13,7 +13,7 @@
  *   (`SERVER_ERROR ...`, binary temporary failure); every request must be
  *   answered; no client connection may be closed by the server.
  */
-import net from 'node:net';
+import * as net from 'node:net';
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

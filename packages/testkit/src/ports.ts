@@ -1,4 +1,4 @@
-import net from 'node:net';
+import * as net from 'node:net';
 
 /** Ask the OS for a free TCP port on 127.0.0.1 (bind port 0, read it, release it). */
 export function freePort(): Promise<number> {

@@ -1,4 +1,4 @@
-import net from 'node:net';
+import * as net from 'node:net';
 
 export interface SlowRelayOptions {
   /** Where the relay forwards to: a real memcached's TCP port or unix socket. */

@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import tls from 'node:tls';
+import * as tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { RawClient } from './raw-client.js';
 
