@@ -43,4 +43,5 @@ export default [
   project('testkit', './packages/testkit'),
   project('router', './packages/router', { testTimeout: 60_000 }),
   project('examples', './examples', { testTimeout: 120_000 }),
+  project('pack', './scripts/pack', { testTimeout: 120_000 }),
 ] satisfies TestProjectConfiguration[];
