@@ -5,6 +5,7 @@ export {
   loadOptionsSchema,
   OptionsError,
   HELP,
+  USAGE,
   WORKLOADS,
   PROTOCOLS,
   type LoadOptions,
@@ -12,7 +13,7 @@ export {
   type WorkloadName,
   type ParsedArgs,
 } from './options.js';
-export { formatReport } from './report.js';
+export { describeRun, formatReport } from './report.js';
 export { parseSizeSpec, Sizer, type SizeSpec } from './sizes.js';
 export { BinaryReplyParser, BinaryFramingError } from './binary-reply.js';
 export { RequestWriter, type ProtocolName } from './templates.js';

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { minKeyLength } from './keys.js';
+import { nearest } from './suggest.js';
 import { MAX_VALUE_SIZE, parseSizeSpec, type SizeSpec } from './sizes.js';
 
 export const WORKLOADS = ['blast', 'setget', 'sizes', 'fill', 'mix'] as const;
@@ -20,42 +21,82 @@ const DEFAULT_VALUE_SIZE: Record<WorkloadName, string> = {
 };
 const DEFAULT_KEYS: Record<WorkloadName, number> = { blast: 10_000, setget: 10_000, sizes: 1_000, fill: 1_000_000, mix: 10_000 };
 const MAX_KEYS = 50_000_000;
+const VALUE_SIZE_ALLOWED = 'a size (100), a range (5-20000), a log-uniform range (log:5-20000) or weighted sizes (100:80,4000:20)';
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-const positive = z.coerce.number().positive().finite();
+/** argv gives numbers as strings: one that reads as a number becomes that number (`-1` included); anything else fails as not a number. */
+const numeric = (v: unknown) => (typeof v === 'string' && v.trim() !== '' && !Number.isNaN(Number(v)) ? Number(v) : v);
+
+const whole = (min: number, max: number) => ({
+  allowed: `a whole number from ${min} to ${max}`,
+  schema: z.preprocess(numeric, z.number().int().min(min).max(max)),
+});
+const seconds = (max: number) => ({
+  allowed: `a number of seconds above 0, at most ${max}`,
+  schema: z.preprocess(numeric, z.number().positive().max(max)),
+});
+const flag = { allowed: 'true or false', schema: z.boolean() };
+
+/** Each option's check, and what it allows in words: the end of every message about it. */
+const RULES = {
+  workload: { allowed: `one of ${listed(WORKLOADS, 'or')}`, schema: z.enum(WORKLOADS) },
+  host: { allowed: 'a host name or IP address', schema: z.string().min(1) },
+  port: whole(1, 65535),
+  socket: { allowed: 'the path of a unix socket', schema: z.string().min(1) },
+  protocol: { allowed: 'text, meta or binary', schema: z.enum(PROTOCOLS) },
+  conns: whole(1, 1024),
+  depth: whole(1, 65536),
+  duration: seconds(24 * 3600),
+  requests: { allowed: 'a whole number, 1 or more', schema: z.preprocess(numeric, z.number().int().min(1).max(Number.MAX_SAFE_INTEGER)) },
+  keys: whole(1, MAX_KEYS),
+  keyLength: whole(3, 250),
+  keyPrefix: {
+    allowed: 'printable ASCII without spaces, at most 200 bytes',
+    schema: z.string().max(200).regex(/^[\x21-\x7e]*$/),
+  },
+  valueSize: { allowed: VALUE_SIZE_ALLOWED, schema: z.union([z.string(), z.number()]) },
+  minSize: whole(0, MAX_VALUE_SIZE),
+  maxSize: whole(0, MAX_VALUE_SIZE),
+  step: whole(1, MAX_VALUE_SIZE),
+  ratio: { allowed: 'a number from 0 to 1 (the share of gets)', schema: z.preprocess(numeric, z.number().min(0).max(1)) },
+  prepopulate: flag,
+  seed: whole(0, 0xffffffff),
+  verify: flag,
+  timeout: seconds(3600),
+  json: flag,
+  progress: flag,
+} as const;
 
 /** Numbers may come as strings (from argv); everything else must be what it says. */
 export const loadOptionsSchema = z
   .object({
-    workload: z.enum(WORKLOADS),
-    host: z.string().min(1).default('127.0.0.1'),
-    port: int(1, 65535).default(11211),
-    socket: z.string().min(1).optional(),
-    protocol: z.enum(PROTOCOLS).default('text'),
-    conns: int(1, 1024).default(4),
-    depth: int(1, 65536).default(16),
-    duration: positive.max(24 * 3600).optional(),
-    requests: int(1, Number.MAX_SAFE_INTEGER).optional(),
-    keys: int(1, MAX_KEYS).optional(),
-    keyLength: int(3, 250).optional(),
-    keyPrefix: z
-      .string()
-      .max(200)
-      .regex(/^[\x21-\x7e]*$/, 'must be printable ASCII without spaces')
-      .default('cl:'),
-    valueSize: z.union([z.string(), z.number()]).optional(),
-    minSize: int(0, MAX_VALUE_SIZE).optional(),
-    maxSize: int(0, MAX_VALUE_SIZE).optional(),
-    step: int(1, MAX_VALUE_SIZE).default(1),
-    ratio: z.coerce.number().min(0).max(1).default(0.9),
-    prepopulate: z.boolean().default(true),
-    seed: int(0, 0xffffffff).optional(),
-    verify: z.boolean().optional(),
-    timeout: positive.max(3600).default(5),
-    json: z.boolean().default(false),
-    progress: z.boolean().default(false),
+    workload: RULES.workload.schema,
+    host: RULES.host.schema.default('127.0.0.1'),
+    port: RULES.port.schema.default(11211),
+    socket: RULES.socket.schema.optional(),
+    protocol: RULES.protocol.schema.default('text'),
+    conns: RULES.conns.schema.default(4),
+    depth: RULES.depth.schema.default(16),
+    duration: RULES.duration.schema.optional(),
+    requests: RULES.requests.schema.optional(),
+    keys: RULES.keys.schema.optional(),
+    keyLength: RULES.keyLength.schema.optional(),
+    keyPrefix: RULES.keyPrefix.schema.default('cl:'),
+    valueSize: RULES.valueSize.schema.optional(),
+    minSize: RULES.minSize.schema.optional(),
+    maxSize: RULES.maxSize.schema.optional(),
+    step: RULES.step.schema.default(1),
+    ratio: RULES.ratio.schema.default(0.9),
+    prepopulate: RULES.prepopulate.schema.default(true),
+    seed: RULES.seed.schema.optional(),
+    verify: RULES.verify.schema.optional(),
+    timeout: RULES.timeout.schema.default(5),
+    json: RULES.json.schema.default(false),
+    progress: RULES.progress.schema.default(false),
   })
   .strict();
+
+type OptionName = keyof typeof RULES;
+const OPTION_NAMES = Object.keys(RULES) as OptionName[];
 
 export type LoadOptions = z.input<typeof loadOptionsSchema>;
 
@@ -88,8 +129,13 @@ export interface ResolvedOptions {
   progress: boolean;
 }
 
+/** A bad option or argument; the message names it and says what is allowed, one line per problem. */
 export class OptionsError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** The command line lacked or misnamed the workload: show the usage with the message. */
+    readonly showUsage = false,
+  ) {
     super(message);
     this.name = 'OptionsError';
   }
@@ -99,33 +145,69 @@ function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 }
 
+/** A given value as a message shows it: numbers bare (so `-1` reads as the number it was taken for), text quoted. */
+function shown(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return typeof numeric(v) === 'number' ? v.trim() : JSON.stringify(v);
+  return v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
+}
+
+/** ` (did you mean X?)` when `word` looks like a mistyped candidate. */
+function didYouMean(word: string, candidates: readonly string[], prefix = ''): string {
+  const near = nearest(word, candidates);
+  return near === undefined ? '' : ` (did you mean ${prefix}${near}?)`;
+}
+
+/** `a, b and c` (or `a, b or c`) */
+function listed(words: readonly string[], conjunction = 'and'): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} ${conjunction} ${words[words.length - 1]}`;
+}
+
+function badValue(name: OptionName, value: unknown): string {
+  const label = name === 'workload' ? 'the workload' : `--${kebab(name)}`;
+  const near =
+    typeof value === 'string' && (name === 'workload' || name === 'protocol')
+      ? didYouMean(value, name === 'workload' ? WORKLOADS : PROTOCOLS)
+      : '';
+  return `${label} must be ${RULES[name].allowed}, not ${shown(value)}${near}`;
+}
+
 /** Validate options and fill in defaults; throws OptionsError with one line per problem. */
 export function resolveOptions(input: LoadOptions): ResolvedOptions {
   const parsed = loadOptionsSchema.safeParse(input);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => {
-      const path = i.path.length ? `--${kebab(String(i.path[0]))}` : '';
-      if (i.code === 'unrecognized_keys') return `unknown option${i.keys.length > 1 ? 's' : ''}: ${i.keys.map((k) => '--' + kebab(k)).join(', ')}`;
-      return path ? `${path}: ${i.message}` : i.message;
-    });
-    throw new OptionsError(lines.join('\n'));
+    const given = input as Record<string, unknown>;
+    const lines = new Set<string>();
+    // One line per option, in the order of the options (zod reports checks that preprocess later).
+    const order = (i: z.core.$ZodIssue) => (i.path.length > 0 ? OPTION_NAMES.indexOf(String(i.path[0]) as OptionName) : -1);
+    for (const i of [...parsed.error.issues].sort((a, b) => order(a) - order(b))) {
+      if (i.code === 'unrecognized_keys') {
+        for (const k of i.keys) lines.add(`unknown option --${kebab(k)}${didYouMean(kebab(k), OPTION_NAMES.map(kebab), '--')}`);
+      } else if (i.path.length > 0 && String(i.path[0]) in RULES) {
+        const name = String(i.path[0]) as OptionName;
+        lines.add(badValue(name, given[name]));
+      } else {
+        lines.add(i.message);
+      }
+    }
+    throw new OptionsError([...lines].join('\n'));
   }
   const o = parsed.data;
   const w = o.workload;
   const keys = o.keys ?? DEFAULT_KEYS[w];
   const problems: string[] = [];
 
+  // At most 200 prefix bytes, a family letter and 8 digits: always within memcached's 250-byte keys.
   const minLen = minKeyLength(o.keyPrefix, keys);
   const keyLength = o.keyLength ?? Math.max(16, minLen);
-  if (keyLength < minLen) problems.push(`--key-length: ${keyLength} is too short for ${keys} keys with prefix "${o.keyPrefix}" (at least ${minLen})`);
-  if (keyLength > 250) problems.push(`--key-length: keys of ${keyLength} bytes are over memcached's 250-byte limit (shorten --key-prefix)`);
+  if (keyLength < minLen) problems.push(`--key-length must be at least ${minLen} for ${keys} keys with prefix "${o.keyPrefix}", not ${keyLength}`);
 
   const valueSizeText = o.valueSize === undefined ? DEFAULT_VALUE_SIZE[w] : String(o.valueSize);
   let valueSize: SizeSpec = { kind: 'fixed', size: 100 };
   try {
     valueSize = parseSizeSpec(valueSizeText);
   } catch (e) {
-    problems.push(`--value-size: ${(e as Error).message} (use 100, 5-20000, log:5-20000 or 100:80,4000:20)`);
+    problems.push(`${badValue('valueSize', o.valueSize)}: ${(e as Error).message}`);
   }
 
   let minSize = o.minSize ?? 0;
@@ -139,9 +221,9 @@ export function resolveOptions(input: LoadOptions): ResolvedOptions {
       maxSize = valueSize.size;
     }
   }
-  if (minSize > maxSize) problems.push(`--min-size ${minSize} is above --max-size ${maxSize}`);
+  if (minSize > maxSize) problems.push(`--min-size must be at most --max-size (${maxSize}), not ${minSize}`);
   if ((w === 'setget' || w === 'sizes') && keys < o.conns) {
-    problems.push(`--keys: ${w} gives every connection keys of its own; ${keys} keys are fewer than ${o.conns} connections`);
+    problems.push(`--keys must be at least --conns (${o.conns}) for ${w}, which gives every connection keys of its own, not ${keys}`);
   }
   if (problems.length) throw new OptionsError(problems.join('\n'));
 
@@ -179,90 +261,86 @@ export function resolveOptions(input: LoadOptions): ResolvedOptions {
 // ---------------------------------------------------------------------------
 
 /** Boolean options: `--name` sets true, `--no-name` false. */
-const FLAGS = new Set(['verify', 'json', 'prepopulate', 'progress']);
+const FLAGS = new Set<OptionName>(['verify', 'json', 'prepopulate', 'progress']);
 /** Options that take a value. */
-const VALUED = new Set([
-  'host',
-  'port',
-  'socket',
-  'protocol',
-  'conns',
-  'depth',
-  'duration',
-  'requests',
-  'keys',
-  'keyLength',
-  'keyPrefix',
-  'valueSize',
-  'minSize',
-  'maxSize',
-  'step',
-  'ratio',
-  'seed',
-  'timeout',
-]);
+const VALUED = new Set<OptionName>(OPTION_NAMES.filter((n) => n !== 'workload' && !FLAGS.has(n)));
+/** Every spelling the command line knows, for suggestions. */
+const SPELLINGS = [
+  ...[...VALUED].map(kebab),
+  ...[...FLAGS].flatMap((f) => [f, `no-${f}`]),
+  'help',
+  'version',
+];
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+/** `-1`, `-0.5`: a value, not an option. */
+const NUMBER = /^-(\d|\.\d)/;
 
 export interface ParsedArgs {
   help: boolean;
+  version: boolean;
   options: LoadOptions;
 }
 
 /** Parse `cleave-load <workload> [options]`; throws OptionsError on anything it does not know. */
 export function parseArgs(argv: readonly string[]): ParsedArgs {
+  // --help and --version win wherever they are, over any mistake around them.
+  const help = argv.includes('--help') || argv.includes('-h');
+  const version = !help && argv.includes('--version');
+  if (help || version) return { help, version, options: { workload: 'blast' } };
+
   const raw: Record<string, unknown> = {};
   const positional: string[] = [];
-  let help = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '-h' || arg === '--help') {
-      help = true;
-      continue;
-    }
-    if (!arg.startsWith('--')) {
-      if (arg.startsWith('-') && arg.length > 1 && !/^-\d/.test(arg)) throw new OptionsError(`unknown option: ${arg}`);
+    if (!arg.startsWith('-') || arg === '-' || NUMBER.test(arg)) {
       positional.push(arg);
       continue;
     }
     const eq = arg.indexOf('=');
-    const name = camel(arg.slice(2, eq < 0 ? undefined : eq));
+    const spelled = arg.slice(0, eq < 0 ? undefined : eq);
+    const name = camel(spelled.replace(/^--?/, '')) as OptionName;
     const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (!spelled.startsWith('--')) {
+      throw new OptionsError(`unknown option ${spelled}${didYouMean(kebab(name), SPELLINGS, '--')}`);
+    }
     if (FLAGS.has(name)) {
-      if (inline !== undefined) {
-        if (inline !== 'true' && inline !== 'false') throw new OptionsError(`--${kebab(name)} takes no value (or =true/=false), got "${inline}"`);
-        raw[name] = inline === 'true';
-      } else raw[name] = true;
+      if (inline !== undefined && inline !== 'true' && inline !== 'false') {
+        throw new OptionsError(`${spelled} takes no value (or =true, =false), not ${JSON.stringify(inline)}`);
+      }
+      raw[name] = inline !== 'false';
       continue;
     }
-    if (name.startsWith('no') && FLAGS.has(name[2]!.toLowerCase() + name.slice(3)) && inline === undefined) {
-      raw[name[2]!.toLowerCase() + name.slice(3)] = false;
+    const negated = name.startsWith('no') ? ((name[2] ?? '').toLowerCase() + name.slice(3)) as OptionName : undefined;
+    if (negated !== undefined && FLAGS.has(negated)) {
+      if (inline !== undefined) throw new OptionsError(`${spelled} takes no value, not ${JSON.stringify(inline)}`);
+      raw[negated] = false;
       continue;
     }
-    if (!VALUED.has(name)) throw new OptionsError(`unknown option: ${arg.slice(0, eq < 0 ? undefined : eq)}`);
+    if (!VALUED.has(name)) throw new OptionsError(`unknown option ${spelled}${didYouMean(kebab(name), SPELLINGS, '--')}`);
     let value = inline;
     if (value === undefined) {
-      value = argv[++i];
-      if (value === undefined) throw new OptionsError(`--${kebab(name)} needs a value`);
+      const next = argv[i + 1];
+      // The next word is this option's value unless it is another option (a negative number is a value).
+      if (next === undefined || (next.startsWith('-') && next !== '-' && !NUMBER.test(next))) {
+        throw new OptionsError(`${spelled} needs a value: ${RULES[name].allowed}`);
+      }
+      value = next;
+      i++;
     }
-    if (name in raw) throw new OptionsError(`--${kebab(name)} given twice`);
+    if (name in raw) throw new OptionsError(`${spelled} given twice, as ${shown(raw[name])} and ${shown(value)}`);
     raw[name] = value;
   }
-  if (help) return { help, options: { workload: (positional[0] ?? 'blast') as WorkloadName } };
-  if (positional.length === 0) throw new OptionsError(`which workload? one of: ${WORKLOADS.join(', ')}`);
-  if (positional.length > 1) throw new OptionsError(`one workload at a time (got ${positional.join(', ')})`);
+  if (positional.length === 0) throw new OptionsError(`no workload given: name one of ${listed(WORKLOADS, 'or')}`, true);
+  if (positional.length > 1) throw new OptionsError(`one workload at a time, not ${listed(positional)}`);
   const workload = positional[0]!;
   if (!(WORKLOADS as readonly string[]).includes(workload)) {
-    throw new OptionsError(`unknown workload "${workload}": one of ${WORKLOADS.join(', ')}`);
+    throw new OptionsError(`unknown workload ${JSON.stringify(workload)}${didYouMean(workload, WORKLOADS)}; the workloads are ${listed(WORKLOADS)}`, true);
   }
-  return { help, options: { ...raw, workload } as LoadOptions };
+  return { help, version, options: { ...raw, workload } as LoadOptions };
 }
 
-export const HELP = `cleave-load — load and correctness tool for memcached-compatible servers
-
-Usage: cleave-load <workload> [options]
-
-Workloads:
+const WORKLOAD_LINES = `Workloads:
   blast    random mix of every storage command (get gets gat set add replace
            append prepend cas delete incr decr touch); per-command hit/miss latency
   setget   set a key, then get it back and check it byte for byte (5 B - 20 KB)
@@ -270,7 +348,28 @@ Workloads:
            set, get back, check; ends after the largest size
   fill     sets only, walking the key space: set rate (and evictions, from stats)
   mix      gets (--ratio) and sets over the key space, after setting every key once
+`;
 
+/** What a command line without (or with a misspelled) workload is shown. */
+export const USAGE = `Usage: cleave-load <workload> [options]
+
+${WORKLOAD_LINES}
+Main options:
+  --host HOST --port PORT | --socket PATH   the server (127.0.0.1:11211)
+  --protocol text|meta|binary               (text)
+  --conns N --depth N                       connections, requests in flight on each (4, 16)
+  --duration SECONDS | --requests N         how long to run (5 s)
+  --json                                    one JSON object on stdout
+
+Example: cleave-load mix --port 11211 --duration 10
+Every option: cleave-load --help
+`;
+
+export const HELP = `cleave-load — load and correctness tool for memcached-compatible servers
+
+Usage: cleave-load <workload> [options]
+
+${WORKLOAD_LINES}
 Target:
   --host HOST            server host (127.0.0.1)
   --port PORT            server port (11211)
@@ -298,10 +397,13 @@ Checking and output:
                          (on for setget and sizes); wrong replies are errors and
                          make the exit status 1
   --timeout SECONDS      a connection with no reply for this long is an error (5)
-  --json                 print one JSON object on stdout
+  --json                 print one JSON object on stdout (what runs is said on stderr)
   --progress / --no-progress
-                         live progress line (default: on when stderr is a TTY)
+                         a progress line on stderr every second (default: on when
+                         stderr is a terminal)
   -h, --help             this help
+  --version              print the version
 
+What runs is said before it starts, on stdout above the report (with --json, on stderr).
 Exit status: 0 no errors, 1 errors (or the server could not be reached), 2 bad options.
 `;

@@ -1,4 +1,5 @@
-/** The human-readable report the CLI prints without --json. */
+/** The human-readable lines the CLI prints: what is about to run, and the report without --json. */
+import type { ResolvedOptions } from './options.js';
 import type { LoadResult } from './run.js';
 import type { ByteDump } from './stats.js';
 
@@ -18,11 +19,31 @@ function dumpLines(label: string, d: ByteDump): string[] {
   return [`      ${label}${where}:`, `        hex:  ${d.hex}`, `        text: ${d.text}`];
 }
 
-export function formatReport(r: LoadResult): string {
-  const lines: string[] = [];
-  lines.push(
-    `cleave-load ${r.workload} → ${r.target} (${r.protocol}), ${r.conns} conns × depth ${r.depth}, values ${r.value_size}, seed ${r.seed}${r.verify ? ', verifying' : ''}`,
+/** What a run will do, in two lines, from its resolved options: printed before it connects. */
+export function describeRun(o: ResolvedOptions): string {
+  const target = o.socket ?? `${o.host}:${o.port}`;
+  const limits = [
+    ...(o.duration !== undefined ? [`${o.duration} s`] : []),
+    ...(o.requests !== undefined ? [`${n(o.requests)} requests`] : []),
+  ];
+  const until = limits.length > 0 ? `for ${limits.join(' or ')}` : '';
+  const length = o.workload === 'sizes' ? `until every size is sent${until ? ', at most ' + until.slice(4) : ''}` : until;
+  const values = o.workload === 'sizes' ? `values ${o.minSize}-${o.maxSize} step ${o.step}` : `values ${o.valueSizeText}`;
+  const mix = o.workload === 'mix' ? `, ${+(o.ratio * 100).toFixed(2)}% gets${o.prepopulate ? ' after setting every key once' : ''}` : '';
+  return (
+    `cleave-load ${o.workload} → ${target} (${o.protocol}), ${o.conns} conns × depth ${o.depth}, ${length}\n` +
+    `  ${n(o.keys)} keys of ${o.keyLength} bytes (prefix ${o.keyPrefix}), ${values}${mix}, seed ${o.seed}, ${o.verify ? 'verifying every reply' : 'not verifying values'}\n`
   );
+}
+
+/** The report of a run; `header: false` leaves out its first line when describeRun() was printed before. */
+export function formatReport(r: LoadResult, { header = true }: { header?: boolean } = {}): string {
+  const lines: string[] = [];
+  if (header) {
+    lines.push(
+      `cleave-load ${r.workload} → ${r.target} (${r.protocol}), ${r.conns} conns × depth ${r.depth}, values ${r.value_size}, seed ${r.seed}${r.verify ? ', verifying' : ''}`,
+    );
+  }
   if (r.prepopulate) lines.push(`prepopulated ${n(r.prepopulate.ops)} keys in ${r.prepopulate.duration_s} s`);
   lines.push(
     `${n(r.ops)} requests in ${r.duration_s} s: ${n(r.ops_per_sec)} ops/s   hits ${n(r.hits)}  misses ${n(r.misses)}  errors ${n(r.errors)}${r.aborted ? `  aborted ${n(r.aborted)}` : ''}`,

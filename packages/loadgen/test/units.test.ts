@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { BinaryParser, TextParser, type Request } from '@cleave/protocol';
 import { describe, expect, it } from 'vitest';
+import { editDistance, nearest } from '../src/suggest.js';
 import {
   ADD,
   APPEND,
@@ -365,10 +366,34 @@ describe('options', () => {
 
   it('reject unknown options and wrong types, naming each', () => {
     const both = () => resolveOptions({ workload: 'mix', conns: 0, protocol: 'udp' } as never);
-    expect(both).toThrow(/--conns: Too small/);
-    expect(both).toThrow(/--protocol: Invalid option/);
-    expect(() => resolveOptions({ workload: 'mix', colour: 'red' } as never)).toThrow(/unknown option: --colour/);
-    expect(() => resolveOptions({ workload: 'mix', keyPrefix: 'has space' })).toThrow(/--key-prefix: must be printable ASCII without spaces/);
-    expect(() => resolveOptions({ workload: 'sizes', minSize: 10, maxSize: 5 })).toThrow(/--min-size 10 is above --max-size 5/);
+    expect(both).toThrow('--protocol must be text, meta or binary, not "udp"\n--conns must be a whole number from 1 to 1024, not 0');
+    expect(() => resolveOptions({ workload: 'mix', colour: 'red' } as never)).toThrow(/^unknown option --colour$/);
+    expect(() => resolveOptions({ workload: 'mix', keyPrefix: 'has space' })).toThrow(/^--key-prefix must be printable ASCII without spaces, at most 200 bytes, not "has space"$/);
+    expect(() => resolveOptions({ workload: 'sizes', minSize: 10, maxSize: 5 })).toThrow(/^--min-size must be at most --max-size \(5\), not 10$/);
+    // Numbers as strings (argv) read as numbers; text that is not a number is refused, never taken as 0.
+    expect(resolveOptions({ workload: 'mix', port: ' 11311 ', ratio: '0.5' }).port).toBe(11311);
+    expect(() => resolveOptions({ workload: 'sizes', minSize: '' })).toThrow(/^--min-size must be a whole number from 0 to 134217728, not ""$/);
+  });
+});
+
+describe('suggestions for a mistyped name', () => {
+  it('editDistance counts inserts, deletes, substitutions and swaps of neighbours', () => {
+    expect(editDistance('conns', 'conns')).toBe(0);
+    expect(editDistance('conn', 'conns')).toBe(1);
+    expect(editDistance('blats', 'blast')).toBe(1);
+    expect(editDistance('prot', 'port')).toBe(1);
+    expect(editDistance('', 'json')).toBe(4);
+    expect(editDistance('kitten', 'sitting')).toBe(3);
+  });
+
+  it('nearest: within a third of the word (2 edits at least), ignoring case, - and _; else the one name it begins', () => {
+    const names = ['port', 'protocol', 'key-length', 'key-prefix', 'duration', 'depth'];
+    expect(nearest('key_length', names)).toBe('key-length');
+    expect(nearest('KeyLenght', names)).toBe('key-length');
+    expect(nearest('dpeth', names)).toBe('depth');
+    expect(nearest('proto', names), 'begins protocol, 2 edits from port').toBe('protocol');
+    expect(nearest('dur', names)).toBe('duration');
+    expect(nearest('key', names), 'begins two names').toBeUndefined();
+    expect(nearest('bogus', names)).toBeUndefined();
   });
 });
