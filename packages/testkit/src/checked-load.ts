@@ -211,7 +211,8 @@ class CheckedClient {
     for (;;) {
       const head = this.pending[0];
       if (head === undefined) {
-        if (this.buf.length > 0) this.load.violation(`${this.writer}: ${this.buf.length} bytes with no request waiting: ${preview(this.buf)}`);
+        if (this.buf.length > 0)
+          this.load.violation(`${this.writer}: ${this.buf.length} bytes with no request waiting: ${preview(this.buf)}`);
         this.buf = Buffer.alloc(0);
         return;
       }
@@ -277,7 +278,11 @@ function lineEnd(b: Buffer, from: number): number {
  * when it is not complete yet. A reply that cannot answer `req` is a
  * violation (its `used` then covers the rest of the buffer).
  */
-export function parseReply(protocol: ClientProtocol, b: Buffer, req: { kind: 'get' | 'set'; key: string; opaque: number }): Reply | undefined {
+export function parseReply(
+  protocol: ClientProtocol,
+  b: Buffer,
+  req: { kind: 'get' | 'set'; key: string; opaque: number },
+): Reply | undefined {
   if (protocol === 'binary') {
     if (b.length < 24) return undefined;
     const bodyLen = b.readUInt32BE(8);
@@ -288,7 +293,11 @@ export function parseReply(protocol: ClientProtocol, b: Buffer, req: { kind: 'ge
     const opaque = b.readUInt32BE(12);
     const want = req.kind === 'get' ? 0x00 : 0x01;
     if (opcode !== want || opaque !== req.opaque) {
-      return { used, outcome: 'violation', detail: `binary reply opcode ${opcode} opaque ${opaque} for request opcode ${want} opaque ${req.opaque}` };
+      return {
+        used,
+        outcome: 'violation',
+        detail: `binary reply opcode ${opcode} opaque ${opaque} for request opcode ${want} opaque ${req.opaque}`,
+      };
     }
     const status = b.readUInt16BE(6);
     const extLen = b[4]!;
@@ -301,7 +310,11 @@ export function parseReply(protocol: ClientProtocol, b: Buffer, req: { kind: 'ge
     }
     if (status === 1 && req.kind === 'get') return { used, outcome: 'miss' };
     if (status === ETMPFAIL) return { used, outcome: 'error', detail: `status 0x86 ${body.toString('latin1', extLen + keyLen)}` };
-    return { used, outcome: 'violation', detail: `binary status 0x${status.toString(16)} (${body.toString('latin1', extLen + keyLen)}) for ${req.kind}` };
+    return {
+      used,
+      outcome: 'violation',
+      detail: `binary status 0x${status.toString(16)} (${body.toString('latin1', extLen + keyLen)}) for ${req.kind}`,
+    };
   }
   const e = lineEnd(b, 0);
   if (e < 0) return undefined;
@@ -342,7 +355,8 @@ export function parseReply(protocol: ClientProtocol, b: Buffer, req: { kind: 'ge
   const start = e + 2;
   if (b.length < start + len + 2) return undefined;
   const keyTok = tokens.find((t) => t.startsWith('k'));
-  if (keyTok !== `k${req.key}`) return { used: start + len + 2, outcome: 'violation', detail: `mg ${req.key} answered ${JSON.stringify(line)}` };
+  if (keyTok !== `k${req.key}`)
+    return { used: start + len + 2, outcome: 'violation', detail: `mg ${req.key} answered ${JSON.stringify(line)}` };
   const flags = Number(tokens.find((t) => t.startsWith('f'))?.slice(1));
   return { used: start + len + 2, outcome: 'hit', flags, value: Buffer.from(b.subarray(start, start + len)) };
 }
@@ -397,7 +411,8 @@ export class CheckedLoad {
     const ms = Date.now() - req.sentAt;
     if (ms > s.maxMs) s.maxMs = ms;
     if (ms < s.minMs) s.minMs = ms;
-    if (this.faulty && req.phase === 'fault' && (r.outcome === 'stored' || r.outcome === 'hit' || r.outcome === 'miss')) this.okWhileFaulty++;
+    if (this.faulty && req.phase === 'fault' && (r.outcome === 'stored' || r.outcome === 'hit' || r.outcome === 'miss'))
+      this.okWhileFaulty++;
     this.opts.onReply?.(req.key, req.kind, r.outcome, ms, req.phase);
     switch (r.outcome) {
       case 'stored':
@@ -417,7 +432,8 @@ export class CheckedLoad {
         if (ms > s.maxErrorMs) s.maxErrorMs = ms;
         s.errorKinds.set(r.detail!, (s.errorKinds.get(r.detail!) ?? 0) + 1);
         const accept = this.opts.acceptError ?? ((l: string) => BACKEND_ERROR.test(l));
-        if (!r.detail!.startsWith('status 0x86') && !accept(r.detail!)) this.violation(`${writer}: unexpected error ${JSON.stringify(r.detail)}`);
+        if (!r.detail!.startsWith('status 0x86') && !accept(r.detail!))
+          this.violation(`${writer}: unexpected error ${JSON.stringify(r.detail)}`);
         return;
       }
       default:
@@ -501,7 +517,9 @@ export class CheckedLoad {
     const parts: string[] = [];
     for (const [name, s] of this.phases) {
       const kinds = [...s.errorKinds].map(([k, n]) => `${k} x${n}`).join('; ');
-      parts.push(`${name}: sent ${s.sent}, stored ${s.stored}, hits ${s.hits}, misses ${s.misses}, errors ${s.errors}${kinds ? ` (${kinds})` : ''}, min ${s.minMs} ms, max ${s.maxMs} ms, max error ${s.maxErrorMs} ms`);
+      parts.push(
+        `${name}: sent ${s.sent}, stored ${s.stored}, hits ${s.hits}, misses ${s.misses}, errors ${s.errors}${kinds ? ` (${kinds})` : ''}, min ${s.minMs} ms, max ${s.maxMs} ms, max error ${s.maxErrorMs} ms`,
+      );
     }
     return parts.join('\n');
   }

@@ -87,7 +87,12 @@ export async function startMemcached(options: MemcachedOptions = {}): Promise<Me
   const workDir = () => (dir ??= mkdtempSync(join(tmpdir(), 'cleave-mc-')));
   if (options.authUsers) {
     const file = join(workDir(), 'auth');
-    writeFileSync(file, Object.entries(options.authUsers).map(([u, p]) => `${u}:${p}\n`).join(''));
+    writeFileSync(
+      file,
+      Object.entries(options.authUsers)
+        .map(([u, p]) => `${u}:${p}\n`)
+        .join(''),
+    );
     args.push('-Y', file);
   }
   if (options.saslUsers) {

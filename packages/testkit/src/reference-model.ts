@@ -518,11 +518,29 @@ export function modelCommandArb(options: ModelCommandOptions = {}): fc.Arbitrary
   const real = options.realClock === true;
   const exptimeArb = real ? realClockExptimeArb : anyExptimeArb;
   const key = fc.constantFrom(...(options.keys ?? MODEL_KEYS));
-  const numeric = fc.constantFrom('0', '9', '10', '99', ' 5', '+7', '-0', '007', '18446744073709551615', '18446744073709551616', '1\u00002', '12 x', '-1');
+  const numeric = fc.constantFrom(
+    '0',
+    '9',
+    '10',
+    '99',
+    ' 5',
+    '+7',
+    '-0',
+    '007',
+    '18446744073709551615',
+    '18446744073709551616',
+    '1\u00002',
+    '12 x',
+    '-1',
+  );
   // No value of whitespace alone: memcached's incr/decr parses it with strtoull, which skips the whitespace and the
   // item's \r\n and reads on into whatever memory follows the item, so memcached's answer is undefined (seen: 335).
   const text = fc.string({ maxLength: 12, unit: 'binary-ascii' }).filter((s) => !/^[ \t\n\v\f\r]+$/.test(s));
-  const small = fc.oneof({ weight: 2, arbitrary: numeric }, { weight: 1, arbitrary: fc.constantFrom('', 'abc') }, { weight: 2, arbitrary: text });
+  const small = fc.oneof(
+    { weight: 2, arbitrary: numeric },
+    { weight: 1, arbitrary: fc.constantFrom('', 'abc') },
+    { weight: 2, arbitrary: text },
+  );
   const max = options.maxItemSize;
   const value =
     max === undefined
@@ -585,24 +603,25 @@ export function modelCommandArb(options: ModelCommandOptions = {}): fc.Arbitrary
       return c;
     });
   const getMany = fc
-    .record({ keys: fc.array(key, { minLength: 1, maxLength: 4 }), touch: exptimeArb, text: fc.boolean() }, { requiredKeys: ['keys', 'text'] })
+    .record(
+      { keys: fc.array(key, { minLength: 1, maxLength: 4 }), touch: exptimeArb, text: fc.boolean() },
+      { requiredKeys: ['keys', 'text'] },
+    )
     .map((r): ModelCommand => {
       const c: ModelCommand = { t: 'getMany', keys: r.keys };
       if (r.touch !== undefined) c.touch = r.touch;
       if (r.text) c.protocol = 'text';
       return c;
     });
-  const del = fc
-    .record({ key, cas, invalidate: fc.boolean(), exptime: exptimeArb }, { requiredKeys: ['key'] })
-    .map((r): ModelCommand => {
-      const c: ModelCommand = { t: 'delete', key: r.key };
-      if (meta && r.cas !== undefined) c.cas = r.cas;
-      if (meta && r.invalidate === true) {
-        c.invalidate = true;
-        if (r.exptime !== undefined) c.exptime = r.exptime;
-      }
-      return c;
-    });
+  const del = fc.record({ key, cas, invalidate: fc.boolean(), exptime: exptimeArb }, { requiredKeys: ['key'] }).map((r): ModelCommand => {
+    const c: ModelCommand = { t: 'delete', key: r.key };
+    if (meta && r.cas !== undefined) c.cas = r.cas;
+    if (meta && r.invalidate === true) {
+      c.invalidate = true;
+      if (r.exptime !== undefined) c.exptime = r.exptime;
+    }
+    return c;
+  });
   const delta = fc.oneof(fc.bigInt({ min: 0n, max: 20n }), fc.bigInt({ min: 0n, max: U64_MAX }), fc.constant(U64_MAX));
   const arith = fc
     .record(
@@ -631,8 +650,7 @@ export function modelCommandArb(options: ModelCommandOptions = {}): fc.Arbitrary
           { weight: 1, arbitrary: fc.constantFrom(-1, REALTIME_MAXDELTA + 1) },
           { weight: 1, arbitrary: fc.integer({ min: CLOCK_START - 5, max: CLOCK_START + 600 }) },
         )
-  )
-    .map((delay): ModelCommand => ({ t: 'flush', delay }));
+  ).map((delay): ModelCommand => ({ t: 'flush', delay }));
   const advance = fc
     .oneof(fc.integer({ min: 0, max: 90_000 }), fc.integer({ min: 1, max: 999 }))
     .map((ms): ModelCommand => ({ t: 'advance', ms }));
@@ -754,7 +772,10 @@ export class ModelRunner {
 
   private compareItem(label: string, actual: ItemView | undefined, expected: ItemView | undefined, kind: ReplyKind = 'get'): void {
     if (expected === undefined || actual === undefined) {
-      if (expected !== actual) throw new Error(`${label}: got ${show(actual && summarize(actual, this.access))}, model ${show(expected && summarize(expected, this.access))}`);
+      if (expected !== actual)
+        throw new Error(
+          `${label}: got ${show(actual && summarize(actual, this.access))}, model ${show(expected && summarize(expected, this.access))}`,
+        );
       return;
     }
     const a: Partial<ItemSummary> = summarize(actual, this.access);
@@ -773,7 +794,10 @@ export class ModelRunner {
 
   private compareOutcome(label: string, actual: unknown, expected: unknown, kind: ReplyKind = 'get'): void {
     if (isItem(expected) || isItem(actual)) {
-      if (!isItem(expected) || !isItem(actual)) throw new Error(`${label}: got ${show(isItem(actual) ? summarize(actual, this.access) : actual)}, model ${show(isItem(expected) ? summarize(expected, this.access) : expected)}`);
+      if (!isItem(expected) || !isItem(actual))
+        throw new Error(
+          `${label}: got ${show(isItem(actual) ? summarize(actual, this.access) : actual)}, model ${show(isItem(expected) ? summarize(expected, this.access) : expected)}`,
+        );
       this.compareItem(label, actual, expected, kind);
       return;
     }
@@ -836,7 +860,11 @@ export class ModelRunner {
       }
       case 'delete': {
         const cas = this.casFor(c.key, c.cas);
-        const base = { key: kb(c.key), ...(c.invalidate ? { invalidate: true } : {}), ...(c.exptime !== undefined ? { exptime: c.exptime } : {}) };
+        const base = {
+          key: kb(c.key),
+          ...(c.invalidate ? { invalidate: true } : {}),
+          ...(c.exptime !== undefined ? { exptime: c.exptime } : {}),
+        };
         const want = m.delete(cas ? { ...base, compareCas: cas[0] } : base);
         const realCmd: DeleteCommand = cas ? { ...base, compareCas: cas[1] } : base;
         return { label, invoke: (h) => h.delete(realCmd), check: (got) => this.compareOutcome(label, got, want) };

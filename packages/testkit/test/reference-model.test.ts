@@ -154,7 +154,8 @@ class Wire implements Handler {
     const value = Buffer.concat([cmd.value, Buffer.from('\r\n')]);
     const cas = cmd.compareCas;
     let line: string;
-    const viaMs = cmd.invalidate || (cas !== undefined && (cmd.mode === 'append' || cmd.mode === 'prepend' || cmd.unlinkOnFailure === true));
+    const viaMs =
+      cmd.invalidate || (cas !== undefined && (cmd.mode === 'append' || cmd.mode === 'prepend' || cmd.unlinkOnFailure === true));
     if (viaMs) {
       // memcached's ms modes: E add, A append, P prepend, R replace, S set.
       const mode = { set: 'S', add: 'E', replace: 'R', append: 'A', prepend: 'P' }[cmd.mode];
@@ -276,7 +277,10 @@ describe('the reference model against memcached 1.6.18', () => {
         // (a later delayed flush_all would bring flushed items back in memcached), a fresh model.
         await wire.flush(0);
         for (const k of MODEL_KEYS) await wire.delete({ key: Buffer.from(k, 'latin1') });
-        const runner = new ModelRunner(new ReferenceModel({ clock: Date.now, casStart: MODEL_CAS_START }), { cas: 'bijection', access: false });
+        const runner = new ModelRunner(new ReferenceModel({ clock: Date.now, casStart: MODEL_CAS_START }), {
+          cas: 'bijection',
+          access: false,
+        });
         for (const o of ops) if (o.t !== 'advance') await runner.run(wire, o);
         // Every key ends as the model says (text gets take no token).
         const end = await wire.getMany(MODEL_KEYS.map((k): GetCommand => ({ key: Buffer.from(k, 'latin1') })));

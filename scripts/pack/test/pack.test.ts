@@ -73,7 +73,7 @@ const childEnv: NodeJS.ProcessEnv = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !/^(npm|pnpm)_/i.test(k) || KEPT_NPM_CONFIG.test(k)),
 );
 
-const NETWORK_ERROR = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH|network request/;
+const NETWORK_ERROR = /npm error network|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|EHOSTUNREACH/;
 
 /** Run a command to completion; a failure throws with its output, and says so when the npm registry was out of reach. */
 function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Promise<Ran> {
@@ -82,8 +82,12 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs = 120_000): Pro
       if (!error) return resolve({ stdout, stderr });
       const what = `${cmd} ${args.join(' ')} (in ${cwd})`;
       const output = `${stdout}\n${stderr}`.trim().split('\n').slice(-30).join('\n');
-      if (cmd === 'npm' && NETWORK_ERROR.test(output)) {
-        return reject(new Error(`the npm registry cannot be reached, and this test installs third-party dependencies from it.\n${what} failed:\n${output}`));
+      if (cmd === 'npm' && NETWORK_ERROR.test(`${stdout}\n${stderr}`)) {
+        return reject(
+          new Error(
+            `the npm registry cannot be reached, and this test installs third-party dependencies from it.\n${what} failed:\n${output}`,
+          ),
+        );
       }
       reject(new Error(`${what} failed (${error.code ?? error.signal ?? error.message}):\n${output}`));
     });
@@ -149,7 +153,10 @@ describe('packing', () => {
       const files = byNpm!.files.map((f) => f.path).sort();
       expect(byPnpm!.files.map((f) => f.path).sort(), name).toEqual(files);
       expect(files, name).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
-      expect(files.filter((f) => !/^(dist\/|fixtures\/tls\/|LICENSE$|README\.md$|package\.json$)/.test(f)), `${name}: only what a user needs`).toEqual([]);
+      expect(
+        files.filter((f) => !/^(dist\/|fixtures\/tls\/|LICENSE$|README\.md$|package\.json$)/.test(f)),
+        `${name}: only what a user needs`,
+      ).toEqual([]);
 
       expect(await tarEntry(byNpm!.filename, 'LICENSE').then((r) => r.stdout), `${name}'s LICENSE`).toBe(license);
       const packed = JSON.parse((await tarEntry(byNpm!.filename, 'package.json')).stdout) as Manifest;
@@ -190,7 +197,10 @@ describe('packing', () => {
     for (const dir of PUBLIC) {
       const readme = readFileSync(join(repo, dir, 'README.md'), 'utf8');
       const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!);
-      expect(targets.filter((t) => !/^(https:\/\/|#)/.test(t)), `${dir}/README.md`).toEqual([]);
+      expect(
+        targets.filter((t) => !/^(https:\/\/|#)/.test(t)),
+        `${dir}/README.md`,
+      ).toEqual([]);
     }
   });
 });
@@ -200,8 +210,8 @@ function composeExample(): string {
   const readme = readFileSync(join(repo, 'README.md'), 'utf8');
   const section = readme.split(/^## /m).find((s) => s.startsWith('Compose a server'));
   const block = section && /```ts\n([\s\S]*?)```/.exec(section)?.[1];
-  if (!block || !block.includes('listenAndServe') || !block.includes('InMemoryHandler')) {
-    throw new Error("README.md's \"Compose a server\" section no longer starts with a listenAndServe over InMemoryHandler");
+  if (!block?.includes('listenAndServe') || !block.includes('InMemoryHandler')) {
+    throw new Error('README.md\'s "Compose a server" section no longer starts with a listenAndServe over InMemoryHandler');
   }
   const atPortZero = block.replace(/port: \d+/, 'port: 0');
   if (atPortZero === block) throw new Error("the README's compose example no longer names a port");
@@ -239,7 +249,8 @@ function typeErrors(config: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [TSC, '-p', config], { cwd: app, timeout: 120_000, maxBuffer: 64 << 20 }, (error, stdout, stderr) => {
       const errors = stdout.split('\n').filter((line) => /error TS\d+/.test(line));
-      if (error && errors.length === 0) return reject(new Error(`tsc -p ${config} failed without a type error: ${error.message}\n${stdout}${stderr}`));
+      if (error && errors.length === 0)
+        return reject(new Error(`tsc -p ${config} failed without a type error: ${error.message}\n${stdout}${stderr}`));
       resolve(errors.filter((line) => !line.startsWith('node_modules/zod/')));
     });
   });
@@ -289,8 +300,14 @@ export const used = [parseAddress, listenAndServe, pool, runLoad, RawClient, sta
     // The declarations themselves are checked under NodeNext, both the .d.ts (import) and the .d.cts (require);
     // bundler resolution picks the same .d.ts, so it checks only that the imports resolve and type-check.
     const configs = {
-      'tsconfig.nodenext.json': { compilerOptions: { ...common, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['check.mts', 'check.cts'] },
-      'tsconfig.bundler.json': { compilerOptions: { ...common, skipLibCheck: true, module: 'esnext', moduleResolution: 'bundler' }, files: ['check.ts'] },
+      'tsconfig.nodenext.json': {
+        compilerOptions: { ...common, skipLibCheck: false, module: 'nodenext', moduleResolution: 'nodenext' },
+        files: ['check.mts', 'check.cts'],
+      },
+      'tsconfig.bundler.json': {
+        compilerOptions: { ...common, skipLibCheck: true, module: 'esnext', moduleResolution: 'bundler' },
+        files: ['check.ts'],
+      },
     };
     for (const [file, config] of Object.entries(configs)) writeFileSync(join(app, file), JSON.stringify(config, null, 2));
     for (const [file, errors] of await Promise.all(Object.keys(configs).map(async (file) => [file, await typeErrors(file)] as const))) {
@@ -309,7 +326,11 @@ describe('memproxy installed with npm install -g', () => {
   });
 
   it('memproxy serves: it answers version on the port it prints, and stops on SIGTERM', async () => {
-    const child: ChildProcess = spawn(bin('memproxy'), ['-p', '0', '--host', '127.0.0.1'], { cwd: work, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(bin('memproxy'), ['-p', '0', '--host', '127.0.0.1'], {
+      cwd: work,
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
       let out = '';
