@@ -199,7 +199,7 @@ typedef struct thread {
   uint32_t preload_next, preload_end;
   uint64_t last_reply_ns;
   // results
-  uint64_t hist[BUCKETS], max_ns;
+  uint64_t hist[BUCKETS], max_ns, sum_ns;
   long ops, hits, misses, errors;
 } thread_t;
 
@@ -326,11 +326,15 @@ static void flush(conn_t *c) {
   while (c->wpos < c->wlen) {
     ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
     if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return set_events(c, 1);
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        set_events(c, 1);
+        return;
+      }
       if (errno == EINTR) continue;
       char why[128];
       snprintf(why, sizeof why, "write: %s", strerror(errno));
-      return conn_fail(c, why);
+      conn_fail(c, why);
+      return;
     }
     c->wpos += (size_t)n;
   }
@@ -363,6 +367,7 @@ static void complete(conn_t *c, uint64_t now, long hits, long misses) {
   uint64_t ns = now > s->sent_ns ? now - s->sent_ns : 0;
   t->hist[bucket_of(ns)]++;
   if (ns > t->max_ns) t->max_ns = ns;
+  t->sum_ns += ns;
   t->ops++;
   t->hits += hits;
   t->misses += misses;
@@ -539,12 +544,16 @@ static void readable(conn_t *c, uint64_t now) {
     if (!(c->rbuf = realloc(c->rbuf, c->rcap))) abort();
   }
   ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-  if (n == 0) return conn_fail(c, "the server closed the connection");
+  if (n == 0) {
+    conn_fail(c, "the server closed the connection");
+    return;
+  }
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
     char why[128];
     snprintf(why, sizeof why, "read: %s", strerror(errno));
-    return conn_fail(c, why);
+    conn_fail(c, why);
+    return;
   }
   c->rlen += (size_t)n;
   if (c->rlen < c->rneed) return;
@@ -744,19 +753,20 @@ int main(int argc, char **argv) {
   uint64_t end_ns = now_ns();
 
   static uint64_t hist[BUCKETS];
-  uint64_t max_ns = 0;
+  uint64_t max_ns = 0, sum_ns = 0;
   long ops = 0, hits = 0, misses = 0, errors = 0;
   for (int i = 0; i < opt.threads; i++) {
     thread_t *t = &threads[i];
     for (int b = 0; b < BUCKETS; b++) hist[b] += t->hist[b];
     if (t->max_ns > max_ns) max_ns = t->max_ns;
+    sum_ns += t->sum_ns;
     ops += t->ops, hits += t->hits, misses += t->misses, errors += t->errors;
   }
   double secs = opt.duration > 0 ? (double)(end_ns - start_ns) / 1e9 : 0;
-  printf("ops_per_sec=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f ops=%ld hits=%ld misses=%ld errors=%ld seconds=%.3f "
+  printf("ops_per_sec=%.0f p50_us=%.0f p99_us=%.0f p999_us=%.0f max_us=%.0f mean_us=%.0f ops=%ld hits=%ld misses=%ld errors=%ld seconds=%.3f "
          "preload_seconds=%.3f conns=%d depth=%d threads=%d proto=%s keys_per_get=%d value_size=%d keys=%ld set_ratio=%g\n",
          secs > 0 ? (double)ops / secs : 0, percentile_us(hist, (uint64_t)ops, 0.5), percentile_us(hist, (uint64_t)ops, 0.99),
-         percentile_us(hist, (uint64_t)ops, 0.999), (double)max_ns / 1000, ops, hits, misses, errors, secs,
+         percentile_us(hist, (uint64_t)ops, 0.999), (double)max_ns / 1000, ops ? (double)sum_ns / 1000 / (double)ops : 0, ops, hits, misses, errors, secs,
          opt.preload ? (double)(start_ns - preload_start_ns) / 1e9 : 0, opt.conns, opt.depth, opt.threads, opt.binary ? "binary" : "text",
          opt.keys_per_get, opt.value_size, opt.keys, opt.set_ratio);
   return errors ? 1 : 0;
