@@ -269,6 +269,11 @@ describe('a fresh project outside the repository, installed from the tarballs wi
     expect(stdout.trim()).toBe('hello from the tarballs');
   });
 
+  it("runs loadgen's cleave-load bin from the project's node_modules/.bin", async () => {
+    const { stdout } = await run(join(app, 'node_modules/.bin/cleave-load'), ['--help'], app, 30_000);
+    expect(stdout).toContain('Usage: cleave-load');
+  });
+
   it('type-checks an import of every library under NodeNext (ESM and CJS) and bundler resolution, strict, esModuleInterop off, our declarations checked too', async () => {
     const names = LIBRARIES.map((d) => manifestOf(d).name);
     // One use of each package, and one misuse the compiler must refuse (were the types `any`, the expect-error would be unused).
