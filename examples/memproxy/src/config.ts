@@ -1,8 +1,15 @@
-import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { z } from 'zod';
-import { parseAddress } from '@cleave/core';
-import { ConfError, parseConf, type ConfPool } from './twemproxy/conf.js';
+// memproxy's options: read from the command line and a --config file (memproxy's own keys as JSON or YAML, or a
+// nutcracker.yml), each value checked on its own, then the combinations. Every problem names the flag (--port)
+// or the file's key (port in FILE) and says in words what is allowed.
+
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { dirname } from 'node:path';
+import { parseDocument } from 'yaml';
+import { parseAddress, type HostPort } from '@cleave/core';
+import { checkListenHosts, ConfError, parseConf, type ConfPool } from './twemproxy/conf.js';
+import { nearest } from './suggest.js';
 
 /** "64m", "1k", "16MB", "1048576" → bytes. */
 export function parseSize(text: string): number {
@@ -20,107 +27,216 @@ export function parseDuration(text: string): number {
   return Math.round(Number(m[1]) * unit);
 }
 
-/** A zod type that accepts a number as is, or a string read by `parse` (its error becomes the issue message). */
-const readable = (parse: (s: string) => number, numberScale = 1) =>
-  z.union([z.number(), z.string()]).transform((v, ctx) => {
-    if (typeof v === 'number') {
-      if (!Number.isFinite(v) || v < 0) {
-        ctx.addIssue({ code: 'custom', message: 'must be a non-negative number' });
-        return z.NEVER;
-      }
-      return Math.round(v * numberScale);
-    }
-    try {
-      return parse(v);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-  });
+/** memproxy's configuration, every value checked. Sizes are bytes, times milliseconds. */
+export interface Config {
+  port: number;
+  host: string;
+  useDomainSocket: boolean;
+  sockPath: string;
+  l1Inmem: boolean;
+  l1InmemSize: number;
+  maxConns: number;
+  maxItemSize: number;
+  idleTimeout: number;
+  maxOutputBytes: number;
+  // Backends (memcached reached over a unix socket or TCP).
+  l1Sock?: string;
+  l1Addr?: HostPort;
+  chunked: boolean;
+  chunkSize?: number;
+  l2Enabled: boolean;
+  l2Sock?: string;
+  l2Addr?: HostPort;
+  batchPort?: number;
+  backendConns: number;
+  backendTimeout: number;
+  // Security: a TLS listener beside (or instead of) the plaintext one, and authentication.
+  tlsPort?: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsOnly: boolean;
+  authFile?: string;
+  logFile?: string;
+  /** --check: validate everything, say what would be served, and exit. */
+  check: boolean;
+  /** The --config file, when one was given. */
+  config?: string;
+  /** How to name each option given, by its long name: --port, or port in FILE. */
+  labels: Readonly<Record<string, string>>;
+  /** With a nutcracker.yml --config: its pools, each served on its own listen address. */
+  pools?: readonly ConfPool[];
+}
 
-/** Bytes: a number, or "64m", "512k", ... */
-const size = readable(parseSize);
-/** Milliseconds: seconds as a number, or "30s", "5m", "250ms", ... */
-const duration = readable(parseDuration, 1000);
+const DEFAULTS = {
+  port: 11211,
+  host: '127.0.0.1',
+  useDomainSocket: false,
+  sockPath: '/tmp/memproxy.sock',
+  l1Inmem: true,
+  l1InmemSize: 64 * 1024 * 1024,
+  maxConns: 1024,
+  maxItemSize: 1024 * 1024,
+  idleTimeout: 0,
+  maxOutputBytes: 4 * 1024 * 1024,
+  chunked: false,
+  l2Enabled: false,
+  backendConns: 2,
+  backendTimeout: 1000,
+  tlsOnly: false,
+  check: false,
+} satisfies Partial<Config>;
 
-const port = z.coerce.number().int().min(0).max(65535);
+/** What the value of an option may be, in words, and the reader that returns it checked (INVALID when it is not). */
+interface Value {
+  readonly allowed: string;
+  readonly read: (raw: unknown) => unknown;
+}
 
-/** "host:port" (IPv6 as "[::1]:11211"): core's address parser, which also takes socket paths; here only TCP is meant. */
-const hostPort = z.string().transform((s, ctx) => {
-  try {
-    const a = parseAddress(s.trim(), 'HOST:PORT address');
-    if ('port' in a) return a;
-    ctx.addIssue({ code: 'custom', message: `not a HOST:PORT address: ${JSON.stringify(s)} (a unix socket goes in the matching --*-sock flag)` });
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+const INVALID = Symbol('invalid');
+
+const KB = 1024;
+const MB = 1024 * KB;
+const GB = 1024 * MB;
+
+/** 1048576 → "1m", 16384 → "16k": sizes in messages as they are typed. */
+function formatSize(n: number): string {
+  for (const [unit, scale] of [
+    ['g', GB],
+    ['m', MB],
+    ['k', KB],
+  ] as const) {
+    if (n >= scale && n % scale === 0) return `${n / scale}${unit}`;
   }
-  return z.NEVER;
+  return String(n);
+}
+
+const whole = (min: number, max: number): Value => ({
+  allowed: `a whole number from ${min} to ${max}`,
+  read: (raw) => {
+    const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*[+-]?\d+\s*$/.test(raw) ? Number(raw) : NaN;
+    return Number.isInteger(n) && n >= min && n <= max ? n : INVALID;
+  },
 });
 
-/** memproxy's configuration, validated at the edge (never on the request path). */
-export const ConfigSchema = z
-  .object({
-    port: port.default(11211),
-    host: z.string().min(1).default('127.0.0.1'),
-    useDomainSocket: z.boolean().default(false),
-    sockPath: z.string().min(1).default('/tmp/memproxy.sock'),
-    l1Inmem: z.boolean().default(true),
-    l1InmemSize: size.default(64 * 1024 * 1024).refine((n) => n >= 1024 * 1024, 'must be at least 1m'),
-    maxConns: z.coerce.number().int().min(1).max(1_000_000).default(1024),
-    maxItemSize: size
-      .default(1024 * 1024)
-      .refine((n) => n >= 1024 && n <= 1024 * 1024 * 1024, 'must be between 1k and 1g'),
-    idleTimeout: duration.default(0),
-    maxOutputBytes: size.default(4 * 1024 * 1024).refine((n) => n >= 16 * 1024, 'must be at least 16k'),
-    // Backends (memcached reached over a unix socket or TCP).
-    l1Sock: z.string().min(1).optional(),
-    l1Addr: hostPort.optional(),
-    chunked: z.boolean().default(false),
-    chunkSize: size.optional(),
-    l2Enabled: z.boolean().default(false),
-    l2Sock: z.string().min(1).optional(),
-    l2Addr: hostPort.optional(),
-    batchPort: port.optional(),
-    backendConns: z.coerce.number().int().min(1).max(64).default(2),
-    backendTimeout: duration.default(1000),
-    // Security: a TLS listener beside (or instead of) the plaintext one, and authentication.
-    tlsPort: port.optional(),
-    tlsCert: z.string().min(1).optional(),
-    tlsKey: z.string().min(1).optional(),
-    tlsCa: z.string().min(1).optional(),
-    tlsOnly: z.boolean().default(false),
-    authFile: z.string().min(1).optional(),
-  })
-  .strict()
-  .superRefine((c, ctx) => {
-    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
-    const l1Backend = c.l1Sock !== undefined || c.l1Addr !== undefined;
-    if (c.l1Sock !== undefined && c.l1Addr !== undefined) issue('l1Sock', 'give --l1-sock or --l1-addr, not both');
-    if (!l1Backend && c.maxItemSize > c.l1InmemSize) issue('maxItemSize', '--max-item-size must not exceed --l1-inmem-size');
-    if (c.chunked && !l1Backend) issue('chunked', '--chunked needs a memcached L1 (--l1-sock or --l1-addr)');
-    if (c.chunkSize !== undefined && !c.chunked) issue('chunkSize', '--chunk-size needs --chunked');
-    if (c.chunkSize !== undefined && (c.chunkSize < 64 || c.chunkSize > 1024 * 1024)) issue('chunkSize', 'must be between 64 and 1m');
-    const l2Given = c.l2Sock !== undefined || c.l2Addr !== undefined;
-    if (c.l2Sock !== undefined && c.l2Addr !== undefined) issue('l2Sock', 'give --l2-sock or --l2-addr, not both');
-    if (c.l2Enabled && !l2Given) issue('l2Enabled', '--l2-enabled needs --l2-sock or --l2-addr');
-    if (l2Given && !c.l2Enabled) issue('l2Sock', '--l2-sock/--l2-addr need --l2-enabled');
-    if (c.batchPort !== undefined && !c.l2Enabled) issue('batchPort', '--batch-port serves the L1L2Batch tiers and needs --l2-enabled');
-    if (c.backendTimeout <= 0) issue('backendTimeout', 'must be more than 0');
-    if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined)) issue('tlsPort', 'needs --tls-cert and --tls-key');
-    if (c.tlsPort === undefined) {
-      for (const k of ['tlsCert', 'tlsKey', 'tlsCa'] as const) if (c[k] !== undefined) issue(k, 'needs --tls-port');
-      if (c.tlsOnly) issue('tlsOnly', 'needs --tls-port');
-    }
-    if (c.tlsOnly && c.useDomainSocket) issue('tlsOnly', 'cannot be combined with --use-domain-socket (it removes the plaintext listener)');
-    if (c.tlsOnly && c.batchPort !== undefined) issue('tlsOnly', 'cannot be combined with --batch-port (the batch port is plaintext)');
-    if (c.tlsPort !== undefined && c.tlsPort !== 0) {
-      if (!c.tlsOnly && !c.useDomainSocket && c.tlsPort === c.port) issue('tlsPort', 'must differ from --port');
-      if (c.tlsPort === c.batchPort) issue('tlsPort', 'must differ from --batch-port');
-    }
-  });
+const PORT = whole(0, 65535);
 
-/** The options, and with a nutcracker.yml `--config` its pools (each served on its own listen address). */
-export type Config = z.output<typeof ConfigSchema> & { pools?: readonly ConfPool[] };
+/** Bytes: a plain number, or with a k, m or g suffix. */
+const size = (min: number, max: number | undefined, examples: string): Value => ({
+  allowed:
+    `a size ${max === undefined ? `of at least ${formatSize(min)}` : `from ${formatSize(min)} to ${formatSize(max)}`}` +
+    ` (bytes, or with a k, m or g suffix: ${examples})`,
+  read: (raw) => {
+    let n = NaN;
+    if (typeof raw === 'number') n = raw;
+    else if (typeof raw === 'string') {
+      try {
+        n = parseSize(raw);
+      } catch {
+        return INVALID;
+      }
+    }
+    return Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max) ? n : INVALID;
+  },
+});
+
+/** Milliseconds: seconds as a plain number, or with ms, s, m or h. */
+const duration = (allowed: string, positive: boolean): Value => ({
+  allowed,
+  read: (raw) => {
+    let ms = NaN;
+    if (typeof raw === 'number') ms = Math.round(raw * 1000);
+    else if (typeof raw === 'string') {
+      try {
+        ms = parseDuration(raw);
+      } catch {
+        return INVALID;
+      }
+    }
+    return Number.isSafeInteger(ms) && (positive ? ms > 0 : ms >= 0) ? ms : INVALID;
+  },
+});
+
+/** An IP address, or a name made of letters, digits and hyphens between dots (999.1.1.1 is neither). */
+function isHostName(s: string): boolean {
+  if (isIP(s) !== 0) return true;
+  if (/^[\d.]+$/.test(s)) return false;
+  return s.length <= 253 && s.split('.').every((label) => /^[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?$/i.test(label));
+}
+
+const HOST: Value = {
+  allowed: 'an IP address (such as 127.0.0.1, ::1 or 0.0.0.0) or a host name',
+  read: (raw) => (typeof raw === 'string' && isHostName(raw.trim()) ? raw.trim() : INVALID),
+};
+
+/** "host:port" (IPv6 as "[::1]:11211"): core's address parser, which also takes socket paths; here only TCP is meant. */
+const hostPort = (sockFlag: string): Value => ({
+  allowed: `HOST:PORT, such as 127.0.0.1:11211 or [::1]:11211 (a unix socket goes in ${sockFlag})`,
+  read: (raw) => {
+    if (typeof raw !== 'string') return INVALID;
+    try {
+      const a = parseAddress(raw.trim());
+      return 'port' in a && isHostName(a.host) ? a : INVALID;
+    } catch {
+      return INVALID;
+    }
+  },
+});
+
+const path = (allowed: string): Value => ({ allowed, read: (raw) => (typeof raw === 'string' && raw !== '' ? raw : INVALID) });
+
+/** A switch's value in a config file. */
+const BOOLEAN: Value = { allowed: 'true or false', read: (raw) => (typeof raw === 'boolean' ? raw : INVALID) };
+
+interface Option {
+  /** The long flag without its dashes; also the config file key. */
+  readonly name: string;
+  readonly short?: string;
+  /** What a value-taking option accepts; a switch has none. */
+  readonly value?: Value;
+  /** Given on the command line only (an action, or the file itself), never in a config file. */
+  readonly flagOnly?: boolean;
+}
+
+const OPTIONS: readonly Option[] = [
+  { name: 'port', short: 'p', value: PORT },
+  { name: 'host', value: HOST },
+  { name: 'use-domain-socket' },
+  { name: 'sock-path', value: path('a unix socket path') },
+  { name: 'l1-inmem' },
+  { name: 'l1-inmem-size', value: size(MB, undefined, '64m, 1g') },
+  { name: 'max-conns', value: whole(1, 1_000_000) },
+  { name: 'max-item-size', value: size(KB, GB, '512k, 1m, 16m') },
+  { name: 'idle-timeout', value: duration('a duration such as 30s, 5m or 250ms (a plain number is seconds; 0 = never)', false) },
+  { name: 'max-output-bytes', value: size(16 * KB, undefined, '512k, 4m') },
+  { name: 'l1-sock', value: path('a unix socket path') },
+  { name: 'l1-addr', value: hostPort('--l1-sock') },
+  { name: 'chunked' },
+  { name: 'chunk-size', value: size(64, MB, '16k, 512k') },
+  { name: 'l2-enabled' },
+  { name: 'l2-sock', value: path('a unix socket path') },
+  { name: 'l2-addr', value: hostPort('--l2-sock') },
+  { name: 'batch-port', value: PORT },
+  { name: 'backend-conns', value: whole(1, 64) },
+  { name: 'backend-timeout', value: duration('a duration of more than 0, such as 1s or 250ms (a plain number is seconds)', true) },
+  { name: 'tls-port', value: PORT },
+  { name: 'tls-cert', value: path('the path of a PEM file') },
+  { name: 'tls-key', value: path('the path of a PEM file') },
+  { name: 'tls-ca', value: path('the path of a PEM file') },
+  { name: 'tls-only' },
+  { name: 'auth-file', value: path('the path of a file of username:password lines') },
+  { name: 'log-file', value: path('a file path') },
+  { name: 'config', value: path('a file path'), flagOnly: true },
+  { name: 'check', flagOnly: true },
+  { name: 'help', short: 'h', flagOnly: true },
+  { name: 'version', short: 'V', flagOnly: true },
+];
+
+const camel = (name: string) => name.replace(/-([a-z\d])/g, (_, c: string) => c.toUpperCase());
+const BY_NAME = new Map(OPTIONS.flatMap((o) => [[o.name, o] as const, [camel(o.name), o] as const]));
+const BY_SHORT = new Map(OPTIONS.filter((o) => o.short !== undefined).map((o) => [o.short!, o] as const));
+const FLAGS = OPTIONS.map((o) => o.name);
+const FILE_KEYS = OPTIONS.filter((o) => !o.flagOnly).map((o) => o.name);
 
 /** What applies to every pool of a nutcracker.yml `--config`; any other flag is refused with it. */
 const WITH_POOLS = [
@@ -135,6 +251,7 @@ const WITH_POOLS = [
   'tls-cert',
   'tls-key',
   'tls-ca',
+  'log-file',
 ] as const;
 
 export const HELP = `memproxy — a memcached-compatible server built from cleave
@@ -181,148 +298,325 @@ Usage: memproxy [options]
                             username:password per line (memcached -Y format). Text clients
                             log in with memcached's auth set, binary ones with SASL PLAIN
 
-      --config FILE         a JSON object with any of the options above (camelCase keys:
-                            port, host, useDomainSocket, sockPath, l1Inmem, l1InmemSize,
-                            maxConns, maxItemSize, idleTimeout, maxOutputBytes, l1Sock,
-                            l1Addr, chunked, chunkSize, l2Enabled, l2Sock, l2Addr,
-                            batchPort, backendConns, backendTimeout, tlsPort, tlsCert,
-                            tlsKey, tlsCa, tlsOnly, authFile); flags override it.
-                            Or a nutcracker.yml (twemproxy's, as cleave-twemproxy reads it):
-                            every pool is served on its own listen: address, its keys spread
-                            over its servers: as nutcracker places them. With a nutcracker.yml
-                            only --max-conns (for pools without client_connections:),
-                            --max-item-size, --idle-timeout, --max-output-bytes,
-                            --backend-timeout (for pools without timeout:), --auth-file and,
-                            for a file of one pool, --tls-port/--tls-cert/--tls-key/--tls-ca
-                            (a TLS listener on --host beside the pool's own) apply; any
-                            other flag is refused
+      --log-file PATH       write memproxy's own lines (listening, signals, errors) to this
+                            file, appended to, instead of stdout and stderr; SIGHUP reopens
+                            it (for log rotation)
+      --config FILE         options from a file; flags override it. The file is read as:
+                            JSON, when it is a JSON object: {"port": 11311, "l1-inmem-size": "64m"};
+                            a nutcracker.yml, when its top-level keys hold mappings (pools);
+                            else YAML with memproxy's keys, one per line:
+                              port: 11311
+                              l1-inmem-size: 64m
+                            The keys are the long option names above without the dashes
+                            (camelCase, l1InmemSize, is read too); switches take true or false.
+                            A nutcracker.yml (twemproxy's, as cleave-twemproxy reads it) serves
+                            every pool on its own listen: address, its keys spread over its
+                            servers: as nutcracker places them. With one, only --max-conns (for
+                            pools without client_connections:), --max-item-size, --idle-timeout,
+                            --max-output-bytes, --backend-timeout (for pools without timeout:),
+                            --auth-file, --log-file and, for a file of one pool,
+                            --tls-port/--tls-cert/--tls-key/--tls-ca (a TLS listener on --host
+                            beside the pool's own) apply; any other flag is refused
+      --check               check everything (values, the config file, that the certificate,
+                            key, CA and auth files are readable and usable, that --host
+                            resolves) and exit: 0 saying what would be served, or 2 and why
+  -V, --version             print memproxy's version and exit
   -h, --help                show this help
 
 Sizes take k, m, g suffixes (1024-based); times take ms, s, m, h (plain numbers are seconds).
+A bad value is reported naming its flag or config key, with status 2.
+
+Signals: SIGTERM or SIGINT finishes the requests in flight, then exits 0; a second one while
+finishing exits at once with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
+SIGHUP reopens the --log-file; memproxy keeps serving.
 `;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   readonly code = 'MEMPROXY_BAD_CONFIG';
+  /** One line per problem. */
+  readonly problems: readonly string[];
+
+  constructor(problems: string | readonly string[]) {
+    const list = typeof problems === 'string' ? [problems] : problems;
+    super(list.join('\n'));
+    this.problems = list;
+  }
+}
+
+/** A value as the user wrote it: numbers bare (-1), text quoted ('abc'). */
+function show(raw: unknown): string {
+  if (typeof raw === 'string') return /^[+-]?\d+(?:\.\d+)?$/.test(raw.trim()) ? raw.trim() : `'${raw}'`;
+  if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+  return JSON.stringify(raw) ?? String(raw);
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+};
+
+/** A file system error in words, its code after: "no such file (ENOENT)". */
+export function fileProblem(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const words = err.code !== undefined ? ERRNO_WORDS[err.code] : undefined;
+  return words !== undefined ? `${words} (${err.code})` : err.message;
+}
+
+/** Read the file a flag names, or throw a ConfigError naming the flag, the path and why. */
+export function readFileFor(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new ConfigError(`${flag} ${file}: cannot read it: ${fileProblem(e)}`);
+  }
+}
+
+/** Whether memproxy may append to its --log-file (without creating it): the problem, or undefined. */
+export function logFileProblem(c: Config): string | undefined {
+  if (c.logFile === undefined) return undefined;
+  const file = c.logFile;
+  const cannot = `${c.labels['log-file'] ?? '--log-file'} ${file}: cannot append to it`;
+  let existing = true;
+  try {
+    if (statSync(file).isDirectory()) return `${cannot}: it is a directory`;
+  } catch {
+    existing = false;
+  }
+  try {
+    accessSync(existing ? file : dirname(file), constants.W_OK);
+    return undefined;
+  } catch (e) {
+    if (!existing && (e as NodeJS.ErrnoException).code === 'ENOENT') return `${cannot}: its directory ${dirname(file)} does not exist (ENOENT)`;
+    return `${cannot}: ${fileProblem(e)}`;
+  }
+}
+
+/** One given value: what was written, and how to name where it was written (--port, or port in FILE). */
+interface Given {
+  readonly raw: unknown;
+  readonly label: string;
+}
+
+/** The command line, read like getopt: a value follows its flag (--port 1, --port=1, -p 1, -p1), negative numbers included. */
+function readArgs(argv: readonly string[]): { flags: Map<string, Given>; problems: string[] } {
+  const flags = new Map<string, Given>();
+  const problems: string[] = [];
+  const looksLikeOption = (arg: string) => arg.length > 1 && arg.startsWith('-') && !/^-[\d.]/.test(arg);
+  /** After an unknown option, its value (when the next argument is not an option) goes unreported with it. */
+  const skipValue = (i: number, inline: boolean) => (!inline && argv[i + 1] !== undefined && !looksLikeOption(argv[i + 1]!) ? i + 1 : i);
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    let option: Option | undefined;
+    let inline: string | undefined;
+    if (arg === '--') {
+      for (const rest of argv.slice(i + 1)) problems.push(`unexpected argument '${rest}': memproxy takes options only`);
+      break;
+    } else if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      if (eq >= 0) inline = arg.slice(eq + 1);
+      option = OPTIONS.find((o) => o.name === name);
+      if (option === undefined) {
+        const near = nearest(name, FLAGS);
+        problems.push(`unknown option --${name}${near !== undefined ? `; did you mean --${near}?` : ''}`);
+        i = skipValue(i, eq >= 0);
+        continue;
+      }
+    } else if (looksLikeOption(arg) && OPTIONS.some((o) => o.name === arg.slice(1))) {
+      problems.push(`unknown option ${arg}; did you mean -${arg}?`);
+      i = skipValue(i, false);
+      continue;
+    } else if (looksLikeOption(arg)) {
+      option = BY_SHORT.get(arg[1]!);
+      if (arg.length > 2) inline = arg.slice(arg[2] === '=' ? 3 : 2);
+      if (option === undefined || (option.value === undefined && inline !== undefined)) {
+        const near = nearest(arg.slice(1), FLAGS);
+        problems.push(`unknown option ${arg}${near !== undefined ? `; did you mean --${near}?` : ''}`);
+        i = skipValue(i, arg.length > 2);
+        continue;
+      }
+    } else {
+      problems.push(`unexpected argument '${arg}': options start with - or -- (memproxy --help lists them)`);
+      continue;
+    }
+    const label = `--${option.name}`;
+    if (option.value === undefined) {
+      if (inline !== undefined) problems.push(`${label} is a switch and takes no value, got ${show(inline)}`);
+      else flags.set(option.name, { raw: true, label });
+      continue;
+    }
+    if (inline === undefined) {
+      const next = argv[i + 1];
+      if (next === undefined || looksLikeOption(next)) {
+        problems.push(`${label} needs a value: ${option.value.allowed}${next !== undefined ? `; it is followed by the option ${next}` : ''}`);
+        continue;
+      }
+      inline = next;
+      i++;
+    }
+    flags.set(option.name, { raw: inline, label });
+  }
+  return { flags, problems };
+}
+
+const kindOf = (v: unknown) => (v === null ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a single value (${show(v)})`);
+const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * A --config file, told apart by its contents: a JSON object of options; a nutcracker.yml (its top-level keys
+ * hold mappings: pools); else YAML of options, one `key: value` per line.
+ */
+function readConfigFile(file: string): { options: Map<string, Given>; pools?: ConfPool[] } {
+  const text = readFileFor('--config', file).toString('utf8');
+  let doc: unknown;
+  let json = true;
+  try {
+    doc = JSON.parse(text);
+  } catch (jsonError) {
+    json = false;
+    const yaml = parseDocument(text);
+    if (yaml.errors.length > 0) {
+      // A file that starts like JSON is told JSON's complaint; else YAML's, which names the line.
+      const e = text.trimStart().startsWith('{') ? (jsonError as Error) : yaml.errors[0]!;
+      throw new ConfigError(`--config ${file}: neither a JSON object nor YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`);
+    }
+    doc = yaml.toJS();
+  }
+  if (!isMapping(doc)) {
+    throw new ConfigError(
+      `--config ${file}: holds ${kindOf(doc)}; give memproxy's options (one 'key: value' per line, e.g. port: 11311) or nutcracker pools`,
+    );
+  }
+  if (!json && Object.values(doc).some(isMapping)) {
+    try {
+      return { options: new Map(), pools: parseConf(text, file) };
+    } catch (e) {
+      if (!(e instanceof ConfError)) throw e;
+      throw new ConfigError(e.problems.map((p) => `--config ${file}: ${p}`));
+    }
+  }
+  const options = new Map<string, Given>();
+  const writtenAs = new Map<string, string>();
+  const problems: string[] = [];
+  for (const [key, raw] of Object.entries(doc)) {
+    const option = BY_NAME.get(key);
+    if (option === undefined) {
+      const near = nearest(key, FILE_KEYS);
+      problems.push(`${key} in ${file} is not a memproxy option${near !== undefined ? `; did you mean ${near}?` : ' (memproxy --help lists them)'}`);
+    } else if (option.flagOnly) {
+      problems.push(`${key} in ${file}: --${option.name} is given on the command line only`);
+    } else if (writtenAs.has(option.name)) {
+      problems.push(`${option.name} in ${file} is given twice (as ${writtenAs.get(option.name)} and ${key})`);
+    } else {
+      writtenAs.set(option.name, key);
+      options.set(option.name, { raw, label: `${key} in ${file}` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { options };
 }
 
 /** Parse argv (without node and script) into a validated config, or throw ConfigError saying what is wrong. */
-export function loadConfig(argv: string[]): Config | 'help' {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        port: { type: 'string', short: 'p' },
-        host: { type: 'string' },
-        'use-domain-socket': { type: 'boolean' },
-        'sock-path': { type: 'string' },
-        'l1-inmem': { type: 'boolean' },
-        'l1-inmem-size': { type: 'string' },
-        'max-conns': { type: 'string' },
-        'max-item-size': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'max-output-bytes': { type: 'string' },
-        'l1-sock': { type: 'string' },
-        'l1-addr': { type: 'string' },
-        chunked: { type: 'boolean' },
-        'chunk-size': { type: 'string' },
-        'l2-enabled': { type: 'boolean' },
-        'l2-sock': { type: 'string' },
-        'l2-addr': { type: 'string' },
-        'batch-port': { type: 'string' },
-        'backend-conns': { type: 'string' },
-        'backend-timeout': { type: 'string' },
-        'tls-port': { type: 'string' },
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'tls-ca': { type: 'string' },
-        'tls-only': { type: 'boolean' },
-        'auth-file': { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new ConfigError((e as Error).message);
+export function loadConfig(argv: string[]): Config | 'help' | 'version' {
+  const { flags, problems: argProblems } = readArgs(argv);
+  if (flags.has('help')) return 'help';
+  if (flags.has('version')) return 'version';
+  if (argProblems.length > 0) throw new ConfigError(argProblems);
+
+  const configGiven = flags.get('config');
+  const configFile = configGiven?.raw as string | undefined;
+  if (configGiven !== undefined && configFile === '') throw new ConfigError(`--config must be a file path, got ''`);
+  const fromFile = configFile !== undefined ? readConfigFile(configFile) : { options: new Map<string, Given>() };
+  const pools = fromFile.pools;
+  const problems: string[] = [];
+  if (pools !== undefined) {
+    for (const [name, given] of flags) {
+      if (name === 'config' || name === 'check' || (WITH_POOLS as readonly string[]).includes(name)) continue;
+      problems.push(
+        `${given.label} cannot be combined with a nutcracker.yml --config (each pool serves on its own listen: address ` +
+          `through its own servers:); with one, only ${WITH_POOLS.map((f) => '--' + f).join(', ')} apply`,
+      );
+    }
+    if (problems.length > 0) throw new ConfigError(problems);
   }
-  const v = parsed.values;
-  if (v.help) return 'help';
-  let fromFile: Record<string, unknown> = {};
-  let pools: ConfPool[] | undefined;
-  if (v.config !== undefined) {
-    let text: string;
+
+  // Each value on its own first: a value that is wrong is the problem to report, not the combinations it spoils.
+  const given = new Map([...fromFile.options, ...flags]);
+  const values: Record<string, unknown> = { ...DEFAULTS };
+  for (const [name, g] of given) {
+    const option = BY_NAME.get(name)!;
+    const value = option.value ?? BOOLEAN;
+    const v = value.read(g.raw);
+    if (v === INVALID) problems.push(`${g.label} must be ${value.allowed}, got ${show(g.raw)}`);
+    else values[camel(name)] = v;
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const c = values as unknown as Config;
+  if (pools !== undefined) c.pools = pools;
+
+  const w = (name: string) => given.get(name)?.label ?? `--${name}`;
+  const has = (name: string) => given.has(name);
+  const issue = (message: string) => problems.push(message);
+  if (pools !== undefined) {
+    if (c.tlsPort !== undefined && pools.length > 1) {
+      issue(`--tls-port: ${configFile} has ${pools.length} pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only`);
+    }
+  } else {
+    const l1Backend = has('l1-sock') || has('l1-addr');
+    if (has('l1-sock') && has('l1-addr')) issue(`give ${w('l1-sock')} or ${w('l1-addr')}, not both`);
+    if (l1Backend && has('l1-inmem')) issue(`${w('l1-inmem')} cannot be combined with ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')}: the L1 is one or the other`);
+    if (l1Backend && has('l1-inmem-size')) {
+      issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')} makes a memcached the L1`);
+    }
+    if (!l1Backend && c.maxItemSize > c.l1InmemSize) {
+      issue(`${w('max-item-size')} (${formatSize(c.maxItemSize)}) must not exceed ${w('l1-inmem-size')} (${formatSize(c.l1InmemSize)})`);
+    }
+    if (c.chunked && !l1Backend) issue(`${w('chunked')} needs a memcached L1 (--l1-sock or --l1-addr)`);
+    if (has('chunk-size') && !c.chunked) issue(`${w('chunk-size')} needs --chunked`);
+    const l2Given = has('l2-sock') || has('l2-addr');
+    if (has('l2-sock') && has('l2-addr')) issue(`give ${w('l2-sock')} or ${w('l2-addr')}, not both`);
+    if (c.l2Enabled && !l2Given) issue(`${w('l2-enabled')} needs --l2-sock or --l2-addr`);
+    if (l2Given && !c.l2Enabled) issue(`${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')} needs --l2-enabled`);
+    if (has('batch-port') && !c.l2Enabled) issue(`${w('batch-port')} serves the L1L2Batch tiers and needs --l2-enabled`);
+    if (c.useDomainSocket && has('port')) issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
+    if (!c.useDomainSocket && has('sock-path')) issue(`${w('sock-path')} needs --use-domain-socket`);
+    if (c.tlsOnly && c.useDomainSocket) issue(`${w('tls-only')} cannot be combined with ${w('use-domain-socket')} (it removes the plaintext listener)`);
+    if (c.tlsOnly && has('batch-port')) issue(`${w('tls-only')} cannot be combined with ${w('batch-port')} (the batch port is plaintext)`);
+    if (c.tlsOnly && has('port')) issue(`${w('tls-only')} cannot be combined with ${w('port')} (there is no plaintext listener)`);
+    if (c.batchPort !== undefined && c.batchPort !== 0 && !c.useDomainSocket && c.batchPort === c.port) issue(`${w('batch-port')} must differ from ${w('port')} (both ${c.port})`);
+  }
+  if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined)) issue(`${w('tls-port')} needs --tls-cert and --tls-key`);
+  if (c.tlsPort === undefined) {
+    for (const name of ['tls-cert', 'tls-key', 'tls-ca', 'tls-only']) if (has(name)) issue(`${w(name)} needs --tls-port`);
+  } else if (c.tlsPort !== 0 && pools === undefined) {
+    if (!c.tlsOnly && !c.useDomainSocket && c.tlsPort === c.port) issue(`${w('tls-port')} must differ from ${w('port')} (both ${c.port})`);
+    if (c.tlsPort === c.batchPort) issue(`${w('tls-port')} must differ from ${w('batch-port')} (both ${c.batchPort})`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (configFile !== undefined) c.config = configFile;
+  c.labels = Object.fromEntries([...given].map(([name, g]) => [name, g.label]));
+  return c;
+}
+
+/**
+ * The listen hosts resolve (a name that does not would fail only when memproxy listens): --host when a TCP
+ * listener uses it, and every pool's listen: host. Throws ConfigError naming the flag or pool.
+ */
+export async function checkHosts(c: Config): Promise<void> {
+  const problems = c.pools !== undefined ? (await checkListenHosts(c.pools)).map((p) => `--config ${c.config}: ${p}`) : [];
+  const hostUsed = c.pools !== undefined ? c.tlsPort !== undefined : !c.useDomainSocket || c.tlsPort !== undefined;
+  if (hostUsed && isIP(c.host) === 0) {
     try {
-      text = readFileSync(v.config, 'utf8');
+      await lookup(c.host);
     } catch (e) {
-      throw new ConfigError(`--config ${v.config}: ${(e as Error).message}`);
-    }
-    // A JSON object starts with '{', which a nutcracker.yml cannot (it refuses flow mappings).
-    if (text.trimStart().startsWith('{')) {
-      try {
-        fromFile = JSON.parse(text) as Record<string, unknown>;
-      } catch (e) {
-        throw new ConfigError(`--config ${v.config}: ${(e as Error).message}`);
-      }
-      if (fromFile === null || typeof fromFile !== 'object' || Array.isArray(fromFile)) {
-        throw new ConfigError(`--config ${v.config}: expected a JSON object`);
-      }
-    } else {
-      try {
-        pools = parseConf(text, v.config);
-      } catch (e) {
-        if (!(e instanceof ConfError)) throw e;
-        throw new ConfigError(`--config ${v.config}: not a JSON object of options, so read as a nutcracker.yml:\n${e.problems.join('\n')}`);
-      }
-      for (const [name, value] of Object.entries(v)) {
-        if (value === undefined || name === 'config' || (WITH_POOLS as readonly string[]).includes(name)) continue;
-        throw new ConfigError(
-          `--${name}: cannot be combined with a nutcracker.yml --config (each pool serves on its own listen: address ` +
-            `through its own servers:); with one, only ${WITH_POOLS.map((f) => '--' + f).join(', ')} apply`,
-        );
-      }
-      if (v['tls-port'] !== undefined && pools.length > 1) {
-        throw new ConfigError(
-          `--tls-port: ${v.config} has ${pools.length} pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only`,
-        );
-      }
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      problems.push(`--host ${c.host} does not resolve (${code}): give an IP address of this machine (such as 127.0.0.1, ::1 or 0.0.0.0) or a name that resolves to one`);
     }
   }
-  const fromFlags: Record<string, unknown> = {
-    port: v.port,
-    host: v.host,
-    useDomainSocket: v['use-domain-socket'],
-    sockPath: v['sock-path'],
-    l1Inmem: v['l1-inmem'],
-    l1InmemSize: v['l1-inmem-size'],
-    maxConns: v['max-conns'],
-    maxItemSize: v['max-item-size'],
-    idleTimeout: v['idle-timeout'],
-    maxOutputBytes: v['max-output-bytes'],
-    l1Sock: v['l1-sock'],
-    l1Addr: v['l1-addr'],
-    chunked: v.chunked,
-    chunkSize: v['chunk-size'],
-    l2Enabled: v['l2-enabled'],
-    l2Sock: v['l2-sock'],
-    l2Addr: v['l2-addr'],
-    batchPort: v['batch-port'],
-    backendConns: v['backend-conns'],
-    backendTimeout: v['backend-timeout'],
-    tlsPort: v['tls-port'],
-    tlsCert: v['tls-cert'],
-    tlsKey: v['tls-key'],
-    tlsCa: v['tls-ca'],
-    tlsOnly: v['tls-only'],
-    authFile: v['auth-file'],
-  };
-  for (const k of Object.keys(fromFlags)) if (fromFlags[k] === undefined) delete fromFlags[k];
-  const result = ConfigSchema.safeParse({ ...fromFile, ...fromFlags });
-  if (!result.success) {
-    const flag = (p: PropertyKey[]) => '--' + String(p[0] ?? '').replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-    throw new ConfigError(result.error.issues.map((i) => `${flag(i.path)}: ${i.message}`).join('\n'));
-  }
-  return pools !== undefined ? { ...result.data, pools } : result.data;
+  if (problems.length > 0) throw new ConfigError(problems);
 }

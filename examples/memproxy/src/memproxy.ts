@@ -1,52 +1,91 @@
 #!/usr/bin/env node
+import { constants } from 'node:os';
 import { ChunkedHandler } from '@cleave/chunked';
-import { formatAddress, type Address } from '@cleave/core';
+import { type Address } from '@cleave/core';
 import { InMemoryHandler } from '@cleave/handler-inmem';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { l1l2, l1l2Batch } from '@cleave/tiers';
 import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
-import { ConfigError, HELP, loadConfig, type Config } from './config.js';
+import { checkHosts, ConfigError, fileProblem, HELP, loadConfig, logFileProblem, type Config } from './config.js';
+import { Log } from './log.js';
 import { loadSecurity, type Security } from './security.js';
+import { VERSION } from './twemproxy/args.js';
 import { describeListen, servePools } from './twemproxy/build.js';
-
-/** The storage the flags describe: one or two tiers, each a Handler, and a line saying what they are for the start-up log. */
-interface Tiers {
-  l1: Handler;
-  l2?: Handler;
-  describe: string;
-}
 
 /** memcached's default item size limit (-I): chunks keep every backend item within it. */
 const BACKEND_ITEM_MAX = 1024 * 1024;
 
-function buildTiers(config: Config): Tiers {
+const backendAddress = (sock: string | undefined, addr: Address | undefined): Address | undefined =>
+  sock !== undefined ? { path: sock } : addr;
+
+/** The tiers the flags describe, in words: "in-memory L1 67108864 bytes", "L1 memcached 127.0.0.1:11311 (chunked)". */
+function describeTiers(config: Config): string {
+  const memcached = (address: Address, label: string) => `${label} memcached ${describeListen(address)}${config.chunked ? ' (chunked)' : ''}`;
+  const l1Address = backendAddress(config.l1Sock, config.l1Addr);
+  const l1 = l1Address ? memcached(l1Address, 'L1') : `in-memory L1 ${config.l1InmemSize} bytes`;
+  const l2Address = backendAddress(config.l2Sock, config.l2Addr);
+  return config.l2Enabled && l2Address ? `${l1}, ${memcached(l2Address, 'L2')}` : l1;
+}
+
+/** The storage the flags describe: one or two tiers, each a Handler. */
+function buildTiers(config: Config): { l1: Handler; l2?: Handler } {
   /** A memcached tier; with --chunked, large values spread over chunk items within the backend's limit. */
-  const memcached = (address: Address, label: string): { handler: Handler; describe: string } => {
-    const where = 'path' in address ? `unix:${address.path}` : formatAddress(address);
+  const memcached = (address: Address): Handler => {
     const backend = (maxItemSize: number) =>
       new MemcachedHandler({ address, connections: config.backendConns, timeoutMs: config.backendTimeout, maxItemSize });
-    if (!config.chunked) return { handler: backend(config.maxItemSize), describe: `${label} memcached ${where}` };
-    return {
-      handler: new ChunkedHandler(backend(BACKEND_ITEM_MAX), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize }),
-      describe: `${label} memcached ${where} (chunked)`,
-    };
+    if (!config.chunked) return backend(config.maxItemSize);
+    return new ChunkedHandler(backend(BACKEND_ITEM_MAX), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize });
   };
-  const l1Address = config.l1Sock !== undefined ? { path: config.l1Sock } : config.l1Addr;
-  const l1 = l1Address
-    ? memcached(l1Address, 'L1')
-    : {
-        handler: new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize }),
-        describe: `in-memory L1 ${config.l1InmemSize} bytes`,
-      };
-  const l2Address = config.l2Sock !== undefined ? { path: config.l2Sock } : config.l2Addr;
-  if (!config.l2Enabled || !l2Address) return { l1: l1.handler, describe: l1.describe };
-  const l2 = memcached(l2Address, 'L2');
-  return { l1: l1.handler, l2: l2.handler, describe: `${l1.describe}, ${l2.describe}` };
+  const l1Address = backendAddress(config.l1Sock, config.l1Addr);
+  const l1 = l1Address ? memcached(l1Address) : new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
+  const l2Address = backendAddress(config.l2Sock, config.l2Addr);
+  return config.l2Enabled && l2Address ? { l1, l2: memcached(l2Address) } : { l1 };
+}
+
+const limitsOf = (config: Config) => ({
+  maxConnections: config.maxConns,
+  maxItemSize: config.maxItemSize,
+  idleTimeoutMs: config.idleTimeout,
+  maxOutputBytes: config.maxOutputBytes,
+});
+
+const loginOf = (security: Security) =>
+  security.users !== undefined ? `, auth required (${security.users} user${security.users === 1 ? '' : 's'})` : '';
+
+/** After "listening on " (or "would listen on "): the listeners, then what serves them. */
+function tiersLine(config: Config, security: Security, listeners: string, batch: string | undefined): string {
+  const tcp = !config.useDomainSocket || security.tls !== undefined;
+  const exposure = tcp && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
+  return (
+    `${listeners}${exposure}: ${describeTiers(config)}${loginOf(security)}, max item ${config.maxItemSize} bytes, ` +
+    `max ${config.maxConns} connections${batch !== undefined ? `; L1L2Batch on ${batch}` : ''}`
+  );
+}
+
+function poolLine(pool: NonNullable<Config['pools']>[number], security: Security, listeners: string): string {
+  const n = pool.servers.length;
+  return `${listeners}: pool '${pool.name}', ${n} memcached server${n === 1 ? '' : 's'} (${pool.distribution}/${pool.hash})${loginOf(security)}`;
+}
+
+const withTls = (where: string, tls: boolean | undefined) => where + (tls ? ' (TLS)' : '');
+const describeServer = (s: Server) => s.addresses.map((a) => withTls(describeListen(a), a.tls)).join(' and ');
+
+/** What --check says would be served: the lines the start would write, before anything listens. */
+function wouldServe(config: Config, security: Security): string[] {
+  const tlsListener = security.tls !== undefined && config.tlsPort !== undefined ? withTls(describeListen({ host: config.host, port: config.tlsPort }), true) : undefined;
+  if (config.pools) {
+    return config.pools.map((p) => poolLine(p, security, [describeListen(p.listenAddress), ...(tlsListener ? [tlsListener] : [])].join(' and ')));
+  }
+  const listeners: string[] = [];
+  if (!config.tlsOnly) listeners.push(describeListen(config.useDomainSocket ? { path: config.sockPath } : { host: config.host, port: config.port }));
+  if (tlsListener) listeners.push(tlsListener);
+  const batch = config.batchPort !== undefined ? describeListen({ host: config.host, port: config.batchPort }) : undefined;
+  return [tiersLine(config, security, listeners.join(' and '), batch)];
 }
 
 /** Serve the tiers the flags describe (and the batch port); the servers, first the main one. */
-async function serveTiers(config: Config, security: Security): Promise<Server[]> {
+async function serveTiers(config: Config, security: Security, log: Log): Promise<Server[]> {
   const servers: Server[] = [];
   const listen: ListenTarget[] = [];
   if (!config.tlsOnly) listen.push(config.useDomainSocket ? { path: config.sockPath } : { port: config.port, host: config.host });
@@ -55,97 +94,135 @@ async function serveTiers(config: Config, security: Security): Promise<Server[]>
   const tiers = buildTiers(config);
   // The whole deployment is one Handler: L1 alone, or L1 in front of L2.
   const handler = tiers.l2 ? l1l2(tiers.l1, tiers.l2) : tiers.l1;
-  const limits = {
-    maxConnections: config.maxConns,
-    maxItemSize: config.maxItemSize,
-    idleTimeoutMs: config.idleTimeout,
-    maxOutputBytes: config.maxOutputBytes,
-  };
-  servers.push(await listenAndServe({ listen, handler, limits, auth }));
+  const limits = limitsOf(config);
+  const onError = (err: unknown) => log.error(`memproxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  servers.push(await listenAndServe({ listen, handler, limits, auth, onError }));
   if (config.batchPort !== undefined && tiers.l2) {
     // Rend's bulk-loader port: the same tiers as L1L2Batch; the main server owns (and closes) them.
-    servers.push(
-      await listenAndServe({
-        listen: { port: config.batchPort, host: config.host },
-        handler: l1l2Batch(tiers.l1, tiers.l2),
-        limits,
-        auth,
-        closeHandlers: false,
-      }),
-    );
+    try {
+      servers.push(
+        await listenAndServe({
+          listen: { port: config.batchPort, host: config.host },
+          handler: l1l2Batch(tiers.l1, tiers.l2),
+          limits,
+          auth,
+          onError,
+          closeHandlers: false,
+        }),
+      );
+    } catch (e) {
+      await servers[0]!.close();
+      throw e;
+    }
   }
-
-  const where = (s: Server) =>
-    s.addresses.map((a) => ('path' in a ? `unix:${a.path}` : `${a.host}:${a.port}`) + (a.tls ? ' (TLS)' : '')).join(' and ');
-  const tcp = !config.useDomainSocket || security.tls !== undefined;
-  const exposure = tcp && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
-  const login = security.users !== undefined ? `, auth required (${security.users} user${security.users === 1 ? '' : 's'})` : '';
-  const batch = servers[1] ? `; L1L2Batch on ${where(servers[1])}` : '';
-  process.stdout.write(
-    `memproxy listening on ${where(servers[0]!)}${exposure}: ${tiers.describe}${login}, max item ${config.maxItemSize} bytes, max ${config.maxConns} connections${batch}\n`,
-  );
+  log.info(`memproxy listening on ${tiersLine(config, security, describeServer(servers[0]!), servers[1] && describeServer(servers[1]))}`);
   return servers;
 }
 
 /** A nutcracker.yml --config: each pool on its own listen address, over its own memcached servers. */
-async function servePoolsOf(config: Config, security: Security, pools: NonNullable<Config['pools']>): Promise<Server[]> {
-  const limits = {
-    maxConnections: config.maxConns,
-    maxItemSize: config.maxItemSize,
-    idleTimeoutMs: config.idleTimeout,
-    maxOutputBytes: config.maxOutputBytes,
-  };
+async function servePoolsOf(config: Config, security: Security, pools: NonNullable<Config['pools']>, log: Log): Promise<Server[]> {
   const tls = security.tls;
   const served = await servePools(pools, {
-    limits,
+    limits: limitsOf(config),
     auth: security.auth,
     timeoutMs: config.backendTimeout,
     maxItemSize: config.maxItemSize,
+    onError: (err) => log.error(`memproxy: ${err instanceof Error ? err.message : String(err)}`),
     // A yml of one pool (config.ts refuses --tls-port with more): its TLS listener on --host.
     ...(tls !== undefined && config.tlsPort !== undefined && { moreListen: () => [{ port: config.tlsPort!, host: config.host, tls }] }),
   });
-  const login = security.users !== undefined ? `, auth required (${security.users} user${security.users === 1 ? '' : 's'})` : '';
-  for (const s of served) {
-    const c = s.conf;
-    process.stdout.write(
-      `memproxy listening on ${s.server.addresses.map((a) => describeListen(a) + (a.tls ? ' (TLS)' : '')).join(' and ')}: pool '${s.name}', ${c.servers.length} memcached ` +
-        `server${c.servers.length === 1 ? '' : 's'} (${c.distribution}/${c.hash})${login}\n`,
-    );
-  }
+  for (const s of served) log.info(`memproxy listening on ${poolLine(s.conf, security, describeServer(s.server))}`);
   return served.map((s) => s.server);
 }
 
+/** Why a listener could not start, naming the flag that chose the address. */
+function listenProblem(e: unknown, config: Config): string {
+  const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (config.pools) return (e as Error).message;
+  const flag =
+    err.port === undefined
+      ? '--sock-path'
+      : err.port === config.tlsPort
+        ? '--tls-port'
+        : err.port === config.batchPort && err.port !== config.port
+          ? '--batch-port'
+          : '--port';
+  const where = err.port === undefined ? config.sockPath : describeListen({ host: err.address ?? config.host, port: err.port });
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where} (${flag}): another server listens there (EADDRINUSE)`;
+    case 'EACCES':
+      return `cannot listen on ${where} (${flag}): permission denied (EACCES)${err.port !== undefined && err.port < 1024 ? '; ports below 1024 need privileges' : ''}`;
+    case 'EADDRNOTAVAIL':
+      return `--host ${config.host} is not an address of this machine (EADDRNOTAVAIL)`;
+    default:
+      return `cannot listen on ${where} (${flag}): ${err.message}`;
+  }
+}
+
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   let security: Security = {};
   try {
     // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
     const args = process.argv.slice(2);
-    config = loadConfig(args[0] === '--' ? args.slice(1) : args);
-    if (config !== 'help') security = loadSecurity(config);
+    const loaded = loadConfig(args[0] === '--' ? args.slice(1) : args);
+    if (loaded === 'help') {
+      process.stdout.write(HELP);
+      return;
+    }
+    if (loaded === 'version') {
+      process.stdout.write(`memproxy ${VERSION}\n`);
+      return;
+    }
+    config = loaded;
+    security = loadSecurity(config);
+    await checkHosts(config);
+    const logProblem = logFileProblem(config);
+    if (logProblem !== undefined) throw new ConfigError(logProblem);
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`memproxy: ${e.message}\nRun memproxy --help for the options.\n`);
+      process.stderr.write(`${e.problems.map((p) => `memproxy: ${p}\n`).join('')}Run memproxy --help for the options.\n`);
       process.exit(2);
     }
     throw e;
   }
-  if (config === 'help') {
-    process.stdout.write(HELP);
+  if (config.check) {
+    for (const line of wouldServe(config, security)) process.stdout.write(`memproxy: configuration OK: would listen on ${line}\n`);
     return;
   }
 
-  const servers = config.pools ? await servePoolsOf(config, security, config.pools) : await serveTiers(config, security);
+  let log: Log;
+  try {
+    log = new Log(config.logFile);
+  } catch (e) {
+    process.stderr.write(`memproxy: --log-file ${config.logFile}: cannot append to it: ${fileProblem(e)}\n`);
+    process.exit(2);
+  }
+  // What SIGHUP does, each step saying what it did; a routes reload joins the list.
+  const onHangup: Array<() => string> = [() => log.reopen()];
+  process.on('SIGHUP', () => log.info(`memproxy: SIGHUP received: ${onHangup.map((step) => step()).join('; ')}; still serving`));
+
+  let servers: Server[];
+  try {
+    servers = config.pools ? await servePoolsOf(config, security, config.pools, log) : await serveTiers(config, security, log);
+  } catch (e) {
+    log.fatal(`memproxy: ${listenProblem(e, config)}`);
+    process.exit(1);
+  }
 
   let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (stopping) {
+      log.info(`memproxy: ${signal} again, exiting now without finishing the requests in flight`);
+      process.exit(128 + constants.signals[signal]);
+    }
     stopping = true;
-    process.stdout.write(`memproxy: ${signal}, finishing requests in flight\n`);
+    log.info(`memproxy: ${signal}, finishing requests in flight (${signal} again to exit at once)`);
     Promise.all([...servers].reverse().map((s) => s.close())).then(
       () => process.exit(0),
       (err) => {
-        process.stderr.write(`memproxy: shutdown failed: ${String(err)}\n`);
+        log.error(`memproxy: shutdown failed: ${String(err)}`);
         process.exit(1);
       },
     );

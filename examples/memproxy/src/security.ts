@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { parseAuthFile, type AuthOptions, type TlsOptions } from '@cleave/server';
-import { ConfigError, type Config } from './config.js';
+import { ConfigError, readFileFor, type Config } from './config.js';
 
 /** What the security flags turn into: TLS for the TLS listener, and the users who may log in. */
 export interface Security {
@@ -9,15 +8,6 @@ export interface Security {
   auth?: AuthOptions;
   /** How many users the auth file holds (for the startup line). */
   users?: number;
-}
-
-function read(flag: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new ConfigError(`${flag} ${path}: cannot read it (${err.code ?? err.message})`);
-  }
 }
 
 /**
@@ -28,24 +18,28 @@ function read(flag: string, path: string): Buffer {
  */
 export function loadSecurity(config: Config): Security {
   const out: Security = {};
+  const label = (name: string) => config.labels[name] ?? `--${name}`;
   if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
-    const tls: TlsOptions = { cert: read('--tls-cert', config.tlsCert), key: read('--tls-key', config.tlsKey) };
-    if (config.tlsCa !== undefined) tls.ca = read('--tls-ca', config.tlsCa);
+    const tls: TlsOptions = { cert: readFileFor(label('tls-cert'), config.tlsCert), key: readFileFor(label('tls-key'), config.tlsKey) };
+    if (config.tlsCa !== undefined) tls.ca = readFileFor(label('tls-ca'), config.tlsCa);
     try {
       createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca && { ca: tls.ca }) });
     } catch (e) {
-      throw new ConfigError(`--tls-cert/--tls-key${tls.ca ? '/--tls-ca' : ''}: not usable PEM (${(e as Error).message})`);
+      throw new ConfigError(
+        `--tls-cert/--tls-key${tls.ca ? '/--tls-ca' : ''}: not usable PEM (${(e as Error).message}): ` +
+          `give a PEM certificate, the private key that belongs to it${tls.ca ? ' and PEM CA certificates' : ''}`,
+      );
     }
     out.tls = tls;
   }
   if (config.authFile !== undefined) {
-    const text = read('--auth-file', config.authFile);
+    const text = readFileFor(label('auth-file'), config.authFile);
     try {
       const users = parseAuthFile(text);
       out.auth = { users };
       out.users = users.size;
     } catch (e) {
-      throw new ConfigError(`--auth-file ${config.authFile}: ${(e as Error).message}`);
+      throw new ConfigError(`${label('auth-file')} ${config.authFile}: ${(e as Error).message}`);
     }
   }
   return out;

@@ -52,12 +52,12 @@ describe('memproxy CLI', () => {
   });
 
   it.each([
-    [['--port', '70000'], /--port/],
-    [['--l1-inmem-size', 'huge'], /--l1-inmem-size: not a size/],
-    [['--max-item-size', '2m', '--l1-inmem-size', '1m'], /--max-item-size must not exceed/],
-    [['--idle-timeout', 'soon'], /--idle-timeout: not a duration/],
-    [['--bogus'], /Unknown option '--bogus'/],
-    [['--config', '/nonexistent/file.json'], /--config/],
+    [['--port', '70000'], /--port must be a whole number from 0 to 65535, got 70000/],
+    [['--l1-inmem-size', 'huge'], /--l1-inmem-size must be a size of at least 1m/],
+    [['--max-item-size', '2m', '--l1-inmem-size', '1m'], /--max-item-size \(2m\) must not exceed/],
+    [['--idle-timeout', 'soon'], /--idle-timeout must be a duration/],
+    [['--bogus'], /unknown option --bogus/],
+    [['--config', '/nonexistent/file.json'], /--config \/nonexistent\/file.json: cannot read it/],
   ])('rejects %j with a message and status 2', async (args, message) => {
     const r = await runMemproxy(args);
     expect(r.code).toBe(2);

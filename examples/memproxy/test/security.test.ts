@@ -40,18 +40,18 @@ function tlsPortOf(mp: Running): number {
 
 describe('bad security flags exit with status 2 and say why', () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['--tls-port without a certificate', ['--tls-port', '0'], /--tls-port: needs --tls-cert and --tls-key/],
-    ['--tls-port without a key', ['--tls-port', '0', '--tls-cert', CERT], /--tls-port: needs --tls-cert and --tls-key/],
-    ['--tls-cert without --tls-port', ['--tls-cert', CERT, '--tls-key', KEY], /--tls-cert: needs --tls-port/],
-    ['--tls-ca without --tls-port', ['--tls-ca', CA], /--tls-ca: needs --tls-port/],
-    ['--tls-only without --tls-port', ['--tls-only'], /--tls-only: needs --tls-port/],
-    ['--tls-only with a unix socket', ['--tls-only', '--use-domain-socket', '--tls-port', '0', '--tls-cert', CERT, '--tls-key', KEY], /--tls-only: cannot be combined with --use-domain-socket/],
-    ['the TLS port equal to the plaintext one', ['-p', '23456', '--tls-port', '23456', '--tls-cert', CERT, '--tls-key', KEY], /--tls-port: must differ from --port/],
-    ['a certificate file that does not exist', ['--tls-port', '0', '--tls-cert', join(dir, 'nope.pem'), '--tls-key', KEY], /--tls-cert .*nope\.pem: cannot read it \(ENOENT\)/],
+    ['--tls-port without a certificate', ['--tls-port', '0'], /--tls-port needs --tls-cert and --tls-key/],
+    ['--tls-port without a key', ['--tls-port', '0', '--tls-cert', CERT], /--tls-port needs --tls-cert and --tls-key/],
+    ['--tls-cert without --tls-port', ['--tls-cert', CERT, '--tls-key', KEY], /--tls-cert needs --tls-port/],
+    ['--tls-ca without --tls-port', ['--tls-ca', CA], /--tls-ca needs --tls-port/],
+    ['--tls-only without --tls-port', ['--tls-only'], /--tls-only needs --tls-port/],
+    ['--tls-only with a unix socket', ['--tls-only', '--use-domain-socket', '--tls-port', '0', '--tls-cert', CERT, '--tls-key', KEY], /--tls-only cannot be combined with --use-domain-socket/],
+    ['the TLS port equal to the plaintext one', ['-p', '23456', '--tls-port', '23456', '--tls-cert', CERT, '--tls-key', KEY], /--tls-port must differ from --port/],
+    ['a certificate file that does not exist', ['--tls-port', '0', '--tls-cert', join(dir, 'nope.pem'), '--tls-key', KEY], /--tls-cert .*nope\.pem: cannot read it: no such file \(ENOENT\)/],
     ['a certificate that is not PEM', ['--tls-port', '0', '--tls-cert', AUTH_FILE, '--tls-key', KEY], /--tls-cert\/--tls-key: not usable PEM/],
     ['a key that does not match the certificate', ['--tls-port', '0', '--tls-cert', CERT, '--tls-key', tlsFixturePath('client-key.pem')], /not usable PEM \(.*key values mismatch/],
-    ['an auth file that does not exist', ['--auth-file', join(dir, 'missing')], /--auth-file .*missing: cannot read it \(ENOENT\)/],
-    ['an auth file that is a directory', ['--auth-file', dir], /--auth-file .*: cannot read it \(EISDIR\)/],
+    ['an auth file that does not exist', ['--auth-file', join(dir, 'missing')], /--auth-file .*missing: cannot read it: no such file \(ENOENT\)/],
+    ['an auth file that is a directory', ['--auth-file', dir], /--auth-file .*: cannot read it: it is a directory \(EISDIR\)/],
   ];
   for (const [name, args, message] of cases) {
     it(name, async () => {

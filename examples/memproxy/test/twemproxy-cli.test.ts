@@ -524,7 +524,7 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
     for (const flag of [['--port', '11311'], ['--l2-enabled'], ['--backend-conns', '4'], ['--tls-only']]) {
       const r = await runMemproxy(['--config', file, ...flag]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toContain(`${flag[0]}: cannot be combined with a nutcracker.yml --config`);
+      expect(r.stderr).toContain(`${flag[0]} cannot be combined with a nutcracker.yml --config`);
     }
     // TLS is a second listener of one pool: a file of two pools says so.
     const tls = await runMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem')]);
