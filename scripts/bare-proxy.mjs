@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The floor for a proxy on one Node thread, for benchmarks only: a bare text proxy over N memcached that knows
-// just what the load generator sends (text `get <key>` and `set`), hashes the key to a backend, batches one
-// turn's requests per backend, matches replies in order and writes each to its client at once. No multi-key
-// gets, no validation, no failures, no stats: a yardstick for cleave-twemproxy's CPU per request, not a proxy.
+// just what the load generator (tools/mcblast) sends (text `get <key>` and `set`), hashes the key to a
+// backend, batches one turn's requests per backend, matches replies in order and writes each to its client at
+// once. No multi-key gets, no validation, no failures, no stats: a yardstick for cleave-twemproxy's CPU per
+// request, not a proxy.
 // usage: node scripts/bare-proxy.mjs BACKEND_PORT[,BACKEND_PORT...] LISTEN_PORT
 import net from 'node:net';
 

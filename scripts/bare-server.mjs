@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The practical ceiling for one Node thread, for benchmarks only: a bare memcached-ish server that
-// knows just what the load generator sends (text get/set, binary GetK/Set), keeps a Map, and writes
-// once per read. No limits, no validation, no stats: it is a yardstick, not a server.
+// The practical ceiling for one Node thread, for benchmarks only: a bare memcached-ish server that knows
+// just what the load generator (tools/mcblast) sends (text get/set, binary Get/GetK/Set), keeps a Map, and
+// writes once per read. No limits, no validation, no stats: it is a yardstick, not a server.
 // usage: node scripts/bare-server.mjs PORT
 import net from 'node:net';
 
@@ -52,11 +52,16 @@ function binary(buf, out) {
       out.push(h);
     } else {
       const v = store.get(key);
-      if (v) {
+      if (v && op === 0x0c) {
+        // GetK: the key comes back
         h[4] = 4;
         h.writeUInt16BE(klen, 2);
         h.writeUInt32BE(4 + klen + v.length, 8);
         out.push(h, Buffer.alloc(4), Buffer.from(key, 'latin1'), v);
+      } else if (v) {
+        h[4] = 4;
+        h.writeUInt32BE(4 + v.length, 8);
+        out.push(h, Buffer.alloc(4), v);
       } else {
         h.writeUInt16BE(1, 6);
         out.push(h);

@@ -11,14 +11,14 @@
 // <!-- e2e:end -->, router between <!-- e2e-router:begin --> and <!-- e2e-router:end -->) and the
 // charts into docs/img/e2e-*.svg; `--only SECTION` runs and writes one section alone.
 //
-// usage: npx pnpm bench:e2e [--rounds 5] [--seconds 1] [--quick] [--only memproxy|router] [--no-write] [--mcload PATH]
+// usage: npx pnpm bench:e2e [--rounds 5] [--seconds 1] [--quick] [--only memproxy|router] [--no-write] [--mcblast PATH]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureMcload, freePort, mcload, root, waitPort } from './bench-lib.mjs';
+import { ensureMcblast, ensureTool, freePort, mcblast, root, waitPort } from './bench-lib.mjs';
 import { barPanels } from './bench-e2e/chart.mjs';
 import { busyShare, machineTicks, processTicks } from './bench-e2e/cpu.mjs';
 import { renderSection, writeRegion } from './bench-e2e/page.mjs';
@@ -33,7 +33,8 @@ const HELP = `usage: node scripts/bench-e2e.mjs [options]   (or: npx pnpm bench:
                    memproxy  memproxy against memcached -t 1 and nutcracker (e2e-throughput.svg, e2e-p99.svg)
                    router    cleave-twemproxy against nutcracker, one nutcracker.yml over 4 memcached (e2e-router.svg)
   --no-write     print the results only and leave docs/ alone (charts go to the temp directory)
-  --mcload PATH  where the mcload load generator is (built there when missing; default /tmp/mcload)
+  --mcblast PATH run this mcblast binary instead of the one built from tools/mcblast/mcblast.c
+                 (built into tools/mcblast/build/ with cc when missing or older than its source)
 `;
 
 // Servers started by this run, stopped by PID on every way out; their logs live in `tmp`.
@@ -53,7 +54,7 @@ try {
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       write: { type: 'boolean', default: true },
-      mcload: { type: 'string', default: '/tmp/mcload' },
+      mcblast: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }));
@@ -95,29 +96,27 @@ function fail(msg) {
 
 // ---- the machine ---------------------------------------------------------------------------------
 
-const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-function ensureTool(cmd, pkg) {
-  if (has(cmd)) return;
-  if (process.getuid?.() !== 0) fail(`${cmd} is not installed; install it with: sudo apt-get install -y ${pkg}`);
-  process.stderr.write(`installing ${pkg} with apt-get ...\n`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-q'], ['install', '-y', '-q', pkg]]) {
-    if (spawnSync('apt-get', args, { stdio: 'inherit', env }).status !== 0) fail(`apt-get ${args.join(' ')} failed; install ${pkg} by hand`);
-  }
+let mcblastBin;
+try {
+  ensureTool('memcached', 'memcached');
+  ensureTool('nutcracker', 'nutcracker');
+  mcblastBin = ensureMcblast(values.mcblast);
+} catch (e) {
+  fail(e.message);
 }
-ensureTool('memcached', 'memcached');
-ensureTool('nutcracker', 'nutcracker');
-ensureMcload(values.mcload);
 
 const loadStart = os.loadavg();
-const cpuModel = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
+const cpuModel =
+  /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown CPU';
 const machine = {
   cores: os.cpus().length,
   cpuModel,
   memGiB: Math.round(os.totalmem() / 2 ** 30),
   node: process.version,
   memcached: execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim(),
-  nutcracker: (/nutcracker-[\d.]+/.exec(spawnSync('nutcracker', ['--version'], { encoding: 'utf8' }).stderr ?? '')?.[0] ?? 'nutcracker').replace('-', ' '),
+  nutcracker: (
+    /nutcracker-[\d.]+/.exec(spawnSync('nutcracker', ['--version'], { encoding: 'utf8' }).stderr ?? '')?.[0] ?? 'nutcracker'
+  ).replace('-', ' '),
   loadStart,
   loadEnd: loadStart,
   afterBuild: process.env.npm_lifecycle_event === 'bench:e2e',
@@ -163,7 +162,11 @@ function stopAll() {
   tmp = undefined;
 }
 process.on('exit', stopAll);
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]]) {
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+]) {
   process.on(sig, () => {
     process.stderr.write(`\nbench-e2e: ${sig}, stopping the servers\n`);
     stopAll();
@@ -249,12 +252,43 @@ async function startSystems() {
 
 // ---- the workloads -------------------------------------------------------------------------------
 
-const MCLOAD = 'mcload (C, epoll, checks every reply), 50 connections, 90% get / 10% set, 100-byte values, 10 000 keys set before each run';
+const MCBLAST =
+  'mcblast (tools/mcblast: C, epoll, checks every reply), 50 connections, 90% get / 10% set, 100-byte values, 10 000 keys set before each run';
 const WORKLOADS = [
-  { key: 'text1', title: 'text, 1 in flight', tool: 'mcload', binary: false, depth: 1, describe: `${MCLOAD}, text protocol, one request in flight per connection` },
-  { key: 'text16', title: 'text, 16-deep', tool: 'mcload', binary: false, depth: 16, describe: `${MCLOAD}, text protocol, 16 pipelined requests in flight per connection` },
-  { key: 'bin1', title: 'binary, 1 in flight', tool: 'mcload', binary: true, depth: 1, skip: ['nut'], describe: `${MCLOAD}, binary protocol, one in flight` },
-  { key: 'bin16', title: 'binary, 16-deep', tool: 'mcload', binary: true, depth: 16, skip: ['nut'], describe: `${MCLOAD}, binary protocol, 16-deep` },
+  {
+    key: 'text1',
+    title: 'text, 1 in flight',
+    tool: 'mcblast',
+    binary: false,
+    depth: 1,
+    describe: `${MCBLAST}, text protocol, one request in flight per connection`,
+  },
+  {
+    key: 'text16',
+    title: 'text, 16-deep',
+    tool: 'mcblast',
+    binary: false,
+    depth: 16,
+    describe: `${MCBLAST}, text protocol, 16 pipelined requests in flight per connection`,
+  },
+  {
+    key: 'bin1',
+    title: 'binary, 1 in flight',
+    tool: 'mcblast',
+    binary: true,
+    depth: 1,
+    skip: ['nut'],
+    describe: `${MCBLAST}, binary protocol, one in flight`,
+  },
+  {
+    key: 'bin16',
+    title: 'binary, 16-deep',
+    tool: 'mcblast',
+    binary: true,
+    depth: 16,
+    skip: ['nut'],
+    describe: `${MCBLAST}, binary protocol, 16-deep`,
+  },
   {
     key: 'mix',
     title: 'meta mix, 16-deep',
@@ -267,7 +301,16 @@ const WORKLOADS = [
     key: 'large',
     title: '10–100 KB values',
     tool: 'cleave-load',
-    load: { workload: 'mix', protocol: 'text', conns: 20, depth: 1, ratio: 0.9, valueSize: '10240-102400', keys: 1000, keyPrefix: 'e2e-big:' },
+    load: {
+      workload: 'mix',
+      protocol: 'text',
+      conns: 20,
+      depth: 1,
+      ratio: 0.9,
+      valueSize: '10240-102400',
+      keys: 1000,
+      keyPrefix: 'e2e-big:',
+    },
     about: 'values uniform in 10–100 KB, 55 KB on average; every reply checked byte for byte',
   },
 ];
@@ -292,7 +335,16 @@ async function cleaveLoad(port, w) {
 }
 
 async function runOne(w, s) {
-  if (w.tool === 'mcload') return mcload(values.mcload, s.port, { binary: w.binary, depth: w.depth, conns: 50, seconds, setRatio: 0.1, valueSize: 100, keys: 10000 });
+  if (w.tool === 'mcblast')
+    return mcblast(mcblastBin, s.port, {
+      binary: w.binary,
+      depth: w.depth,
+      conns: 50,
+      seconds,
+      setRatio: 0.1,
+      valueSize: 100,
+      keys: 10000,
+    });
   return cleaveLoad(s.port, w);
 }
 
@@ -333,7 +385,7 @@ async function main() {
   if (section.router) {
     process.stderr.write('bench-e2e: warming up cleave-twemproxy and nutcracker (each workload once, unmeasured)\n');
     try {
-      router.warmUp(values.mcload);
+      router.warmUp(mcblastBin);
     } catch (e) {
       await new Promise((res) => setTimeout(res, 100));
       assertAlive(); // a server that died is the better explanation
@@ -358,7 +410,7 @@ async function main() {
     }
     if (section.router) {
       for (const w of router.WORKLOADS) {
-        for (const s of rotated(router.SYSTEMS, r)) await measure(r, w, s, routerRuns, () => router.runOne(w, s, { mcloadBin: values.mcload, seconds }));
+        for (const s of rotated(router.SYSTEMS, r)) await measure(r, w, s, routerRuns, () => router.runOne(w, s, { mcblastBin, seconds }));
       }
     }
   }
@@ -373,7 +425,10 @@ async function main() {
   const date = new Date().toISOString().slice(0, 10);
   const run = {
     date,
-    command: process.env.npm_lifecycle_event === 'bench:e2e' ? `npx pnpm bench:e2e${argv.length ? ` ${argv.join(' ')}` : ''}` : `node scripts/bench-e2e.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
+    command:
+      process.env.npm_lifecycle_event === 'bench:e2e'
+        ? `npx pnpm bench:e2e${argv.length ? ` ${argv.join(' ')}` : ''}`
+        : `node scripts/bench-e2e.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
     commit,
     machine,
     rounds,
@@ -472,15 +527,24 @@ function reportMemproxy(run, when) {
         const r = summary[w.key][s.key];
         const note = w.key === 'mix' ? 'no meta' : 'text only';
         if (!r) return { series: s.key, value: null, note };
-        return metric === 'ops' ? { series: s.key, value: r.ops, lo: r.min, hi: r.max } : { series: s.key, value: r.p99, lo: r.p99min, hi: r.p99max };
+        return metric === 'ops'
+          ? { series: s.key, value: r.ops, lo: r.min, hi: r.max }
+          : { series: s.key, value: r.p99, lo: r.p99min, hi: r.p99max };
       }),
       caption: caption(w, metric),
     }));
   const legend = SYSTEMS.map(({ key, label, short, color }) => ({ key, label, short, color }));
   const throughputSvg = barPanels({ title: 'Throughput (ops/s, higher is better)', subtitle: when, series: legend, panels: panels('ops') });
-  const ms = (v) => v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '');
+  const ms = (v) =>
+    v
+      .toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)
+      .replace(/(\.\d*?)0+$/, '$1')
+      .replace(/\.$/, '');
   const toMs = (v) => (v == null ? v : v / 1000);
-  const p99Panels = panels('p99').map((p) => ({ ...p, bars: p.bars.map((b) => ({ ...b, value: toMs(b.value), lo: toMs(b.lo), hi: toMs(b.hi) })) }));
+  const p99Panels = panels('p99').map((p) => ({
+    ...p,
+    bars: p.bars.map((b) => ({ ...b, value: toMs(b.value), lo: toMs(b.lo), hi: toMs(b.hi) })),
+  }));
   const p99Svg = barPanels({ title: 'p99 latency (ms, lower is better)', subtitle: when, series: legend, panels: p99Panels, format: ms });
   return { md, charts: { 'e2e-throughput.svg': throughputSvg, 'e2e-p99.svg': p99Svg } };
 }

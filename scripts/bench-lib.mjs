@@ -1,18 +1,57 @@
-// Shared pieces of the side-by-side load benchmarks: free ports, process start-up, mcload runs, medians.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+// Shared pieces of the side-by-side load benchmarks: tools on the machine, the mcblast load generator
+// (built from tools/mcblast), free ports, process start-up, mcblast runs, medians.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import net from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 
-/** Build the shared mcload load generator once (it lives beside the project, in ../shared/tools). */
-export function ensureMcload(path) {
-  if (!existsSync(path)) {
-    const src = new URL('../../shared/tools/mcload.c', import.meta.url);
-    execFileSync('cc', ['-O2', '-o', path, fileURLToPath(src)], { stdio: 'inherit' });
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+/**
+ * Make sure a command is on the machine: when it is missing, install its Debian package with apt-get if we
+ * are root, and otherwise throw an Error that gives the command to run.
+ */
+export function ensureTool(cmd, pkg) {
+  if (has(cmd)) return;
+  if (process.getuid?.() !== 0) throw new Error(`${cmd} is not installed; install it with: sudo apt-get install -y ${pkg}`);
+  process.stderr.write(`installing ${pkg} with apt-get ...\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', pkg],
+  ]) {
+    if (spawnSync('apt-get', args, { stdio: 'inherit', env }).status !== 0)
+      throw new Error(`apt-get ${args.join(' ')} failed; install ${pkg} by hand`);
   }
-  return path;
+}
+
+const mcblastSource = join(root, 'tools/mcblast/mcblast.c');
+const mcblastBuilt = join(root, 'tools/mcblast/build/mcblast');
+
+/**
+ * The path of the mcblast load generator. Without `bin`, the one built from tools/mcblast/mcblast.c into
+ * tools/mcblast/build/ (git ignores it), compiled with the machine's `cc` when missing or older than its
+ * source; a missing compiler is installed (gcc) as ensureTool installs tools. With `bin`, that binary as is.
+ */
+export function ensureMcblast(bin) {
+  if (bin !== undefined) {
+    if (!existsSync(bin)) throw new Error(`--mcblast ${bin}: no such file`);
+    return bin;
+  }
+  if (existsSync(mcblastBuilt) && statSync(mcblastBuilt).mtimeMs >= statSync(mcblastSource).mtimeMs) return mcblastBuilt;
+  try {
+    ensureTool('cc', 'gcc');
+  } catch (e) {
+    throw new Error(`building the load generator (tools/mcblast/mcblast.c) needs a C compiler: ${e.message}`);
+  }
+  mkdirSync(join(root, 'tools/mcblast/build'), { recursive: true });
+  const tmp = `${mcblastBuilt}.${process.pid}`; // renamed into place, so a concurrent run never sees half a binary
+  execFileSync('cc', ['-O2', '-std=c11', '-Wall', '-o', tmp, mcblastSource, '-pthread'], { stdio: 'inherit' });
+  renameSync(tmp, mcblastBuilt);
+  return mcblastBuilt;
 }
 
 export const freePort = () =>
@@ -36,24 +75,58 @@ export async function waitPort(port) {
 }
 
 /**
- * One mcload run; throws when mcload saw a wrong reply. keysPerGet > 1 makes every get a text multi-get
- * of that many keys (`-g`), counted as one op. prepopulate: false leaves out `-P` (the keys were set by an
- * earlier call). count is how many requests the timed part answered.
+ * One mcblast run; throws when mcblast saw a wrong reply (or failed). keysPerGet > 1 makes every get a text
+ * multi-get of that many keys (`-g`), counted as one op. preload: false leaves out `-P` (the keys were set by
+ * an earlier call); seconds: 0 with preload only sets the keys. expectHits makes any miss an error (every key
+ * was set before). count is how many requests the timed part answered; hits and misses count keys.
  */
-export function mcload(
+export function mcblast(
   bin,
   port,
-  { binary = false, depth = 1, conns = 50, seconds = 3, setRatio = 0.1, valueSize = 100, keys = 10000, keysPerGet = 1, prepopulate = true },
+  {
+    binary = false,
+    depth = 1,
+    conns = 50,
+    seconds = 3,
+    setRatio = 0.1,
+    valueSize = 100,
+    keys = 10000,
+    keysPerGet = 1,
+    preload = true,
+    expectHits = false,
+  },
 ) {
-  const args = ['-p', String(port), '-c', String(conns), '-d', String(depth), '-r', String(setRatio), '-v', String(valueSize), '-k', String(keys), '-t', String(seconds)];
-  if (prepopulate) args.push('-P');
+  const args = [
+    '-p',
+    String(port),
+    '-c',
+    String(conns),
+    '-d',
+    String(depth),
+    '-r',
+    String(setRatio),
+    '-v',
+    String(valueSize),
+    '-k',
+    String(keys),
+    '-t',
+    String(seconds),
+  ];
+  if (preload) args.push('-P');
+  if (expectHits) args.push('-E');
   if (keysPerGet > 1) args.push('-g', String(keysPerGet));
   if (binary) args.push('-B');
-  const out = execFileSync(bin, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
-  const m = Object.fromEntries(out.trim().split(/\s+/).map((kv) => kv.split('=')));
-  if (Number(m.errors) !== 0) throw new Error(`mcload reported errors against port ${port}: ${out}`);
+  const r = spawnSync(bin, args, { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const line = r.stdout?.trim() ?? '';
+  const m = Object.fromEntries(line.split(/\s+/).map((kv) => kv.split('=')));
+  if (r.status !== 0 || m.errors !== '0') {
+    const why = r.error ? r.error.message : r.signal ? `killed by ${r.signal}` : `exit ${r.status}`;
+    throw new Error(
+      `mcblast ${args.join(' ')} against port ${port} failed (${why}): ${line || '(no result line)'}\n${r.stderr?.trim() ?? ''}`,
+    );
+  }
   return {
-    ops: Number(m['ops/s']),
+    ops: Number(m.ops_per_sec),
     p50: Number(m.p50_us),
     p99: Number(m.p99_us),
     p999: Number(m.p999_us),

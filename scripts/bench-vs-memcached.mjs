@@ -1,20 +1,21 @@
 #!/usr/bin/env node
 // Side-by-side load benchmark: memproxy (in-memory L1) against memcached -t 1, in one run, with a
 // bare single-threaded Node server (scripts/bare-server.mjs) as the practical ceiling for one Node thread.
-// Uses the shared mcload load generator (C, epoll, validates every reply). Each configuration is run
-// in alternating rounds (memcached, memproxy, memcached, ...) and the medians are compared, because
-// absolute numbers on a shared 2-core machine move from run to run.
+// Load comes from mcblast, the project's C load generator (tools/mcblast: epoll, checks every reply).
+// Each configuration is run in alternating rounds (memcached, memproxy, memcached, ...) and the medians
+// are compared, because absolute numbers on a shared 2-core machine move from run to run.
 //
 // With --baseline DIR (another built checkout, e.g. `git worktree add /tmp/base <commit>` then
 // `npx pnpm install && npx pnpm build` there), that checkout's memproxy joins the same alternating
 // rounds, so a change is measured against the code before it side by side.
 //
-// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--mcload PATH] [--baseline DIR]
+// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--conns 50] [--mcblast PATH] [--baseline DIR]
+// (--mcblast: a binary to run instead of the one built from tools/mcblast/mcblast.c into tools/mcblast/build/)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { ensureMcload, fmt, freePort, mcload, pick, root, waitPort } from './bench-lib.mjs';
+import { ensureMcblast, ensureTool, fmt, freePort, mcblast, pick, root, waitPort } from './bench-lib.mjs';
 
 const { values } = parseArgs({
   // pnpm may forward a literal "--" before the script's own arguments.
@@ -22,7 +23,7 @@ const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
     seconds: { type: 'string', default: '3' },
-    mcload: { type: 'string', default: '/tmp/mcload' },
+    mcblast: { type: 'string' },
     conns: { type: 'string', default: '50' },
     baseline: { type: 'string' },
   },
@@ -30,7 +31,8 @@ const { values } = parseArgs({
 const rounds = Number(values.rounds);
 const seconds = Number(values.seconds);
 
-ensureMcload(values.mcload);
+ensureTool('memcached', 'memcached');
+const mcblastBin = ensureMcblast(values.mcblast);
 const memproxyJs = `${root}examples/memproxy/dist/memproxy.js`;
 if (!existsSync(memproxyJs)) throw new Error('build first: npx pnpm build');
 const baselineJs = values.baseline === undefined ? undefined : `${values.baseline.replace(/\/$/, '')}/examples/memproxy/dist/memproxy.js`;
@@ -45,7 +47,8 @@ const procs = [
   spawn(process.execPath, [memproxyJs, '-p', String(mpPort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }),
   spawn(process.execPath, [`${root}scripts/bare-server.mjs`, String(barePort)], { stdio: 'ignore' }),
 ];
-if (baselineJs !== undefined) procs.push(spawn(process.execPath, [baselineJs, '-p', String(basePort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }));
+if (baselineJs !== undefined)
+  procs.push(spawn(process.execPath, [baselineJs, '-p', String(basePort), '--l1-inmem-size', '1g'], { stdio: 'ignore' }));
 const cleanup = () => procs.forEach((p) => p.kill('SIGKILL'));
 process.on('exit', cleanup);
 await waitPort(mcPort);
@@ -53,7 +56,7 @@ await waitPort(mpPort);
 await waitPort(barePort);
 if (baselineJs !== undefined) await waitPort(basePort);
 
-const run = (port, { binary, depth }) => mcload(values.mcload, port, { binary, depth, conns: Number(values.conns), seconds });
+const run = (port, { binary, depth }) => mcblast(mcblastBin, port, { binary, depth, conns: Number(values.conns), seconds });
 const configs = [
   { name: 'text, 1 in flight', binary: false, depth: 1, goal: 0.7 },
   { name: 'binary, 1 in flight', binary: true, depth: 1, goal: 0.7 },
@@ -79,13 +82,19 @@ for (const cfg of configs) {
   const d = baselineJs === undefined ? undefined : pick(base);
   rows.push({ cfg, mc: a, mp: b, bare: c, base: d, ratio: b.ops / a.ops });
   const baseText = d === undefined ? '' : `, baseline memproxy ${d.ops} (ratio ${(d.ops / a.ops).toFixed(2)})`;
-  process.stderr.write(`${cfg.name}: memcached ${a.ops}, memproxy ${b.ops}, bare node ${c.ops} ops/s; ratio ${(b.ops / a.ops).toFixed(2)}${baseText}\n`);
+  process.stderr.write(
+    `${cfg.name}: memcached ${a.ops}, memproxy ${b.ops}, bare node ${c.ops} ops/s; ratio ${(b.ops / a.ops).toFixed(2)}${baseText}\n`,
+  );
 }
 
 const memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim();
 console.log(`Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${memcachedVersion} -t 1`);
-console.log(`Load: mcload, ${values.conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} alternating rounds\n`);
-console.log('| workload | memcached ops/s | memproxy ops/s | ratio | goal | met | bare Node ops/s | memproxy / bare | memcached p50/p99 µs | memproxy p50/p99 µs |');
+console.log(
+  `Load: mcblast, ${values.conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} alternating rounds\n`,
+);
+console.log(
+  '| workload | memcached ops/s | memproxy ops/s | ratio | goal | met | bare Node ops/s | memproxy / bare | memcached p50/p99 µs | memproxy p50/p99 µs |',
+);
 console.log('|---|---:|---:|---:|---:|---|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
@@ -94,7 +103,9 @@ for (const r of rows) {
 }
 if (baselineJs !== undefined) {
   console.log(`\nBaseline: ${values.baseline}, in the same alternating rounds\n`);
-  console.log('| workload | baseline memproxy ops/s | baseline ratio to memcached | memproxy ops/s | ratio to memcached | memproxy / baseline | baseline p50/p99 µs | memproxy p50/p99 µs |');
+  console.log(
+    '| workload | baseline memproxy ops/s | baseline ratio to memcached | memproxy ops/s | ratio to memcached | memproxy / baseline | baseline p50/p99 µs | memproxy p50/p99 µs |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(

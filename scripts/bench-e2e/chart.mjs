@@ -2,7 +2,7 @@
 // its own scale (throughputs differ by 100× between workloads), one coloured bar per system, a shared
 // legend. Sized to read at 800 px wide; no chart library.
 
-const FONT = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\"";
+const FONT = 'font-family="DejaVu Sans, Helvetica, Arial, sans-serif"';
 
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -105,7 +105,9 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
       const cx = left + slot * (j + 0.5);
       out.push(`<text x="${cx.toFixed(1)}" y="${bottom + 15}" font-size="10.5" fill="#444" text-anchor="middle">${esc(s.short)}</text>`);
       if (b.value == null) {
-        out.push(`<text x="${cx.toFixed(1)}" y="${bottom - 6}" font-size="10.5" fill="#999" text-anchor="middle">${esc(b.note ?? 'n/a')}</text>`);
+        out.push(
+          `<text x="${cx.toFixed(1)}" y="${bottom - 6}" font-size="10.5" fill="#999" text-anchor="middle">${esc(b.note ?? 'n/a')}</text>`,
+        );
         return;
       }
       const y = yOf(b.value);
@@ -117,11 +119,18 @@ export function barPanels({ title, subtitle, series, panels, format = short, col
         // Whisker: the range over rounds.
         const yHi = yOf(b.hi);
         const yLo = yOf(b.lo);
-        out.push(`<line x1="${cx.toFixed(1)}" y1="${yHi.toFixed(1)}" x2="${cx.toFixed(1)}" y2="${yLo.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`);
-        for (const yy of [yHi, yLo]) out.push(`<line x1="${(cx - 5).toFixed(1)}" y1="${yy.toFixed(1)}" x2="${(cx + 5).toFixed(1)}" y2="${yy.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`);
+        out.push(
+          `<line x1="${cx.toFixed(1)}" y1="${yHi.toFixed(1)}" x2="${cx.toFixed(1)}" y2="${yLo.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`,
+        );
+        for (const yy of [yHi, yLo])
+          out.push(
+            `<line x1="${(cx - 5).toFixed(1)}" y1="${yy.toFixed(1)}" x2="${(cx + 5).toFixed(1)}" y2="${yy.toFixed(1)}" stroke="#333" stroke-width="1.2"/>`,
+          );
         labelY = Math.min(y, yHi);
       }
-      out.push(`<text x="${cx.toFixed(1)}" y="${(labelY - 4).toFixed(1)}" font-size="11" font-weight="bold" fill="#333" text-anchor="middle">${label(b.value)}</text>`);
+      out.push(
+        `<text x="${cx.toFixed(1)}" y="${(labelY - 4).toFixed(1)}" font-size="11" font-weight="bold" fill="#333" text-anchor="middle">${label(b.value)}</text>`,
+      );
     });
     (p.caption ?? []).forEach((c, k) => {
       out.push(`<text x="${x0 + 16}" y="${bottom + 32 + k * 14}" font-size="11" fill="${c.color ?? '#555'}">${esc(c.text)}</text>`);

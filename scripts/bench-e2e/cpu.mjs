@@ -21,7 +21,10 @@ export function processTicks(pid, reaped = false) {
   }
   // Fields after the command name, which is in parentheses and may hold spaces: state is field 3,
   // utime 14, stime 15, cutime 16, cstime 17 (1-based, as in proc(5)).
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+  const f = text
+    .slice(text.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   const own = f[11] + f[12];
   return reaped ? own + f[13] + f[14] : own;
 }

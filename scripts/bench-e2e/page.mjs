@@ -35,7 +35,9 @@ function margin(g) {
 /** How to run one section alone; `name` is this section's --only value. */
 function onlyNote(name) {
   const other =
-    name === 'router' ? ['memproxy', 'memproxy against memcached and nutcracker'] : ['router', 'cleave-twemproxy against nutcracker over 4 memcached'];
+    name === 'router'
+      ? ['memproxy', 'memproxy against memcached and nutcracker']
+      : ['router', 'cleave-twemproxy against nutcracker over 4 memcached'];
   return (
     `\`node scripts/bench-e2e.mjs --only ${name}\` (or \`npx pnpm bench:e2e --only ${name}\`) runs this section alone and rewrites only it and its charts; ` +
     `\`--only ${other[0]}\` does the same for the ${other[0]} section (${other[1]}).`
@@ -106,7 +108,9 @@ export function renderSection(d) {
   L.push('## End-to-end: memproxy against memcached and nutcracker');
   L.push('');
   L.push(...renderRun(d));
-  L.push('Systems, each started by the run on a free port of 127.0.0.1 and stopped at its end; every proxy has a memcached of its own behind it, reached over TCP:');
+  L.push(
+    'Systems, each started by the run on a free port of 127.0.0.1 and stopped at its end; every proxy has a memcached of its own behind it, reached over TCP:',
+  );
   L.push('');
   for (const s of d.systems) L.push(`- **${s.label}**: \`${s.cmd}\``);
   L.push('');

@@ -1,5 +1,5 @@
 // The router section of bench:e2e: cleave-twemproxy against nutcracker, both started on the same
-// nutcracker.yml (only `listen:` differs) in front of the same four memcached -t 1, under mcload: text
+// nutcracker.yml (only `listen:` differs) in front of the same four memcached -t 1, under mcblast: text
 // with 1 and with 16 requests in flight, and 10-key multi-gets. Besides throughput and latency it records
 // the CPU time each proxy (and the four backends together) spent per request, which tells whether a
 // proxy or its backends set the pace. bench-e2e.mjs runs the rounds; this module starts the systems,
@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fmt, freePort, mcload, waitPort } from '../bench-lib.mjs';
+import { fmt, freePort, mcblast, waitPort } from '../bench-lib.mjs';
 import { barPanels, short } from './chart.mjs';
 import { processTicks } from './cpu.mjs';
 import { renderGoals, renderRun } from './page.mjs';
@@ -29,7 +29,8 @@ export const WORKLOADS = [
   { key: 'text16', title: 'text, 16-deep', depth: 16, keysPerGet: 1, goal: 2 },
   { key: 'mget10', title: '10-key multi-gets', depth: 1, keysPerGet: 10, goal: 1.5 },
 ];
-for (const w of WORKLOADS) w.flags = `-c ${LOAD.conns} -d ${w.depth}${w.keysPerGet > 1 ? ` -g ${w.keysPerGet}` : ''} -r ${LOAD.setRatio} -v ${LOAD.valueSize} -k ${KEYS}`;
+for (const w of WORKLOADS)
+  w.flags = `-c ${LOAD.conns} -d ${w.depth}${w.keysPerGet > 1 ? ` -g ${w.keysPerGet}` : ''} -r ${LOAD.setRatio} -v ${LOAD.valueSize} -k ${KEYS} -E`;
 
 // Clock ticks per second, the unit of /proc/<pid>/stat's CPU times.
 let hz = 100;
@@ -41,9 +42,17 @@ try {
 
 /** The one nutcracker.yml both proxies read; their two copies differ in `listen:` alone. */
 export const poolYml = (listen, servers) =>
-  ['pool:', `  listen: ${listen}`, '  hash: fnv1a_64', '  distribution: ketama', '  timeout: 1000', '  preconnect: true', '  servers:', ...servers.map((s) => `   - ${s}:1`), ''].join(
-    '\n',
-  );
+  [
+    'pool:',
+    `  listen: ${listen}`,
+    '  hash: fnv1a_64',
+    '  distribution: ketama',
+    '  timeout: 1000',
+    '  preconnect: true',
+    '  servers:',
+    ...servers.map((s) => `   - ${s}:1`),
+    '',
+  ].join('\n');
 
 /**
  * Start the four backends and both proxies; resolves once every one of them accepts connections.
@@ -62,7 +71,15 @@ export async function startSystems({ start, memcachedArgs, tmp, twemproxyJs }) {
     const conf = join(tmp, `router-${s.key}.yml`);
     writeFileSync(conf, poolYml(`127.0.0.1:${s.port}`, servers));
     const [cmd, pre] = bins[s.key];
-    s.proc = start(`router-${s.key}`, cmd, [...pre, '-c', conf, '-s', String(await freePort()), '-o', join(tmp, `router-${s.key}-own.log`)]);
+    s.proc = start(`router-${s.key}`, cmd, [
+      ...pre,
+      '-c',
+      conf,
+      '-s',
+      String(await freePort()),
+      '-o',
+      join(tmp, `router-${s.key}-own.log`),
+    ]);
     s.backends = backends;
   }
   SYSTEMS[0].cmd = 'nutcracker -c nutcracker.yml -s STATSPORT -o LOGFILE';
@@ -74,28 +91,27 @@ export async function startSystems({ start, memcachedArgs, tmp, twemproxyJs }) {
  * Each workload once against each proxy, unmeasured, before the first round: so that round times
  * neither a cold start nor cleave-twemproxy's JIT compilation, which a long-running proxy pays once.
  */
-export function warmUp(mcloadBin) {
+export function warmUp(mcblastBin) {
   for (const w of WORKLOADS) {
-    for (const s of SYSTEMS) mcload(mcloadBin, s.port, { ...LOAD, depth: w.depth, keysPerGet: w.keysPerGet, seconds: WARM_UP });
+    for (const s of SYSTEMS) mcblast(mcblastBin, s.port, { ...LOAD, depth: w.depth, keysPerGet: w.keysPerGet, seconds: WARM_UP });
   }
 }
 
 /**
- * One run of workload w against system s: the keys set through the proxy by one mcload call, then the
- * timed run by another (so the CPU times cover the timed run alone). Throws when mcload reports a wrong
- * reply or a miss: every key was set just before, so a miss is a reply the proxy lost.
+ * One run of workload w against system s: the keys set through the proxy by one mcblast call, then the
+ * timed run by another (so the CPU times cover the timed run alone). Throws when mcblast reports a wrong
+ * reply or a miss (-E): every key was set just before, so a miss is a reply the proxy lost.
  */
-export function runOne(w, s, { mcloadBin, seconds }) {
-  mcload(mcloadBin, s.port, { conns: 1, depth: 1, setRatio: 0, valueSize: LOAD.valueSize, keys: KEYS, seconds: 0.001 });
+export function runOne(w, s, { mcblastBin, seconds }) {
+  mcblast(mcblastBin, s.port, { ...LOAD, seconds: 0 });
   const backendTicks = () => s.backends.reduce((n, b) => n + processTicks(b.proc.pid), 0);
   const p0 = processTicks(s.proc.pid);
   const b0 = backendTicks();
   const t0 = process.hrtime.bigint();
-  const r = mcload(mcloadBin, s.port, { ...LOAD, depth: w.depth, keysPerGet: w.keysPerGet, seconds, prepopulate: false });
+  const r = mcblast(mcblastBin, s.port, { ...LOAD, depth: w.depth, keysPerGet: w.keysPerGet, seconds, preload: false, expectHits: true });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   const proxy = processTicks(s.proc.pid) - p0;
   const back = backendTicks() - b0;
-  if (r.misses > 0) throw new Error(`mcload saw ${r.misses} misses (and ${r.hits} hits) on keys all set just before the run`);
   return {
     ...r,
     cpuUs: (proxy * 1e6) / hz / r.count, // the proxy's CPU µs per request
@@ -116,8 +132,12 @@ export function report(runs, run) {
     for (const s of SYSTEMS) sum[w.key][s.key] = summary(w.key, s.key, ['cpuUs', 'cpuCore', 'backendUs']);
   }
   const goals = [
-    ...WORKLOADS.map((w) => goal(`cleave-twemproxy vs nutcracker, 4 memcached, ${w.title}: throughput`, w.key, 'cleave', 'nut', 'min', w.goal)),
-    ...WORKLOADS.map((w) => goal(`cleave-twemproxy vs nutcracker, 4 memcached, ${w.title}: p99 latency`, w.key, 'cleave', 'nut', 'max', 1.0, 'p99')),
+    ...WORKLOADS.map((w) =>
+      goal(`cleave-twemproxy vs nutcracker, 4 memcached, ${w.title}: throughput`, w.key, 'cleave', 'nut', 'min', w.goal),
+    ),
+    ...WORKLOADS.map((w) =>
+      goal(`cleave-twemproxy vs nutcracker, 4 memcached, ${w.title}: p99 latency`, w.key, 'cleave', 'nut', 'max', 1.0, 'p99'),
+    ),
   ];
   return { md: render(run, sum, ratio, goals), svg: chart(run, sum, ratio, goals), goals };
 }
@@ -142,14 +162,15 @@ function render(run, sum, ratio, goals) {
   for (const s of SYSTEMS) L.push(`- **${s.label}**: \`${s.cmd}\``);
   L.push('');
   L.push(
-    `Workloads: mcload (C, epoll, checks every reply), ${LOAD.conns} connections, 90% get / 10% set, ${LOAD.valueSize}-byte values, ` +
-      `${fmt(KEYS).replace(',', ' ')} keys set through the proxy just before each run by a separate \`mcload -P\` call (so the CPU figures below cover the timed run alone); ` +
-      'a run fails the whole benchmark when mcload reports a wrong reply or a miss (every key was set, so a miss is a lost reply):',
+    `Workloads: mcblast (tools/mcblast: C, epoll, checks every reply), ${LOAD.conns} connections, 90% get / 10% set, ${LOAD.valueSize}-byte values, ` +
+      `${fmt(KEYS).replace(',', ' ')} keys set through the proxy just before each run by a separate \`mcblast -P -t 0\` call (so the CPU figures below cover the timed run alone); ` +
+      'a run fails the whole benchmark when mcblast reports a wrong reply or a miss (`-E`: every key was set, so a miss is a lost reply):',
   );
   L.push('');
   for (const w of WORKLOADS) {
-    const what = w.keysPerGet > 1 ? `, every get a text multi-get of ${w.keysPerGet} random keys (spread over the pool), counted as one request` : '';
-    L.push(`- **${w.title}**: \`mcload ${w.flags} -t ${run.seconds}\`${what}`);
+    const what =
+      w.keysPerGet > 1 ? `, every get a text multi-get of ${w.keysPerGet} random keys (spread over the pool), counted as one request` : '';
+    L.push(`- **${w.title}**: \`mcblast ${w.flags} -t ${run.seconds}\`${what}`);
   }
   L.push('');
   L.push(
@@ -157,14 +178,16 @@ function render(run, sum, ratio, goals) {
       `the order of the two swapped from round to round; before the first round each workload ran once against each proxy, unmeasured, for ${WARM_UP} s. ` +
       'The table gives the median over rounds and the range (lowest–highest); a ratio is the quotient of two medians, ' +
       'and the goals table adds the ratios taken round by round. CPU figures come from /proc: the user and system time of the proxy process ' +
-      "(all its threads, so for cleave-twemproxy Node's garbage collector and compiler threads too) over the timed run, per request mcload counted, " +
-      'and as a share of one core over the run\'s wall time; nutcracker is single-threaded, so near 100% of a core it sets the pace. ' +
+      "(all its threads, so for cleave-twemproxy Node's garbage collector and compiler threads too) over the timed run, per request mcblast counted, " +
+      "and as a share of one core over the run's wall time; nutcracker is single-threaded, so near 100% of a core it sets the pace. " +
       'The backends column is the four memcached together, per request.',
   );
   L.push('');
   L.push(`![Throughput, p99 latency and proxy CPU per request, cleave-twemproxy against nutcracker](img/${CHART})`);
   L.push('');
-  L.push('| workload | proxy | ops/s | range over rounds | p50 µs | p99 µs | × nutcracker | proxy CPU µs/request | proxy CPU, share of a core | backends CPU µs/request |');
+  L.push(
+    '| workload | proxy | ops/s | range over rounds | p50 µs | p99 µs | × nutcracker | proxy CPU µs/request | proxy CPU, share of a core | backends CPU µs/request |',
+  );
   L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const w of WORKLOADS) {
     for (const s of SYSTEMS) {
