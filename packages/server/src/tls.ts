@@ -1,5 +1,5 @@
-import type net from 'node:net';
-import tls from 'node:tls';
+import type * as net from 'node:net';
+import * as tls from 'node:tls';
 
 /** A PEM document, as text or the bytes of a `.pem` file. */
 export type Pem = string | Buffer;
