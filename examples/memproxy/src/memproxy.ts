@@ -214,7 +214,7 @@ async function main(): Promise<void> {
   let stopping = false;
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     if (stopping) {
-      log.info(`memproxy: ${signal} again, exiting now without finishing the requests in flight`);
+      log.info(`memproxy: ${signal} while finishing the requests in flight: exiting now without them`);
       process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
