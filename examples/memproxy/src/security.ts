@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { parseAuthFile, type AuthOptions, type TlsOptions } from '@cleave/server';
 import { ConfigError, readFileFor, type Config } from './config.js';
@@ -8,6 +9,22 @@ export interface Security {
   auth?: AuthOptions;
   /** How many users the auth file holds (for the startup line). */
   users?: number;
+}
+
+/** CA certificates, each parsed: a TLS context takes a file without any and then refuses every client. */
+function readCa(label: string, file: string): Buffer {
+  const pem = readFileFor(label, file);
+  const blocks = pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  const allowed = 'give the CA certificate(s) that sign the client certificates, in PEM';
+  if (blocks.length === 0) throw new ConfigError(`${label} ${file}: holds no PEM certificate; ${allowed}`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (e) {
+      throw new ConfigError(`${label} ${file}: certificate ${i + 1} cannot be read (${(e as Error).message}); ${allowed}`);
+    }
+  });
+  return pem;
 }
 
 /**
@@ -21,7 +38,7 @@ export function loadSecurity(config: Config): Security {
   const label = (name: string) => config.labels[name] ?? `--${name}`;
   if (config.tlsPort !== undefined && config.tlsCert !== undefined && config.tlsKey !== undefined) {
     const tls: TlsOptions = { cert: readFileFor(label('tls-cert'), config.tlsCert), key: readFileFor(label('tls-key'), config.tlsKey) };
-    if (config.tlsCa !== undefined) tls.ca = readFileFor(label('tls-ca'), config.tlsCa);
+    if (config.tlsCa !== undefined) tls.ca = readCa(label('tls-ca'), config.tlsCa);
     try {
       createSecureContext({ cert: tls.cert, key: tls.key, ...(tls.ca && { ca: tls.ca }) });
     } catch (e) {

@@ -202,13 +202,18 @@ describe('--check', () => {
     expect(p.code).toBe(0);
   });
 
-  it('finds what would fail at start: a key that does not belong to the certificate, a malformed auth file', async () => {
+  it('finds what would fail at start: a key that does not belong to the certificate, a CA file without certificates, a malformed auth file, a log file that is a directory', async () => {
     const tls = ['--tls-port', '11312', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('client-key.pem'), '--check'];
     const r = await runMemproxy(tls);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
       /^memproxy: --tls-cert\/--tls-key: not usable PEM \(.*key values mismatch\): give a PEM certificate, the private key that belongs to it\n/,
+    );
+    const notCa = file('not-ca.pem', 'no certificate here\n');
+    await expectRefused(
+      ['--tls-port', '11312', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem'), '--tls-ca', notCa, '--check'],
+      `--tls-ca ${notCa}: holds no PEM certificate; give the CA certificate(s) that sign the client certificates, in PEM`,
     );
     const users = file('bad-users', 'alice:secret\nbob\n');
     await expectRefused(['--auth-file', users, '--check'], `--auth-file ${users}: line 2: expected username:password`);
