@@ -44,4 +44,5 @@ export default [
   project('router', './packages/router', { testTimeout: 60_000 }),
   project('examples', './examples', { testTimeout: 120_000 }),
   project('pack', './scripts/pack', { testTimeout: 120_000 }),
+  project('start', './scripts', { testTimeout: 180_000 }),
 ] satisfies TestProjectConfiguration[];
