@@ -367,12 +367,15 @@ export function fileProblem(e: unknown): string {
   return words !== undefined ? `${words} (${err.code})` : err.message;
 }
 
-/** Read the file a flag names, or throw a ConfigError naming the flag, the path and why. */
-export function readFileFor(flag: string, file: string): Buffer {
+/** A file and where it was named, to begin a message: "--auth-file users" or "auth-file in memproxy.yml: users". */
+export const fileNamed = (label: string, file: string) => (label.startsWith('-') ? `${label} ${file}` : `${label}: ${file}`);
+
+/** Read the file a flag (or config key) names, or throw a ConfigError naming it, the path and why. */
+export function readFileFor(label: string, file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new ConfigError(`${flag} ${file}: cannot read it: ${fileProblem(e)}`);
+    throw new ConfigError(`${fileNamed(label, file)}: cannot read it: ${fileProblem(e)}`);
   }
 }
 
@@ -380,7 +383,7 @@ export function readFileFor(flag: string, file: string): Buffer {
 export function logFileProblem(c: Config): string | undefined {
   if (c.logFile === undefined) return undefined;
   const file = c.logFile;
-  const cannot = `${c.labels['log-file'] ?? '--log-file'} ${file}: cannot append to it`;
+  const cannot = `${fileNamed(c.labels['log-file'] ?? '--log-file', file)}: cannot append to it`;
   let existing = true;
   try {
     if (statSync(file).isDirectory()) return `${cannot}: it is a directory`;

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import { parseAuthFile, type AuthOptions, type TlsOptions } from '@cleave/server';
-import { ConfigError, readFileFor, type Config } from './config.js';
+import { ConfigError, fileNamed, readFileFor, type Config } from './config.js';
 
 /** What the security flags turn into: TLS for the TLS listener, and the users who may log in. */
 export interface Security {
@@ -16,12 +16,12 @@ function readCa(label: string, file: string): Buffer {
   const pem = readFileFor(label, file);
   const blocks = pem.toString('latin1').match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
   const allowed = 'give the CA certificate(s) that sign the client certificates, in PEM';
-  if (blocks.length === 0) throw new ConfigError(`${label} ${file}: holds no PEM certificate; ${allowed}`);
+  if (blocks.length === 0) throw new ConfigError(`${fileNamed(label, file)}: holds no PEM certificate; ${allowed}`);
   blocks.forEach((block, i) => {
     try {
       new X509Certificate(block);
     } catch (e) {
-      throw new ConfigError(`${label} ${file}: certificate ${i + 1} cannot be read (${(e as Error).message}); ${allowed}`);
+      throw new ConfigError(`${fileNamed(label, file)}: certificate ${i + 1} cannot be read (${(e as Error).message}); ${allowed}`);
     }
   });
   return pem;
@@ -56,7 +56,7 @@ export function loadSecurity(config: Config): Security {
       out.auth = { users };
       out.users = users.size;
     } catch (e) {
-      throw new ConfigError(`${label('auth-file')} ${config.authFile}: ${(e as Error).message}`);
+      throw new ConfigError(`${fileNamed(label('auth-file'), config.authFile)}: ${(e as Error).message}`);
     }
   }
   return out;

@@ -96,6 +96,8 @@ describe('bad flag values name the flag and say what is allowed', () => {
   it('a file that cannot be read', async () => {
     await expectRefused(['--config', join(dir, 'missing.yml')], `--config ${join(dir, 'missing.yml')}: cannot read it: no such file (ENOENT)`);
     await expectRefused(['--auth-file', dir], `--auth-file ${dir}: cannot read it: it is a directory (EISDIR)`);
+    const yml = file('users-missing.yml', `auth-file: ${join(dir, 'no-users')}\n`);
+    await expectRefused(['--config', yml], `auth-file in ${yml}: ${join(dir, 'no-users')}: cannot read it: no such file (ENOENT)`);
     await expectRefused(
       ['--log-file', join(dir, 'no-such-dir', 'mp.log')],
       `--log-file ${join(dir, 'no-such-dir', 'mp.log')}: cannot append to it: its directory ${join(dir, 'no-such-dir')} does not exist (ENOENT)`,
