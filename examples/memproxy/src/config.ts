@@ -394,7 +394,8 @@ export function logFileProblem(c: Config): string | undefined {
     accessSync(existing ? file : dirname(file), constants.W_OK);
     return undefined;
   } catch (e) {
-    if (!existing && (e as NodeJS.ErrnoException).code === 'ENOENT') return `${cannot}: its directory ${dirname(file)} does not exist (ENOENT)`;
+    if (!existing && (e as NodeJS.ErrnoException).code === 'ENOENT')
+      return `${cannot}: its directory ${dirname(file)} does not exist (ENOENT)`;
     return `${cannot}: ${fileProblem(e)}`;
   }
 }
@@ -456,7 +457,9 @@ function readArgs(argv: readonly string[]): { flags: Map<string, Given>; problem
     if (inline === undefined) {
       const next = argv[i + 1];
       if (next === undefined || looksLikeOption(next)) {
-        problems.push(`${label} needs a value: ${option.value.allowed}${next !== undefined ? `; it is followed by the option ${next}` : ''}`);
+        problems.push(
+          `${label} needs a value: ${option.value.allowed}${next !== undefined ? `; it is followed by the option ${next}` : ''}`,
+        );
         continue;
       }
       inline = next;
@@ -467,7 +470,8 @@ function readArgs(argv: readonly string[]): { flags: Map<string, Given>; problem
   return { flags, problems };
 }
 
-const kindOf = (v: unknown) => (v === null ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a single value (${show(v)})`);
+const kindOf = (v: unknown) =>
+  v === null ? 'nothing' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a mapping' : `a single value (${show(v)})`;
 const isMapping = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
@@ -510,7 +514,9 @@ function readConfigFile(file: string): { options: Map<string, Given>; pools?: Co
     const option = BY_NAME.get(key);
     if (option === undefined) {
       const near = nearest(key, FILE_KEYS);
-      problems.push(`${key} in ${file} is not a memproxy option${near !== undefined ? `; did you mean ${near}?` : ' (memproxy --help lists them)'}`);
+      problems.push(
+        `${key} in ${file} is not a memproxy option${near !== undefined ? `; did you mean ${near}?` : ' (memproxy --help lists them)'}`,
+      );
     } else if (option.flagOnly) {
       problems.push(`${key} in ${file}: --${option.name} is given on the command line only`);
     } else if (writtenAs.has(option.name)) {
@@ -567,12 +573,15 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
   const issue = (message: string) => problems.push(message);
   if (pools !== undefined) {
     if (c.tlsPort !== undefined && pools.length > 1) {
-      issue(`--tls-port: ${configFile} has ${pools.length} pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only`);
+      issue(
+        `--tls-port: ${configFile} has ${pools.length} pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only`,
+      );
     }
   } else {
     const l1Backend = has('l1-sock') || has('l1-addr');
     if (has('l1-sock') && has('l1-addr')) issue(`give ${w('l1-sock')} or ${w('l1-addr')}, not both`);
-    if (l1Backend && has('l1-inmem')) issue(`${w('l1-inmem')} cannot be combined with ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')}: the L1 is one or the other`);
+    if (l1Backend && has('l1-inmem'))
+      issue(`${w('l1-inmem')} cannot be combined with ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')}: the L1 is one or the other`);
     if (l1Backend && has('l1-inmem-size')) {
       issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')} makes a memcached the L1`);
     }
@@ -586,14 +595,18 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
     if (c.l2Enabled && !l2Given) issue(`${w('l2-enabled')} needs --l2-sock or --l2-addr`);
     if (l2Given && !c.l2Enabled) issue(`${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')} needs --l2-enabled`);
     if (has('batch-port') && !c.l2Enabled) issue(`${w('batch-port')} serves the L1L2Batch tiers and needs --l2-enabled`);
-    if (c.useDomainSocket && has('port')) issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
+    if (c.useDomainSocket && has('port'))
+      issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
     if (!c.useDomainSocket && has('sock-path')) issue(`${w('sock-path')} needs --use-domain-socket`);
-    if (c.tlsOnly && c.useDomainSocket) issue(`${w('tls-only')} cannot be combined with ${w('use-domain-socket')} (it removes the plaintext listener)`);
+    if (c.tlsOnly && c.useDomainSocket)
+      issue(`${w('tls-only')} cannot be combined with ${w('use-domain-socket')} (it removes the plaintext listener)`);
     if (c.tlsOnly && has('batch-port')) issue(`${w('tls-only')} cannot be combined with ${w('batch-port')} (the batch port is plaintext)`);
     if (c.tlsOnly && has('port')) issue(`${w('tls-only')} cannot be combined with ${w('port')} (there is no plaintext listener)`);
-    if (c.batchPort !== undefined && c.batchPort !== 0 && !c.useDomainSocket && c.batchPort === c.port) issue(`${w('batch-port')} must differ from ${w('port')} (both ${c.port})`);
+    if (c.batchPort !== undefined && c.batchPort !== 0 && !c.useDomainSocket && c.batchPort === c.port)
+      issue(`${w('batch-port')} must differ from ${w('port')} (both ${c.port})`);
   }
-  if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined)) issue(`${w('tls-port')} needs --tls-cert and --tls-key`);
+  if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined))
+    issue(`${w('tls-port')} needs --tls-cert and --tls-key`);
   if (c.tlsPort === undefined) {
     for (const name of ['tls-cert', 'tls-key', 'tls-ca', 'tls-only']) if (has(name)) issue(`${w(name)} needs --tls-port`);
   } else if (c.tlsPort !== 0 && pools === undefined) {
@@ -618,7 +631,9 @@ export async function checkHosts(c: Config): Promise<void> {
       await lookup(c.host);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-      problems.push(`--host ${c.host} does not resolve (${code}): give an IP address of this machine (such as 127.0.0.1, ::1 or 0.0.0.0) or a name that resolves to one`);
+      problems.push(
+        `--host ${c.host} does not resolve (${code}): give an IP address of this machine (such as 127.0.0.1, ::1 or 0.0.0.0) or a name that resolves to one`,
+      );
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { constants } from 'node:os';
 import { ChunkedHandler } from '@cleave/chunked';
-import { type Address } from '@cleave/core';
+import type { Address } from '@cleave/core';
 import { InMemoryHandler } from '@cleave/handler-inmem';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { l1l2, l1l2Batch } from '@cleave/tiers';
@@ -21,7 +21,8 @@ const backendAddress = (sock: string | undefined, addr: Address | undefined): Ad
 
 /** The tiers the flags describe, in words: "in-memory L1 67108864 bytes", "L1 memcached 127.0.0.1:11311 (chunked)". */
 function describeTiers(config: Config): string {
-  const memcached = (address: Address, label: string) => `${label} memcached ${describeListen(address)}${config.chunked ? ' (chunked)' : ''}`;
+  const memcached = (address: Address, label: string) =>
+    `${label} memcached ${describeListen(address)}${config.chunked ? ' (chunked)' : ''}`;
   const l1Address = backendAddress(config.l1Sock, config.l1Addr);
   const l1 = l1Address ? memcached(l1Address, 'L1') : `in-memory L1 ${config.l1InmemSize} bytes`;
   const l2Address = backendAddress(config.l2Sock, config.l2Addr);
@@ -73,12 +74,18 @@ const describeServer = (s: Server) => s.addresses.map((a) => withTls(describeLis
 
 /** What --check says would be served: the lines the start would write, before anything listens. */
 function wouldServe(config: Config, security: Security): string[] {
-  const tlsListener = security.tls !== undefined && config.tlsPort !== undefined ? withTls(describeListen({ host: config.host, port: config.tlsPort }), true) : undefined;
+  const tlsListener =
+    security.tls !== undefined && config.tlsPort !== undefined
+      ? withTls(describeListen({ host: config.host, port: config.tlsPort }), true)
+      : undefined;
   if (config.pools) {
-    return config.pools.map((p) => poolLine(p, security, [describeListen(p.listenAddress), ...(tlsListener ? [tlsListener] : [])].join(' and ')));
+    return config.pools.map((p) =>
+      poolLine(p, security, [describeListen(p.listenAddress), ...(tlsListener ? [tlsListener] : [])].join(' and ')),
+    );
   }
   const listeners: string[] = [];
-  if (!config.tlsOnly) listeners.push(describeListen(config.useDomainSocket ? { path: config.sockPath } : { host: config.host, port: config.port }));
+  if (!config.tlsOnly)
+    listeners.push(describeListen(config.useDomainSocket ? { path: config.sockPath } : { host: config.host, port: config.port }));
   if (tlsListener) listeners.push(tlsListener);
   const batch = config.batchPort !== undefined ? describeListen({ host: config.host, port: config.batchPort }) : undefined;
   return [tiersLine(config, security, listeners.join(' and '), batch)];

@@ -75,7 +75,10 @@ describe('bad flag values name the flag and say what is allowed', () => {
 
   it('a missing value', async () => {
     await expectRefused(['--port'], `--port needs a value: ${PORT_RULE}`);
-    await expectRefused(['--max-conns', '--chunked'], '--max-conns needs a value: a whole number from 1 to 1000000; it is followed by the option --chunked');
+    await expectRefused(
+      ['--max-conns', '--chunked'],
+      '--max-conns needs a value: a whole number from 1 to 1000000; it is followed by the option --chunked',
+    );
   });
 
   it('an unknown option, with the nearest one', async () => {
@@ -90,11 +93,17 @@ describe('bad flag values name the flag and say what is allowed', () => {
     await expectRefused(['--l1-sock', '/tmp/mc.sock', '--l1-addr', '127.0.0.1:11311'], 'give --l1-sock or --l1-addr, not both');
     await expectRefused(['--chunked'], '--chunked needs a memcached L1 (--l1-sock or --l1-addr)');
     await expectRefused(['--max-item-size', '2m', '--l1-inmem-size', '1m'], '--max-item-size (2m) must not exceed --l1-inmem-size (1m)');
-    await expectRefused(['--use-domain-socket', '--port', '11311'], '--port cannot be combined with --use-domain-socket: it listens on --sock-path instead');
+    await expectRefused(
+      ['--use-domain-socket', '--port', '11311'],
+      '--port cannot be combined with --use-domain-socket: it listens on --sock-path instead',
+    );
   });
 
   it('a file that cannot be read', async () => {
-    await expectRefused(['--config', join(dir, 'missing.yml')], `--config ${join(dir, 'missing.yml')}: cannot read it: no such file (ENOENT)`);
+    await expectRefused(
+      ['--config', join(dir, 'missing.yml')],
+      `--config ${join(dir, 'missing.yml')}: cannot read it: no such file (ENOENT)`,
+    );
     await expectRefused(['--auth-file', dir], `--auth-file ${dir}: cannot read it: it is a directory (EISDIR)`);
     const yml = file('users-missing.yml', `auth-file: ${join(dir, 'no-users')}\n`);
     await expectRefused(['--config', yml], `auth-file in ${yml}: ${join(dir, 'no-users')}: cannot read it: no such file (ENOENT)`);
@@ -143,7 +152,12 @@ describe('bad flag values name the flag and say what is allowed', () => {
 describe('config files', () => {
   it('YAML with memproxy keys is read as YAML; sizes keep their suffixes', () => {
     const yml = file('memproxy.yml', 'port: 11311\nl1-inmem-size: 64m\nmax-item-size: 512k\nidle-timeout: 30s\n');
-    expect(loadConfig(['--config', yml])).toMatchObject({ port: 11311, l1InmemSize: 64 << 20, maxItemSize: 512 << 10, idleTimeout: 30_000 });
+    expect(loadConfig(['--config', yml])).toMatchObject({
+      port: 11311,
+      l1InmemSize: 64 << 20,
+      maxItemSize: 512 << 10,
+      idleTimeout: 30_000,
+    });
     const big = file('big.yml', 'l1-inmem-size: 1g\nmax-item-size: 16m\nuse-domain-socket: true\n');
     expect(loadConfig(['--config', big])).toMatchObject({ l1InmemSize: 1 << 30, maxItemSize: 16 << 20, useDomainSocket: true });
   });
@@ -160,7 +174,11 @@ describe('config files', () => {
 
   it('a bad value names the key and the file', async () => {
     const yml = file('bad.yml', 'port: -1\nchunked: yes\n');
-    await expectRefused(['--config', yml], `port in ${yml} must be ${PORT_RULE}, got -1`, `chunked in ${yml} must be true or false, got 'yes'`);
+    await expectRefused(
+      ['--config', yml],
+      `port in ${yml} must be ${PORT_RULE}, got -1`,
+      `chunked in ${yml} must be true or false, got 'yes'`,
+    );
     const json = file('bad.json', '{"maxConns": 0}');
     await expectRefused(['--config', json], `maxConns in ${json} must be a whole number from 1 to 1000000, got 0`);
   });
@@ -169,10 +187,15 @@ describe('config files', () => {
     const broken = file('broken.yml', 'port: [1\n');
     const r = await runMemproxy(['--config', broken]);
     expect(r.stderr).toBe(
-      refused(`--config ${broken}: neither a JSON object nor YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`),
+      refused(
+        `--config ${broken}: neither a JSON object nor YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`,
+      ),
     );
     const list = file('list.yml', '- 1\n- 2\n');
-    await expectRefused(['--config', list], `--config ${list}: holds a list; give memproxy's options (one 'key: value' per line, e.g. port: 11311) or nutcracker pools`);
+    await expectRefused(
+      ['--config', list],
+      `--config ${list}: holds a list; give memproxy's options (one 'key: value' per line, e.g. port: 11311) or nutcracker pools`,
+    );
   });
 
   it('a nutcracker.yml is told by its pools and checked as nutcracker checks it', async () => {
@@ -189,8 +212,17 @@ describe('--check', () => {
     const yml = file('check.yml', `port: 11311\nl1-inmem-size: 128m\n`);
     const users = file('users', 'alice:secret\n');
     const r = await runMemproxy([
-      '--config', yml, '--tls-port', '11312', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem'),
-      '--auth-file', users, '--check',
+      '--config',
+      yml,
+      '--tls-port',
+      '11312',
+      '--tls-cert',
+      tlsFixturePath('server.pem'),
+      '--tls-key',
+      tlsFixturePath('server-key.pem'),
+      '--auth-file',
+      users,
+      '--check',
     ]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe(
@@ -198,14 +230,27 @@ describe('--check', () => {
         'in-memory L1 134217728 bytes, auth required (1 user), max item 1048576 bytes, max 1024 connections\n',
     );
     expect(r.code).toBe(0);
-    const pools = file('check-pools.yml', 'alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1\n   - 127.0.0.1:11212:1\n');
+    const pools = file(
+      'check-pools.yml',
+      'alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1\n   - 127.0.0.1:11212:1\n',
+    );
     const p = await runMemproxy(['--config', pools, '--check']);
-    expect(p.stdout).toBe("memproxy: configuration OK: would listen on 127.0.0.1:22121: pool 'alpha', 2 memcached servers (ketama/fnv1a_64)\n");
+    expect(p.stdout).toBe(
+      "memproxy: configuration OK: would listen on 127.0.0.1:22121: pool 'alpha', 2 memcached servers (ketama/fnv1a_64)\n",
+    );
     expect(p.code).toBe(0);
   });
 
   it('finds what would fail at start: a key that does not belong to the certificate, a CA file without certificates, a malformed auth file, a log file that is a directory', async () => {
-    const tls = ['--tls-port', '11312', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('client-key.pem'), '--check'];
+    const tls = [
+      '--tls-port',
+      '11312',
+      '--tls-cert',
+      tlsFixturePath('server.pem'),
+      '--tls-key',
+      tlsFixturePath('client-key.pem'),
+      '--check',
+    ];
     const r = await runMemproxy(tls);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
@@ -214,13 +259,26 @@ describe('--check', () => {
     );
     const notCa = file('not-ca.pem', 'no certificate here\n');
     await expectRefused(
-      ['--tls-port', '11312', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem'), '--tls-ca', notCa, '--check'],
+      [
+        '--tls-port',
+        '11312',
+        '--tls-cert',
+        tlsFixturePath('server.pem'),
+        '--tls-key',
+        tlsFixturePath('server-key.pem'),
+        '--tls-ca',
+        notCa,
+        '--check',
+      ],
       `--tls-ca ${notCa}: holds no PEM certificate; give the CA certificate(s) that sign the client certificates, in PEM`,
     );
     const users = file('bad-users', 'alice:secret\nbob\n');
     await expectRefused(['--auth-file', users, '--check'], `--auth-file ${users}: line 2: expected username:password`);
     mkdirSync(join(dir, 'logs.d'));
-    await expectRefused(['--log-file', join(dir, 'logs.d'), '--check'], `--log-file ${join(dir, 'logs.d')}: cannot append to it: it is a directory`);
+    await expectRefused(
+      ['--log-file', join(dir, 'logs.d'), '--check'],
+      `--log-file ${join(dir, 'logs.d')}: cannot append to it: it is a directory`,
+    );
   });
 });
 

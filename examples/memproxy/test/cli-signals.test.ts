@@ -46,7 +46,10 @@ describe('SIGHUP', () => {
 
     renameSync(log, `${log}.1`);
     child.kill('SIGHUP');
-    await vi.waitFor(() => expect(read(log)).toMatch(new RegExp(`^\\S+ memproxy: SIGHUP received: reopened log file ${log}; still serving\\n$`)), WAIT);
+    await vi.waitFor(
+      () => expect(read(log)).toMatch(new RegExp(`^\\S+ memproxy: SIGHUP received: reopened log file ${log}; still serving\\n$`)),
+      WAIT,
+    );
     await served(listening);
     expect(read(`${log}.1`)).toMatch(/^\S+ memproxy listening on /);
     expect(read(`${log}.1`)).not.toContain('SIGHUP');
@@ -98,7 +101,10 @@ describe('a second SIGTERM or SIGINT while draining', () => {
       await vi.waitFor(() => expect(Buffer.concat(received).toString('latin1')).toContain('held'), WAIT);
 
       mp.child.kill(signal);
-      await vi.waitFor(() => expect(mp.stdout()).toContain(`memproxy: ${signal}, finishing requests in flight (${signal} again to exit at once)\n`), WAIT);
+      await vi.waitFor(
+        () => expect(mp.stdout()).toContain(`memproxy: ${signal}, finishing requests in flight (${signal} again to exit at once)\n`),
+        WAIT,
+      );
       expect(mp.child.exitCode).toBeNull();
       mp.child.kill(signal);
       expect(await exited).toBe(status);
