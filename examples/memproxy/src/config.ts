@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { parseAddress, type HostPort } from '@cleave/core';
 import { checkListenHosts, ConfError, parseConf, type ConfPool } from './twemproxy/conf.js';
-import { nearest } from './suggest.js';
+import { nearest } from '@cleave/core';
 
 /** "64m", "1k", "16MB", "1048576" → bytes. */
 export function parseSize(text: string): number {

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { minKeyLength } from './keys.js';
-import { nearest } from './suggest.js';
+import { nearest } from '@cleave/core';
 import { MAX_VALUE_SIZE, parseSizeSpec, type SizeSpec } from './sizes.js';
 
 export const WORKLOADS = ['blast', 'setget', 'sizes', 'fill', 'mix'] as const;

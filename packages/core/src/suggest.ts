@@ -1,4 +1,4 @@
-/** "Did you mean …?" for a mistyped option, workload or protocol name. */
+/** "Did you mean …?" for a mistyped flag, config key, workload or protocol name (memproxy, cleave-load). */
 
 /** Edits (insert, delete, substitute, swap two neighbours) that turn a into b. */
 export function editDistance(a: string, b: string): number {
