@@ -137,7 +137,8 @@ export async function runBin(bin, args, { build = 'missing' } = {}) {
   process.off('SIGINT', stopBuilding);
   process.off('SIGTERM', stopBuilding);
 
-  process.argv = [process.argv[0], file, ...args];
+  // pnpm passes on the `--` of `pnpm <script> -- <options>`; a bin such as cleave-twemproxy would take it for an argument.
+  process.argv = [process.argv[0], file, ...(args[0] === '--' ? args.slice(1) : args)];
   await import(pathToFileURL(file).href);
 }
 

@@ -162,6 +162,12 @@ describe('pnpm start and the bins, from a copy without builds', () => {
     expect(existsSync(dist('packages/loadgen', 'index.js'))).toBe(false);
   });
 
+  it('hands a bin its options without the `--` that pnpm passes on', async () => {
+    const r = await run(['scripts/run-bin.mjs', 'cleave-twemproxy', '--', '-V']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^This is cleave-twemproxy-/);
+  });
+
   it('starts without building when nothing changed, and stops gracefully on TERM', async () => {
     const s = await serve(['scripts/start.mjs', '-p', '0']);
     expect(await version(s.port)).toMatch(/^VERSION /);
@@ -177,6 +183,8 @@ describe('pnpm start and the bins, from a copy without builds', () => {
     appendFileSync(join(copy, 'packages/core/src/index.ts'), '\n// changed\n');
     const s = await serve(['scripts/start.mjs', '-p', '0']);
     expect(s.stderr()).toBe('building core, without .d.ts…\n');
+    // Served a request: past the listening line, its signal handlers are in place.
+    expect(await version(s.port)).toMatch(/^VERSION /);
     s.child.kill('SIGINT');
     expect((await s.exited).code).toBe(0);
   });
@@ -220,6 +228,7 @@ describe('pnpm start and the bins, from a copy without builds', () => {
     });
     const server = Number(/^server pid (\d+)\n/.exec(s.stderr())![1]);
     orphans.add(server);
+    expect(await version(s.port)).toMatch(/^VERSION /);
     s.child.kill('SIGKILL');
     // The pipes close once memproxy, which shares them, has noticed, finished and exited.
     await s.exited;
