@@ -1,14 +1,14 @@
 // memproxy's own lines (listening, signals, failures): on stdout and stderr, or appended to the --log-file,
 // which SIGHUP reopens so a rotated file is let go of.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { LogFile } from './log-file.js';
 
 export class Log {
-  private fd: number | undefined;
+  private readonly out: LogFile | undefined;
 
-  /** Log to `file` (appended to, created 0644), or to stdout/stderr. Throws when the file cannot be opened. */
+  /** Log to `file`, or to stdout/stderr. Throws when the file cannot be opened. */
   constructor(readonly file?: string) {
-    if (file !== undefined) this.fd = openSync(file, 'a', 0o644);
+    if (file !== undefined) this.out = new LogFile(file);
   }
 
   /** What memproxy does: stdout, or a line of the file. */
@@ -24,36 +24,23 @@ export class Log {
   /** A failure to start: in the file, and on stderr too, so whoever started memproxy sees why it did not. */
   fatal(line: string): void {
     this.error(line);
-    if (this.fd !== undefined) process.stderr.write(line + '\n');
+    if (this.out !== undefined) process.stderr.write(line + '\n');
   }
 
   /** Close the file and open it again by its name (after a rotation renamed it); says what it did. */
   reopen(): string {
-    if (this.file === undefined) return 'no --log-file to reopen';
-    if (this.fd !== undefined) closeSync(this.fd);
-    try {
-      this.fd = openSync(this.file, 'a', 0o644);
-      return `reopened log file ${this.file}`;
-    } catch (e) {
-      this.fd = undefined;
-      return `could not reopen log file ${this.file} (${(e as Error).message}); logging to stdout and stderr`;
-    }
+    if (this.out === undefined) return 'no --log-file to reopen';
+    const failed = this.out.reopen();
+    if (failed === undefined) return `reopened log file ${this.file}`;
+    return `could not reopen log file ${this.file} (${failed.message}); its lines are dropped until a SIGHUP reopens it`;
   }
 
   close(): void {
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
+    this.out?.close();
   }
 
   private write(stream: NodeJS.WriteStream, line: string): void {
-    if (this.fd === undefined) {
-      stream.write(line + '\n');
-      return;
-    }
-    try {
-      writeSync(this.fd, `${new Date().toISOString()} ${line}\n`);
-    } catch {
-      // A log that cannot be written is no reason to stop serving.
-    }
+    if (this.out === undefined) stream.write(line + '\n');
+    else this.out.write(`${new Date().toISOString()} ${line}\n`);
   }
 }

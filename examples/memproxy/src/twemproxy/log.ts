@@ -2,7 +2,8 @@
 // "[YYYY-MM-DD HH:MM:SS.mmm] message" in local time, to stderr or appended to the -o file, which SIGHUP reopens
 // (for log rotation) and SIGTTIN/SIGTTOU make more or less verbose, as nutcracker's do.
 
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
+import { LogFile } from '../log-file.js';
 import { LOG_MAX, LOG_MIN } from './args.js';
 
 /** nutcracker's log levels (nc_log.h). */
@@ -32,16 +33,14 @@ function stamp(d: Date): string {
 }
 
 export class Log {
-  private fd: number;
+  /** The -o file; stderr without one. */
+  private readonly out: LogFile | undefined;
   private level: number;
 
   /** Open the log: `file` appended to (created 0644), or stderr. Throws when the file cannot be opened. */
-  constructor(
-    level: number,
-    private readonly file?: string,
-  ) {
+  constructor(level: number, file?: string) {
     this.level = Math.max(LOG_MIN, Math.min(level, LOG_MAX));
-    this.fd = file === undefined || file === '' ? STDERR : openSync(file, 'a', 0o644);
+    if (file !== undefined && file !== '') this.out = new LogFile(file);
   }
 
   get verbosity(): number {
@@ -60,9 +59,13 @@ export class Log {
 
   /** Write `message` whatever the level (nutcracker's loga: start and stop lines, signals). */
   always(message: string): void {
-    if (this.fd < 0) return;
+    const line = `[${stamp(new Date())}] ${message}\n`;
+    if (this.out !== undefined) {
+      this.out.write(line);
+      return;
+    }
     try {
-      writeSync(this.fd, `[${stamp(new Date())}] ${message}\n`);
+      writeSync(STDERR, line);
     } catch {
       // A log that cannot be written is not a reason to stop serving.
     }
@@ -86,17 +89,9 @@ export class Log {
 
   /** SIGHUP: reopen the file (after a rotation moved it away); stderr stays stderr. */
   reopen(): void {
-    if (this.fd === STDERR || this.file === undefined) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
-    try {
-      this.fd = openSync(this.file, 'a', 0o644);
-    } catch (e) {
-      this.fd = -1;
-      process.stderr.write(`cleave-twemproxy: reopening log file '${this.file}' failed, ignored: ${(e as Error).message}\n`);
+    const failed = this.out?.reopen();
+    if (failed !== undefined) {
+      process.stderr.write(`cleave-twemproxy: reopening log file '${this.out!.path}' failed, ignored: ${failed.message}\n`);
     }
   }
 
@@ -117,7 +112,6 @@ export class Log {
   }
 
   close(): void {
-    if (this.fd !== STDERR && this.fd >= 0) closeSync(this.fd);
-    this.fd = -1;
+    this.out?.close();
   }
 }
