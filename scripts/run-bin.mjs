@@ -116,7 +116,18 @@ export async function runBin(bin, args, { build = 'missing' } = {}) {
   };
   process.on('SIGINT', stopBuilding);
   process.on('SIGTERM', stopBuilding);
+  // A launcher gone after the bin got its INT or TERM (Ctrl-C reaches pnpm and npx too) must not send the
+  // TERM that would cut its finishing short: once the bin handles a signal, its arrival is noted beside it.
+  let signalled = false;
+  const noted = new Set();
+  const noteSignals = (event) => {
+    if ((event === 'SIGINT' || event === 'SIGTERM') && !noted.has(event)) {
+      noted.add(event);
+      process.on(event, () => (signalled = true));
+    }
+  };
   watchLaunchers((pid) => {
+    if (signalled) return;
     process.stderr.write(`${bin}: the command that started it (pid ${pid}) has exited; stopping\n`);
     process.kill(process.pid, 'SIGTERM');
   });
@@ -136,6 +147,7 @@ export async function runBin(bin, args, { build = 'missing' } = {}) {
   }
   process.off('SIGINT', stopBuilding);
   process.off('SIGTERM', stopBuilding);
+  process.on('newListener', noteSignals);
 
   // pnpm passes on the `--` of `pnpm <script> -- <options>`; a bin such as cleave-twemproxy would take it for an argument.
   process.argv = [process.argv[0], file, ...(args[0] === '--' ? args.slice(1) : args)];

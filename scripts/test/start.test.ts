@@ -10,6 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startMemcached, startSlowRelay } from '@cleave/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -97,20 +98,40 @@ function serve(args: string[], spawnArgs?: { command: string; args: string[]; en
   });
 }
 
-/** Sends `version` and returns memcached's answer. */
-function version(port: number): Promise<string> {
+/** Sends one request and returns the answer: complete once it ends with `end`, or what came before the server closed. */
+function request(port: number, text: string, end = '\r\n'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1', () => s.write('version\r\n'));
+    const s = net.connect(port, '127.0.0.1', () => s.write(text));
     let got = '';
     s.on('data', (d) => {
       got += d;
-      if (got.endsWith('\r\n')) {
+      if (got.endsWith(end)) {
         s.end();
         resolve(got);
       }
     });
+    s.on('close', () => resolve(got));
     s.on('error', reject);
   });
+}
+
+const version = (port: number) => request(port, 'version\r\n');
+
+/**
+ * memproxy started by start.mjs under a launcher standing for npx (a package manager's script, as its
+ * environment says); the launcher reports memproxy's pid first. Killed, the launcher passes nothing on,
+ * as npx's shell does with a TERM.
+ */
+async function launched(args: string[]): Promise<Serving & { server: number }> {
+  const launcher = `const c = require('node:child_process').spawn(process.execPath, ['scripts/start.mjs', ...${JSON.stringify(args)}], { stdio: 'inherit' });
+    process.stderr.write('server pid ' + c.pid + '\\n'); setInterval(() => {}, 1000);`;
+  const s = await serve([], { command: process.execPath, args: ['-e', launcher], env: withoutLauncher({ npm_lifecycle_event: 'start' }) });
+  const server = Number(/^server pid (\d+)\n/.exec(s.stderr())![1]);
+  orphans.add(server);
+  s.exited.then(() => orphans.delete(server));
+  // Served a request: past the listening line, memproxy's signal handlers are in place.
+  expect(await version(s.port)).toMatch(/^VERSION /);
+  return { ...s, server };
 }
 
 /** Whether something accepts connections on the port. */
@@ -130,7 +151,13 @@ beforeAll(copyRepository);
 
 afterAll(() => {
   for (const c of children) c.kill('SIGKILL');
-  for (const pid of orphans) process.kill(pid, 'SIGKILL');
+  for (const pid of orphans) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
   rmSync(copy, { recursive: true, force: true });
 });
 
@@ -218,24 +245,36 @@ describe('pnpm start and the bins, from a copy without builds', () => {
   });
 
   it('stops gracefully when the command that launched it is gone', async () => {
-    // The launcher stands for npx: killed, it passes nothing on, as npx's shell does with a TERM.
-    const launcher = `const c = require('node:child_process').spawn(process.execPath, ['scripts/start.mjs', '-p', '0'], { stdio: 'inherit' });
-      process.stderr.write('server pid ' + c.pid + '\\n'); setInterval(() => {}, 1000);`;
-    const s = await serve([], {
-      command: process.execPath,
-      args: ['-e', launcher],
-      env: withoutLauncher({ npm_lifecycle_event: 'start' }),
-    });
-    const server = Number(/^server pid (\d+)\n/.exec(s.stderr())![1]);
-    orphans.add(server);
-    expect(await version(s.port)).toMatch(/^VERSION /);
+    const s = await launched(['-p', '0']);
     s.child.kill('SIGKILL');
     // The pipes close once memproxy, which shares them, has noticed, finished and exited.
     await s.exited;
-    expect(s.stderr()).toBe(`server pid ${server}\nmemproxy: the command that started it (pid ${s.child.pid}) has exited; stopping\n`);
+    expect(s.stderr()).toBe(`server pid ${s.server}\nmemproxy: the command that started it (pid ${s.child.pid}) has exited; stopping\n`);
     expect(s.stdout()).toContain('memproxy: SIGTERM, finishing requests in flight');
     expect(await listening(s.port)).toBe(false);
-    orphans.delete(server);
+  });
+
+  it('a launcher gone after Ctrl-C does not cut short the requests memproxy is finishing', async () => {
+    const mc = await startMemcached();
+    const relay = await startSlowRelay({ target: { port: mc.port } });
+    try {
+      const s = await launched(['-p', '0', '--l1-addr', `127.0.0.1:${relay.port}`, '--backend-timeout', '30s']);
+      relay.delayMs = 2500;
+      const miss = request(s.port, 'get k\r\n', 'END\r\n');
+      // The get is at memcached (its reply is held in the relay): in flight in memproxy.
+      await waitFor(async () => /STAT cmd_get [1-9]/.test(await request(mc.port, 'stats\r\n', 'END\r\n')));
+      // Ctrl-C: pnpm passes the INT on to memproxy, and npx exits.
+      process.kill(s.server, 'SIGINT');
+      s.child.kill('SIGKILL');
+      expect(await miss).toBe('END\r\n');
+      await s.exited;
+      expect(s.stdout()).toContain('memproxy: SIGINT, finishing requests in flight');
+      expect(s.stdout()).not.toContain('exiting now');
+      expect(s.stderr()).toBe(`server pid ${s.server}\n`);
+    } finally {
+      await relay.close();
+      await mc.stop();
+    }
   });
 
   it('shows the failed build with the tool output and does not start', async () => {
@@ -254,3 +293,11 @@ describe('pnpm start and the bins, from a copy without builds', () => {
     }
   });
 });
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`still not so after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
