@@ -258,7 +258,9 @@ export async function buildChanged({
 
 export class BuildError extends Error {}
 
-async function main(argv) {
+async function main(args) {
+  // pnpm passes on the `--` of `pnpm build -- --force`.
+  const argv = args.filter((a) => a !== '--');
   const flags = new Set(argv.filter((a) => a.startsWith('--')));
   const targets = argv.filter((a) => !a.startsWith('--'));
   for (const f of flags) {
