@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Builds the workspace packages whose inputs changed since their last build, each with its own "build"
-// script, in dependency order, two at a time on two cores. Quiet unless a build fails.
+// script, in dependency order, one per core at a time. Quiet unless a build fails.
 //
 //   node scripts/build-changed.mjs [--no-dts] [--force] [package name or folder ...]
 //
