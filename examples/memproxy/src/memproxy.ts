@@ -210,15 +210,17 @@ async function main(): Promise<void> {
   const onHangup: Array<() => string> = [() => log.reopen()];
   process.on('SIGHUP', () => log.info(`memproxy: SIGHUP received: ${onHangup.map((step) => step()).join('; ')}; still serving`));
 
-  let servers: Server[];
-  try {
-    servers = config.pools ? await servePoolsOf(config, security, config.pools, log) : await serveTiers(config, security, log);
-  } catch (e) {
-    log.fatal(`memproxy: ${listenProblem(e, config)}`);
-    process.exit(1);
-  }
-
+  // INT and TERM are handled from before the first listener opens, so a signal during start-up stops it gracefully too.
+  let servers: Server[] | undefined;
   let stopping = false;
+  const finish = (listening: Server[]) =>
+    Promise.all([...listening].reverse().map((s) => s.close())).then(
+      () => process.exit(0),
+      (err) => {
+        log.error(`memproxy: shutdown failed: ${String(err)}`);
+        process.exit(1);
+      },
+    );
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     if (stopping) {
       log.info(`memproxy: ${signal} while finishing the requests in flight: exiting now without them`);
@@ -226,16 +228,18 @@ async function main(): Promise<void> {
     }
     stopping = true;
     log.info(`memproxy: ${signal}, finishing requests in flight (${signal} again to exit at once)`);
-    Promise.all([...servers].reverse().map((s) => s.close())).then(
-      () => process.exit(0),
-      (err) => {
-        log.error(`memproxy: shutdown failed: ${String(err)}`);
-        process.exit(1);
-      },
-    );
+    if (servers !== undefined) finish(servers);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    servers = config.pools ? await servePoolsOf(config, security, config.pools, log) : await serveTiers(config, security, log);
+  } catch (e) {
+    log.fatal(`memproxy: ${listenProblem(e, config)}`);
+    process.exit(1);
+  }
+  if (stopping) finish(servers);
 }
 
 main().catch((err) => {
