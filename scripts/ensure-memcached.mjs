@@ -21,7 +21,10 @@ if (!isRoot) {
 }
 console.log(`installing ${missing.join(', ')} with apt-get ...`);
 const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-for (const args of [['update', '-q'], ['install', '-y', '-q', ...missing]]) {
+for (const args of [
+  ['update', '-q'],
+  ['install', '-y', '-q', ...missing],
+]) {
   const r = spawnSync('apt-get', args, { stdio: 'inherit', env });
   if (r.status !== 0) {
     console.error(`apt-get ${args.join(' ')} failed (exit ${r.status}); install ${missing.join(' ')} by hand.`);

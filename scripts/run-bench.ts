@@ -6,7 +6,9 @@ import { join } from 'node:path';
 
 const dir = join(process.cwd(), 'bench');
 const only = process.argv[2];
-for (const f of readdirSync(dir).filter((f) => f.endsWith('.bench.ts')).sort()) {
+for (const f of readdirSync(dir)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .sort()) {
   if (only && !f.includes(only)) continue;
   await import(pathToFileURL(join(dir, f)).href);
 }

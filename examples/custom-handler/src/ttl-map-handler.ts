@@ -143,8 +143,7 @@ export class TtlMapHandler implements Handler {
       case 'append':
       case 'prepend': {
         if (old === undefined) return 'NOT_STORED';
-        const value =
-          cmd.mode === 'append' ? Buffer.concat([old.value, cmd.value]) : Buffer.concat([cmd.value, old.value]);
+        const value = cmd.mode === 'append' ? Buffer.concat([old.value, cmd.value]) : Buffer.concat([cmd.value, old.value]);
         // memcached cannot allocate the grown item and does not store it.
         if (value.length > this.maxItemSize) return 'NOT_STORED';
         // The item keeps its flags and exptime; those sent with append/prepend are ignored.

@@ -46,9 +46,7 @@ describe('memjs (binary protocol) against TtlMapHandler', () => {
   /** Runs one raw binary request through the client and returns memcached's response. */
   function perform(key: string, request: Buffer, seq: number): Promise<memjs.Response> {
     return new Promise((resolve, reject) => {
-      client.perform(key, request, seq, (err: Error | null, response: memjs.Response) =>
-        err ? reject(err) : resolve(response),
-      );
+      client.perform(key, request, seq, (err: Error | null, response: memjs.Response) => (err ? reject(err) : resolve(response)));
     });
   }
 
@@ -175,12 +173,7 @@ describe('memcached (text protocol) against TtlMapHandler', () => {
 
   /** The client passes touch's result to the callback; @types/memcached leaves it out. */
   const touch = (key: string, lifetime: number, cb: (err: unknown, touched: boolean) => void) =>
-    (client.touch as (k: string, l: number, cb: (err: unknown, touched: boolean) => void) => void).call(
-      client,
-      key,
-      lifetime,
-      cb,
-    );
+    (client.touch as (k: string, l: number, cb: (err: unknown, touched: boolean) => void) => void).call(client, key, lifetime, cb);
 
   beforeEach(async () => {
     run = await start();

@@ -262,7 +262,7 @@ describe('the contract on the wire', () => {
     }
   });
 
-  it('lists the handler\'s stats after the server\'s, resets them, and refuses unknown groups', async () => {
+  it("lists the handler's stats after the server's, resets them, and refuses unknown groups", async () => {
     const [set, stats, reset, after, items] = await exchange(
       ['set st:a 0 0 1\r\nx\r\n', '\r\n'],
       ['stats\r\n', 'END\r\n'],

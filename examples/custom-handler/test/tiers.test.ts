@@ -17,7 +17,7 @@ function tiers() {
 }
 
 describe('TtlMapHandler under l1l2', () => {
-  it('holds L2\'s CAS unique and exptime in L1 after a write', () => {
+  it("holds L2's CAS unique and exptime in L1 after a write", () => {
     const { l1, l2, o } = tiers();
     l2.store({ mode: 'set', key: buf('other'), value: buf('x'), flags: 0, exptime: 0 }); // L2's CAS counter runs ahead
     const stored = o.store({ mode: 'set', key: buf('k'), value: buf('v'), flags: 7, exptime: 100 }) as ItemView;

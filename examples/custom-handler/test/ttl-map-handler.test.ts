@@ -234,7 +234,7 @@ describe('store', () => {
     expect(c.cas).toBeGreaterThan(b.cas);
   });
 
-  it('uses newCas as the CAS unique when given (meta E; l1l2 copying L2\'s CAS)', () => {
+  it("uses newCas as the CAS unique when given (meta E; l1l2 copying L2's CAS)", () => {
     const { h } = setup();
     expect(stored(store(h, 'set', 'k', 'v', { newCas: 12345678901234567890n })).cas).toBe(12345678901234567890n);
     expect(h.get({ key: buf('k') })!.cas).toBe(12345678901234567890n);
@@ -387,10 +387,8 @@ describe('delete', () => {
 });
 
 describe('arithmetic', () => {
-  const incr = (h: TtlMapHandler, key: string, delta: bigint, extra = {}) =>
-    h.arithmetic({ key: buf(key), incr: true, delta, ...extra });
-  const decr = (h: TtlMapHandler, key: string, delta: bigint, extra = {}) =>
-    h.arithmetic({ key: buf(key), incr: false, delta, ...extra });
+  const incr = (h: TtlMapHandler, key: string, delta: bigint, extra = {}) => h.arithmetic({ key: buf(key), incr: true, delta, ...extra });
+  const decr = (h: TtlMapHandler, key: string, delta: bigint, extra = {}) => h.arithmetic({ key: buf(key), incr: false, delta, ...extra });
   const digits = (o: ItemView | string) => stored(o).value.toString();
 
   it('increments and decrements a decimal value', () => {
@@ -483,7 +481,7 @@ describe('arithmetic', () => {
     expect(digits(incr(h, 'n', 1n, { compareCas: s.cas }))).toBe('2');
   });
 
-  it('uses newCas as the CAS unique when given (meta E; l1l2 copying L2\'s CAS)', () => {
+  it("uses newCas as the CAS unique when given (meta E; l1l2 copying L2's CAS)", () => {
     const { h } = setup();
     store(h, 'set', 'n', '1');
     expect(stored(incr(h, 'n', 1n, { newCas: 777n })).cas).toBe(777n);

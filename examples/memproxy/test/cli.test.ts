@@ -35,7 +35,11 @@ describe('memproxy configuration', () => {
     try {
       const file = join(dir, 'c.json');
       writeFileSync(file, JSON.stringify({ port: 1234, l1InmemSize: '128m', maxConns: 10 }));
-      expect(loadConfig(['--config', file, '--max-conns', '20'])).toMatchObject({ port: 1234, l1InmemSize: 128 * 1024 * 1024, maxConns: 20 });
+      expect(loadConfig(['--config', file, '--max-conns', '20'])).toMatchObject({
+        port: 1234,
+        l1InmemSize: 128 * 1024 * 1024,
+        maxConns: 20,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -46,7 +50,18 @@ describe('memproxy CLI', () => {
   it('--help lists every option and exits 0', async () => {
     const r = await runMemproxy(['--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--port', '--host', '--use-domain-socket', '--sock-path', '--l1-inmem', '--l1-inmem-size', '--max-conns', '--max-item-size', '--idle-timeout', '--config']) {
+    for (const flag of [
+      '--port',
+      '--host',
+      '--use-domain-socket',
+      '--sock-path',
+      '--l1-inmem',
+      '--l1-inmem-size',
+      '--max-conns',
+      '--max-item-size',
+      '--idle-timeout',
+      '--config',
+    ]) {
       expect(r.stdout).toContain(flag);
     }
   });

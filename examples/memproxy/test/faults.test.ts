@@ -54,7 +54,9 @@ const dir = mkdtempSync(join(tmpdir(), 'cleave-faults-'));
 cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
 
 async function backend(kind: 'tcp' | 'unix' = 'tcp', start = true): Promise<FixedMemcached> {
-  const mc = new FixedMemcached(kind === 'unix' ? { path: join(dir, `mc-${Math.random().toString(36).slice(2)}.sock`) } : { port: await freePort() });
+  const mc = new FixedMemcached(
+    kind === 'unix' ? { path: join(dir, `mc-${Math.random().toString(36).slice(2)}.sock`) } : { port: await freePort() },
+  );
   cleanup.push(() => mc.kill());
   if (start) await mc.start();
   return mc;
@@ -98,7 +100,13 @@ interface Fault {
  * round trips one request may take one after another (a reply may take that
  * many timeouts during a stall).
  */
-async function underLoad(mp: Running, fault: Fault, rounds: number, extra: Partial<LoadOptions> = {}, timeoutMs = TIMEOUT): Promise<CheckedLoad> {
+async function underLoad(
+  mp: Running,
+  fault: Fault,
+  rounds: number,
+  extra: Partial<LoadOptions> = {},
+  timeoutMs = TIMEOUT,
+): Promise<CheckedLoad> {
   const bound = rounds * timeoutMs + MARGIN;
   const load = new CheckedLoad({ port: mp.port, clients: CLIENTS, keys: KEYS, depth: 3, ...extra });
   if (fault.fromStart) {
@@ -155,7 +163,11 @@ async function exactRoundTrip(mp: Running, size = 100): Promise<void> {
   try {
     for (let i = 0; i < 8; i++) {
       const key = `exact${i}-${Math.random().toString(36).slice(2, 8)}`;
-      const set = await text.request(Buffer.concat([Buffer.from(`set ${key} ${i} 0 ${size}\r\n`), value, Buffer.from('\r\n')]), '\r\n', 5000);
+      const set = await text.request(
+        Buffer.concat([Buffer.from(`set ${key} ${i} 0 ${size}\r\n`), value, Buffer.from('\r\n')]),
+        '\r\n',
+        5000,
+      );
       expect(set.toString()).toBe('STORED\r\n');
       const got = await text.request(`get ${key}\r\n`, 'END\r\n', 5000);
       expect(got.equals(Buffer.concat([Buffer.from(`VALUE ${key} ${i} ${size}\r\n`), value, Buffer.from('\r\nEND\r\n')]))).toBe(true);
@@ -294,7 +306,10 @@ describe('stock clients through a stalled backend', () => {
     const mj = memjs.Client.create(`127.0.0.1:${mp.port}`, { retries: 0, timeout: 10, logger: { log: () => {} } });
     // failures/retry: keep the client from giving the server up for long after the SERVER_ERRORs it sees.
     const nm = new Memcached(`127.0.0.1:${mp.port}`, { retries: 0, timeout: 10_000, failures: 1000, retry: 100, reconnect: 100, idle: 0 });
-    cleanup.push(() => mj.close(), () => nm.end());
+    cleanup.push(
+      () => mj.close(),
+      () => nm.end(),
+    );
     const nmGet = (key: string) =>
       new Promise<{ err: unknown; data: unknown; ms: number }>((resolve) => {
         const t0 = Date.now();
@@ -318,7 +333,10 @@ describe('stock clients through a stalled backend', () => {
     let nmValue: unknown;
     while (Date.now() < deadline && (mjValue !== 'from-memjs' || nmValue !== 'from-npm')) {
       await sleep(100);
-      mjValue = await mj.get('mj').then((g) => g.value?.toString(), () => undefined);
+      mjValue = await mj.get('mj').then(
+        (g) => g.value?.toString(),
+        () => undefined,
+      );
       nmValue = (await nmGet('nm')).data;
     }
     expect(mjValue).toBe('from-memjs');
@@ -380,7 +398,11 @@ describe('chunked: values of many chunks (--chunked --chunk-size 4k)', () => {
 });
 
 describe('L1L2: in-memory L1 over a memcached L2 (--l2-enabled --l2-addr)', () => {
-  const l2 = (mc: FixedMemcached | SlowRelay) => ['--l2-enabled', '--l2-addr', `127.0.0.1:${mc instanceof FixedMemcached ? (mc.target as { port: number }).port : mc.port}`];
+  const l2 = (mc: FixedMemcached | SlowRelay) => [
+    '--l2-enabled',
+    '--l2-addr',
+    `127.0.0.1:${mc instanceof FixedMemcached ? (mc.target as { port: number }).port : mc.port}`,
+  ];
 
   it('L2 SIGKILL: writes and L1 misses fail promptly, L1 hits still answer; service after L2 is back', async () => {
     const mc = await backend();
@@ -449,7 +471,7 @@ describe('L1L2: memcached L1 over memcached L2 (--l1-addr --l2-enabled --l2-addr
     await exactRoundTrip(mp);
   });
 
-  it('L1 stalled while keys are rewritten: afterwards L2\'s values are served, never the copies L1 kept', async () => {
+  it("L1 stalled while keys are rewritten: afterwards L2's values are served, never the copies L1 kept", async () => {
     const { l1, l2, mp } = await tiers();
     const c = await RawClient.connect({ port: mp.port });
     const keys = Array.from({ length: 6 }, (_, i) => `rw${i}`);

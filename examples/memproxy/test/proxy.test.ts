@@ -78,7 +78,7 @@ describe('plain proxy: L1 is a memcached', () => {
   });
 });
 
-describe('chunked: values far larger than memcached\'s item limit', () => {
+describe("chunked: values far larger than memcached's item limit", () => {
   it('stores a 5 MiB value as chunks and reads it back byte for byte', async () => {
     const mc = await memcached({ args: ['-I', '1m'] });
     const mp = await memproxy(['--l1-addr', `127.0.0.1:${mc.port}`, '--chunked', '--max-item-size', '16m']);
@@ -106,7 +106,16 @@ describe('chunked: values far larger than memcached\'s item limit', () => {
   it('with an L2, chunks both tiers: a 5 MiB value is stored in each and read back from L2 once L1 lost it', async () => {
     const l1 = await memcached({ args: ['-I', '1m'] });
     const l2 = await memcached({ args: ['-I', '1m'] });
-    const mp = await memproxy(['--l1-addr', `127.0.0.1:${l1.port}`, '--l2-enabled', '--l2-addr', `127.0.0.1:${l2.port}`, '--chunked', '--max-item-size', '16m']);
+    const mp = await memproxy([
+      '--l1-addr',
+      `127.0.0.1:${l1.port}`,
+      '--l2-enabled',
+      '--l2-addr',
+      `127.0.0.1:${l2.port}`,
+      '--chunked',
+      '--max-item-size',
+      '16m',
+    ]);
     expect(mp.stdout()).toContain(`L2 memcached 127.0.0.1:${l2.port} (chunked)`);
     expect(mp.stdout()).toContain(`max item ${16 * 1024 * 1024} bytes`);
     const value = Buffer.alloc(5 * 1024 * 1024);
@@ -156,7 +165,7 @@ describe('L1+L2 and the L1L2Batch port', () => {
     expect(in1).toMatch(/^VA 3 t(299|300) c\d+ f1\r\nabc\r\n$/);
   });
 
-  it('an L1 miss is served from L2 and copied into L1 with L2\'s remaining TTL', async () => {
+  it("an L1 miss is served from L2 and copied into L1 with L2's remaining TTL", async () => {
     expect(await ask(target(l2), 'set only2 0 500 2\r\nhi\r\n', '\r\n')).toBe('STORED\r\n');
     expect(await ask({ port: l1.port }, 'mg only2\r\n', '\r\n')).toBe('EN\r\n');
     expect(await ask({ port: mp.port }, 'get only2\r\n', 'END\r\n')).toBe('VALUE only2 0 2\r\nhi\r\nEND\r\n');
@@ -203,7 +212,9 @@ describe('backend faults', () => {
     let reply = '';
     while (Date.now() < deadline) {
       c.write('get a\r\n');
-      await c.waitFor((b) => b.toString().endsWith('\r\n') && (b.toString().startsWith('SERVER_ERROR') || b.toString().endsWith('END\r\n')));
+      await c.waitFor(
+        (b) => b.toString().endsWith('\r\n') && (b.toString().startsWith('SERVER_ERROR') || b.toString().endsWith('END\r\n')),
+      );
       reply = (await c.drain(20)).toString();
       if (reply.endsWith('END\r\n')) break;
       await new Promise((r) => setTimeout(r, 100));

@@ -10,15 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import memjs from 'memjs';
-import {
-  RawClient,
-  TlsRawClient,
-  hasOpenssl,
-  opensslClient,
-  startMemcached,
-  tlsFixturePath,
-  type MemcachedProcess,
-} from '@cleave/testkit';
+import { RawClient, TlsRawClient, hasOpenssl, opensslClient, startMemcached, tlsFixturePath, type MemcachedProcess } from '@cleave/testkit';
 import { runMemproxy, startMemproxy, type Running } from './spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memproxy-security-'));
@@ -45,12 +37,36 @@ describe('bad security flags exit with status 2 and say why', () => {
     ['--tls-cert without --tls-port', ['--tls-cert', CERT, '--tls-key', KEY], /--tls-cert needs --tls-port/],
     ['--tls-ca without --tls-port', ['--tls-ca', CA], /--tls-ca needs --tls-port/],
     ['--tls-only without --tls-port', ['--tls-only'], /--tls-only needs --tls-port/],
-    ['--tls-only with a unix socket', ['--tls-only', '--use-domain-socket', '--tls-port', '0', '--tls-cert', CERT, '--tls-key', KEY], /--tls-only cannot be combined with --use-domain-socket/],
-    ['the TLS port equal to the plaintext one', ['-p', '23456', '--tls-port', '23456', '--tls-cert', CERT, '--tls-key', KEY], /--tls-port must differ from --port/],
-    ['a certificate file that does not exist', ['--tls-port', '0', '--tls-cert', join(dir, 'nope.pem'), '--tls-key', KEY], /--tls-cert .*nope\.pem: cannot read it: no such file \(ENOENT\)/],
-    ['a certificate that is not PEM', ['--tls-port', '0', '--tls-cert', AUTH_FILE, '--tls-key', KEY], /--tls-cert\/--tls-key: not usable PEM/],
-    ['a key that does not match the certificate', ['--tls-port', '0', '--tls-cert', CERT, '--tls-key', tlsFixturePath('client-key.pem')], /not usable PEM \(.*key values mismatch/],
-    ['an auth file that does not exist', ['--auth-file', join(dir, 'missing')], /--auth-file .*missing: cannot read it: no such file \(ENOENT\)/],
+    [
+      '--tls-only with a unix socket',
+      ['--tls-only', '--use-domain-socket', '--tls-port', '0', '--tls-cert', CERT, '--tls-key', KEY],
+      /--tls-only cannot be combined with --use-domain-socket/,
+    ],
+    [
+      'the TLS port equal to the plaintext one',
+      ['-p', '23456', '--tls-port', '23456', '--tls-cert', CERT, '--tls-key', KEY],
+      /--tls-port must differ from --port/,
+    ],
+    [
+      'a certificate file that does not exist',
+      ['--tls-port', '0', '--tls-cert', join(dir, 'nope.pem'), '--tls-key', KEY],
+      /--tls-cert .*nope\.pem: cannot read it: no such file \(ENOENT\)/,
+    ],
+    [
+      'a certificate that is not PEM',
+      ['--tls-port', '0', '--tls-cert', AUTH_FILE, '--tls-key', KEY],
+      /--tls-cert\/--tls-key: not usable PEM/,
+    ],
+    [
+      'a key that does not match the certificate',
+      ['--tls-port', '0', '--tls-cert', CERT, '--tls-key', tlsFixturePath('client-key.pem')],
+      /not usable PEM \(.*key values mismatch/,
+    ],
+    [
+      'an auth file that does not exist',
+      ['--auth-file', join(dir, 'missing')],
+      /--auth-file .*missing: cannot read it: no such file \(ENOENT\)/,
+    ],
     ['an auth file that is a directory', ['--auth-file', dir], /--auth-file .*: cannot read it: it is a directory \(EISDIR\)/],
   ];
   for (const [name, args, message] of cases) {

@@ -141,7 +141,8 @@ class PipelinedClient {
       if (r.outcome === 'stored') this.acked.set(req.key, Math.max(this.acked.get(req.key) ?? 0, req.seq));
       if (r.outcome === 'hit') {
         const v = readValue(r.value!);
-        if (typeof v === 'string' || v.key !== req.key || v.writer !== this.writer) this.problems.push(`get ${req.key}: ${JSON.stringify(v)}`);
+        if (typeof v === 'string' || v.key !== req.key || v.writer !== this.writer)
+          this.problems.push(`get ${req.key}: ${JSON.stringify(v)}`);
       }
       if (r.outcome === 'error') this.problems.push(`error reply ${r.detail}`);
     }
@@ -231,7 +232,10 @@ describe('memproxy SIGTERM under load', () => {
     expect(exitMs).toBeLessThan(GRACE_MS);
     for (const c of clients) {
       expect(c.problems, c.writer).toEqual([]);
-      expect(c.leftover().length, `${c.writer}: stream ends inside a reply: ${JSON.stringify(c.leftover().toString('latin1', 0, 80))}`).toBe(0);
+      expect(
+        c.leftover().length,
+        `${c.writer}: stream ends inside a reply: ${JSON.stringify(c.leftover().toString('latin1', 0, 80))}`,
+      ).toBe(0);
       expect(c.replies).toBeGreaterThan(0);
     }
     expect(await checkBackend(mc, clients)).toBeGreaterThan(0);
@@ -268,7 +272,9 @@ describe('memproxy SIGTERM under load', () => {
     const size = 900_000;
     const big = makeValue('big', 'seed', 1, size);
     const setup = await RawClient.connect({ port: mp.port });
-    expect((await setup.request(Buffer.concat([Buffer.from(`set big 0 0 ${size}\r\n`), big, Buffer.from('\r\n')]), '\r\n', 5000)).toString()).toBe('STORED\r\n');
+    expect(
+      (await setup.request(Buffer.concat([Buffer.from(`set big 0 0 ${size}\r\n`), big, Buffer.from('\r\n')]), '\r\n', 5000)).toString(),
+    ).toBe('STORED\r\n');
     setup.close();
     const s = await connected(mp.port);
     const received: Buffer[] = [];

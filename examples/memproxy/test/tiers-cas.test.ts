@@ -68,7 +68,7 @@ const KEY_EXISTS = 0x0002;
 
 /** The checks every two-tier setup must pass; `l2` is the L2 memcached, `l1Direct` lets a test write L1 behind the proxy. */
 function casChecks(ctx: () => { proxy: number; l2: MemcachedProcess }) {
-  it('text: gets shows L2\'s unique, before and after L1 holds a copy; cas with it stores, a stale one EXISTS', async () => {
+  it("text: gets shows L2's unique, before and after L1 holds a copy; cas with it stores, a stale one EXISTS", async () => {
     const { proxy, l2 } = ctx();
     expect(await ask({ port: proxy }, 'set t 5 0 2\r\nv1\r\n', '\r\n')).toBe('STORED\r\n');
     // A plain get first, so L1 surely holds a copy.
@@ -86,7 +86,7 @@ function casChecks(ctx: () => { proxy: number; l2: MemcachedProcess }) {
     expect(await ask({ port: proxy }, 'get t\r\n', 'END\r\n')).toBe('VALUE t 5 2\r\nv4\r\nEND\r\n');
   });
 
-  it('text multi-key gets: every key shows L2\'s unique', async () => {
+  it("text multi-key gets: every key shows L2's unique", async () => {
     const { proxy, l2 } = ctx();
     await ask({ port: proxy }, 'set g1 0 0 1\r\na\r\nset g2 0 0 1\r\nb\r\n', 'STORED\r\nSTORED\r\n');
     expect(await ask({ port: proxy }, 'get g1 g2\r\n', 'END\r\n')).toBe('VALUE g1 0 1\r\na\r\nVALUE g2 0 1\r\nb\r\nEND\r\n');
@@ -94,7 +94,7 @@ function casChecks(ctx: () => { proxy: number; l2: MemcachedProcess }) {
     expect(reply).toBe(`VALUE g1 0 1 ${await casIn(l2, 'g1')}\r\na\r\nVALUE g2 0 1 ${await casIn(l2, 'g2')}\r\nb\r\nEND\r\n`);
   });
 
-  it('meta: mg c shows L2\'s unique; ms C with it stores (HD), a stale one EX; ms c reports L2\'s new unique', async () => {
+  it("meta: mg c shows L2's unique; ms C with it stores (HD), a stale one EX; ms c reports L2's new unique", async () => {
     const { proxy, l2 } = ctx();
     expect(await ask({ port: proxy }, 'ms m 2 T0\r\nv1\r\n', '\r\n')).toBe('HD\r\n');
     expect(await ask({ port: proxy }, 'mg m v\r\n', 'v1\r\n')).toBe('VA 2\r\nv1\r\n');
@@ -111,7 +111,7 @@ function casChecks(ctx: () => { proxy: number; l2: MemcachedProcess }) {
     expect(BigInt(/c(\d+)/.exec(after)![1]!)).toBe(await casIn(l2, 'm'));
   });
 
-  it('binary: Get carries L2\'s CAS; Set with it succeeds, with a stale one answers key exists', async () => {
+  it("binary: Get carries L2's CAS; Set with it succeeds, with a stale one answers key exists", async () => {
     const { proxy, l2 } = ctx();
     expect((await binary(proxy, { opcode: SET, key: 'b', extras: extras.store(0, 0), value: 'v1' })).status).toBe(0);
     const got = await binary(proxy, { opcode: GET, key: 'b' });

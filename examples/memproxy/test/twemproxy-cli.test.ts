@@ -25,7 +25,10 @@ interface Ran {
 /** Run a program to its end (no standard input: nutcracker logs there before it opens its log). */
 function run(bin: string, args: readonly string[], cwd?: string): Promise<Ran> {
   return new Promise((resolve) => {
-    const child = bin === NUTCRACKER ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd }) : spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+    const child =
+      bin === NUTCRACKER
+        ? spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd })
+        : spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -121,7 +124,7 @@ describe('cleave-twemproxy command line, against nutcracker 0.5.0', () => {
     [['-c'], /option -c requires a file name/],
     [['-s'], /option -s requires a number/],
     [['--daemonize=yes'], /option '--daemonize' doesn't allow an argument/],
-  ])('refuses %j with nutcracker\'s exit status, naming the option and what it takes', async (args, message) => {
+  ])("refuses %j with nutcracker's exit status, naming the option and what it takes", async (args, message) => {
     // After -t, so that a refused option cannot leave either program serving.
     const [theirs, ours] = await Promise.all([run(NUTCRACKER, ['-t', '-c', good, ...args]), run(TWEMPROXY, ['-t', '-c', good, ...args])]);
     expect(theirs.code).toBe(1);
@@ -131,7 +134,11 @@ describe('cleave-twemproxy command line, against nutcracker 0.5.0', () => {
   });
 
   it('takes options as getopt_long does: groups, attached values, long prefixes', async () => {
-    for (const args of [['-tc', good], ['-t', `-c${good}`, '-v6', '-m', '512'], ['--test', `--conf=${good}`, '--verb', '7', '--mbuf-size=16384']]) {
+    for (const args of [
+      ['-tc', good],
+      ['-t', `-c${good}`, '-v6', '-m', '512'],
+      ['--test', `--conf=${good}`, '--verb', '7', '--mbuf-size=16384'],
+    ]) {
       const [theirs, ours] = await Promise.all([run(NUTCRACKER, args), run(TWEMPROXY, args)]);
       expect(theirs.code).toBe(0);
       expect(ours.code).toBe(0);
@@ -142,7 +149,21 @@ describe('cleave-twemproxy command line, against nutcracker 0.5.0', () => {
   it('-h, -V and -D answer on stderr and exit 0 as nutcracker does; -D names the stats nutcracker names', async () => {
     const help = await run(TWEMPROXY, ['-h']);
     expect(help.code).toBe(0);
-    for (const opt of ['--help', '--version', '--test-conf', '--daemonize', '--describe-stats', '--verbose', '--output', '--conf-file', '--stats-port', '--stats-addr', '--stats-interval', '--pid-file', '--mbuf-size']) {
+    for (const opt of [
+      '--help',
+      '--version',
+      '--test-conf',
+      '--daemonize',
+      '--describe-stats',
+      '--verbose',
+      '--output',
+      '--conf-file',
+      '--stats-port',
+      '--stats-addr',
+      '--stats-interval',
+      '--pid-file',
+      '--mbuf-size',
+    ]) {
       expect(help.stderr).toContain(opt);
     }
     expect(help.stderr).toMatch(/no effect/);
@@ -185,11 +206,27 @@ describe('cleave-twemproxy -t, against nutcracker 0.5.0', () => {
     ['a duplicate key', pool(`  hash: md5\n  hash: md5\n${S}`), /pool 'alpha': hash: 'md5' is a duplicate/],
     ['no listen', `alpha:\n${S}`, /pool 'alpha': listen: is missing/],
     ['a listen port', pool(S, 'alpha', '127.0.0.1:0'), /pool 'alpha': listen: '127.0.0.1:0' has an invalid port/],
-    ['a listen host that does not resolve', pool(S, 'alpha', 'nonexistent.invalid:22121'), /pool 'alpha': listen: 'nonexistent.invalid:22121': host 'nonexistent.invalid' does not resolve/],
-    ['socket permissions', pool(S, 'alpha', '/tmp/x.sock 1777'), /pool 'alpha': listen: '\/tmp\/x.sock 1777' has an invalid file permission/],
-    ['a server line', pool('  servers:\n   - 127.0.0.1:11211\n'), /pool 'alpha': servers: '127.0.0.1:11211' is not "hostname:port:weight \[name\]"/],
+    [
+      'a listen host that does not resolve',
+      pool(S, 'alpha', 'nonexistent.invalid:22121'),
+      /pool 'alpha': listen: 'nonexistent.invalid:22121': host 'nonexistent.invalid' does not resolve/,
+    ],
+    [
+      'socket permissions',
+      pool(S, 'alpha', '/tmp/x.sock 1777'),
+      /pool 'alpha': listen: '\/tmp\/x.sock 1777' has an invalid file permission/,
+    ],
+    [
+      'a server line',
+      pool('  servers:\n   - 127.0.0.1:11211\n'),
+      /pool 'alpha': servers: '127.0.0.1:11211' is not "hostname:port:weight \[name\]"/,
+    ],
     ['a zero weight', pool('  servers:\n   - 127.0.0.1:11211:0\n'), /pool 'alpha': servers: '127.0.0.1:11211:0' has a zero weight/],
-    ['two servers named alike', pool('  servers:\n   - 10.0.0.1:11211:1 a\n   - 10.0.0.2:11211:1 a\n'), /pool 'alpha': servers: .* have the same name 'a'/],
+    [
+      'two servers named alike',
+      pool('  servers:\n   - 10.0.0.1:11211:1 a\n   - 10.0.0.2:11211:1 a\n'),
+      /pool 'alpha': servers: .* have the same name 'a'/,
+    ],
     ['server_connections: 0', pool(`  server_connections: 0\n${S}`), /pool 'alpha': server_connections: '0' cannot be 0/],
     ['redis_auth', pool(`  redis_auth: pw\n${S}`), /pool 'alpha': redis_auth: is only valid for a redis pool/],
     ['a flow list', pool('  servers: [127.0.0.1:11211:1]\n'), /pool 'alpha': servers: flow collections/],
@@ -221,7 +258,7 @@ describe('cleave-twemproxy -t, against nutcracker 0.5.0', () => {
     expect(ours.stderr).toContain(`failed to open configuration '${file}'`);
   });
 
-  it('the default file is conf/nutcracker.yml, as nutcracker\'s', async () => {
+  it("the default file is conf/nutcracker.yml, as nutcracker's", async () => {
     const cwd = mkdtempSync(join(dir, 'cwd-'));
     const missing = await run(TWEMPROXY, ['-t'], cwd);
     expect(missing.code).toBe(1);
@@ -297,12 +334,19 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
   }
 
   /** Keys set through each pool are on exactly one of that pool's memcached servers and on none of the other's. */
-  async function expectEachPoolOnItsServers(alpha: { port: number } | { path: string }, beta: { port: number } | { path: string }, tag: string) {
+  async function expectEachPoolOnItsServers(
+    alpha: { port: number } | { path: string },
+    beta: { port: number } | { path: string },
+    tag: string,
+  ) {
     const alphaKeys = Array.from({ length: 24 }, (_, i) => `${tag}-a-${i}`);
     const betaKeys = Array.from({ length: 24 }, (_, i) => `${tag}-b-${i}`);
     expect(await setAndGetAll(alpha, alphaKeys)).toBe(expectedGet(alphaKeys));
     expect(await setAndGetAll(beta, betaKeys)).toBe(expectedGet(betaKeys));
-    const [inAlpha, inBeta] = [await holders(alphaBackends, [...alphaKeys, ...betaKeys]), await holders(betaBackends, [...alphaKeys, ...betaKeys])];
+    const [inAlpha, inBeta] = [
+      await holders(alphaBackends, [...alphaKeys, ...betaKeys]),
+      await holders(betaBackends, [...alphaKeys, ...betaKeys]),
+    ];
     for (const k of alphaKeys) {
       expect(inAlpha.filter((s) => s.has(k))).toHaveLength(1);
       expect(inBeta.some((s) => s.has(k))).toBe(false);
@@ -387,7 +431,9 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
       // and keeps (it is not unlinked from under it), is the one named.
       const second = await run(TWEMPROXY, ['-c', file, '-s', String(await freePort()), '-a', '127.0.0.1']);
       expect(second.code).toBe(1);
-      expect(second.stderr).toContain(`pool 'beta': listen: '${betaSock} 0600': listen EADDRINUSE: a server already listens on ${betaSock}`);
+      expect(second.stderr).toContain(
+        `pool 'beta': listen: '${betaSock} 0600': listen EADDRINUSE: a server already listens on ${betaSock}`,
+      );
       await expectEachPoolOnItsServers({ port: alphaPort }, { path: betaSock }, 'taken');
       // A TCP listen address taken alone is named the same way.
       const alphaOnly = join(dir, 'taken-alpha.yml');
@@ -418,7 +464,9 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
   it('SIGHUP reopens the -o log file, for log rotation', async () => {
     const { file } = await twoPools('hup');
     const log = join(dir, 'hup.log');
-    const child = spawn(process.execPath, [TWEMPROXY, '-c', file, '-s', String(await freePort()), '-a', '127.0.0.1', '-o', log], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [TWEMPROXY, '-c', file, '-s', String(await freePort()), '-a', '127.0.0.1', '-o', log], {
+      stdio: 'ignore',
+    });
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const until = async (path: string, re: RegExp) => {
       while (!(existsSync(path) && re.test(readFileSync(path, 'utf8')))) {
@@ -480,7 +528,8 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
     const mp = await startMemproxy(['--config', file, '--max-conns', '64']);
     try {
       // One line per pool, written once every pool listens.
-      while (!/listening on unix:/.test(mp.stdout()) || !/listening on 127\.0\.0\.1:/.test(mp.stdout())) await new Promise((r) => setTimeout(r, 20));
+      while (!/listening on unix:/.test(mp.stdout()) || !/listening on 127\.0\.0\.1:/.test(mp.stdout()))
+        await new Promise((r) => setTimeout(r, 20));
       expect(mp.stdout()).toContain(`memproxy listening on 127.0.0.1:${alphaPort}: pool 'alpha', 2 memcached servers (ketama/fnv1a_64)`);
       expect(mp.stdout()).toContain(`memproxy listening on unix:${betaSock}: pool 'beta', 2 memcached servers (modula/md5)`);
       expect(statSync(betaSock).mode & 0o777).toBe(0o660);
@@ -494,10 +543,26 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
     const port = await freePort();
     const [a1, a2] = alphaBackends;
     const file = join(dir, 'tls.yml');
-    writeFileSync(file, ['alpha:', `  listen: 127.0.0.1:${port}`, '  servers:', `   - 127.0.0.1:${a1!.port}:1`, `   - 127.0.0.1:${a2!.port}:1`, ''].join('\n'));
+    writeFileSync(
+      file,
+      ['alpha:', `  listen: 127.0.0.1:${port}`, '  servers:', `   - 127.0.0.1:${a1!.port}:1`, `   - 127.0.0.1:${a2!.port}:1`, ''].join(
+        '\n',
+      ),
+    );
     const users = join(dir, 'tls-users');
     writeFileSync(users, 'alice:secret\n');
-    const mp = await startMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem'), '--auth-file', users]);
+    const mp = await startMemproxy([
+      '--config',
+      file,
+      '--tls-port',
+      '0',
+      '--tls-cert',
+      tlsFixturePath('server.pem'),
+      '--tls-key',
+      tlsFixturePath('server-key.pem'),
+      '--auth-file',
+      users,
+    ]);
     try {
       while (!/\(TLS\)/.test(mp.stdout())) await new Promise((r) => setTimeout(r, 20));
       const m = /127\.0\.0\.1:(\d+) \(TLS\): pool 'alpha'/.exec(mp.stdout());
@@ -527,10 +592,21 @@ describe('cleave-twemproxy serving nutcracker.yml pools', () => {
       expect(r.stderr).toContain(`${flag[0]} cannot be combined with a nutcracker.yml --config`);
     }
     // TLS is a second listener of one pool: a file of two pools says so.
-    const tls = await runMemproxy(['--config', file, '--tls-port', '0', '--tls-cert', tlsFixturePath('server.pem'), '--tls-key', tlsFixturePath('server-key.pem')]);
+    const tls = await runMemproxy([
+      '--config',
+      file,
+      '--tls-port',
+      '0',
+      '--tls-cert',
+      tlsFixturePath('server.pem'),
+      '--tls-key',
+      tlsFixturePath('server-key.pem'),
+    ]);
     expect(tls.code).toBe(2);
     expect(tls.stderr).toContain('--tls-port: ');
-    expect(tls.stderr).toContain('has 2 pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only');
+    expect(tls.stderr).toContain(
+      'has 2 pools; a TLS listener (on --host, default 127.0.0.1) is added to a nutcracker.yml of one pool only',
+    );
     const bad = join(dir, 'flags-bad.yml');
     writeFileSync(bad, 'alpha:\n  listen: 127.0.0.1:22121\n  hash: sha1\n  servers:\n   - 127.0.0.1:11211:1\n');
     const r = await runMemproxy(['--config', bad]);

@@ -19,7 +19,7 @@ import { startStatsServer, type StatsPool, type StatsServer } from '../src/twemp
 const NUTCRACKER = '/usr/sbin/nutcracker';
 const VERSION = '0.5.0';
 
-const cleanups: Array<() => Promise<unknown> | void> = [];
+const cleanups: Array<() => unknown> = [];
 afterAll(async () => {
   for (const f of cleanups.reverse()) await f();
 });
@@ -47,6 +47,7 @@ function statsUntil(port: number, check: (doc: Stats) => void, timeout = 10_000)
   );
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: nutcracker's stats document, walked field by field as JSON
 type Stats = Record<string, any>;
 
 /** The document with every number set to 0: what must match nutcracker's byte for byte. */
@@ -106,9 +107,13 @@ async function startNutcracker(specs: readonly PoolSpec[]): Promise<Nutcracker> 
   const statsPort = await freePort();
   const conf = join(dir, 'nutcracker.yml');
   writeFileSync(conf, `${yml(specs, ports)}\n`);
-  const child: ChildProcess = spawn(NUTCRACKER, ['-c', conf, '-s', String(statsPort), '-a', '127.0.0.1', '-i', '100', '-o', join(dir, 'log')], {
-    stdio: 'ignore',
-  });
+  const child: ChildProcess = spawn(
+    NUTCRACKER,
+    ['-c', conf, '-s', String(statsPort), '-a', '127.0.0.1', '-i', '100', '-o', join(dir, 'log')],
+    {
+      stdio: 'ignore',
+    },
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   cleanups.push(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -121,7 +126,8 @@ async function startNutcracker(specs: readonly PoolSpec[]): Promise<Nutcracker> 
   for (const p of ports) await waitForListen({ port: p });
   // Each pool's listener saw waitForListen's one connection: once the figures show it, they start from a known state.
   await statsUntil(statsPort, (d) => {
-    for (const p of specs) expect([p.name, d[p.name].client_eof + d[p.name].client_err, d[p.name].client_connections]).toEqual([p.name, 1, 0]);
+    for (const p of specs)
+      expect([p.name, d[p.name].client_eof + d[p.name].client_err, d[p.name].client_connections]).toEqual([p.name, 1, 0]);
   });
   return { statsPort, ports };
 }
@@ -239,7 +245,7 @@ describe('the document', () => {
     ours = await startOurs(specs);
   });
 
-  it('is nutcracker 0.5.0\'s, byte for byte once the numbers are set aside', async () => {
+  it("is nutcracker 0.5.0's, byte for byte once the numbers are set aside", async () => {
     const theirs = await fetchStats(nc.statsPort);
     const mine = await fetchStats(ours.stats.port);
     expect(theirs.endsWith('}}}\n')).toBe(true);
@@ -248,7 +254,13 @@ describe('the document', () => {
     expect(shape(JSON.parse(mine))).toEqual(shape(JSON.parse(theirs)));
     const doc = JSON.parse(mine) as Stats;
     expect(Object.keys(doc).slice(7)).toEqual(['beta', 'alpha']);
-    expect(Object.keys(doc.alpha).slice(6)).toEqual(['two', ...specs[0]!.servers.filter((s) => !s.name).map(serverName).sort(nameOrder)]);
+    expect(Object.keys(doc.alpha).slice(6)).toEqual([
+      'two',
+      ...specs[0]!.servers
+        .filter((s) => !s.name)
+        .map(serverName)
+        .sort(nameOrder),
+    ]);
     expect(doc.service).toBe('nutcracker');
     expect(doc.source).toBe(hostname());
     expect(doc.version).toBe(VERSION);
@@ -257,7 +269,7 @@ describe('the document', () => {
     expect(doc.uptime).toBeGreaterThanOrEqual(0);
   });
 
-  it('moves with the same traffic as nutcracker\'s, where the figures are exact', async () => {
+  it("moves with the same traffic as nutcracker's, where the figures are exact", async () => {
     const keys = keysOn(ours.pools[0]!.pool, 'stats:key', 10);
     const sets = keys.map((k) => `set ${k} 0 0 2\r\nhi\r\n`).join('');
     const gets = keys.map((k) => `get ${k}\r\n`).join('');
@@ -291,7 +303,11 @@ describe('the document', () => {
     // Placement is nutcracker's: each server got the same requests and answered as many.
     const names = Object.keys(theirs.alpha).slice(6);
     for (const name of names) {
-      expect([name, mine.alpha[name].requests, mine.alpha[name].responses]).toEqual([name, theirs.alpha[name].requests, theirs.alpha[name].responses]);
+      expect([name, mine.alpha[name].requests, mine.alpha[name].responses]).toEqual([
+        name,
+        theirs.alpha[name].requests,
+        theirs.alpha[name].responses,
+      ]);
       expect(mine.alpha[name].server_connections).toBe(1);
       expect(mine.alpha[name].request_bytes).toBeGreaterThan(0);
       expect(mine.alpha[name].response_bytes).toBeGreaterThan(0);
@@ -316,10 +332,13 @@ describe('the document', () => {
     expect(spanned).toBe(3);
     expect(myFrag.alpha.fragments).toBe(3);
     // nutcracker counts one request per fragment, and no fragments.
-    const theirFrag = await statsUntil(nc.statsPort, (d) => expect(overServers(d.alpha, 'requests')).toBe(overServers(theirs.alpha, 'requests') + spanned));
+    const theirFrag = await statsUntil(nc.statsPort, (d) =>
+      expect(overServers(d.alpha, 'requests')).toBe(overServers(theirs.alpha, 'requests') + spanned),
+    );
     expect(theirFrag.alpha.fragments).toBe(0);
     // The pool that saw nothing.
-    for (const doc of [theirFrag, myFrag]) expect([doc.beta.client_eof, doc.beta.client_err, doc.beta.client_connections]).toEqual([doc === theirFrag ? 1 : 0, 0, 0]);
+    for (const doc of [theirFrag, myFrag])
+      expect([doc.beta.client_eof, doc.beta.client_err, doc.beta.client_connections]).toEqual([doc === theirFrag ? 1 : 0, 0, 0]);
   });
 });
 
@@ -329,7 +348,14 @@ describe('aggregation', () => {
   beforeAll(async () => {
     const mc = await memcached();
     ours = await startOurs([{ name: 'solo', servers: [{ mc }] }], 50);
-    hourly = await startStatsServer({ host: '127.0.0.1', port: 0, intervalMs: 3_600_000, source: 'here', version: VERSION, pools: ours.pools });
+    hourly = await startStatsServer({
+      host: '127.0.0.1',
+      port: 0,
+      intervalMs: 3_600_000,
+      source: 'here',
+      version: VERSION,
+      pools: ours.pools,
+    });
     cleanups.push(() => hourly.close());
   });
 
@@ -372,8 +398,12 @@ describe('aggregation', () => {
   });
 
   it('refuses a port already taken and a bad interval', async () => {
-    await expect(startStatsServer({ host: '127.0.0.1', port: hourly.port, intervalMs: 100, source: 'x', version: VERSION, pools: ours.pools })).rejects.toThrow(/EADDRINUSE/);
-    await expect(startStatsServer({ host: '127.0.0.1', port: 0, intervalMs: 0, source: 'x', version: VERSION, pools: ours.pools })).rejects.toThrow(RangeError);
+    await expect(
+      startStatsServer({ host: '127.0.0.1', port: hourly.port, intervalMs: 100, source: 'x', version: VERSION, pools: ours.pools }),
+    ).rejects.toThrow(/EADDRINUSE/);
+    await expect(
+      startStatsServer({ host: '127.0.0.1', port: 0, intervalMs: 0, source: 'x', version: VERSION, pools: ours.pools }),
+    ).rejects.toThrow(RangeError);
   });
 });
 

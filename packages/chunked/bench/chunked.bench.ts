@@ -46,16 +46,21 @@ for (const size of SIZES) {
     const getName = `get ${size / 1000} KB, ${label}`;
     sizeOf.set(setName, size);
     sizeOf.set(getName, size);
-    const setCase = () => run(BATCH, (i) => h.store(values[(n + i) % RING]!), () => (n += BATCH));
+    const setCase = () =>
+      run(
+        BATCH,
+        (i) => h.store(values[(n + i) % RING]!),
+        () => (n += BATCH),
+      );
     const getCase = () =>
-        run(
-          BATCH,
-          (i) => h.get({ key: values[(n + i) % RING]!.key }),
-          () => (n += BATCH),
-          (it) => {
-            if (it === undefined || (it as { value: Buffer }).value.length !== size) throw new Error('bench: wrong value');
-          },
-        );
+      run(
+        BATCH,
+        (i) => h.get({ key: values[(n + i) % RING]!.key }),
+        () => (n += BATCH),
+        (it) => {
+          if (it === undefined || (it as { value: Buffer }).value.length !== size) throw new Error('bench: wrong value');
+        },
+      );
     warmups.push(setCase, getCase);
     cases.push(b.add(setName, setCase), b.add(getName, getCase));
   }

@@ -10,11 +10,19 @@ import { BinaryStatus, HandlerError } from '@cleave/protocol';
 export type ChunkedErrorCode = 'CHUNKED_READ_RETRIES' | 'CHUNKED_WRITE_RETRIES' | 'CHUNK_WRITE_FAILED';
 
 export function readRetriesExhausted(): HandlerError {
-  return new HandlerError('chunked item kept changing while it was read', 'CHUNKED_READ_RETRIES' satisfies ChunkedErrorCode, BinaryStatus.ETMPFAIL);
+  return new HandlerError(
+    'chunked item kept changing while it was read',
+    'CHUNKED_READ_RETRIES' satisfies ChunkedErrorCode,
+    BinaryStatus.ETMPFAIL,
+  );
 }
 
 export function writeRetriesExhausted(): HandlerError {
-  return new HandlerError('too many concurrent writes to one key', 'CHUNKED_WRITE_RETRIES' satisfies ChunkedErrorCode, BinaryStatus.ETMPFAIL);
+  return new HandlerError(
+    'too many concurrent writes to one key',
+    'CHUNKED_WRITE_RETRIES' satisfies ChunkedErrorCode,
+    BinaryStatus.ETMPFAIL,
+  );
 }
 
 /** A chunk write that threw (`error`) or answered a failure other than OUT_OF_MEMORY (`outcome`). */

@@ -8,4 +8,4 @@ export {
   chunkKeysOf,
   chunkExptime,
 } from './header.js';
-export { type ChunkedErrorCode } from './errors.js';
+export type { ChunkedErrorCode } from './errors.js';

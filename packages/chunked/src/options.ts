@@ -70,10 +70,14 @@ export class ChunkedSettings {
     // The smallest chunk any key gets bounds the chunk count (4 hex digits of index).
     const smallest = this.fixedChunkSize ?? this.chunkItemSize - ITEM_HEADER_BYTES - this.maxKeyLength;
     if (smallest < 1) {
-      throw new RangeError(`ChunkedHandler: chunkItemSize ${this.chunkItemSize} leaves no room for a value after a ${this.maxKeyLength}-byte key`);
+      throw new RangeError(
+        `ChunkedHandler: chunkItemSize ${this.chunkItemSize} leaves no room for a value after a ${this.maxKeyLength}-byte key`,
+      );
     }
     if (Math.ceil(this.maxItemSize / smallest) > MAX_CHUNKS) {
-      throw new RangeError(`ChunkedHandler: maxItemSize ${this.maxItemSize} would need more than ${MAX_CHUNKS} chunks of ${smallest} bytes`);
+      throw new RangeError(
+        `ChunkedHandler: maxItemSize ${this.maxItemSize} would need more than ${MAX_CHUNKS} chunks of ${smallest} bytes`,
+      );
     }
   }
 

@@ -93,7 +93,13 @@ export class Versions {
     const e = chunkExptime(exptime);
     const writes: Promise<StoreOutcome>[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      const cmd: StoreCommand = { mode: 'set', key: keys[i]!, value: value.subarray(i * cs, Math.min(value.length, (i + 1) * cs)), flags: 0, exptime: e };
+      const cmd: StoreCommand = {
+        mode: 'set',
+        key: keys[i]!,
+        value: value.subarray(i * cs, Math.min(value.length, (i + 1) * cs)),
+        flags: 0,
+        exptime: e,
+      };
       writes[i] = Promise.resolve(call(() => this.inner.store(cmd)));
     }
     const results = await Promise.allSettled(writes);

@@ -2,7 +2,17 @@
 // less goes under the client's key as is; a larger one is written as chunks first and then switched in with a CAS on
 // the item read, so the command's add/replace/cas condition and a concurrent writer's switch are both respected.
 import { andThen, call, isPromise } from '@cleave/core';
-import type { DeleteCommand, DeleteOutcome, ItemView, MaybePromise, StoreCommand, StoreFailure, StoreOutcome, TouchCommand, TouchOutcome } from '@cleave/protocol';
+import type {
+  DeleteCommand,
+  DeleteOutcome,
+  ItemView,
+  MaybePromise,
+  StoreCommand,
+  StoreFailure,
+  StoreOutcome,
+  TouchCommand,
+  TouchOutcome,
+} from '@cleave/protocol';
 import { writeRetriesExhausted } from './errors.js';
 import { parseChunkedHeader, type ChunkedHeader } from './header.js';
 import { ESCAPE_BYTES, hasMarker, isEscaped, joinedHasMarker, unescape, unescapeOutcome } from './marker.js';
@@ -198,7 +208,9 @@ export class ChunkedWrites {
     // ItemView.exptime is absolute (or 0), which memcached takes as is.
     const exptime = c.exptime;
     const small = value.length <= versions.settings.chunkSizeFor(key.length);
-    const version: MaybePromise<Version | StoreFailure> = small ? smallVersion(value, flags) : versions.writeChunks(key, value, flags, exptime);
+    const version: MaybePromise<Version | StoreFailure> = small
+      ? smallVersion(value, flags)
+      : versions.writeChunks(key, value, flags, exptime);
     return andThen(version, (v) => {
       if (typeof v === 'string') return v;
       const sc: StoreCommand = {

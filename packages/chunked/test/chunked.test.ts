@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ItemView, StoreOutcome } from '@cleave/protocol';
-import { InMemoryHandler } from '@cleave/handler-inmem';
-import {
-  CHUNKED_HEADER_BYTES,
-  ChunkedHandler,
-  chunkKeysOf,
-  chunked,
-  parseChunkedHeader,
-} from '../src/index.js';
+import type { InMemoryHandler } from '@cleave/handler-inmem';
+import { CHUNKED_HEADER_BYTES, ChunkedHandler, chunkKeysOf, chunked, parseChunkedHeader } from '../src/index.js';
 import { FakeClock, Recording, isItem, memInner, randomBytes, rng, storeCmd, view } from './helpers.js';
 
 const CS = 1000;

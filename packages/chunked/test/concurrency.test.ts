@@ -107,10 +107,7 @@ describe('ChunkedHandler under concurrent writers and readers', () => {
         else check(await h.get({ key: key(k), touch: 1000 }), 'gat');
       }
     };
-    await Promise.all([
-      ...Array.from({ length: WRITERS }, (_, i) => writer(i + 1)),
-      ...Array.from({ length: 4 }, (_, i) => reader(i)),
-    ]);
+    await Promise.all([...Array.from({ length: WRITERS }, (_, i) => writer(i + 1)), ...Array.from({ length: 4 }, (_, i) => reader(i))]);
     expect(problems).toEqual([]);
     expect(reads).toBeGreaterThan(100);
     // The run did race: readers had to follow a newer version, writers lost CAS switches.
@@ -295,7 +292,10 @@ function apply(h: ChunkedHandler, op: Op, i: number): Promise<string> {
       [r, show] = [h.get({ key: k, touch: 1000 }), item];
       break;
     case 'getMany':
-      [r, show] = [h.getMany([{ key: Buffer.from('a') }, { key: k }, { key: Buffer.from('b') }]), (xs: (ItemView | undefined)[]) => xs.map(item).join(',')];
+      [r, show] = [
+        h.getMany([{ key: Buffer.from('a') }, { key: k }, { key: Buffer.from('b') }]),
+        (xs: (ItemView | undefined)[]) => xs.map(item).join(','),
+      ];
       break;
     case 'delete':
       [r, show] = [h.delete({ key: k }), String];

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { HandlerError, type DeleteCommand, type DeleteOutcome, type MaybePromise, type StoreCommand, type StoreOutcome } from '@cleave/protocol';
+import {
+  HandlerError,
+  type DeleteCommand,
+  type DeleteOutcome,
+  type MaybePromise,
+  type StoreCommand,
+  type StoreOutcome,
+} from '@cleave/protocol';
 import { ChunkedHandler, chunkKeysOf, parseChunkedHeader } from '../src/index.js';
 import { Delayed, FakeClock, Faulty, Forwarding, Recording, isItem, memInner, randomBytes, rng } from './helpers.js';
 
@@ -62,10 +69,12 @@ describe('ChunkedHandler when the inner store fails a write', () => {
     const reads: Promise<unknown>[] = [];
     const writes: Promise<unknown>[] = [];
     for (let i = 0; i < 5; i++) {
-      writes.push(Promise.resolve(set(r.h, randomBytes(6 * CS, rng(10 + i)))).then(
-        () => 'stored',
-        (e: unknown) => e,
-      ));
+      writes.push(
+        Promise.resolve(set(r.h, randomBytes(6 * CS, rng(10 + i)))).then(
+          () => 'stored',
+          (e: unknown) => e,
+        ),
+      );
       reads.push(Promise.resolve(reader.get({ key: K })).then((g) => expect(g!.value.equals(r.old)).toBe(true)));
     }
     const outcomes = await Promise.all(writes);
@@ -142,7 +151,9 @@ describe('ChunkedHandler when the inner store fails a write', () => {
   it('an append whose chunk write fails keeps the old value', async () => {
     let n = 0;
     const r = await rig((rec) => new Faulty(rec, (cmd) => (isChunk(cmd) && ++n === 2 ? 'throw' : undefined)));
-    await expect(r.h.store({ mode: 'append', key: K, value: Buffer.from('tail'), flags: 0, exptime: 0 })).rejects.toBeInstanceOf(HandlerError);
+    await expect(r.h.store({ mode: 'append', key: K, value: Buffer.from('tail'), flags: 0, exptime: 0 })).rejects.toBeInstanceOf(
+      HandlerError,
+    );
     await expectOldIntact(r);
   });
 

@@ -227,4 +227,3 @@ export function checkValue(v: Buffer): { writer: number; seq: number } | string 
   if (!makeValue(writer, seq, v.length).equals(v)) return `bytes of writer ${writer} seq ${seq} differ (torn)`;
   return { writer, seq };
 }
-

@@ -113,7 +113,9 @@ describe('ChunkedHandler over MemcachedHandler and memcached 1.6 -I 1m', () => {
     try {
       const out = (await c.request(`mg ${k} s f\r\n`, '\r\n')).toString('latin1');
       expect(out).toBe('HD s32 f0\r\n');
-      expect((await c.request(`incr ${k} 1\r\n`, '\r\n')).toString('latin1')).toBe('CLIENT_ERROR cannot increment or decrement non-numeric value\r\n');
+      expect((await c.request(`incr ${k} 1\r\n`, '\r\n')).toString('latin1')).toBe(
+        'CLIENT_ERROR cannot increment or decrement non-numeric value\r\n',
+      );
     } finally {
       c.close();
     }
@@ -135,7 +137,12 @@ describe('ChunkedHandler chunk items on memcached 1.6 slab classes', () => {
       await b.h.store({ mode: 'set', key: k, value: randomBytes(full * cs + 1, rng(4)), flags: 7, exptime: 0 });
       const items = await mcStats(b.mc, 'items');
       const slabs = await mcStats(b.mc, 'slabs');
-      const top = Number([...slabs.keys()].filter((s) => s.endsWith(':chunk_size')).find((s) => slabs.get(s) === String(DEFAULT_CHUNK_ITEM_SIZE))!.split(':')[0]);
+      const top = Number(
+        [...slabs.keys()]
+          .filter((s) => s.endsWith(':chunk_size'))
+          .find((s) => slabs.get(s) === String(DEFAULT_CHUNK_ITEM_SIZE))!
+          .split(':')[0],
+      );
       // Ten items in the top class, each of exactly its chunk size...
       expect(Number(items.get(`items:${top}:number`))).toBe(full);
       expect(Number(items.get(`items:${top}:mem_requested`))).toBe(full * DEFAULT_CHUNK_ITEM_SIZE);
@@ -163,7 +170,10 @@ describe('ChunkedHandler over real memcached under concurrency', () => {
       // One ChunkedHandler per writer and reader, as separate cleave processes in front of one memcached
       // (one handler keeps its own calls on a key in order). Delays between ChunkedHandler and
       // MemcachedHandler widen the windows in which readers race writers.
-      const handlers = Array.from({ length: 6 }, (_, i) => new ChunkedHandler(delayed ? new Delayed(b.inner, 77 + i, 3) : b.inner, { chunkSize }));
+      const handlers = Array.from(
+        { length: 6 },
+        (_, i) => new ChunkedHandler(delayed ? new Delayed(b.inner, 77 + i, 3) : b.inner, { chunkSize }),
+      );
       const h = handlers[0]!;
       const sum = (name: string) => handlers.reduce((n, x) => n + Number(x.stats('')![name]), 0);
       try {
@@ -227,7 +237,9 @@ describe('ChunkedHandler when real memcached runs out of memory or evicts', () =
       const old = randomBytes(3 * MiB, rng(5));
       expect(isItem(await b.h.store({ mode: 'set', key: k, value: old, flags: 1, exptime: 0 }))).toBe(true);
       const before = Number((await mcStats(b.mc)).get('curr_items'));
-      expect(await b.h.store({ mode: 'set', key: k, value: randomBytes(16 * MiB - 100, rng(6)), flags: 1, exptime: 0 })).toBe('OUT_OF_MEMORY');
+      expect(await b.h.store({ mode: 'set', key: k, value: randomBytes(16 * MiB - 100, rng(6)), flags: 1, exptime: 0 })).toBe(
+        'OUT_OF_MEMORY',
+      );
       await b.h.idle();
       const got = (await b.h.get({ key: k }))!;
       expect(got.value.equals(old)).toBe(true);

@@ -21,7 +21,10 @@ let chunkedHandler: ChunkedHandler;
 let cleavePort: number;
 
 beforeAll(async () => {
-  [reference, backend] = await Promise.all([startMemcached({ args: ['-I', '16m'], memoryMb: 512 }), startMemcached({ args: ['-I', '1m'], memoryMb: 512 })]);
+  [reference, backend] = await Promise.all([
+    startMemcached({ args: ['-I', '16m'], memoryMb: 512 }),
+    startMemcached({ args: ['-I', '1m'], memoryMb: 512 }),
+  ]);
   chunkedHandler = new ChunkedHandler(new MemcachedHandler({ address: { host: '127.0.0.1', port: backend.port }, timeoutMs: 10_000 }));
   server = await listenAndServe({
     listen: { port: 0 },

@@ -22,7 +22,15 @@ describe('ChunkedHandler passes the client command on to the item under its key'
     const h = new ChunkedHandler(rec, { chunkSize: CS });
     const k = () => view('k');
     const stored = (await h.store({ mode: 'set', key: k(), keyBinary: true, value: view('small'), flags: 0, exptime: 0 })) as ItemView;
-    await h.store({ mode: 'set', key: k(), keyBinary: true, value: randomBytes(3 * CS, rng(1)), flags: 0, exptime: 0, compareCas: stored.cas });
+    await h.store({
+      mode: 'set',
+      key: k(),
+      keyBinary: true,
+      value: randomBytes(3 * CS, rng(1)),
+      flags: 0,
+      exptime: 0,
+      compareCas: stored.cas,
+    });
     await h.store({ mode: 'append', key: k(), keyBinary: true, value: randomBytes(CS, rng(2)), flags: 0, exptime: 0 });
     await h.store({ mode: 'prepend', key: k(), keyBinary: true, value: view('x'), flags: 0, exptime: 0 });
     await h.delete({ key: k(), keyBinary: true });
@@ -37,12 +45,22 @@ describe('ChunkedHandler passes the client command on to the item under its key'
     expect(got.value.length).toBe(2 * CS + 1);
   });
 
-  it('newCas gives the item under the key the CAS asked for, chunked or not; keepsNewCas is the inner store\'s', async () => {
+  it("newCas gives the item under the key the CAS asked for, chunked or not; keepsNewCas is the inner store's", async () => {
     const mem = memInner();
     const h = new ChunkedHandler(mem, { chunkSize: CS });
     expect(h.keepsNewCas).toBe(mem.keepsNewCas);
-    for (const [size, cas] of [[10, 77n], [3 * CS, 78n]] as const) {
-      const r = (await h.store({ mode: 'set', key: view('k'), value: randomBytes(size, rng(size)), flags: 0, exptime: 0, newCas: cas })) as ItemView;
+    for (const [size, cas] of [
+      [10, 77n],
+      [3 * CS, 78n],
+    ] as const) {
+      const r = (await h.store({
+        mode: 'set',
+        key: view('k'),
+        value: randomBytes(size, rng(size)),
+        flags: 0,
+        exptime: 0,
+        newCas: cas,
+      })) as ItemView;
       expect(r.cas).toBe(cas);
       expect((await h.get({ key: view('k') }))!.cas).toBe(cas);
     }
@@ -85,7 +103,9 @@ describe('two ChunkedHandlers as L1 and L2 over two stores with a 1 MiB item lim
     const seen = (await tiers.get({ key, want: ItemFacts.CAS }))!;
     const next = randomBytes(MB5, rng(2));
     expect(isItem(await tiers.store({ mode: 'set', key, value: next, flags: 0, exptime: 0, compareCas: seen.cas }))).toBe(true);
-    expect(await tiers.store({ mode: 'set', key, value: randomBytes(MB5, rng(3)), flags: 0, exptime: 0, compareCas: seen.cas })).toBe('EXISTS');
+    expect(await tiers.store({ mode: 'set', key, value: randomBytes(MB5, rng(3)), flags: 0, exptime: 0, compareCas: seen.cas })).toBe(
+      'EXISTS',
+    );
     expect((await tiers.get({ key }))!.value.equals(next)).toBe(true);
     await tiers.close();
   });

@@ -16,11 +16,29 @@ describe('parseAddress', () => {
     expect(parseAddress('./mc.sock')).toEqual({ path: './mc.sock' });
   });
   it('refuses anything else with an error naming the value and the allowed forms', () => {
-    for (const bad of ['', 'localhost', '11211', ':11211', 'host:', 'host:0', 'host:65536', 'host:123456', '::1:11211', '[::1]', '[]:1', 'a b:1', ' host:1', 'mc.sock', 'host:port']) {
+    for (const bad of [
+      '',
+      'localhost',
+      '11211',
+      ':11211',
+      'host:',
+      'host:0',
+      'host:65536',
+      'host:123456',
+      '::1:11211',
+      '[::1]',
+      '[]:1',
+      'a b:1',
+      ' host:1',
+      'mc.sock',
+      'host:port',
+    ]) {
       expect(() => parseAddress(bad), bad).toThrow(TypeError);
       expect(() => parseAddress(bad), bad).toThrow(`${JSON.stringify(bad)} is not an address: give "host:port", "[ipv6]:port"`);
     }
-    expect(() => parseAddress('nowhere', '--l2-addr')).toThrow(/^--l2-addr "nowhere" is not an address: .*unix socket path starting with "\/" or "\.\/"$/);
+    expect(() => parseAddress('nowhere', '--l2-addr')).toThrow(
+      /^--l2-addr "nowhere" is not an address: .*unix socket path starting with "\/" or "\.\/"$/,
+    );
   });
 });
 

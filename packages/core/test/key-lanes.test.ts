@@ -176,7 +176,10 @@ describe('KeyLanes: shared reads', () => {
     const lanes = new KeyLanes();
     const log: string[] = [];
     const batch = deferred();
-    lanes.track(k('a'), batch.promise.then(() => log.push('batch')));
+    lanes.track(
+      k('a'),
+      batch.promise.then(() => log.push('batch')),
+    );
     lanes.track(k('b'), batch.promise);
     const w = lanes.run(k('a'), () => log.push('write a'));
     expect(lanes.has(k('b'))).toBe(true);
@@ -189,13 +192,16 @@ describe('KeyLanes: shared reads', () => {
 });
 
 describe('KeyLanes: barriers', () => {
-  it('a call tracked while a barrier is pending still holds the key\'s later calls behind the barrier', async () => {
+  it("a call tracked while a barrier is pending still holds the key's later calls behind the barrier", async () => {
     const lanes = new KeyLanes();
     const log: string[] = [];
     const f = deferred();
     void lanes.barrier(() => f.promise.then(() => log.push('flush')));
     // Started elsewhere without waiting (it settles at once).
-    lanes.track(k('a'), Promise.resolve().then(() => log.push('tracked')));
+    lanes.track(
+      k('a'),
+      Promise.resolve().then(() => log.push('tracked')),
+    );
     const after = lanes.run(k('a'), () => log.push('a after'));
     await settle();
     expect(log).toEqual(['tracked']);

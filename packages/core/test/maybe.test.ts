@@ -4,7 +4,9 @@ import { all, andThen, attempt, call, isPromise } from '../src/maybe.js';
 describe('isPromise', () => {
   it('tells thenables from ready values', () => {
     expect(isPromise(Promise.resolve(1))).toBe(true);
+    // biome-ignore lint/suspicious/noThenProperty: isPromise must tell a thenable from every other value
     expect(isPromise({ then: () => {} })).toBe(true);
+    // biome-ignore lint/suspicious/noThenProperty: isPromise must tell a thenable from every other value
     for (const v of [undefined, null, 0, 'x', { then: 1 }, Buffer.alloc(1), [1]]) expect(isPromise(v)).toBe(false);
   });
 });
@@ -32,7 +34,12 @@ describe('andThen', () => {
 
 describe('attempt', () => {
   it('returns a synchronous result or the synchronous onError result, with no Promise', () => {
-    expect(attempt(() => 1, () => 2)).toBe(1);
+    expect(
+      attempt(
+        () => 1,
+        () => 2,
+      ),
+    ).toBe(1);
     expect(
       attempt(
         () => {
@@ -43,7 +50,12 @@ describe('attempt', () => {
     ).toBe('x');
   });
   it('routes a rejection to onError', async () => {
-    expect(await attempt(() => Promise.reject(new Error('late')), (e) => `caught ${(e as Error).message}`)).toBe('caught late');
+    expect(
+      await attempt(
+        () => Promise.reject(new Error('late')),
+        (e) => `caught ${(e as Error).message}`,
+      ),
+    ).toBe('caught late');
   });
 });
 

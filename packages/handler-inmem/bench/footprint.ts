@@ -85,10 +85,14 @@ if (process.argv[1] === self) {
   } else {
     console.log('  key   value    items  charged  bytes-stat      rss     heap  external   (bytes per item)');
     for (const [k, v, n] of SIZES) {
-      const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, String(k), String(v), String(n)], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, String(k), String(v), String(n)], {
+        encoding: 'utf8',
+      });
       const r = JSON.parse(out) as Footprint;
       const f = (x: number) => x.toFixed(0).padStart(8);
-      console.log(`${String(k).padStart(5)} ${String(v).padStart(7)} ${String(n).padStart(8)} ${f(r.charged)} ${f(r.itemBytes)}    ${f(r.rss)} ${f(r.heap)} ${f(r.external)}`);
+      console.log(
+        `${String(k).padStart(5)} ${String(v).padStart(7)} ${String(n).padStart(8)} ${f(r.charged)} ${f(r.itemBytes)}    ${f(r.rss)} ${f(r.heap)} ${f(r.external)}`,
+      );
     }
   }
 }

@@ -9,7 +9,24 @@
 import { Item, bufferView } from '@cleave/protocol';
 import { writeLatin1 } from './numeric.js';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
-import { ATIME, CAS, CLS, EXPTIME, FETCHED, FLAGS, KEY_BINARY, KLEN, REF, STALE, STATE, STRIDE, TOKEN_SENT, VLEN, type ItemTable, type LargeItem } from './table.js';
+import {
+  ATIME,
+  CAS,
+  CLS,
+  EXPTIME,
+  FETCHED,
+  FLAGS,
+  KEY_BINARY,
+  KLEN,
+  REF,
+  STALE,
+  STATE,
+  STRIDE,
+  TOKEN_SENT,
+  VLEN,
+  type ItemTable,
+  type LargeItem,
+} from './table.js';
 
 const OUT_POOL = 64 * 1024;
 

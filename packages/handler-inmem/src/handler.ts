@@ -388,7 +388,17 @@ export class InMemoryHandler implements Handler {
     }
   }
 
-  private stored(key: Buffer, h: number, a: Buffer, b: Buffer | undefined, flags: number, exptime: number, bits: number, newCas: bigint | undefined, now: number): StoreOutcome {
+  private stored(
+    key: Buffer,
+    h: number,
+    a: Buffer,
+    b: Buffer | undefined,
+    flags: number,
+    exptime: number,
+    bits: number,
+    newCas: bigint | undefined,
+    now: number,
+  ): StoreOutcome {
     const item = this.put(key, h, a, b, flags, exptime, bits, newCas, now);
     if (item !== undefined) return item;
     this.counters.storeNoMemory++;
@@ -592,5 +602,19 @@ export class InMemoryHandler implements Handler {
 
 /** The same item, with the reply facts of the request that made it. */
 function withFacts(it: Item, previousExptime: number | undefined, created: boolean): Item {
-  return new Item(it.key, it.value, it.flags, it.cas, it.exptime, it.lastAccess, it.fetched, it.stale, it.win, it.tokenSent, it.keyBinary, previousExptime, created);
+  return new Item(
+    it.key,
+    it.value,
+    it.flags,
+    it.cas,
+    it.exptime,
+    it.lastAccess,
+    it.fetched,
+    it.stale,
+    it.win,
+    it.tokenSent,
+    it.keyBinary,
+    previousExptime,
+    created,
+  );
 }

@@ -19,7 +19,23 @@ import type { Lru } from './lru.js';
 import { writeLatin1 } from './numeric.js';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
 import type { Counters } from './stats.js';
-import { ATIME, CAS, CLS, EXPTIME, FETCHED, FLAGS, GEN, KLEN, LINKED, REF, STATE, STRIDE, VLEN, type ItemTable, type LargeItem } from './table.js';
+import {
+  ATIME,
+  CAS,
+  CLS,
+  EXPTIME,
+  FETCHED,
+  FLAGS,
+  GEN,
+  KLEN,
+  LINKED,
+  REF,
+  STATE,
+  STRIDE,
+  VLEN,
+  type ItemTable,
+  type LargeItem,
+} from './table.js';
 
 export class ItemMemory {
   /** Bytes charged against maxBytes: pages, records, buckets, large items. */
@@ -76,7 +92,10 @@ export class ItemMemory {
   private chargeOf(id: number): number {
     const i32 = this.table.i32;
     const c = i32[id * STRIDE + CLS]!;
-    return META_BYTES + (c === this.largeClass ? largeFootprint(i32[id * STRIDE + KLEN]!, this.table.u32[id * STRIDE + VLEN]!) : this.slabs.sizes[c]!);
+    return (
+      META_BYTES +
+      (c === this.largeClass ? largeFootprint(i32[id * STRIDE + KLEN]!, this.table.u32[id * STRIDE + VLEN]!) : this.slabs.sizes[c]!)
+    );
   }
 
   // -------------------------------------------------------------------------
@@ -89,7 +108,17 @@ export class ItemMemory {
    * (-1: outside the slabs), and link it at its LRU head under hash `h`.
    * Returns false when memory cannot be found.
    */
-  link(keyCopy: Buffer, valueCopy: Buffer, h: number, c: number, flags: number, exptime: number, stateBits: number, cas: bigint, now: number): boolean {
+  link(
+    keyCopy: Buffer,
+    valueCopy: Buffer,
+    h: number,
+    c: number,
+    flags: number,
+    exptime: number,
+    stateBits: number,
+    cas: bigint,
+    now: number,
+  ): boolean {
     // The id first: growing the records may evict, and must not drop the
     // page of a chunk already taken for this item.
     const id = this.newId(now);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryHandler, parseCounter } from '../src/index.js';
+import { type InMemoryHandler, parseCounter } from '../src/index.js';
 import { asItem, b, decr, get, incr, makeHandler, set, stat, val } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];

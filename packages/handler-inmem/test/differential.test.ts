@@ -94,9 +94,28 @@ function metaGetReply(it: ItemView | undefined, flags: string[]): Buffer {
 }
 
 const STAT_NAMES = [
-  'cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch', 'get_hits', 'get_misses', 'get_expired', 'get_flushed',
-  'delete_misses', 'delete_hits', 'incr_misses', 'incr_hits', 'decr_misses', 'decr_hits', 'cas_misses', 'cas_hits',
-  'cas_badval', 'touch_hits', 'touch_misses', 'store_too_large', 'curr_items', 'total_items',
+  'cmd_get',
+  'cmd_set',
+  'cmd_flush',
+  'cmd_touch',
+  'get_hits',
+  'get_misses',
+  'get_expired',
+  'get_flushed',
+  'delete_misses',
+  'delete_hits',
+  'incr_misses',
+  'incr_hits',
+  'decr_misses',
+  'decr_hits',
+  'cas_misses',
+  'cas_hits',
+  'cas_badval',
+  'touch_hits',
+  'touch_misses',
+  'store_too_large',
+  'curr_items',
+  'total_items',
 ];
 
 class Pair {
@@ -105,7 +124,10 @@ class Pair {
   /** Send a command to both; return [memcached's reply, the handler's reply]. */
   async send(cmd: string | Buffer): Promise<[string, string]> {
     const raw = typeof cmd === 'string' ? Buffer.from(cmd, 'latin1') : cmd;
-    const head = raw.subarray(0, raw.indexOf(' ') > 0 ? raw.indexOf(' ') : raw.length).toString('latin1').trim();
+    const head = raw
+      .subarray(0, raw.indexOf(' ') > 0 ? raw.indexOf(' ') : raw.length)
+      .toString('latin1')
+      .trim();
     const terminator = /^(get|gets|gat|gats)$/.test(head) ? 'END\r\n' : '\r\n';
     const real = await this.client.request(raw, terminator);
     const ours = runText(this.h, raw);
@@ -148,7 +170,23 @@ describe('differential against memcached 1.6.18', () => {
   it('incr/decr: accepted value forms, wrap, floor, padding and replies', async () => {
     const p = await isolated();
     try {
-      const values = [' 5', '5 ', '5x', '-1', '+5', '-0', '0000000000000000000000007', '18446744073709551615', '18446744073709551616', '', '5 abc', '-18446744073709551615', '999', 'abc', '\t7'];
+      const values = [
+        ' 5',
+        '5 ',
+        '5x',
+        '-1',
+        '+5',
+        '-0',
+        '0000000000000000000000007',
+        '18446744073709551615',
+        '18446744073709551616',
+        '',
+        '5 abc',
+        '-18446744073709551615',
+        '999',
+        'abc',
+        '\t7',
+      ];
       for (const v of values) {
         await p.same(`set n 3 0 ${v.length}\r\n${v}\r\n`);
         await p.same('incr n 1\r\n');
@@ -193,7 +231,8 @@ describe('differential against memcached 1.6.18', () => {
   it('item size limit and append/prepend past it; a failed set drops the old item', async () => {
     const p = await isolated();
     try {
-      const block = (cmd: string, n: number, fill = 0x31) => Buffer.concat([Buffer.from(`${cmd} ${n}\r\n`), Buffer.alloc(n, fill), Buffer.from('\r\n')]);
+      const block = (cmd: string, n: number, fill = 0x31) =>
+        Buffer.concat([Buffer.from(`${cmd} ${n}\r\n`), Buffer.alloc(n, fill), Buffer.from('\r\n')]);
       await p.same(block('set k 0 0', 1048516));
       await p.same(block('set k 0 0', 1048517));
       await p.same('get k\r\n');

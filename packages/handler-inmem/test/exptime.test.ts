@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryHandler, REALTIME_MAXDELTA, absoluteExptime } from '../src/index.js';
+import { type InMemoryHandler, REALTIME_MAXDELTA, absoluteExptime } from '../src/index.js';
 import { b, get, makeHandler, set, stat, store, val } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryHandler } from '../src/index.js';
+import type { InMemoryHandler } from '../src/index.js';
 import { get, makeHandler, set, stat, store, val } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];

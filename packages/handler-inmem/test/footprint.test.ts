@@ -12,11 +12,15 @@ import type { Footprint } from '../bench/footprint.js';
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 
 function measure(keyLength: number, valueLength: number, items: number): Footprint {
-  const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(pkg, 'bench', 'footprint.ts'), String(keyLength), String(valueLength), String(items)], {
-    cwd: pkg,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', join(pkg, 'bench', 'footprint.ts'), String(keyLength), String(valueLength), String(items)],
+    {
+      cwd: pkg,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   return JSON.parse(out) as Footprint;
 }
 

@@ -1,5 +1,14 @@
 import { BinaryParser, TextParser } from '@cleave/protocol';
-import type { ArithmeticCommand, ArithmeticOutcome, GetCommand, ItemView, Request, StoreCommand, StoreMode, StoreOutcome } from '@cleave/protocol';
+import type {
+  ArithmeticCommand,
+  ArithmeticOutcome,
+  GetCommand,
+  ItemView,
+  Request,
+  StoreCommand,
+  StoreMode,
+  StoreOutcome,
+} from '@cleave/protocol';
 import { FakeClock } from '@cleave/testkit';
 import { InMemoryHandler, type InMemoryHandlerOptions } from '../src/index.js';
 
@@ -61,7 +70,12 @@ export function val(h: InMemoryHandler, key: string): string | undefined {
   return get(h, key)?.value.toString('latin1');
 }
 
-export function incr(h: InMemoryHandler, key: string, delta: bigint, extra: { incr?: boolean; initial?: bigint; exptime?: number; compareCas?: bigint } = {}): ArithmeticOutcome {
+export function incr(
+  h: InMemoryHandler,
+  key: string,
+  delta: bigint,
+  extra: { incr?: boolean; initial?: bigint; exptime?: number; compareCas?: bigint } = {},
+): ArithmeticOutcome {
   return h.arithmetic({ key: b(key), incr: extra.incr ?? true, delta, ...extra });
 }
 

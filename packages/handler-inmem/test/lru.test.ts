@@ -114,7 +114,9 @@ describe('memory limit and LRU eviction', () => {
     expect(stat(h, 'evictions')).toBe(2);
     expect(stat(h, 'evicted_unfetched')).toBe(1);
     const items = h.stats('items')!;
-    const cls = Object.keys(items).find((k) => k.endsWith(':evicted') && items[k] === 2)!.split(':')[1];
+    const cls = Object.keys(items)
+      .find((k) => k.endsWith(':evicted') && items[k] === 2)!
+      .split(':')[1];
     expect(items[`items:${cls}:evicted_nonzero`]).toBe(1);
     expect(items[`items:${cls}:evicted_time`]).toBe(5);
   });

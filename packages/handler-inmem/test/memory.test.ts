@@ -46,10 +46,14 @@ interface Run {
 }
 
 function run(mode: 'inmem' | 'noop', min: number, max: number): Run {
-  const out = execFileSync(process.execPath, ['--expose-gc', fixture, bundle, mode, String(CAP_MIB), String(TOTAL_MIB), String(min), String(max)], {
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', fixture, bundle, mode, String(CAP_MIB), String(TOTAL_MIB), String(min), String(max)],
+    {
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   return JSON.parse(out.trim().split('\n').pop()!) as Run;
 }
 
@@ -82,7 +86,9 @@ describe(`writing ${TOTAL_MIB} MiB through a ${CAP_MIB} MiB handler`, () => {
       const r = run('inmem', min, max);
       const bare = run('noop', min, max);
       const added = r.maxRss - bare.maxRss;
-      console.log(`${min}-${max} B: max RSS ${mb(r.maxRss)}, bare workload ${mb(bare.maxRss)}, added ${mb(added)} (${(added / cap).toFixed(2)} x cap), ${r.items} items`);
+      console.log(
+        `${min}-${max} B: max RSS ${mb(r.maxRss)}, bare workload ${mb(bare.maxRss)}, added ${mb(added)} (${(added / cap).toFixed(2)} x cap), ${r.items} items`,
+      );
       expect(r.evictions).toBeGreaterThan(0);
       expect(r.memoryUsed).toBeLessThanOrEqual(cap);
       expect(added).toBeLessThanOrEqual(factor * cap);

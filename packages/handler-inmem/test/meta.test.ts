@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GetCommand, ItemView } from '@cleave/protocol';
-import { ITEM_UPDATE_INTERVAL, InMemoryHandler } from '../src/index.js';
+import { ITEM_UPDATE_INTERVAL, type InMemoryHandler } from '../src/index.js';
 import { asItem, b, get, makeHandler, parsedGet, parsedStore, set, stat, store } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];
@@ -200,7 +200,7 @@ describe('vivify (mg N)', () => {
     expect(stat(h, 'total_items')).toBe(1);
   });
 
-  it('with touch too, a created item takes vivify\'s exptime and an existing one touch\'s', () => {
+  it("with touch too, a created item takes vivify's exptime and an existing one touch's", () => {
     const { h, clock } = fresh();
     const created = mg(h, 'v', { vivify: 30, touch: 100 })!;
     expect(created.created).toBe(true);

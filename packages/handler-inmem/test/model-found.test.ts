@@ -44,13 +44,18 @@ describe('found by the model: a store refused as too large', () => {
   it('text cas leaves the old item in place, as memcached does', async () => {
     await client.request('set tl 0 0 1\r\nA\r\n', '\r\n');
     const cas = /VALUE tl 0 1 (\d+)/.exec((await client.request('gets tl\r\n', 'END\r\n')).toString('latin1'))![1]!;
-    const refused = await client.request(Buffer.concat([Buffer.from(`cas tl 0 0 ${OVERSIZE} ${cas}\r\n`), Buffer.alloc(OVERSIZE, 0x78), Buffer.from('\r\n')]), '\r\n');
+    const refused = await client.request(
+      Buffer.concat([Buffer.from(`cas tl 0 0 ${OVERSIZE} ${cas}\r\n`), Buffer.alloc(OVERSIZE, 0x78), Buffer.from('\r\n')]),
+      '\r\n',
+    );
     expect(refused.toString('latin1')).toBe('SERVER_ERROR object too large for cache\r\n');
     const memcachedKeeps = (await client.request('get tl\r\n', 'END\r\n')).toString('latin1').startsWith('VALUE tl');
 
     const { h } = makeHandler();
     const stored = set(h, 'tl', 'A');
-    const cmd = parsedStore(Buffer.concat([Buffer.from(`cas tl 0 0 ${OVERSIZE} ${stored.cas}\r\n`), Buffer.alloc(OVERSIZE, 0x78), Buffer.from('\r\n')]));
+    const cmd = parsedStore(
+      Buffer.concat([Buffer.from(`cas tl 0 0 ${OVERSIZE} ${stored.cas}\r\n`), Buffer.alloc(OVERSIZE, 0x78), Buffer.from('\r\n')]),
+    );
     expect(h.store(cmd)).toBe('TOO_LARGE');
     expect(val(h, 'tl') !== undefined).toBe(memcachedKeeps);
     expect(val(h, 'tl')).toBe('A');
@@ -59,14 +64,20 @@ describe('found by the model: a store refused as too large', () => {
   it('binary Set with a CAS drops the old item, as memcached does', async () => {
     const c = await RawClient.connect({ port: mc.port });
     const first = await binary(c, binaryPacket({ opcode: 0x01, key: 'tb', extras: Buffer.alloc(8), value: 'B' }));
-    const refused = await binary(c, binaryPacket({ opcode: 0x01, key: 'tb', extras: Buffer.alloc(8), value: Buffer.alloc(OVERSIZE, 0x78), cas: first.cas }));
+    const refused = await binary(
+      c,
+      binaryPacket({ opcode: 0x01, key: 'tb', extras: Buffer.alloc(8), value: Buffer.alloc(OVERSIZE, 0x78), cas: first.cas }),
+    );
     expect(refused.status).toBe(0x0003); // E2BIG
     const memcachedKeeps = (await binary(c, binaryPacket({ opcode: 0x00, key: 'tb' }))).status === 0;
     c.close();
 
     const { h } = makeHandler();
     const stored = set(h, 'tb', 'B');
-    const cmd = parsedStore(binaryPacket({ opcode: 0x01, key: 'tb', extras: Buffer.alloc(8), value: Buffer.alloc(OVERSIZE, 0x78), cas: stored.cas }), true);
+    const cmd = parsedStore(
+      binaryPacket({ opcode: 0x01, key: 'tb', extras: Buffer.alloc(8), value: Buffer.alloc(OVERSIZE, 0x78), cas: stored.cas }),
+      true,
+    );
     expect(h.store(cmd)).toBe('TOO_LARGE');
     expect(val(h, 'tb') !== undefined).toBe(memcachedKeeps);
     expect(memcachedKeeps).toBe(false);
@@ -125,7 +136,9 @@ describe('found by the model: flush_all thresholds', () => {
   it('an item stored after an immediate flush_all replaced a "flush_all 1" is judged by the newer one', async () => {
     // memcached: flush_all 1 acts at once and hides items stored in the same second;
     // a flush_all 0 then replaces it and what is stored next is visible.
-    const replies = (await client.request('flush_all 1\r\nset z1 0 0 1\r\nZ\r\nget z1\r\nflush_all 0\r\nset z1 0 0 1\r\nZ\r\nget z1\r\n', 'Z\r\nEND\r\n')).toString('latin1');
+    const replies = (
+      await client.request('flush_all 1\r\nset z1 0 0 1\r\nZ\r\nget z1\r\nflush_all 0\r\nset z1 0 0 1\r\nZ\r\nget z1\r\n', 'Z\r\nEND\r\n')
+    ).toString('latin1');
     const { h } = makeHandler();
     h.flush(1);
     set(h, 'z1', 'Z');
@@ -158,12 +171,13 @@ describe('found by the model: recache tokens', () => {
   });
 });
 
-describe('found by the model: incr/decr checks in memcached\'s order', () => {
+describe("found by the model: incr/decr checks in memcached's order", () => {
   it('an empty value is non-numeric before a wrong CAS is noticed; a non-numeric one with a wrong CAS is EXISTS', async () => {
     await client.request('ms ae1 0\r\n\r\nms ae2 3\r\nabc\r\n', 'HD\r\nHD\r\n');
     const empty = (await client.request('ma ae1 C999999 D1\r\n', '\r\n')).toString('latin1');
     const text = (await client.request('ma ae2 C999999 D1\r\n', '\r\n')).toString('latin1');
-    const outcome = (line: string) => (line.startsWith('CLIENT_ERROR cannot increment') ? 'NON_NUMERIC' : line.startsWith('EX') ? 'EXISTS' : line.trim());
+    const outcome = (line: string) =>
+      line.startsWith('CLIENT_ERROR cannot increment') ? 'NON_NUMERIC' : line.startsWith('EX') ? 'EXISTS' : line.trim();
     const { h } = makeHandler();
     set(h, 'ae1', '');
     set(h, 'ae2', 'abc');

@@ -47,7 +47,9 @@ function runSequence(ops: readonly ModelCommand[], maxItemSize: number): void {
 describe('model-based', () => {
   it('agrees with the reference model on every reply and on the final state, for random command sequences', () => {
     fc.assert(
-      fc.property(fc.array(modelCommandArb({ maxItemSize: MAX_ITEM_SIZE }), { maxLength: 150, size: 'max' }), (ops) => runSequence(ops, MAX_ITEM_SIZE)),
+      fc.property(fc.array(modelCommandArb({ maxItemSize: MAX_ITEM_SIZE }), { maxLength: 150, size: 'max' }), (ops) =>
+        runSequence(ops, MAX_ITEM_SIZE),
+      ),
       { numRuns: runs(400) },
     );
   });
@@ -62,7 +64,12 @@ describe('model-based', () => {
   it('under a small memory limit, memory never exceeds maxBytes and bytes always equals the size of the contents', () => {
     const keyArb = fc.integer({ min: 0, max: 40 }).map((i) => `key${i}`);
     const smallOp = fc.oneof(
-      fc.record({ t: fc.constant('set' as const), k: keyArb, len: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 3000, max: 40_000 })), exp: fc.constantFrom(0, 0, 5, 30, -1) }),
+      fc.record({
+        t: fc.constant('set' as const),
+        k: keyArb,
+        len: fc.oneof(fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 3000, max: 40_000 })),
+        exp: fc.constantFrom(0, 0, 5, 30, -1),
+      }),
       fc.record({ t: fc.constant('append' as const), k: keyArb, len: fc.integer({ min: 0, max: 2000 }) }),
       fc.record({ t: fc.constant('get' as const), k: keyArb }),
       fc.record({ t: fc.constant('del' as const), k: keyArb }),

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryHandler } from '../src/index.js';
+import type { InMemoryHandler } from '../src/index.js';
 import { b, get, makeHandler, parsedGet, set, stat, store } from './helpers.js';
 
 const handlers: InMemoryHandler[] = [];
@@ -13,10 +13,33 @@ afterEach(() => {
 });
 
 const GENERAL = [
-  'curr_items', 'total_items', 'bytes', 'evictions', 'evicted_unfetched', 'expired_unfetched', 'reclaimed',
-  'get_hits', 'get_misses', 'get_expired', 'get_flushed', 'cmd_get', 'cmd_set', 'cmd_flush', 'cmd_touch',
-  'touch_hits', 'touch_misses', 'delete_hits', 'delete_misses', 'incr_hits', 'incr_misses', 'decr_hits',
-  'decr_misses', 'cas_hits', 'cas_misses', 'cas_badval', 'limit_maxbytes',
+  'curr_items',
+  'total_items',
+  'bytes',
+  'evictions',
+  'evicted_unfetched',
+  'expired_unfetched',
+  'reclaimed',
+  'get_hits',
+  'get_misses',
+  'get_expired',
+  'get_flushed',
+  'cmd_get',
+  'cmd_set',
+  'cmd_flush',
+  'cmd_touch',
+  'touch_hits',
+  'touch_misses',
+  'delete_hits',
+  'delete_misses',
+  'incr_hits',
+  'incr_misses',
+  'decr_hits',
+  'decr_misses',
+  'cas_hits',
+  'cas_misses',
+  'cas_badval',
+  'limit_maxbytes',
 ];
 
 /** Counter changes caused by `f`. */
@@ -142,7 +165,9 @@ describe('stats', () => {
     set(h, 'a', 'x');
     set(h, 'b', 'x');
     const s = h.stats('slabs')!;
-    const cls = Object.keys(s).find((k) => k.endsWith(':used_chunks'))!.split(':')[0];
+    const cls = Object.keys(s)
+      .find((k) => k.endsWith(':used_chunks'))!
+      .split(':')[0];
     expect(s[`${cls}:used_chunks`]).toBe(2);
     expect(s[`${cls}:total_pages`]).toBe(1);
     expect(s[`${cls}:total_chunks`]).toBe(Number(s[`${cls}:chunks_per_page`]));

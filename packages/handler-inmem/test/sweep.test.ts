@@ -26,7 +26,9 @@ describe('background expiry sweep', () => {
     expect(stat(h, 'expired_unfetched')).toBe(100);
     expect(stat(h, 'get_expired')).toBe(0);
     const items = h.stats('items')!;
-    const crawled = Object.keys(items).filter((k) => k.endsWith(':crawler_reclaimed')).reduce((n, k) => n + Number(items[k]), 0);
+    const crawled = Object.keys(items)
+      .filter((k) => k.endsWith(':crawler_reclaimed'))
+      .reduce((n, k) => n + Number(items[k]), 0);
     expect(crawled).toBe(100);
   });
 

@@ -127,7 +127,10 @@ export class BackendConnection {
       throw st === ST_CLOSED ? Errors.shutdown : Errors.unavailable;
     }
     const socket = this.socket;
-    if (this.fifo.length + n > this.cfg.maxInFlight || this.out.length + (socket === undefined ? 0 : socket.writableLength) > MAX_UNSENT_BYTES) {
+    if (
+      this.fifo.length + n > this.cfg.maxInFlight ||
+      this.out.length + (socket === undefined ? 0 : socket.writableLength) > MAX_UNSENT_BYTES
+    ) {
       this.counters.rejected += n;
       this.counters.errors += n;
       throw Errors.busy;

@@ -197,7 +197,8 @@ export class MemcachedHandler implements Handler {
     const backoffMaxMs = Math.max(backoffMinMs, positiveInteger('backoff.maxMs', options.backoff?.maxMs, DEFAULTS.backoffMaxMs));
     const maxInFlight = positiveInteger('maxInFlight', options.maxInFlight, DEFAULTS.maxInFlight);
     const flushOn = options.flushOn ?? 'immediate';
-    if (flushOn !== 'immediate' && flushOn !== 'microtask') throw new TypeError(`MemcachedHandler: flushOn must be 'immediate' or 'microtask'`);
+    if (flushOn !== 'immediate' && flushOn !== 'microtask')
+      throw new TypeError(`MemcachedHandler: flushOn must be 'immediate' or 'microtask'`);
     this.maxWaiting = maxInFlight * connections;
     this.counterFlags = options.counterFlags ?? true;
     const cfg = {

@@ -400,4 +400,3 @@ function decodeError(op: Op, kind: 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR', me
   }
   return new Failure(backendError(message));
 }
-

@@ -116,7 +116,13 @@ const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('incr' as const), client, key, delta: fc.nat(1000) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('mget' as const), client, keys: fc.array(key, { minLength: 1, maxLength: 6 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('flush' as const), client }) },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant('yield' as const), how: fc.constantFrom('immediate' as const, 'microtask' as const, 'timer' as const) }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant('yield' as const),
+      how: fc.constantFrom('immediate' as const, 'microtask' as const, 'timer' as const),
+    }),
+  },
 );
 
 interface Modeled {
@@ -272,7 +278,10 @@ describe('many concurrent client connections through the server', () => {
             `get shared\r\n` +
             'mn\r\n';
           const reply = (await c.request(pipeline, 'MN\r\n', 10_000)).toString('latin1');
-          const m = /^STORED\r\nVALUE own(\d+) (\d+) (\d+)\r\n([^\r]*)\r\nEND\r\n(\d+)\r\nSTORED\r\nVALUE shared 0 \d+\r\n([^\r]*)\r\nEND\r\nMN\r\n$/.exec(reply);
+          const m =
+            /^STORED\r\nVALUE own(\d+) (\d+) (\d+)\r\n([^\r]*)\r\nEND\r\n(\d+)\r\nSTORED\r\nVALUE shared 0 \d+\r\n([^\r]*)\r\nEND\r\nMN\r\n$/.exec(
+              reply,
+            );
           expect(m, reply).not.toBeNull();
           expect(Number(m![1])).toBe(id);
           expect(Number(m![2])).toBe(id);

@@ -48,18 +48,33 @@ describe('request lines', () => {
   it('ms: length, c, then only the fields that differ from the defaults; E is never sent', () => {
     expect(line(OP_STORE, { mode: 'set', key: k('a'), value: k('xyz'), flags: 0, exptime: 0 })).toBe('ms a 3 c O7\r\nxyz\r\n');
     expect(
-      line(OP_STORE, { mode: 'append', key: k('a'), value: k(''), flags: 0xffffffff, exptime: -1, compareCas: 2n ** 64n - 1n, invalidate: true, newCas: 5n }),
+      line(OP_STORE, {
+        mode: 'append',
+        key: k('a'),
+        value: k(''),
+        flags: 0xffffffff,
+        exptime: -1,
+        compareCas: 2n ** 64n - 1n,
+        invalidate: true,
+        newCas: 5n,
+      }),
     ).toBe('ms a 0 c F4294967295 T-1 C18446744073709551615 I MA O7\r\n\r\n');
-    expect(line(OP_STORE, { mode: 'add', key: k('a b'), value: k('1'), flags: 0, exptime: 0 }, BIT_B64)).toBe('ms YSBi 1 b c ME O7\r\n1\r\n');
+    expect(line(OP_STORE, { mode: 'add', key: k('a b'), value: k('1'), flags: 0, exptime: 0 }, BIT_B64)).toBe(
+      'ms YSBi 1 b c ME O7\r\n1\r\n',
+    );
   });
 
   it('md, ma (T before N), the probe, touch, flush_all and mn', () => {
     expect(line(OP_DELETE, { key: k('a') })).toBe('md a O7\r\n');
     expect(line(OP_DELETE, { key: k('a'), compareCas: 9n, invalidate: true, exptime: 30 })).toBe('md a C9 I T30 O7\r\n');
     expect(line(OP_ARITH, { key: k('n'), incr: true, delta: 1n })).toBe('ma n t c v O7\r\n');
-    expect(line(OP_ARITH, { key: k('n'), incr: false, delta: 2n ** 64n - 1n, initial: 5n, exptime: 100, touch: 50, compareCas: 3n, newCas: 4n }, BIT_B64)).toBe(
-      'ma bg== b T50 N100 J5 C3 MD D18446744073709551615 t c v O7\r\n',
-    );
+    expect(
+      line(
+        OP_ARITH,
+        { key: k('n'), incr: false, delta: 2n ** 64n - 1n, initial: 5n, exptime: 100, touch: 50, compareCas: 3n, newCas: 4n },
+        BIT_B64,
+      ),
+    ).toBe('ma bg== b T50 N100 J5 C3 MD D18446744073709551615 t c v O7\r\n');
     expect(line(OP_PROBE, { key: k('n'), incr: true, delta: 1n, touch: 9 })).toBe('mg n f u O7\r\n');
     expect(line(OP_PROBE, { key: k('n'), incr: true, delta: 1n }, BIT_B64 | BIT_BEFORE)).toBe('mg bg== b f u O7\r\n');
     expect(line(OP_TOUCH, { key: k('a'), exptime: 10 })).toBe('mg a T10 O7\r\n');

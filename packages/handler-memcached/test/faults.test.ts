@@ -92,7 +92,10 @@ async function probeDuring(h: MemcachedHandler, n: number, ms: number): Promise<
 
 /** Every key's connection answers again (after a restart the data is gone: misses). */
 async function serving(h: MemcachedHandler, n: number): Promise<boolean> {
-  return eventually(async () => (await h.getMany(Array.from({ length: n }, (_, i) => ({ key: k(`key${i}`) })))).every((it) => it === undefined), 5000);
+  return eventually(
+    async () => (await h.getMany(Array.from({ length: n }, (_, i) => ({ key: k(`key${i}`) })))).every((it) => it === undefined),
+    5000,
+  );
 }
 
 async function allRight(h: MemcachedHandler, n: number): Promise<boolean> {
@@ -250,11 +253,16 @@ describe('replies that do not match their request', () => {
     });
     opened.push(proxy);
     const h = handler({ port: proxy.port }, { connections: 1 });
-    const [a, b] = await Promise.all([timed(h.store({ mode: 'set', key: k('x'), value: k('1'), flags: 0, exptime: 0 })), timed(h.get({ key: k('y') }))]);
+    const [a, b] = await Promise.all([
+      timed(h.store({ mode: 'set', key: k('x'), value: k('1'), flags: 0, exptime: 0 })),
+      timed(h.get({ key: k('y') })),
+    ]);
     expect(a.error?.message).toBe('backend protocol error');
     expect(b.error?.message).toBe('backend protocol error');
     expect(h.stats('')!.backend_desyncs).toBe(1);
-    expect(await eventually(async () => value(await h.store({ mode: 'set', key: k('x'), value: k('2'), flags: 0, exptime: 0 })) === '2')).toBe(true);
+    expect(
+      await eventually(async () => value(await h.store({ mode: 'set', key: k('x'), value: k('2'), flags: 0, exptime: 0 })) === '2'),
+    ).toBe(true);
     expect(value(await h.get({ key: k('x') }))).toBe('2');
     expect(proxy.accepted).toBe(2);
   });

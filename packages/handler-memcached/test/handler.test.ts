@@ -79,7 +79,9 @@ for (const transport of ['tcp', 'unix'] as const) {
       it('compare-and-swap: a match stores, a mismatch is EXISTS, a missing item NOT_FOUND', async () => {
         expect(await h.store({ mode: 'set', key: k('a'), value: k('1'), flags: 0, exptime: 0, compareCas: 5n })).toBe('NOT_FOUND');
         const first = item(await h.store({ mode: 'set', key: k('a'), value: k('1'), flags: 0, exptime: 0 }));
-        expect(await h.store({ mode: 'set', key: k('a'), value: k('2'), flags: 0, exptime: 0, compareCas: first.cas + 1000n })).toBe('EXISTS');
+        expect(await h.store({ mode: 'set', key: k('a'), value: k('2'), flags: 0, exptime: 0, compareCas: first.cas + 1000n })).toBe(
+          'EXISTS',
+        );
         const second = item(await h.store({ mode: 'set', key: k('a'), value: k('3'), flags: 0, exptime: 0, compareCas: first.cas }));
         expect(second.cas).not.toBe(first.cas);
         expect(await peek(target, 'a')).toMatchObject({ value: '3', cas: second.cas });
@@ -88,9 +90,9 @@ for (const transport of ['tcp', 'unix'] as const) {
       it('invalidate with an older CAS stores the item as stale', async () => {
         const first = item(await h.store({ mode: 'set', key: k('a'), value: k('1'), flags: 0, exptime: 0 }));
         await h.store({ mode: 'set', key: k('a'), value: k('2'), flags: 0, exptime: 0 });
-        expect(await h.store({ mode: 'set', key: k('a'), value: k('3'), flags: 0, exptime: 0, compareCas: first.cas, invalidate: true })).toSatisfy(
-          isItem,
-        );
+        expect(
+          await h.store({ mode: 'set', key: k('a'), value: k('3'), flags: 0, exptime: 0, compareCas: first.cas, invalidate: true }),
+        ).toSatisfy(isItem);
         expect(await peek(target, 'a')).toMatchObject({ value: '3', stale: true });
       });
 
@@ -127,9 +129,13 @@ for (const transport of ['tcp', 'unix'] as const) {
           expect(await small.store({ mode: 'set', key: k('b'), value: Buffer.alloc(7), flags: 1, exptime: 0 })).toBe('TOO_LARGE');
           expect(small.stats('')!.backend_bytes_written).toBe(before);
           expect((await peek(target, 'b'))!.value).toBe('old');
-          expect(await small.store({ mode: 'set', key: k('a'), value: Buffer.alloc(11), flags: 0, exptime: 0, unlinkOnFailure: true })).toBe('TOO_LARGE');
+          expect(
+            await small.store({ mode: 'set', key: k('a'), value: Buffer.alloc(11), flags: 0, exptime: 0, unlinkOnFailure: true }),
+          ).toBe('TOO_LARGE');
           expect(await peek(target, 'a')).toBeUndefined();
-          expect(item(await small.store({ mode: 'set', key: k('c'), value: Buffer.alloc(10), flags: 0, exptime: 0 })).value.length).toBe(10);
+          expect(item(await small.store({ mode: 'set', key: k('c'), value: Buffer.alloc(10), flags: 0, exptime: 0 })).value.length).toBe(
+            10,
+          );
           expect(item(await small.store({ mode: 'set', key: k('c'), value: Buffer.alloc(6), flags: 1, exptime: 0 })).flags).toBe(1);
         } finally {
           small.close();
@@ -441,7 +447,9 @@ for (const transport of ['tcp', 'unix'] as const) {
         const keys = Array.from({ length: 20 }, (_, i) => k(`f${i}`));
         const before = keys.map((key) => h.store({ mode: 'set', key, value: k('old'), flags: 0, exptime: 0 }));
         const flushed = h.flush(0);
-        const after = keys.map((key, i) => (i % 2 === 0 ? h.store({ mode: 'set', key, value: k('new'), flags: 0, exptime: 0 }) : h.get({ key })));
+        const after = keys.map((key, i) =>
+          i % 2 === 0 ? h.store({ mode: 'set', key, value: k('new'), flags: 0, exptime: 0 }) : h.get({ key }),
+        );
         const reads = keys.map((key) => h.get({ key }));
         await Promise.all([...before, flushed, ...after]);
         const got = await Promise.all(reads);

@@ -103,7 +103,10 @@ export interface Proxy {
  * through `mangle` (given the reply chunk and the connection's index), and
  * with `drip` leave in pieces of 1 to `drip` bytes, one piece per turn.
  */
-export async function startProxy(upstreamPort: number, opts: { mangle?: (chunk: Buffer, conn: number) => Buffer; drip?: number } = {}): Promise<Proxy> {
+export async function startProxy(
+  upstreamPort: number,
+  opts: { mangle?: (chunk: Buffer, conn: number) => Buffer; drip?: number } = {},
+): Promise<Proxy> {
   const sockets = new Set<net.Socket>();
   let accepted = 0;
   const server = net.createServer((down) => {

@@ -134,29 +134,40 @@ async function expectSameBinary(setup: Setup, steps: Buffer[]): Promise<void> {
  * the connection (this harness ends every step at a marker reply; the
  * server's own suite covers them, and they never reach a handler).
  */
-const CLOSES = new Set(['quit closes the connection after earlier replies', 'invalid extras length', 'key too long', 'quit answers then closes', 'bad magic closes']);
+const CLOSES = new Set([
+  'quit closes the connection after earlier replies',
+  'invalid extras length',
+  'key too long',
+  'quit answers then closes',
+  'bad magic closes',
+]);
 const open = <T>(cases: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(cases).filter(([n]) => !CLOSES.has(n)));
 
 const textCases: Record<string, string[]> = {
   ...open(sharedText),
-    'set then get, gets': ['set a 5 0 3\r\nabc\r\n', 'get a\r\n', 'gets a\r\n'],
-    'multi-get in key order, misses skipped': ['set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\n', 'get a b \r\n', 'get a missing b a\r\n', 'gets b a\r\n'],
-    'cas: missing, mismatch': ['cas a 0 0 1 1\r\nx\r\n', 'set a 0 0 1\r\nx\r\n', 'cas a 0 0 1 999999\r\ny\r\n', 'get a\r\n'],
-    delete: ['set a 0 0 1\r\nx\r\n', 'delete a\r\n', 'delete a\r\n', 'get a\r\n', 'delete a 0\r\n'],
-    'incr keeps the flags': ['set n 9 0 1\r\n1\r\n', 'incr n 1\r\n', 'get n\r\n'],
-    touch: ['touch a 10\r\n', 'set a 0 0 1\r\nx\r\n', 'touch a 10\r\n', 'get a\r\n'],
-    flush_all: ['set a 0 0 1\r\nx\r\n', 'flush_all\r\n', 'get a\r\n', 'flush_all 0\r\n'],
-    'flush_all inside a pipeline': ['set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\nflush_all\r\nget a b\r\nset a 0 0 1\r\nz\r\nget a b\r\n'],
-    'large values round-trip': [`set big 1 0 1000000\r\n${'y'.repeat(1000000)}\r\n`, 'get big\r\n'],
+  'set then get, gets': ['set a 5 0 3\r\nabc\r\n', 'get a\r\n', 'gets a\r\n'],
+  'multi-get in key order, misses skipped': [
+    'set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\n',
+    'get a b \r\n',
+    'get a missing b a\r\n',
+    'gets b a\r\n',
+  ],
+  'cas: missing, mismatch': ['cas a 0 0 1 1\r\nx\r\n', 'set a 0 0 1\r\nx\r\n', 'cas a 0 0 1 999999\r\ny\r\n', 'get a\r\n'],
+  delete: ['set a 0 0 1\r\nx\r\n', 'delete a\r\n', 'delete a\r\n', 'get a\r\n', 'delete a 0\r\n'],
+  'incr keeps the flags': ['set n 9 0 1\r\n1\r\n', 'incr n 1\r\n', 'get n\r\n'],
+  touch: ['touch a 10\r\n', 'set a 0 0 1\r\nx\r\n', 'touch a 10\r\n', 'get a\r\n'],
+  flush_all: ['set a 0 0 1\r\nx\r\n', 'flush_all\r\n', 'get a\r\n', 'flush_all 0\r\n'],
+  'flush_all inside a pipeline': ['set a 0 0 1\r\nx\r\nset b 0 0 1\r\ny\r\nflush_all\r\nget a b\r\nset a 0 0 1\r\nz\r\nget a b\r\n'],
+  'large values round-trip': [`set big 1 0 1000000\r\n${'y'.repeat(1000000)}\r\n`, 'get big\r\n'],
 };
 
 const metaCases: Record<string, string[]> = {
   ...open(sharedMeta),
-    'ma N creating and quiet': ['ma c N0 J5 v q\r\nmn\r\n', 'ma c N0 J5 v q\r\nmn\r\n', 'ma c t N100 J5 v\r\n', 'ma d t N100 J1 v\r\n'],
-    'vivify, then the token is taken': ['mg v N30 t v c\r\n', 'mg v N30 t v\r\n', 'mg v t N30 s\r\n'],
-    'recache wins once': ['ms a 1 T100\r\nx\r\n', 'mg a R30 v\r\n', 'mg a R200 v t\r\n', 'mg a R200 v\r\n'],
-    'invalidation makes items stale': ['ms a 1\r\nx\r\n', 'md a I T30\r\n', 'mg a v t\r\n', 'mg a v\r\n', 'ms a 1 I\r\ny\r\n', 'mg a v\r\n'],
-    'touch through mg T, and h/l flags': ['ms a 1 T100\r\nx\r\n', 'mg a t T50 h l\r\n', 'mg a t h\r\n', 'mg a T0 t\r\n'],
+  'ma N creating and quiet': ['ma c N0 J5 v q\r\nmn\r\n', 'ma c N0 J5 v q\r\nmn\r\n', 'ma c t N100 J5 v\r\n', 'ma d t N100 J1 v\r\n'],
+  'vivify, then the token is taken': ['mg v N30 t v c\r\n', 'mg v N30 t v\r\n', 'mg v t N30 s\r\n'],
+  'recache wins once': ['ms a 1 T100\r\nx\r\n', 'mg a R30 v\r\n', 'mg a R200 v t\r\n', 'mg a R200 v\r\n'],
+  'invalidation makes items stale': ['ms a 1\r\nx\r\n', 'md a I T30\r\n', 'mg a v t\r\n', 'mg a v\r\n', 'ms a 1 I\r\ny\r\n', 'mg a v\r\n'],
+  'touch through mg T, and h/l flags': ['ms a 1 T100\r\nx\r\n', 'mg a t T50 h l\r\n', 'mg a t h\r\n', 'mg a T0 t\r\n'],
 };
 
 const binaryCases: Record<string, Buffer[]> = (() => {

@@ -106,7 +106,12 @@ function parseBinary(chunks: Buffer[]): number {
     parser.feed(c, out);
     for (const p of out) {
       const k = i % KEYS;
-      if (p.readUInt32BE(12) !== i || !keys.matches(p.subarray(28, 44), ITEM, k) || values.check(p.subarray(44), k, p.readUInt32BE(24)) >= 0) bad++;
+      if (
+        p.readUInt32BE(12) !== i ||
+        !keys.matches(p.subarray(28, 44), ITEM, k) ||
+        values.check(p.subarray(44), k, p.readUInt32BE(24)) >= 0
+      )
+        bad++;
       i++;
     }
     out.length = 0;
@@ -115,7 +120,8 @@ function parseBinary(chunks: Buffer[]): number {
   return i;
 }
 
-const perRequest = (r: CaseResult) => `${((r.ops * N) / 1e6).toFixed(2)}M requests/s, ${(1e9 / (r.ops * N)).toFixed(0)} ns each (±${r.margin.toFixed(1)}%)`;
+const perRequest = (r: CaseResult) =>
+  `${((r.ops * N) / 1e6).toFixed(2)}M requests/s, ${(1e9 / (r.ops * N)).toFixed(0)} ns each (±${r.margin.toFixed(1)}%)`;
 
 await b.suite(
   'cleave-load hot loop, 50k requests per op',

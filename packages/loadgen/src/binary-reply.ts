@@ -93,16 +93,25 @@ export class BinaryReplyParser {
   /** Check the header at b[o] and return its body length. */
   private bodyLength(b: Buffer, o: number): number {
     if (b[o + H.MAGIC] !== BINARY_RESPONSE_MAGIC) {
-      throw new BinaryFramingError(`bad magic 0x${b[o]!.toString(16).padStart(2, '0')} (a reply starts with 0x81)`, Buffer.from(b.subarray(o, o + 48)));
+      throw new BinaryFramingError(
+        `bad magic 0x${b[o]!.toString(16).padStart(2, '0')} (a reply starts with 0x81)`,
+        Buffer.from(b.subarray(o, o + 48)),
+      );
     }
     const body = b.readUInt32BE(o + H.BODY_LENGTH);
     const keyLength = b.readUInt16BE(o + H.KEY_LENGTH);
     const extras = b[o + H.EXTRAS_LENGTH]!;
     if (body > this.maxBodyLength) {
-      throw new BinaryFramingError(`body length ${body} over the ${this.maxBodyLength} limit`, Buffer.from(b.subarray(o, o + BINARY_HEADER_LENGTH)));
+      throw new BinaryFramingError(
+        `body length ${body} over the ${this.maxBodyLength} limit`,
+        Buffer.from(b.subarray(o, o + BINARY_HEADER_LENGTH)),
+      );
     }
     if (keyLength + extras > body) {
-      throw new BinaryFramingError(`key length ${keyLength} + extras ${extras} exceed body length ${body}`, Buffer.from(b.subarray(o, o + BINARY_HEADER_LENGTH)));
+      throw new BinaryFramingError(
+        `key length ${keyLength} + extras ${extras} exceed body length ${body}`,
+        Buffer.from(b.subarray(o, o + BINARY_HEADER_LENGTH)),
+      );
     }
     return body;
   }

@@ -42,7 +42,7 @@ import {
   TOUCH,
   isRetrieval,
 } from './commands.js';
-import { KeyState, UNKNOWN_CAS } from './key-state.js';
+import { type KeyState, UNKNOWN_CAS } from './key-state.js';
 import type { KeySpace } from './keys.js';
 import { EXPECT_ANY, EXPECT_MISS, Op } from './op.js';
 import { decimalLength, Out } from './out.js';
@@ -122,7 +122,6 @@ const B_SUCCESS = 0x00;
 const B_KEY_ENOENT = 0x01;
 const B_KEY_EEXISTS = 0x02;
 const B_NOT_STORED = 0x05;
-
 
 /** A connection and its ring of requests in flight. */
 class Connection implements ConnInfo {
@@ -298,7 +297,11 @@ export class Engine {
     for (const c of this.conns) {
       if (c.ready && c.count > 0 && now - c.lastActivity > this.cfg.timeoutMs) {
         const op = c.ring[c.head]!;
-        this.fail(c, 'timeout', `no reply for ${(this.cfg.timeoutMs / 1000).toFixed(1)} s to ${COMMAND_NAMES[op.cmd]} ${this.keyName(op)} (${c.count} requests in flight)`);
+        this.fail(
+          c,
+          'timeout',
+          `no reply for ${(this.cfg.timeoutMs / 1000).toFixed(1)} s to ${COMMAND_NAMES[op.cmd]} ${this.keyName(op)} (${c.count} requests in flight)`,
+        );
       }
     }
   }
@@ -437,7 +440,13 @@ export class Engine {
   /** The request a reply answers, or undefined (and an error) when none is in flight. */
   private head(c: Connection, reply: TextReply | Buffer): Op | undefined {
     if (c.count === 0) {
-      this.error(undefined, { kind: 'unexpected_reply', command: '-', key: '-', detail: 'a reply arrived with no request in flight', got: dump(bytesOf(reply)) });
+      this.error(undefined, {
+        kind: 'unexpected_reply',
+        command: '-',
+        key: '-',
+        detail: 'a reply arrived with no request in flight',
+        got: dump(bytesOf(reply)),
+      });
       return undefined;
     }
     return c.ring[c.head]!;
@@ -477,7 +486,11 @@ export class Engine {
         this.onMetaReply(c, op, r, now);
         return;
       case 'error':
-        this.error(op, { kind: 'error_reply', detail: `server answered ${r.error}${r.message ? ' ' + r.message : ''}`, got: dump(replyBytes(r)) });
+        this.error(op, {
+          kind: 'error_reply',
+          detail: `server answered ${r.error}${r.message ? ' ' + r.message : ''}`,
+          got: dump(replyBytes(r)),
+        });
         this.complete(c, op, FAILED, now);
         return;
     }
@@ -571,7 +584,8 @@ export class Engine {
             this.complete(c, op, FAILED, now);
             return;
           }
-          if (cmd === GETS && op.family === ITEM) this.cfg.keyState.cas[op.key] = p.readUInt32BE(H.CAS) * 4294967296 + p.readUInt32BE(H.CAS + 4);
+          if (cmd === GETS && op.family === ITEM)
+            this.cfg.keyState.cas[op.key] = p.readUInt32BE(H.CAS) * 4294967296 + p.readUInt32BE(H.CAS + 4);
         } else if (cmd === INCR || cmd === DECR) {
           reply = p.length - valueStart === 8 ? R_NUMBER : R_OTHER;
         } else {
@@ -589,7 +603,11 @@ export class Engine {
         break;
       default: {
         const text = p.toString('latin1', valueStart);
-        this.error(op, { kind: 'error_reply', detail: `server answered status 0x${status.toString(16).padStart(4, '0')}${text ? ' (' + text + ')' : ''}`, got: dump(p) });
+        this.error(op, {
+          kind: 'error_reply',
+          detail: `server answered status 0x${status.toString(16).padStart(4, '0')}${text ? ' (' + text + ')' : ''}`,
+          got: dump(p),
+        });
         this.complete(c, op, FAILED, now);
         return;
       }
@@ -636,7 +654,11 @@ export class Engine {
     // What this connection knew when it sent the get still holds only if no other connection wrote the key since.
     if (op.expect !== EXPECT_ANY && !this.cfg.keyState.ownedBy(c.id, op.key)) op.expect = EXPECT_ANY;
     if (op.expect === EXPECT_MISS) {
-      this.error(op, { kind: 'stale_value', detail: `hit on an item this connection deleted (flags ${flags}, ${value.length} bytes)`, got: dump(value) });
+      this.error(op, {
+        kind: 'stale_value',
+        detail: `hit on an item this connection deleted (flags ${flags}, ${value.length} bytes)`,
+        got: dump(value),
+      });
       return false;
     }
     if (flags < 0) {
@@ -781,7 +803,13 @@ function bytesOf(r: TextReply | Buffer): Buffer {
 function replyBytes(r: TextReply): Buffer {
   switch (r.kind) {
     case 'value':
-      return Buffer.concat([Buffer.from(`VALUE ${r.key.toString('latin1')} ${r.flags} ${r.value.length}${r.cas !== undefined ? ' ' + r.cas : ''}\r\n`, 'latin1'), r.value]);
+      return Buffer.concat([
+        Buffer.from(
+          `VALUE ${r.key.toString('latin1')} ${r.flags} ${r.value.length}${r.cas !== undefined ? ' ' + r.cas : ''}\r\n`,
+          'latin1',
+        ),
+        r.value,
+      ]);
     case 'end':
       return Buffer.from('END\r\n');
     case 'status':

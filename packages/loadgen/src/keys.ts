@@ -19,7 +19,9 @@ export class KeySpace {
     this.head = FAMILY_LETTERS.map((l) => Buffer.concat([p, Buffer.from(l, 'latin1')]));
     this.digits = keyLength - p.length - 1;
     if (this.digits < minDigits(keys)) {
-      throw new Error(`--key-length ${keyLength} is too short for ${keys} keys with prefix "${prefix}" (need ${minKeyLength(prefix, keys)})`);
+      throw new Error(
+        `--key-length ${keyLength} is too short for ${keys} keys with prefix "${prefix}" (need ${minKeyLength(prefix, keys)})`,
+      );
     }
   }
 

@@ -51,7 +51,10 @@ const RULES = {
   keyLength: whole(3, 250),
   keyPrefix: {
     allowed: 'printable ASCII without spaces, at most 200 bytes',
-    schema: z.string().max(200).regex(/^[\x21-\x7e]*$/),
+    schema: z
+      .string()
+      .max(200)
+      .regex(/^[\x21-\x7e]*$/),
   },
   valueSize: { allowed: VALUE_SIZE_ALLOWED, schema: z.union([z.string(), z.number()]) },
   minSize: whole(0, MAX_VALUE_SIZE),
@@ -149,7 +152,7 @@ function kebab(name: string): string {
 function shown(v: unknown): string {
   if (typeof v === 'number') return String(v);
   if (typeof v === 'string') return typeof numeric(v) === 'number' ? v.trim() : JSON.stringify(v);
-  return v === undefined ? 'nothing' : JSON.stringify(v) ?? String(v);
+  return v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v));
 }
 
 /** ` (did you mean X?)` when `word` looks like a mistyped candidate. */
@@ -200,7 +203,8 @@ export function resolveOptions(input: LoadOptions): ResolvedOptions {
   // At most 200 prefix bytes, a family letter and 8 digits: always within memcached's 250-byte keys.
   const minLen = minKeyLength(o.keyPrefix, keys);
   const keyLength = o.keyLength ?? Math.max(16, minLen);
-  if (keyLength < minLen) problems.push(`--key-length must be at least ${minLen} for ${keys} keys with prefix "${o.keyPrefix}", not ${keyLength}`);
+  if (keyLength < minLen)
+    problems.push(`--key-length must be at least ${minLen} for ${keys} keys with prefix "${o.keyPrefix}", not ${keyLength}`);
 
   const valueSizeText = o.valueSize === undefined ? DEFAULT_VALUE_SIZE[w] : String(o.valueSize);
   let valueSize: SizeSpec = { kind: 'fixed', size: 100 };
@@ -248,7 +252,7 @@ export function resolveOptions(input: LoadOptions): ResolvedOptions {
     step: o.step,
     ratio: o.ratio,
     prepopulate: o.prepopulate,
-    seed: o.seed ?? (Math.floor(Math.random() * 0xffffffff) >>> 0),
+    seed: o.seed ?? Math.floor(Math.random() * 0xffffffff) >>> 0,
     verify: o.verify ?? (w === 'setget' || w === 'sizes'),
     timeout: o.timeout,
     json: o.json,
@@ -265,12 +269,7 @@ const FLAGS = new Set<OptionName>(['verify', 'json', 'prepopulate', 'progress'])
 /** Options that take a value. */
 const VALUED = new Set<OptionName>(OPTION_NAMES.filter((n) => n !== 'workload' && !FLAGS.has(n)));
 /** Every spelling the command line knows, for suggestions. */
-const SPELLINGS = [
-  ...[...VALUED].map(kebab),
-  ...[...FLAGS].flatMap((f) => [f, `no-${f}`]),
-  'help',
-  'version',
-];
+const SPELLINGS = [...[...VALUED].map(kebab), ...[...FLAGS].flatMap((f) => [f, `no-${f}`]), 'help', 'version'];
 
 const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 /** `-1`, `-0.5`: a value, not an option. */
@@ -311,7 +310,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       raw[name] = inline !== 'false';
       continue;
     }
-    const negated = name.startsWith('no') ? ((name[2] ?? '').toLowerCase() + name.slice(3)) as OptionName : undefined;
+    const negated = name.startsWith('no') ? (((name[2] ?? '').toLowerCase() + name.slice(3)) as OptionName) : undefined;
     if (negated !== undefined && FLAGS.has(negated)) {
       if (inline !== undefined) throw new OptionsError(`${spelled} takes no value, not ${JSON.stringify(inline)}`);
       raw[negated] = false;
@@ -335,7 +334,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   if (positional.length > 1) throw new OptionsError(`one workload at a time, not ${listed(positional)}`);
   const workload = positional[0]!;
   if (!(WORKLOADS as readonly string[]).includes(workload)) {
-    throw new OptionsError(`unknown workload ${JSON.stringify(workload)}${didYouMean(workload, WORKLOADS)}; the workloads are ${listed(WORKLOADS)}`, true);
+    throw new OptionsError(
+      `unknown workload ${JSON.stringify(workload)}${didYouMean(workload, WORKLOADS)}; the workloads are ${listed(WORKLOADS)}`,
+      true,
+    );
   }
   return { help, version, options: { ...raw, workload } as LoadOptions };
 }

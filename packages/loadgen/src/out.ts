@@ -44,7 +44,7 @@ export class Out {
   /** Copy `b` (short constant pieces are copied byte by byte: cheaper than a native call). */
   put(b: Buffer): void {
     const n = b.length;
-    let pos = this.pos;
+    const pos = this.pos;
     const buf = this.buf;
     if (n <= 16) {
       for (let i = 0; i < n; i++) buf[pos + i] = b[i]!;

@@ -83,7 +83,11 @@ export function formatReport(r: LoadResult, { header = true }: { header?: boolea
 
   if (r.errors > 0) {
     lines.push('');
-    lines.push(`ERRORS: ${Object.entries(r.errors_by_kind).map(([k, v]) => `${k} ${n(v)}`).join(', ')}`);
+    lines.push(
+      `ERRORS: ${Object.entries(r.errors_by_kind)
+        .map(([k, v]) => `${k} ${n(v)}`)
+        .join(', ')}`,
+    );
     r.error_samples.forEach((s, i) => {
       lines.push(`  #${i + 1} ${s.kind}: ${s.command} ${s.key}: ${s.detail}`);
       if (s.got) lines.push(...dumpLines('got', s.got));

@@ -99,7 +99,14 @@ function compile(encoded: Buffer, keyMark: Buffer, valueMark: Buffer): Template 
   return { pieces, slots, fixed: pieces.reduce((a, p) => a + p.length, 0) };
 }
 
-const MODES: Record<number, StoreMode> = { [SET]: 'set', [ADD]: 'add', [REPLACE]: 'replace', [APPEND]: 'append', [PREPEND]: 'prepend', [CAS]: 'set' };
+const MODES: Record<number, StoreMode> = {
+  [SET]: 'set',
+  [ADD]: 'add',
+  [REPLACE]: 'replace',
+  [APPEND]: 'append',
+  [PREPEND]: 'prepend',
+  [CAS]: 'set',
+};
 
 /** The binary opcode each command is sent with (the reply carries the same). */
 export const BINARY_OPCODE: Record<number, number> = {
@@ -295,7 +302,10 @@ export class RequestWriter {
       buf.writeUInt32BE(Math.floor(op.cas / 4294967296) >>> 0, p + H.CAS);
       buf.writeUInt32BE(op.cas >>> 0, p + H.CAS + 4);
     }
-    if (head.length >= BINARY_HEADER_LENGTH + BinaryExtras.STORE && (op.cmd === SET || op.cmd === ADD || op.cmd === REPLACE || op.cmd === CAS)) {
+    if (
+      head.length >= BINARY_HEADER_LENGTH + BinaryExtras.STORE &&
+      (op.cmd === SET || op.cmd === ADD || op.cmd === REPLACE || op.cmd === CAS)
+    ) {
       buf.writeUInt32BE(op.flags >>> 0, p + BINARY_HEADER_LENGTH + X.STORE_FLAGS);
     }
     out.pos = p + head.length;

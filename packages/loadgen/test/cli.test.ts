@@ -74,7 +74,10 @@ afterAll(async () => {
 
 describe('cleave-load --help and --version', () => {
   it('--help prints every workload and option on stdout, and exits 0', async () => {
-    for (const [flag, how] of [['--help', run], ['-h', runHere]] as const) {
+    for (const [flag, how] of [
+      ['--help', run],
+      ['-h', runHere],
+    ] as const) {
       const r = await how([flag]);
       expect(r.code).toBe(0);
       expect(r.stdout).toBe(HELP);
@@ -83,7 +86,29 @@ describe('cleave-load --help and --version', () => {
     expect(HELP).toMatch(/^cleave-load — /);
     expect(HELP).toContain('Usage: cleave-load <workload> [options]');
     for (const w of ['blast', 'setget', 'sizes', 'fill', 'mix']) expect(HELP).toMatch(new RegExp(`^  ${w} `, 'm'));
-    for (const o of ['--host', '--port', '--socket', '--protocol', '--conns', '--depth', '--duration', '--requests', '--keys', '--key-length', '--key-prefix', '--value-size', '--min-size', '--ratio', '--no-prepopulate', '--seed', '--json', '--verify', '--timeout', '--progress', '--version']) {
+    for (const o of [
+      '--host',
+      '--port',
+      '--socket',
+      '--protocol',
+      '--conns',
+      '--depth',
+      '--duration',
+      '--requests',
+      '--keys',
+      '--key-length',
+      '--key-prefix',
+      '--value-size',
+      '--min-size',
+      '--ratio',
+      '--no-prepopulate',
+      '--seed',
+      '--json',
+      '--verify',
+      '--timeout',
+      '--progress',
+      '--version',
+    ]) {
       expect(HELP).toContain(o);
     }
     // --help wins over a mistake next to it.
@@ -137,9 +162,15 @@ describe('usage on a missing or unknown workload (exit 2, on stderr)', () => {
     const near = await run(['mixx', '--port', '11211']);
     expect(near.code).toBe(2);
     expect(near.stdout).toBe('');
-    expect(near.stderr).toBe(`cleave-load: unknown workload "mixx" (did you mean mix?); the workloads are blast, setget, sizes, fill and mix\n\n${USAGE}`);
-    expect((await runHere(['set-get'])).stderr).toBe(`cleave-load: unknown workload "set-get" (did you mean setget?); the workloads are blast, setget, sizes, fill and mix\n\n${USAGE}`);
-    expect((await runHere(['blats'])).stderr.split('\n')[0]).toBe('cleave-load: unknown workload "blats" (did you mean blast?); the workloads are blast, setget, sizes, fill and mix');
+    expect(near.stderr).toBe(
+      `cleave-load: unknown workload "mixx" (did you mean mix?); the workloads are blast, setget, sizes, fill and mix\n\n${USAGE}`,
+    );
+    expect((await runHere(['set-get'])).stderr).toBe(
+      `cleave-load: unknown workload "set-get" (did you mean setget?); the workloads are blast, setget, sizes, fill and mix\n\n${USAGE}`,
+    );
+    expect((await runHere(['blats'])).stderr.split('\n')[0]).toBe(
+      'cleave-load: unknown workload "blats" (did you mean blast?); the workloads are blast, setget, sizes, fill and mix',
+    );
     const far = await runHere(['bench']);
     expect(far.code).toBe(2);
     expect(far.stderr).toBe(`cleave-load: unknown workload "bench"; the workloads are blast, setget, sizes, fill and mix\n\n${USAGE}`);
@@ -177,7 +208,10 @@ describe('a bad option names the flag and what it allows (exit 2)', () => {
       '--value-size must be a size (100), a range (5-20000), a log-uniform range (log:5-20000) or weighted sizes (100:80,4000:20), not "big": "big" is not a size in bytes',
     ],
     [['mix', '--keys', '100000', '--key-length', '5'], '--key-length must be at least 9 for 100000 keys with prefix "cl:", not 5'],
-    [['setget', '--keys', '2', '--conns', '4'], '--keys must be at least --conns (4) for setget, which gives every connection keys of its own, not 2'],
+    [
+      ['setget', '--keys', '2', '--conns', '4'],
+      '--keys must be at least --conns (4) for setget, which gives every connection keys of its own, not 2',
+    ],
     [['sizes', '--min-size', '30000'], '--min-size must be at most --max-size (20000), not 30000'],
     // Unknown options: the nearest known one, when one is near.
     [['mix', '--conn', '4'], 'unknown option --conn (did you mean --conns?)'],
@@ -212,9 +246,15 @@ describe('a bad option names the flag and what it allows (exit 2)', () => {
 
   it('a library caller gets the same words (OptionsError)', () => {
     expect(() => resolveOptions({ workload: 'mix', port: -1 })).toThrow(/^--port must be a whole number from 1 to 65535, not -1$/);
-    expect(() => resolveOptions({ workload: 'mixx' as 'mix' })).toThrow(/^the workload must be one of blast, setget, sizes, fill or mix, not "mixx" \(did you mean mix\?\)$/);
-    expect(() => resolveOptions({ workload: 'mix', keyLenght: 20 } as LoadOptions)).toThrow(/^unknown option --key-lenght \(did you mean --key-length\?\)$/);
-    expect(() => resolveOptions({ workload: 'mix', json: 'yes' as unknown as boolean })).toThrow(/^--json must be true or false, not "yes"$/);
+    expect(() => resolveOptions({ workload: 'mixx' as 'mix' })).toThrow(
+      /^the workload must be one of blast, setget, sizes, fill or mix, not "mixx" \(did you mean mix\?\)$/,
+    );
+    expect(() => resolveOptions({ workload: 'mix', keyLenght: 20 } as LoadOptions)).toThrow(
+      /^unknown option --key-lenght \(did you mean --key-length\?\)$/,
+    );
+    expect(() => resolveOptions({ workload: 'mix', json: 'yes' as unknown as boolean })).toThrow(
+      /^--json must be true or false, not "yes"$/,
+    );
   });
 });
 
@@ -232,7 +272,9 @@ describe('what runs is said before it runs', () => {
       'cleave-load sizes → 127.0.0.1:11211 (text), 4 conns × depth 16, until every size is sent\n' +
         '  1,000 keys of 16 bytes (prefix cl:), values 0-4096 step 64, seed 1, verifying every reply\n',
     );
-    expect(plan({ workload: 'fill', protocol: 'binary', duration: 10, requests: 1000, keyPrefix: 'run7:', valueSize: 'log:5-20000', seed: 3 })).toBe(
+    expect(
+      plan({ workload: 'fill', protocol: 'binary', duration: 10, requests: 1000, keyPrefix: 'run7:', valueSize: 'log:5-20000', seed: 3 }),
+    ).toBe(
       'cleave-load fill → 127.0.0.1:11211 (binary), 4 conns × depth 16, for 10 s or 1,000 requests\n' +
         '  1,000,000 keys of 16 bytes (prefix run7:), values log:5-20000, seed 3, not verifying values\n',
     );
@@ -272,7 +314,22 @@ describe('what runs is said before it runs', () => {
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     const j = JSON.parse(lines[0]!) as Record<string, unknown>;
-    for (const k of ['ops_per_sec', 'errors', 'p50_us', 'p90_us', 'p99_us', 'p999_us', 'max_us', 'hits', 'misses', 'cpu_user_s', 'cpu_system_s', 'cpu_percent', 'ops', 'duration_s']) {
+    for (const k of [
+      'ops_per_sec',
+      'errors',
+      'p50_us',
+      'p90_us',
+      'p99_us',
+      'p999_us',
+      'max_us',
+      'hits',
+      'misses',
+      'cpu_user_s',
+      'cpu_system_s',
+      'cpu_percent',
+      'ops',
+      'duration_s',
+    ]) {
       expect(typeof j[k], k).toBe('number');
     }
     expect(j.workload).toBe('mix');
@@ -302,7 +359,11 @@ describe('exit status on a wrong server', () => {
 
       const json = await runHere(['setget', '--port', String(port), '--requests', '3000', '--json', '--protocol', 'binary']);
       expect(json.code).toBe(1);
-      const j = JSON.parse(json.stdout) as { errors: number; errors_by_kind: Record<string, number>; error_samples: Array<{ got: { hex: string } }> };
+      const j = JSON.parse(json.stdout) as {
+        errors: number;
+        errors_by_kind: Record<string, number>;
+        error_samples: Array<{ got: { hex: string } }>;
+      };
       expect(j.errors).toBeGreaterThan(0);
       expect(j.errors_by_kind.wrong_value).toBe(j.errors);
       expect(j.error_samples[0]!.got.hex).toMatch(/^[0-9a-f]{2}( [0-9a-f]{2})*$/);
@@ -326,7 +387,16 @@ describe('progress line', () => {
     // The run lasts 1.4 s; the progress timer is due at 1 s, so it runs before the run's end.
     const r = await runHere(args(), true);
     expect(r.code).toBe(0);
-    const said = describeRun(resolveOptions({ workload: 'fill', port: memcached.port, conns: 1, keys: 100, duration: 1.4, seed: Number(/seed (\d+)/.exec(r.stdout)![1]) }));
+    const said = describeRun(
+      resolveOptions({
+        workload: 'fill',
+        port: memcached.port,
+        conns: 1,
+        keys: 100,
+        duration: 1.4,
+        seed: Number(/seed (\d+)/.exec(r.stdout)![1]),
+      }),
+    );
     expect(r.stdout.startsWith(said)).toBe(true);
     expect(r.stderr).toMatch(new RegExp(`^(\\r\\x1b\\[K${line})+\\r\\x1b\\[K$`));
     // --no-progress silences it; with --json the plan joins it on stderr.

@@ -43,4 +43,3 @@ export class CorruptingHandler implements Handler {
   flush: Handler['flush'] = (delay) => this.inner.flush(delay);
   close: Handler['close'] = () => this.inner.close();
 }
-

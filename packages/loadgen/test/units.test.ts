@@ -126,7 +126,9 @@ describe('request templates', () => {
             default: {
               expect(r.cmd).toBe('store');
               if (r.cmd !== 'store') break;
-              expect(r.mode).toBe({ [SET]: 'set', [ADD]: 'add', [REPLACE]: 'replace', [APPEND]: 'append', [PREPEND]: 'prepend', [CAS]: 'set' }[o.cmd]);
+              expect(r.mode).toBe(
+                { [SET]: 'set', [ADD]: 'add', [REPLACE]: 'replace', [APPEND]: 'append', [PREPEND]: 'prepend', [CAS]: 'set' }[o.cmd],
+              );
               expect(r.value.length).toBe(o.len);
               if (o.family === COUNTER) expect(r.value.toString()).toBe(String(o.num));
               else expect(r.value.equals(values.expected(o.key, o.flags, o.len))).toBe(true);
@@ -260,13 +262,19 @@ describe('keys', () => {
 describe('self-describing values', () => {
   it('check out exactly, and name the first wrong byte of a changed one', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 0, max: 1e7 }), fc.integer({ min: 1, max: 0x7fffffff }), fc.integer({ min: 1, max: 5000 }), fc.nat(), (key, gen, len, at) => {
-        const v = values.expected(key, gen, len);
-        expect(values.check(v, key, gen)).toBe(-1);
-        const pos = at % len;
-        v[pos]! ^= 1 << (at % 8);
-        expect(values.check(v, key, gen)).toBe(pos);
-      }),
+      fc.property(
+        fc.integer({ min: 0, max: 1e7 }),
+        fc.integer({ min: 1, max: 0x7fffffff }),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.nat(),
+        (key, gen, len, at) => {
+          const v = values.expected(key, gen, len);
+          expect(values.check(v, key, gen)).toBe(-1);
+          const pos = at % len;
+          v[pos]! ^= 1 << (at % 8);
+          expect(values.check(v, key, gen)).toBe(pos);
+        },
+      ),
     );
   });
 
@@ -290,7 +298,12 @@ describe('self-describing values', () => {
 describe('byte dumps', () => {
   it('show hex and printable text around the offending offset', () => {
     const b = Buffer.from('VALUE k 0 3\r\nab\x00\r\nEND\r\n');
-    expect(dump(b)).toEqual({ offset: 0, length: b.length, hex: [...b].map((x) => x.toString(16).padStart(2, '0')).join(' '), text: 'VALUE k 0 3..ab...END..' });
+    expect(dump(b)).toEqual({
+      offset: 0,
+      length: b.length,
+      hex: [...b].map((x) => x.toString(16).padStart(2, '0')).join(' '),
+      text: 'VALUE k 0 3..ab...END..',
+    });
     const long = Buffer.alloc(1000, 0x61);
     const d = dump(long, 500);
     expect(d.offset).toBe(484);
@@ -317,7 +330,8 @@ describe('value size specs', () => {
     expect(parseSizeSpec('5-20000')).toEqual({ kind: 'range', min: 5, max: 20000 });
     expect(parseSizeSpec('log:0-1000')).toEqual({ kind: 'log', min: 0, max: 1000 });
     expect(parseSizeSpec('100:3,4000:1')).toEqual({ kind: 'weighted', sizes: [100, 4000], weights: [0.75, 0.25] });
-    for (const bad of ['', 'x', '5-', '-5', '20-5', '100:', 'log:100', '1:0,2:0', '999999999999']) expect(() => parseSizeSpec(bad), bad).toThrow();
+    for (const bad of ['', 'x', '5-', '-5', '20-5', '100:', 'log:100', '1:0,2:0', '999999999999'])
+      expect(() => parseSizeSpec(bad), bad).toThrow();
   });
 
   it('draw sizes inside the spec, in about the asked proportions', () => {
@@ -353,7 +367,17 @@ describe('value size specs', () => {
 describe('options', () => {
   it('fill in per-workload defaults', () => {
     const s = resolveOptions({ workload: 'setget' });
-    expect(s).toMatchObject({ host: '127.0.0.1', port: 11211, protocol: 'text', conns: 4, depth: 16, duration: 5, verify: true, keys: 10_000, keyLength: 16 });
+    expect(s).toMatchObject({
+      host: '127.0.0.1',
+      port: 11211,
+      protocol: 'text',
+      conns: 4,
+      depth: 16,
+      duration: 5,
+      verify: true,
+      keys: 10_000,
+      keyLength: 16,
+    });
     expect(s.valueSize).toEqual({ kind: 'range', min: 5, max: 20000 });
     expect(resolveOptions({ workload: 'mix' }).verify).toBe(false);
     expect(resolveOptions({ workload: 'fill' }).keys).toBe(1_000_000);
@@ -367,10 +391,16 @@ describe('options', () => {
     const both = () => resolveOptions({ workload: 'mix', conns: 0, protocol: 'udp' } as never);
     expect(both).toThrow('--protocol must be text, meta or binary, not "udp"\n--conns must be a whole number from 1 to 1024, not 0');
     expect(() => resolveOptions({ workload: 'mix', colour: 'red' } as never)).toThrow(/^unknown option --colour$/);
-    expect(() => resolveOptions({ workload: 'mix', keyPrefix: 'has space' })).toThrow(/^--key-prefix must be printable ASCII without spaces, at most 200 bytes, not "has space"$/);
-    expect(() => resolveOptions({ workload: 'sizes', minSize: 10, maxSize: 5 })).toThrow(/^--min-size must be at most --max-size \(5\), not 10$/);
+    expect(() => resolveOptions({ workload: 'mix', keyPrefix: 'has space' })).toThrow(
+      /^--key-prefix must be printable ASCII without spaces, at most 200 bytes, not "has space"$/,
+    );
+    expect(() => resolveOptions({ workload: 'sizes', minSize: 10, maxSize: 5 })).toThrow(
+      /^--min-size must be at most --max-size \(5\), not 10$/,
+    );
     // Numbers as strings (argv) read as numbers; text that is not a number is refused, never taken as 0.
     expect(resolveOptions({ workload: 'mix', port: ' 11311 ', ratio: '0.5' }).port).toBe(11311);
-    expect(() => resolveOptions({ workload: 'sizes', minSize: '' })).toThrow(/^--min-size must be a whole number from 0 to 134217728, not ""$/);
+    expect(() => resolveOptions({ workload: 'sizes', minSize: '' })).toThrow(
+      /^--min-size must be a whole number from 0 to 134217728, not ""$/,
+    );
   });
 });

@@ -45,7 +45,16 @@ describe.each(servers)('against %s', (_name, port) => {
   describe.each(PROTOCOLS)('%s protocol', (protocol) => {
     // blast and mix run a number of requests, not a time, so their counts do not shrink on a busy machine.
     it('blast sends every command and gets only answers memcached would give', async () => {
-      const r = await runLoad({ workload: 'blast', keyPrefix: prefix(), port: port(), protocol, requests: 5000, keys: 500, verify: true, seed: 7 });
+      const r = await runLoad({
+        workload: 'blast',
+        keyPrefix: prefix(),
+        port: port(),
+        protocol,
+        requests: 5000,
+        keys: 500,
+        verify: true,
+        seed: 7,
+      });
       expectClean(r);
       // All thirteen commands ran, and the mix produced both hits and misses.
       expect(Object.keys(r.commands).sort()).toEqual(
@@ -69,7 +78,16 @@ describe.each(servers)('against %s', (_name, port) => {
     });
 
     it('sizes sets and reads back every size in the range', async () => {
-      const r = await runLoad({ workload: 'sizes', keyPrefix: prefix(), port: port(), protocol, minSize: 0, maxSize: 3000, step: 1, conns: 3 });
+      const r = await runLoad({
+        workload: 'sizes',
+        keyPrefix: prefix(),
+        port: port(),
+        protocol,
+        minSize: 0,
+        maxSize: 3000,
+        step: 1,
+        conns: 3,
+      });
       expectClean(r);
       expect(r.sizes).toEqual({ min: 0, max: 3000, step: 1, total: 3001, sent: 3001 });
       expect(r.commands.get!.hits).toBe(3001);
@@ -84,7 +102,17 @@ describe.each(servers)('against %s', (_name, port) => {
     });
 
     it('mix prepopulates, then gets and sets at the asked ratio', async () => {
-      const r = await runLoad({ workload: 'mix', keyPrefix: prefix(), port: port(), protocol, requests: 5000, keys: 2000, ratio: 0.8, verify: true, seed: 5 });
+      const r = await runLoad({
+        workload: 'mix',
+        keyPrefix: prefix(),
+        port: port(),
+        protocol,
+        requests: 5000,
+        keys: 2000,
+        ratio: 0.8,
+        verify: true,
+        seed: 5,
+      });
       expectClean(r);
       expect(r.prepopulate?.ops).toBe(2000);
       const gets = r.commands.get!.ops;
@@ -99,7 +127,17 @@ describe.each(servers)('against %s', (_name, port) => {
 
 describe('exact checks', () => {
   it('with one connection, mix knows each key exactly (its own writes), and still finds no error', async () => {
-    const r = await runLoad({ workload: 'mix', keyPrefix: prefix(), port: memcached.port, conns: 1, depth: 32, duration: 0.4, keys: 100, ratio: 0.5, verify: true });
+    const r = await runLoad({
+      workload: 'mix',
+      keyPrefix: prefix(),
+      port: memcached.port,
+      conns: 1,
+      depth: 32,
+      duration: 0.4,
+      keys: 100,
+      ratio: 0.5,
+      verify: true,
+    });
     expectClean(r);
   });
 

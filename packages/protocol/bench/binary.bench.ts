@@ -31,7 +31,18 @@ const base = { protocol: 'binary' as const, quiet: false, opaque: 0 };
 const getChunks = stream((i): GetRequest => ({ ...base, opcode: Op.GETKQ, opaque: i, cmd: 'get', key: keyOf(i), withCas: false }));
 const value = Buffer.alloc(100, 0x61);
 const setChunks = stream(
-  (i): StoreRequest => ({ ...base, opcode: Op.SETQ, quiet: true, opaque: i, cmd: 'store', mode: 'set', key: keyOf(i), value, flags: 0, exptime: 0 }),
+  (i): StoreRequest => ({
+    ...base,
+    opcode: Op.SETQ,
+    quiet: true,
+    opaque: i,
+    cmd: 'store',
+    mode: 'set',
+    key: keyOf(i),
+    value,
+    flags: 0,
+    exptime: 0,
+  }),
 );
 
 function parseAll(chunks: Buffer[]): number {

@@ -45,7 +45,15 @@ const mgReq = (flags: string, opaque?: string): GetRequest[] =>
     withCas: false,
     meta: { ret: flags, opaqueToken: opaque === undefined ? undefined : Buffer.from(opaque), wireKey: it.key },
   }));
-const storeReqs: StoreRequest[] = items.map((it) => ({ ...base, cmd: 'store', mode: 'set', key: it.key, value: it.value, flags: 0, exptime: 0 }));
+const storeReqs: StoreRequest[] = items.map((it) => ({
+  ...base,
+  cmd: 'store',
+  mode: 'set',
+  key: it.key,
+  value: it.value,
+  flags: 0,
+  exptime: 0,
+}));
 
 const gets = getReq(false);
 const getsCas = getReq(true);

@@ -214,8 +214,12 @@ async function compare(build: (key: (name: string) => string) => Buffer[]): Prom
 }
 
 const noop = (opaque = 0xaaaa) => pkt({ opcode: Op.NOOP, opaque });
-const set = (opcode: number, key: string, value: string | Buffer, o: { flags?: number; exptime?: number; cas?: bigint; opaque?: number } = {}) =>
-  pkt({ opcode, key, extras: storeExtras(o.flags ?? 0, o.exptime ?? 0), value, cas: o.cas, opaque: o.opaque ?? 0x11 });
+const set = (
+  opcode: number,
+  key: string,
+  value: string | Buffer,
+  o: { flags?: number; exptime?: number; cas?: bigint; opaque?: number } = {},
+) => pkt({ opcode, key, extras: storeExtras(o.flags ?? 0, o.exptime ?? 0), value, cas: o.cas, opaque: o.opaque ?? 0x11 });
 
 beforeAll(async () => {
   mc = await startMemcached();
@@ -425,7 +429,10 @@ describe('binary replies equal memcached 1.6.18 byte for byte', () => {
     ['SASL list with a body', () => pkt({ opcode: Op.SASL_LIST_MECHS, value: 'x', opaque: 9 })],
     ['a 251-byte key', () => pkt({ opcode: Op.GET, key: 'k'.repeat(251), opaque: 9 })],
     ['a 251-byte key on an unknown opcode', () => pkt({ opcode: 0x70, key: 'k'.repeat(251), opaque: 9 })],
-    ['key and extras longer than the body', (k) => pkt({ opcode: Op.SET, key: k('a'), extras: storeExtras(0, 0), bodyLength: 8, opaque: 9 })],
+    [
+      'key and extras longer than the body',
+      (k) => pkt({ opcode: Op.SET, key: k('a'), extras: storeExtras(0, 0), bodyLength: 8, opaque: 9 }),
+    ],
     ['key longer than the body', () => pkt({ opcode: Op.GET, key: 'abc', bodyLength: 2, opaque: 9 })],
   ];
   it.each(fatal)('%s: answered, then the connection is closed', async (_n, bad) => {

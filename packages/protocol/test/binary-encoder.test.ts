@@ -26,7 +26,8 @@ interface ResponseSpec {
   cas?: bigint;
 }
 
-const bytes = (b: Buffer | string | undefined): Buffer => (b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
+const bytes = (b: Buffer | string | undefined): Buffer =>
+  b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
 
 /** A response packet built by hand. */
 function res(s: ResponseSpec): Buffer {
@@ -61,10 +62,24 @@ const OPAQUE = 0xa1b2c3d4;
 const base = (opcode: number, quiet = false) => ({ protocol: 'binary' as const, opcode, opaque: OPAQUE, quiet });
 
 function item(value: string | Buffer, over: Partial<ItemView> = {}): ItemView {
-  return { key: Buffer.from('k'), value: bytes(value), flags: 0xdeadbeef, cas: 0x0102030405060708n, exptime: 0, lastAccess: 0, fetched: false, ...over };
+  return {
+    key: Buffer.from('k'),
+    value: bytes(value),
+    flags: 0xdeadbeef,
+    cas: 0x0102030405060708n,
+    exptime: 0,
+    lastAccess: 0,
+    fetched: false,
+    ...over,
+  };
 }
 
-const getReq = (opcode: number, quiet = false, key = 'k'): GetRequest => ({ ...base(opcode, quiet), cmd: 'get', key: Buffer.from(key), withCas: false });
+const getReq = (opcode: number, quiet = false, key = 'k'): GetRequest => ({
+  ...base(opcode, quiet),
+  cmd: 'get',
+  key: Buffer.from(key),
+  withCas: false,
+});
 
 describe('binaryEncoder.get', () => {
   it.each([
@@ -79,7 +94,14 @@ describe('binaryEncoder.get', () => {
   ])('%s hit: flags extras, key only for K variants, value, item CAS', (_n, opcode, quiet, withKey) => {
     const out = written((w) => enc.get(w, getReq(opcode, quiet), item('hello')));
     expect(out).toEqual(
-      res({ opcode, opaque: OPAQUE, cas: 0x0102030405060708n, extras: flagsExtra(0xdeadbeef), key: withKey ? 'k' : undefined, value: 'hello' }),
+      res({
+        opcode,
+        opaque: OPAQUE,
+        cas: 0x0102030405060708n,
+        extras: flagsExtra(0xdeadbeef),
+        key: withKey ? 'k' : undefined,
+        value: 'hello',
+      }),
     );
   });
 
@@ -123,7 +145,9 @@ describe('binaryEncoder.get', () => {
     enc.get(w, getReq(Op.GET), item(value));
     const chunks = w.take();
     expect(chunks).toContain(value);
-    expect(Buffer.concat(chunks)).toEqual(res({ opcode: Op.GET, opaque: OPAQUE, cas: 0x0102030405060708n, extras: flagsExtra(0xdeadbeef), value }));
+    expect(Buffer.concat(chunks)).toEqual(
+      res({ opcode: Op.GET, opaque: OPAQUE, cas: 0x0102030405060708n, extras: flagsExtra(0xdeadbeef), value }),
+    );
   });
 
   it('batches many replies into few chunks', () => {
@@ -148,7 +172,9 @@ describe('binaryEncoder.store', () => {
   });
 
   it('stored: empty success with the new CAS', () => {
-    expect(written((w) => enc.store(w, storeReq(Op.SET, 'set'), item('v', { cas: 77n })))).toEqual(res({ opcode: Op.SET, opaque: OPAQUE, cas: 77n }));
+    expect(written((w) => enc.store(w, storeReq(Op.SET, 'set'), item('v', { cas: 77n })))).toEqual(
+      res({ opcode: Op.SET, opaque: OPAQUE, cas: 77n }),
+    );
   });
 
   it.each([Op.SETQ, Op.ADDQ, Op.REPLACEQ, Op.APPENDQ, Op.PREPENDQ])('quiet opcode %i answers nothing when stored', (opcode) => {
@@ -246,7 +272,9 @@ describe('binaryEncoder: delete, arithmetic, touch, flush', () => {
 
 describe('binaryEncoder: version, noop, quit, stats, sasl, errors', () => {
   it('version: the version string as the body', () => {
-    expect(written((w) => enc.version(w, base(Op.VERSION), '1.6.18'))).toEqual(res({ opcode: Op.VERSION, opaque: OPAQUE, value: '1.6.18' }));
+    expect(written((w) => enc.version(w, base(Op.VERSION), '1.6.18'))).toEqual(
+      res({ opcode: Op.VERSION, opaque: OPAQUE, value: '1.6.18' }),
+    );
   });
 
   it('noop answers; quit answers, QuitQ does not', () => {

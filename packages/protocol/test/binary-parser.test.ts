@@ -280,7 +280,14 @@ describe('BinaryParser: other commands', () => {
   });
 
   it('Stat takes its key as the group', () => {
-    expect(only(pkt({ opcode: Op.STAT }))).toEqual({ protocol: 'binary', quiet: false, opcode: Op.STAT, opaque: 0, cmd: 'stats', group: '' });
+    expect(only(pkt({ opcode: Op.STAT }))).toEqual({
+      protocol: 'binary',
+      quiet: false,
+      opcode: Op.STAT,
+      opaque: 0,
+      cmd: 'stats',
+      group: '',
+    });
     expect(only(pkt({ opcode: Op.STAT, key: 'settings' }))).toMatchObject({ group: 'settings' });
   });
 

@@ -13,7 +13,10 @@ const u64 = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
 const opaque = u32;
 const key = fc.uint8Array({ minLength: 1, maxLength: 250 }).map((a) => Buffer.from(a));
 const value = fc.uint8Array({ maxLength: 600 }).map((a) => Buffer.from(a));
-const cas = fc.oneof(fc.constant(undefined), u64.filter((c) => c !== 0n));
+const cas = fc.oneof(
+  fc.constant(undefined),
+  u64.filter((c) => c !== 0n),
+);
 const head = (opcodes: readonly number[]) =>
   fc.record({ opcode: fc.constantFrom(...opcodes), opaque }).map(({ opcode, opaque }) => ({
     protocol: 'binary' as const,
@@ -55,7 +58,9 @@ const request: fc.Arbitrary<Request> = fc.oneof(
     exptime: 0,
     unlinkOnFailure: false,
   })),
-  fc.record({ h: head([Op.DELETE, Op.DELETEQ]), key, compareCas: cas }).map(({ h, ...rest }) => ({ ...h, ...rest, cmd: 'delete' as const })),
+  fc
+    .record({ h: head([Op.DELETE, Op.DELETEQ]), key, compareCas: cas })
+    .map(({ h, ...rest }) => ({ ...h, ...rest, cmd: 'delete' as const })),
   fc
     .record({
       h: head([Op.INCREMENT, Op.INCREMENTQ, Op.DECREMENT, Op.DECREMENTQ]),

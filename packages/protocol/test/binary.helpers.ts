@@ -22,7 +22,8 @@ export interface PacketSpec {
   bodyLength?: number;
 }
 
-const buf = (b: Buffer | string | undefined): Buffer => (b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'latin1') : b);
+const buf = (b: Buffer | string | undefined): Buffer =>
+  b === undefined ? Buffer.alloc(0) : typeof b === 'string' ? Buffer.from(b, 'latin1') : b;
 
 /** A request packet: 24-byte header, extras, key, value. */
 export function pkt(s: PacketSpec): Buffer {

@@ -17,7 +17,7 @@ describe('bufferView', () => {
 });
 
 describe('Viewer', () => {
-  it('views whichever Buffer it is given, at that Buffer\'s own offset', () => {
+  it("views whichever Buffer it is given, at that Buffer's own offset", () => {
     // Pooled small Buffers share one ArrayBuffer at different offsets.
     const a = Buffer.from('aaaa-key-one');
     const b = Buffer.from('bbbb-key-two');

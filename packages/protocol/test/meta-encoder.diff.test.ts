@@ -152,7 +152,9 @@ const commandArb = fc.constantFrom<Cmd>('mg', 'mg', 'mg', 'ms', 'ms', 'md', 'ma'
   return fc
     .tuple(
       fc.constant(cmd),
-      pool.length === 0 ? fc.constant<string[]>([]) : fc.shuffledSubarray(pool.map((_, i) => i)).chain((idx) => fc.tuple(...idx.map((i) => pool[i]!))),
+      pool.length === 0
+        ? fc.constant<string[]>([])
+        : fc.shuffledSubarray(pool.map((_, i) => i)).chain((idx) => fc.tuple(...idx.map((i) => pool[i]!))),
       fc.stringMatching(/^[a-z0-9]{0,10}$/),
       fc.nat(),
     )
@@ -270,7 +272,14 @@ describe('meta encoder against memcached 1.6', () => {
             break;
           }
           case 'mg': {
-            const req: GetRequest = { ...base(meta), cmd: 'get', key, withCas: false, touch: numArg(flags, 'T'), vivify: createdExptime(flags) };
+            const req: GetRequest = {
+              ...base(meta),
+              cmd: 'get',
+              key,
+              withCas: false,
+              touch: numArg(flags, 'T'),
+              vivify: createdExptime(flags),
+            };
             let item: ItemView | undefined;
             if (reply !== undefined && reply.kind === 'meta' && (reply.code === 'VA' || reply.code === 'HD')) {
               const r = reply as MetaReply;
@@ -328,7 +337,15 @@ describe('meta encoder against memcached 1.6', () => {
             break;
           }
           case 'ma': {
-            const req: ArithmeticRequest = { ...base(meta), cmd: 'incr', key, incr: true, delta: 1n, exptime: createdExptime(flags), touch: numArg(flags, 'T') };
+            const req: ArithmeticRequest = {
+              ...base(meta),
+              cmd: 'incr',
+              key,
+              incr: true,
+              delta: 1n,
+              exptime: createdExptime(flags),
+              touch: numArg(flags, 'T'),
+            };
             let outcome: ArithmeticOutcome;
             if (reply === undefined || (reply.kind === 'meta' && (reply.code === 'VA' || reply.code === 'HD'))) {
               outcome = {
@@ -378,9 +395,25 @@ describe('meta encoder against memcached 1.6', () => {
       await s.send(Buffer.concat([Buffer.from(`set ${k} ${flags} 0 ${len}\r\n`), value, Buffer.from('\r\n')]));
       const x = await s.send(`me ${k}\r\n`);
       const st = stateOf(x)!;
-      const req: GetRequest = { ...base(metaOf([], Buffer.from(k), Buffer.from(k), false)), cmd: 'me', key: Buffer.from(k), withCas: false };
-      const item: ItemView = { key: Buffer.from(k), value, flags, cas: st.cas, exptime: absExptime(st), lastAccess: T0 - st.la, fetched: st.fetched };
-      const d = diffReplies(encode((w) => enc.get(w, req, item)), x.raw);
+      const req: GetRequest = {
+        ...base(metaOf([], Buffer.from(k), Buffer.from(k), false)),
+        cmd: 'me',
+        key: Buffer.from(k),
+        withCas: false,
+      };
+      const item: ItemView = {
+        key: Buffer.from(k),
+        value,
+        flags,
+        cas: st.cas,
+        exptime: absExptime(st),
+        lastAccess: T0 - st.la,
+        fetched: st.fetched,
+      };
+      const d = diffReplies(
+        encode((w) => enc.get(w, req, item)),
+        x.raw,
+      );
       if (d !== undefined) throw new Error(`value of ${len} bytes, flags ${flags}: ${d}`);
       await s.send(`delete ${k}\r\n`);
     }

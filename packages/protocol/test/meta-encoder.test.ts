@@ -22,7 +22,13 @@ const baseOf = (m: MetaFlags) => ({ protocol: 'meta' as const, quiet: m.ret.incl
 
 function mg(key: string, flags: string[], extra: Partial<GetRequest> = {}): GetRequest {
   const b = flags.includes('b');
-  return { ...baseOf(meta(flags, b ? Buffer.from(key).toString('base64') : key)), cmd: 'get', key: Buffer.from(key), withCas: false, ...extra };
+  return {
+    ...baseOf(meta(flags, b ? Buffer.from(key).toString('base64') : key)),
+    cmd: 'get',
+    key: Buffer.from(key),
+    withCas: false,
+    ...extra,
+  };
 }
 
 function item(over: Partial<ItemView> = {}): ItemView {
@@ -89,7 +95,9 @@ describe('meta encoder: mg', () => {
     // Fetched with b, stored as text: memcached prints the key raw.
     expect(encode((w) => enc.get(w, mg('a', ['b', 'k', 'v']), item({ keyBinary: false })))).toBe('VA 3 ka\r\nabc\r\n');
     // Stored binary, fetched without b.
-    expect(encode((w) => enc.get(w, mg('m', ['k', 'v']), item({ key: Buffer.from('m'), keyBinary: true })))).toBe('VA 3 kbQ== b\r\nabc\r\n');
+    expect(encode((w) => enc.get(w, mg('m', ['k', 'v']), item({ key: Buffer.from('m'), keyBinary: true })))).toBe(
+      'VA 3 kbQ== b\r\nabc\r\n',
+    );
     // Unknown: follow the request.
     expect(encode((w) => enc.get(w, mg('m', ['k', 'b']), item({ key: Buffer.from('m') })))).toBe('HD kbQ== b\r\n');
   });
@@ -145,25 +153,33 @@ describe('meta encoder: me', () => {
   });
 
   it('prints exp as memcached does (current time minus exptime: the TTL negated), la, cas, fetch, cls and size', () => {
-    expect(encode((w) => enc.get(w, me('e'), item({ key: Buffer.from('e'), value: Buffer.from('x'), flags: 0, cas: 12n, exptime: NOW + 100 })))).toBe(
-      'ME e exp=-100 la=0 cas=12 fetch=no cls=1 size=61\r\n',
-    );
+    expect(
+      encode((w) => enc.get(w, me('e'), item({ key: Buffer.from('e'), value: Buffer.from('x'), flags: 0, cas: 12n, exptime: NOW + 100 }))),
+    ).toBe('ME e exp=-100 la=0 cas=12 fetch=no cls=1 size=61\r\n');
     expect(encode((w) => enc.get(w, me('a'), item({ lastAccess: NOW - 1, cas: 11n, fetched: true })))).toBe(
       'ME a exp=-1 la=1 cas=11 fetch=yes cls=1 size=67\r\n',
     );
   });
 
   it('prints a binary key in base64 without the b marker, and EN on a miss', () => {
-    expect(encode((w) => enc.get(w, me('m'), item({ key: Buffer.from('m'), value: Buffer.from('hi'), flags: 0, keyBinary: true })))).toMatch(
-      /^ME bQ== exp=-1 /,
-    );
+    expect(
+      encode((w) => enc.get(w, me('m'), item({ key: Buffer.from('m'), value: Buffer.from('hi'), flags: 0, keyBinary: true }))),
+    ).toMatch(/^ME bQ== exp=-1 /);
     expect(encode((w) => enc.get(w, me('zz'), undefined))).toBe('EN\r\n');
   });
 });
 
 describe('meta encoder: ms, md, ma, mn', () => {
   function ms(flags: string[], key = 'm'): StoreRequest {
-    return { ...baseOf(meta(flags, key)), cmd: 'store', mode: 'set', key: Buffer.from(key), value: Buffer.from('hi'), flags: 0, exptime: 0 };
+    return {
+      ...baseOf(meta(flags, key)),
+      cmd: 'store',
+      mode: 'set',
+      key: Buffer.from(key),
+      value: Buffer.from('hi'),
+      flags: 0,
+      exptime: 0,
+    };
   }
   const stored = item({ key: Buffer.from('m'), cas: 19n });
 
@@ -185,7 +201,15 @@ describe('meta encoder: ms, md, ma, mn', () => {
   });
 
   it('prints a base64 key with b for a store that used b', () => {
-    const req: StoreRequest = { ...baseOf(meta(['b', 'k', 'c', 'O1'], 'bQ==')), cmd: 'store', mode: 'set', key: Buffer.from('m'), value: Buffer.from('hi'), flags: 0, exptime: 0 };
+    const req: StoreRequest = {
+      ...baseOf(meta(['b', 'k', 'c', 'O1'], 'bQ==')),
+      cmd: 'store',
+      mode: 'set',
+      key: Buffer.from('m'),
+      value: Buffer.from('hi'),
+      flags: 0,
+      exptime: 0,
+    };
     expect(encode((w) => enc.store(w, req, item({ key: Buffer.from('m'), cas: 20n })))).toBe('HD kbQ== b c20 O1\r\n');
   });
 
@@ -206,7 +230,8 @@ describe('meta encoder: ms, md, ma, mn', () => {
       delta: 1n,
       ...extra,
     });
-    const counter = (value: string, over: Partial<ItemView> = {}) => item({ key: Buffer.from('cnt'), value: Buffer.from(value), flags: 0, cas: 24n, ...over });
+    const counter = (value: string, over: Partial<ItemView> = {}) =>
+      item({ key: Buffer.from('cnt'), value: Buffer.from(value), flags: 0, cas: 24n, ...over });
 
     it('answers VA with the new value, or HD; only c, t, O and k print', () => {
       expect(encode((w) => enc.arithmetic(w, ma(['N0', 'J5', 'v', 'c', 't', 'k', 'O1', 's', 'f', 'h', 'l']), counter('5')))).toBe(

@@ -267,7 +267,11 @@ describe('ms', () => {
   });
 
   it('accepts E with the option for newer flags', () => {
-    expect(parse('ms a 1 E77\r\nz\r\n', undefined, { metaNewCas: true })[0]).toMatchObject({ cmd: 'store', newCas: '77n', meta: { ret: 'E' } });
+    expect(parse('ms a 1 E77\r\nz\r\n', undefined, { metaNewCas: true })[0]).toMatchObject({
+      cmd: 'store',
+      newCas: '77n',
+      meta: { ret: 'E' },
+    });
   });
 });
 
@@ -292,7 +296,20 @@ describe('md, ma, me, mn', () => {
   });
 
   it('answers md and ma flag errors with "invalid or duplicate flag"', () => {
-    for (const line of ['md a x', 'md a Tx', 'md a v v', 'md a E5', 'md YQ= b', 'ma n D-1', 'ma n Dx', 'ma n Jx', 'ma n E5', 'ma n x', 'ma n Tx', 'ma n D18446744073709551616']) {
+    for (const line of [
+      'md a x',
+      'md a Tx',
+      'md a v v',
+      'md a E5',
+      'md YQ= b',
+      'ma n D-1',
+      'ma n Dx',
+      'ma n Jx',
+      'ma n E5',
+      'ma n x',
+      'ma n Tx',
+      'ma n D18446744073709551616',
+    ]) {
       expect(errorOf(`${line}\r\n`).wire, line).toBe('CLIENT_ERROR invalid or duplicate flag');
     }
     expect(errorOf(`md a O${'x'.repeat(40)}\r\n`).wire).toBe('CLIENT_ERROR opaque token too long');

@@ -62,12 +62,27 @@ describe('meta request lines', () => {
   it('ms: the length, then the fields that differ from the defaults; keepDefaults writes them all', () => {
     expect(store({ mode: 'set', key: k('a'), value: k('xyz'), flags: 0, exptime: 0 })).toBe('ms a 3 c O7\r\nxyz\r\n');
     expect(
-      store({ mode: 'append', key: k('a'), value: k(''), flags: 0xffffffff, exptime: -1, compareCas: 2n ** 64n - 1n, invalidate: true, newCas: 5n }),
+      store({
+        mode: 'append',
+        key: k('a'),
+        value: k(''),
+        flags: 0xffffffff,
+        exptime: -1,
+        compareCas: 2n ** 64n - 1n,
+        invalidate: true,
+        newCas: 5n,
+      }),
     ).toBe('ms a 0 c F4294967295 T-1 C18446744073709551615 I E5 MA O7\r\n\r\n');
-    for (const [mode, letter] of [['add', 'E'], ['replace', 'R'], ['prepend', 'P']] as const) {
+    for (const [mode, letter] of [
+      ['add', 'E'],
+      ['replace', 'R'],
+      ['prepend', 'P'],
+    ] as const) {
       expect(store({ mode, key: k('a'), value: k('1'), flags: 0, exptime: 0 })).toBe(`ms a 1 c M${letter} O7\r\n1\r\n`);
     }
-    expect(store({ mode: 'set', key: k('a'), value: k('1'), flags: 0, exptime: 0 }, new MetaFlagOrder('FTMO', true))).toBe('ms a 1 F0 T0 MS O7\r\n1\r\n');
+    expect(store({ mode: 'set', key: k('a'), value: k('1'), flags: 0, exptime: 0 }, new MetaFlagOrder('FTMO', true))).toBe(
+      'ms a 1 F0 T0 MS O7\r\n1\r\n',
+    );
   });
 
   it('ms with a large value references it after the line', () => {
@@ -146,7 +161,8 @@ describe('against memcached: T before N', () => {
     const r = await s.send(Buffer.concat(w.take()));
     return (r.replies[0] as MetaReply).ttl;
   };
-  const ttlOf = async (key: string): Promise<number | undefined> => ttl((w) => writeMetaGet(w, { key: k(key) }, false, new MetaFlagOrder('t'), undefined));
+  const ttlOf = async (key: string): Promise<number | undefined> =>
+    ttl((w) => writeMetaGet(w, { key: k(key) }, false, new MetaFlagOrder('t'), undefined));
 
   it('mg: a miss ends with N, a hit with T', async () => {
     const flags = new MetaFlagOrder('TNv');

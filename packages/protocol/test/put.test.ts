@@ -16,7 +16,8 @@ describe('byte writers', () => {
         expect(decimalLength(v)).toBe(String(v).length);
       }),
     );
-    for (const v of [0, 9, 10, 99, 100, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) expect(written((b, p) => putDecimal(b, p, v))).toBe(String(v));
+    for (const v of [0, 9, 10, 99, 100, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER])
+      expect(written((b, p) => putDecimal(b, p, v))).toBe(String(v));
   });
 
   it('putSigned writes negative exptimes', () => {
@@ -34,7 +35,8 @@ describe('byte writers', () => {
         expect(decimal64Length(v)).toBe(v.toString().length);
       }),
     );
-    for (const v of [0n, 2n ** 53n - 1n, 2n ** 53n, 10n ** 15n + 7n, 2n ** 64n - 1n]) expect(written((b, p) => putDecimal64(b, p, v))).toBe(v.toString());
+    for (const v of [0n, 2n ** 53n - 1n, 2n ** 53n, 10n ** 15n + 7n, 2n ** 64n - 1n])
+      expect(written((b, p) => putDecimal64(b, p, v))).toBe(v.toString());
   });
 
   it('putBytes copies short and long pieces', () => {

@@ -81,7 +81,9 @@ function metaReply(code: string, fields: Record<string, unknown> = {}): Record<s
 const text = (quiet = false): RequestBase => ({ protocol: 'text', quiet, opcode: 0, opaque: 0 });
 
 const keyArb = fc.uint8Array({ minLength: 1, maxLength: 250 }).map((a) => Buffer.from(a.map((b) => 33 + (b % 94))));
-const valueArb = fc.oneof(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ minLength: 1000, maxLength: 5000 })).map((a) => Buffer.from(a));
+const valueArb = fc
+  .oneof(fc.uint8Array({ maxLength: 200 }), fc.uint8Array({ minLength: 1000, maxLength: 5000 }))
+  .map((a) => Buffer.from(a));
 const itemArb: fc.Arbitrary<ItemView> = fc.record({
   key: keyArb,
   value: valueArb,
@@ -100,14 +102,23 @@ const itemArb: fc.Arbitrary<ItemView> = fc.record({
 // Text events
 // ---------------------------------------------------------------------------
 
-const valueOf = (it: ItemView, withCas: boolean) => ({ kind: 'value', key: s(it.key), flags: it.flags, cas: withCas ? it.cas : undefined, value: s(it.value) });
+const valueOf = (it: ItemView, withCas: boolean) => ({
+  kind: 'value',
+  key: s(it.key),
+  flags: it.flags,
+  cas: withCas ? it.cas : undefined,
+  value: s(it.value),
+});
 
 const textEvent: fc.Arbitrary<Event> = fc.oneof(
   fc.tuple(itemArb, fc.boolean()).map(([it, withCas]) => ({
     encode: (w: ResponseWriter) => textEncoder.get(w, { ...text(), cmd: 'get', key: it.key, withCas }, it),
     expect: [valueOf(it, withCas), { kind: 'end' }],
   })),
-  fc.constant<Event>({ encode: (w) => textEncoder.get(w, { ...text(), cmd: 'get', key: Buffer.from('k'), withCas: false }, undefined), expect: [{ kind: 'end' }] }),
+  fc.constant<Event>({
+    encode: (w) => textEncoder.get(w, { ...text(), cmd: 'get', key: Buffer.from('k'), withCas: false }, undefined),
+    expect: [{ kind: 'end' }],
+  }),
   fc.tuple(fc.array(itemArb, { maxLength: 5 }), fc.boolean()).map(([items, withCas]) => ({
     encode: (w: ResponseWriter) => {
       const req = { ...text(), cmd: 'mget' as const, keys: items.map((i) => i.key), withCas };
@@ -121,7 +132,9 @@ const textEvent: fc.Arbitrary<Event> = fc.oneof(
       textEncoder.store(
         w,
         { ...text(), cmd: 'store', mode: 'set', key: Buffer.from('k'), value: Buffer.alloc(0), flags: 0, exptime: 0 },
-        o === 'STORED' ? { key: Buffer.from('k'), value: Buffer.alloc(0), flags: 0, cas: 1n, exptime: 0, lastAccess: 0, fetched: false } : o,
+        o === 'STORED'
+          ? { key: Buffer.from('k'), value: Buffer.alloc(0), flags: 0, cas: 1n, exptime: 0, lastAccess: 0, fetched: false }
+          : o,
       ),
     expect: [
       o === 'TOO_LARGE'
@@ -136,23 +149,35 @@ const textEvent: fc.Arbitrary<Event> = fc.oneof(
       textEncoder.arithmetic(
         w,
         { ...text(), cmd: 'incr', key: Buffer.from('k'), incr: true, delta: 1n },
-        v === undefined ? 'NON_NUMERIC' : { key: Buffer.from('k'), value: Buffer.from(v.toString()), flags: 0, cas: 1n, exptime: 0, lastAccess: 0, fetched: false },
+        v === undefined
+          ? 'NON_NUMERIC'
+          : { key: Buffer.from('k'), value: Buffer.from(v.toString()), flags: 0, cas: 1n, exptime: 0, lastAccess: 0, fetched: false },
       ),
-    expect: [v === undefined ? { kind: 'error', error: 'CLIENT_ERROR', message: 'cannot increment or decrement non-numeric value' } : { kind: 'number', value: v }],
+    expect: [
+      v === undefined
+        ? { kind: 'error', error: 'CLIENT_ERROR', message: 'cannot increment or decrement non-numeric value' }
+        : { kind: 'number', value: v },
+    ],
   })),
   fc.stringMatching(/^[0-9][0-9.a-z-]{0,15}$/).map((version) => ({
     encode: (w: ResponseWriter) => textEncoder.version(w, text(), version),
     expect: [{ kind: 'version', version }],
   })),
-  fc.array(fc.tuple(fc.stringMatching(/^[a-z_:0-9]{1,20}$/), fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: U64 }), fc.boolean(), fc.stringMatching(/^[!-~]{1,20}$/))), { maxLength: 6 }).map(
-    (entries) => ({
+  fc
+    .array(
+      fc.tuple(
+        fc.stringMatching(/^[a-z_:0-9]{1,20}$/),
+        fc.oneof(fc.nat(), fc.bigInt({ min: 0n, max: U64 }), fc.boolean(), fc.stringMatching(/^[!-~]{1,20}$/)),
+      ),
+      { maxLength: 6 },
+    )
+    .map((entries) => ({
       encode: (w: ResponseWriter) => textEncoder.stats(w, { ...text(), cmd: 'stats', group: '' }, entries),
       expect: [
         ...entries.map(([name, v]) => ({ kind: 'stat', name, value: typeof v === 'boolean' ? (v ? 'yes' : 'no') : String(v) })),
         { kind: 'end' },
       ],
-    }),
-  ),
+    })),
 );
 
 // ---------------------------------------------------------------------------
@@ -176,7 +201,15 @@ const mgEvent: fc.Arbitrary<Event> = fc
     if (!hit) {
       return {
         encode: (w: ResponseWriter) => metaEncoder.get(w, req, undefined),
-        expect: quiet ? [] : [metaReply('EN', { opaque: has('O') ? `<${opaque}>` : undefined, key: has('k') ? s(keyOut) : undefined, base64Key: has('k') && it.keyBinary })],
+        expect: quiet
+          ? []
+          : [
+              metaReply('EN', {
+                opaque: has('O') ? `<${opaque}>` : undefined,
+                key: has('k') ? s(keyOut) : undefined,
+                base64Key: has('k') && it.keyBinary,
+              }),
+            ],
       };
     }
     return {
@@ -203,7 +236,20 @@ const mgEvent: fc.Arbitrary<Event> = fc
 
 const meEvent: fc.Arbitrary<Event> = itemArb.map((it) => ({
   encode: (w: ResponseWriter) =>
-    metaEncoder.get(w, { protocol: 'meta', quiet: false, opcode: 0, opaque: 0, cmd: 'me', key: it.key, withCas: false, meta: metaFlags([], undefined, it.key, false) }, it),
+    metaEncoder.get(
+      w,
+      {
+        protocol: 'meta',
+        quiet: false,
+        opcode: 0,
+        opaque: 0,
+        cmd: 'me',
+        key: it.key,
+        withCas: false,
+        meta: metaFlags([], undefined, it.key, false),
+      },
+      it,
+    ),
   expect: [
     {
       kind: 'me',
@@ -219,7 +265,14 @@ const meEvent: fc.Arbitrary<Event> = itemArb.map((it) => ({
 }));
 
 const mutationEvent: fc.Arbitrary<Event> = fc
-  .tuple(keyArb, fc.constantFrom('ms', 'md', 'ma'), fc.constantFrom('ok', 'NS', 'EX', 'NF'), fc.shuffledSubarray(['k', 'O', 'c', 'v']), opaqueArb, fc.bigInt({ min: 0n, max: U64 }))
+  .tuple(
+    keyArb,
+    fc.constantFrom('ms', 'md', 'ma'),
+    fc.constantFrom('ok', 'NS', 'EX', 'NF'),
+    fc.shuffledSubarray(['k', 'O', 'c', 'v']),
+    opaqueArb,
+    fc.bigInt({ min: 0n, max: U64 }),
+  )
   .map(([key, cmd, result, letters, opaque, n]) => {
     const m = metaFlags(letters, opaque, key, false);
     const base = { protocol: 'meta' as const, quiet: false, opcode: 0, opaque: 0, meta: m, key };
@@ -230,7 +283,8 @@ const mutationEvent: fc.Arbitrary<Event> = fc
     if (cmd === 'ms') {
       const outcome = result === 'ok' ? item : result === 'NS' ? 'NOT_STORED' : result === 'EX' ? 'EXISTS' : 'NOT_FOUND';
       return {
-        encode: (w: ResponseWriter) => metaEncoder.store(w, { ...base, cmd: 'store', mode: 'set', value: digits, flags: 0, exptime: 0 }, outcome),
+        encode: (w: ResponseWriter) =>
+          metaEncoder.store(w, { ...base, cmd: 'store', mode: 'set', value: digits, flags: 0, exptime: 0 }, outcome),
         expect: [metaReply(result === 'ok' ? 'HD' : result, { ...common, cas: has('c') ? (result === 'ok' ? n : 0n) : undefined })],
       };
     }

@@ -109,7 +109,12 @@ describe('response parser: text replies', () => {
       { kind: 'end' },
       { kind: 'error', error: 'ERROR', message: '', line: '<ERROR>' },
       { kind: 'error', error: 'CLIENT_ERROR', message: 'bad data chunk', line: '<CLIENT_ERROR bad data chunk>' },
-      { kind: 'error', error: 'SERVER_ERROR', message: 'out of memory storing object', line: '<SERVER_ERROR out of memory storing object>' },
+      {
+        kind: 'error',
+        error: 'SERVER_ERROR',
+        message: 'out of memory storing object',
+        line: '<SERVER_ERROR out of memory storing object>',
+      },
       { kind: 'error', error: 'ERROR', message: 'shutdown not enabled', line: '<ERROR: shutdown not enabled>' },
     ]);
   });
@@ -262,7 +267,17 @@ describe('response parser: buffers and memory', () => {
   });
 
   it('rejects malformed VALUE headers and meta flags', () => {
-    for (const bad of ['VALUE  0 1\r\n', 'VALUE k x 1\r\n', 'VALUE k 0\r\n', 'VALUE k 4294967296 1\r\n', 'VALUE k 0 1 abc\r\n', 'VA x\r\n', 'HD cabc\r\n', 'HD h2\r\n', 'HD t\r\n']) {
+    for (const bad of [
+      'VALUE  0 1\r\n',
+      'VALUE k x 1\r\n',
+      'VALUE k 0\r\n',
+      'VALUE k 4294967296 1\r\n',
+      'VALUE k 0 1 abc\r\n',
+      'VA x\r\n',
+      'HD cabc\r\n',
+      'HD h2\r\n',
+      'HD t\r\n',
+    ]) {
       expect(failure(bad).code).toBe('BAD_FORMAT');
     }
   });
@@ -281,9 +296,15 @@ describe('response parser: buffers and memory', () => {
     const fc = (await import('fast-check')).default;
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.uint8Array({ maxLength: 40 }), fc.constantFrom('VALUE k 0 5\r\n', 'VA 3 c1\r\n', 'HD k', '\r\n', 'END').map((s) => Buffer.from(s))), {
-          maxLength: 30,
-        }),
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 40 }),
+            fc.constantFrom('VALUE k 0 5\r\n', 'VA 3 c1\r\n', 'HD k', '\r\n', 'END').map((s) => Buffer.from(s)),
+          ),
+          {
+            maxLength: 30,
+          },
+        ),
         (parts) => {
           const p = new TextResponseParser({ maxLineLength: 128, maxValueSize: 256 });
           const out: TextReply[] = [];

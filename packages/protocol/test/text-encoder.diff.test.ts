@@ -99,7 +99,15 @@ const valueArb = fc.oneof(
 const flagsArb = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0xffffffff }));
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ t: fc.constant('get' as const), keys: fc.array(keyIdx, { minLength: 1, maxLength: 4 }), cas: fc.boolean(), touch: fc.option(fc.constantFrom(0, 1000), { nil: undefined }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      t: fc.constant('get' as const),
+      keys: fc.array(keyIdx, { minLength: 1, maxLength: 4 }),
+      cas: fc.boolean(),
+      touch: fc.option(fc.constantFrom(0, 1000), { nil: undefined }),
+    }),
+  },
   {
     weight: 5,
     arbitrary: fc.record({
@@ -124,11 +132,20 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       noreply: fc.boolean(),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('touch' as const), key: keyIdx, exptime: fc.constantFrom(0, 1000), noreply: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ t: fc.constant('touch' as const), key: keyIdx, exptime: fc.constantFrom(0, 1000), noreply: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ t: fc.constant('flush' as const), noreply: fc.boolean(), delay: fc.boolean() }) },
   { weight: 1, arbitrary: fc.constant({ t: 'version' as const }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('verbosity' as const), level: fc.integer({ min: 0, max: 3 }), noreply: fc.boolean() }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('stats' as const), group: fc.constantFrom<'reset' | 'nosuchgroup'>('reset', 'nosuchgroup') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('verbosity' as const), level: fc.integer({ min: 0, max: 3 }), noreply: fc.boolean() }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ t: fc.constant('stats' as const), group: fc.constantFrom<'reset' | 'nosuchgroup'>('reset', 'nosuchgroup') }),
+  },
 );
 
 let run = 0;
@@ -166,7 +183,10 @@ async function check(prefix: string, op: Op): Promise<void> {
       const st = await peek(k);
       const casArg = st === undefined ? 1n : op.rightCas ? st.cas : st.cas + 1n;
       wire = Buffer.concat([
-        Buffer.from(`${op.mode} ${k} ${op.flags} ${op.exptime} ${op.value.length}${op.mode === 'cas' ? ` ${casArg}` : ''}${nr(op.noreply)}\r\n`, 'latin1'),
+        Buffer.from(
+          `${op.mode} ${k} ${op.flags} ${op.exptime} ${op.value.length}${op.mode === 'cas' ? ` ${casArg}` : ''}${nr(op.noreply)}\r\n`,
+          'latin1',
+        ),
         op.value,
         Buffer.from('\r\n'),
       ]);
@@ -214,7 +234,13 @@ async function check(prefix: string, op: Op): Promise<void> {
       const k = K(op.key);
       const st = await peek(k);
       wire = Buffer.from(`${op.incr ? 'incr' : 'decr'} ${k} ${op.delta}${nr(op.noreply)}\r\n`, 'latin1');
-      const req = { ...text(op.noreply), cmd: op.incr ? ('incr' as const) : ('decr' as const), key: Buffer.from(k), incr: op.incr, delta: op.delta };
+      const req = {
+        ...text(op.noreply),
+        cmd: op.incr ? ('incr' as const) : ('decr' as const),
+        key: Buffer.from(k),
+        incr: op.incr,
+        delta: op.delta,
+      };
       const outcome = arithmetic(st, op.incr, op.delta);
       ours = encode((w) => textEncoder.arithmetic(w, req, outcome));
       break;

@@ -26,7 +26,12 @@ function encode(f: (w: ResponseWriter) => void, w = new ResponseWriter()): strin
 }
 
 const getReq = (key: string, withCas = false) => ({ ...text(), cmd: 'get' as const, key: Buffer.from(key), withCas });
-const mgetReq = (keys: string[], withCas = false): MultiGetRequest => ({ ...text(), cmd: 'mget', keys: keys.map((k) => Buffer.from(k)), withCas });
+const mgetReq = (keys: string[], withCas = false): MultiGetRequest => ({
+  ...text(),
+  cmd: 'mget',
+  keys: keys.map((k) => Buffer.from(k)),
+  withCas,
+});
 
 describe('text encoder: retrievals', () => {
   it('writes a hit as VALUE <key> <flags> <bytes>, the data, and END', () => {
@@ -198,7 +203,9 @@ describe('text encoder: errors', () => {
     expect(encode((w) => textEncoder.protocolError(w, req, err))).toBe('CLIENT_ERROR bad data chunk\r\n');
     expect(encode((w) => textEncoder.protocolError(w, { ...req, quiet: true }, err))).toBe('');
     // A meta request's error is never silenced.
-    expect(encode((w) => textEncoder.protocolError(w, { ...req, protocol: 'meta', quiet: true }, err))).toBe('CLIENT_ERROR bad data chunk\r\n');
+    expect(encode((w) => textEncoder.protocolError(w, { ...req, protocol: 'meta', quiet: true }, err))).toBe(
+      'CLIENT_ERROR bad data chunk\r\n',
+    );
   });
 
   it('answers a handler failure with SERVER_ERROR <message> on one line', () => {

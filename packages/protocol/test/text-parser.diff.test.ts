@@ -163,7 +163,12 @@ function readReply(r: ReplyReader, req: Request): true | typeof MORE {
       case 'incr':
       case 'decr': {
         const m = /^(VA (\d+)|HD|EN|NF|NS|EX)( .*)?$/.exec(line);
-        if (m === null && (req.cmd === 'incr' || req.cmd === 'decr') && line === 'CLIENT_ERROR cannot increment or decrement non-numeric value') return true;
+        if (
+          m === null &&
+          (req.cmd === 'incr' || req.cmd === 'decr') &&
+          line === 'CLIENT_ERROR cannot increment or decrement non-numeric value'
+        )
+          return true;
         want(m !== null, `${req.cmd} reply ${line}`);
         want(flagsOk(m![3]), 'opaque echoed');
         if (m![2] !== undefined && !r.skip(Number(m![2]) + 2)) return MORE;
@@ -238,8 +243,14 @@ async function differential(input: string | Buffer | string[], options: { termin
     const closesExpected = ours.fatal !== undefined || quit >= 0;
     const done = await client.waitFor((b) => settled(b) && (!closesExpected || client.closed), 5000);
     const reply = client.received.toString('latin1');
-    expect(done, `memcached reply incomplete for ${JSON.stringify(stream.toString('latin1').slice(0, 200))}: ${JSON.stringify(reply.slice(0, 300))}`).toBe(true);
-    expect(verdict, `stream ${JSON.stringify(stream.toString('latin1').slice(0, 200))} → ${JSON.stringify(reply.slice(0, 300))}`).toBeUndefined();
+    expect(
+      done,
+      `memcached reply incomplete for ${JSON.stringify(stream.toString('latin1').slice(0, 200))}: ${JSON.stringify(reply.slice(0, 300))}`,
+    ).toBe(true);
+    expect(
+      verdict,
+      `stream ${JSON.stringify(stream.toString('latin1').slice(0, 200))} → ${JSON.stringify(reply.slice(0, 300))}`,
+    ).toBeUndefined();
     if (!closesExpected) {
       // Nothing more may arrive, and the connection stays open.
       await new Promise((r) => setTimeout(r, 30));
@@ -375,9 +386,55 @@ describe('meta commands and errors agree with memcached 1.6.18', () => {
 
 describe('random request-like streams agree with memcached', () => {
   const fragment = fc.oneof(
-    { weight: 5, arbitrary: fc.constantFrom('get ', 'gets ', 'gat ', 'set ', 'cas ', 'add ', 'incr ', 'decr ', 'delete ', 'touch ', 'mg ', 'ms ', 'md ', 'ma ', 'me ', 'mn', 'verbosity ', 'flush_all') },
-    { weight: 8, arbitrary: fc.constantFrom(' ', '  ', '\r\n', '\n', '\r', '\0', '\t', 'noreply', ' 0', ' 1', ' 2', ' 5', ' -1', ' 4294967297', 'k', 'key', ' x') },
-    { weight: 3, arbitrary: fc.constantFrom(' v', ' b', ' q', ' T1', ' F5', ' C7', ' MA', ' MX', ' O12', ' D3', ' N0', ' J9', ' k', ' YQ==', ' I') },
+    {
+      weight: 5,
+      arbitrary: fc.constantFrom(
+        'get ',
+        'gets ',
+        'gat ',
+        'set ',
+        'cas ',
+        'add ',
+        'incr ',
+        'decr ',
+        'delete ',
+        'touch ',
+        'mg ',
+        'ms ',
+        'md ',
+        'ma ',
+        'me ',
+        'mn',
+        'verbosity ',
+        'flush_all',
+      ),
+    },
+    {
+      weight: 8,
+      arbitrary: fc.constantFrom(
+        ' ',
+        '  ',
+        '\r\n',
+        '\n',
+        '\r',
+        '\0',
+        '\t',
+        'noreply',
+        ' 0',
+        ' 1',
+        ' 2',
+        ' 5',
+        ' -1',
+        ' 4294967297',
+        'k',
+        'key',
+        ' x',
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.constantFrom(' v', ' b', ' q', ' T1', ' F5', ' C7', ' MA', ' MX', ' O12', ' D3', ' N0', ' J9', ' k', ' YQ==', ' I'),
+    },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 12 }).map((a) => Buffer.from(a).toString('latin1')) },
   );
 

@@ -24,7 +24,9 @@ function chunked(buf: Buffer, cuts: number[]): Buffer[] {
 const cutsArb = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 12 });
 
 /** Text keys: any byte but NUL, \n and space. */
-const textKey = fc.uint8Array({ minLength: 1, maxLength: 250 }).map((a) => Buffer.from(a.map((b) => (b === 0 || b === 10 || b === 32 ? 0x41 : b))));
+const textKey = fc
+  .uint8Array({ minLength: 1, maxLength: 250 })
+  .map((a) => Buffer.from(a.map((b) => (b === 0 || b === 10 || b === 32 ? 0x41 : b))));
 /** Meta keys sent as-is: also no \r. */
 const metaKey = textKey.map((k) => Buffer.from(k.map((b) => (b === 13 ? 0x42 : b))));
 const binaryKey = fc.uint8Array({ minLength: 1, maxLength: 187 }).map((a) => Buffer.from(a));
@@ -74,16 +76,24 @@ const textRequest: fc.Arbitrary<Request> = fc.oneof(
         unlinkOnFailure: cas === undefined && mode === 'set',
       }),
     ),
-  fc.record({ key: textKey, quiet: fc.boolean() }).map(({ key, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'delete', key })),
+  fc
+    .record({ key: textKey, quiet: fc.boolean() })
+    .map(({ key, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'delete', key })),
   fc
     .record({ key: textKey, quiet: fc.boolean(), incr: fc.boolean(), delta: u64 })
     .map(({ key, quiet, incr, delta }): Request => ({ ...base, protocol: 'text', quiet, cmd: incr ? 'incr' : 'decr', key, incr, delta })),
   fc
     .record({ key: textKey, quiet: fc.boolean(), exptime: int32 })
     .map(({ key, quiet, exptime }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'touch', key, exptime })),
-  fc.record({ delay: int32, quiet: fc.boolean() }).map(({ delay, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'flush_all', delay })),
-  fc.record({ level: u32, quiet: fc.boolean() }).map(({ level, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'verbosity', level })),
-  fc.constantFrom('', 'settings', 'items', 'slabs', 'sizes', 'conns').map((group): Request => ({ ...base, protocol: 'text', quiet: false, cmd: 'stats', group })),
+  fc
+    .record({ delay: int32, quiet: fc.boolean() })
+    .map(({ delay, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'flush_all', delay })),
+  fc
+    .record({ level: u32, quiet: fc.boolean() })
+    .map(({ level, quiet }): Request => ({ ...base, protocol: 'text', quiet, cmd: 'verbosity', level })),
+  fc
+    .constantFrom('', 'settings', 'items', 'slabs', 'sizes', 'conns')
+    .map((group): Request => ({ ...base, protocol: 'text', quiet: false, cmd: 'stats', group })),
   fc.constantFrom('version', 'quit' as const).map((cmd): Request => ({ ...base, protocol: 'text', quiet: false, cmd })),
 );
 
@@ -200,7 +210,17 @@ const metaRequest: fc.Arbitrary<Request> = fc.oneof(
       };
     }),
   fc
-    .record({ k: metaKeyed, ret: letters('MDNJCqOkvtc'), at: fc.nat(), op: opaque, incr: fc.boolean(), delta: u64, n: int32, j: u64, cas: u64 })
+    .record({
+      k: metaKeyed,
+      ret: letters('MDNJCqOkvtc'),
+      at: fc.nat(),
+      op: opaque,
+      incr: fc.boolean(),
+      delta: u64,
+      n: int32,
+      j: u64,
+      cas: u64,
+    })
     .map(({ k, ret, at, op, incr, delta, n, j, cas }): Request => {
       const all = withB(ret, k.b64, at);
       const inc = all.includes('M') ? incr : true;
@@ -281,8 +301,52 @@ describe('encode → parse round trip', () => {
 
 /** Bytes that look like requests often enough to reach every state. */
 const fragment = fc.oneof(
-  { weight: 6, arbitrary: fc.constantFrom('get ', 'gets ', 'gat ', 'set ', 'cas ', 'add ', 'incr ', 'delete ', 'touch ', 'flush_all', 'verbosity ', 'mg ', 'ms ', 'md ', 'ma ', 'me ', 'mn', 'stats') },
-  { weight: 6, arbitrary: fc.constantFrom(' ', '  ', '\r\n', '\n', '\r', '\0', '\t', 'noreply', ' 0', ' 1', ' 5', ' 64', ' 100', ' -1', ' 4294967297', ' 2147483645', 'k', 'key') },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      'get ',
+      'gets ',
+      'gat ',
+      'set ',
+      'cas ',
+      'add ',
+      'incr ',
+      'delete ',
+      'touch ',
+      'flush_all',
+      'verbosity ',
+      'mg ',
+      'ms ',
+      'md ',
+      'ma ',
+      'me ',
+      'mn',
+      'stats',
+    ),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.constantFrom(
+      ' ',
+      '  ',
+      '\r\n',
+      '\n',
+      '\r',
+      '\0',
+      '\t',
+      'noreply',
+      ' 0',
+      ' 1',
+      ' 5',
+      ' 64',
+      ' 100',
+      ' -1',
+      ' 4294967297',
+      ' 2147483645',
+      'k',
+      'key',
+    ),
+  },
   { weight: 3, arbitrary: fc.constantFrom(' v', ' b', ' q', ' T1', ' F5', ' C7', ' MA', ' MX', ' O12', ' D3', ' N0', ' J9', ' k', ' x') },
   { weight: 2, arbitrary: fc.uint8Array({ maxLength: 40 }).map((a) => Buffer.from(a).toString('latin1')) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 700 }).map((n) => 'x'.repeat(n)) },

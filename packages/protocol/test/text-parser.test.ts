@@ -155,7 +155,18 @@ describe('text storage commands', () => {
 
   it('marks noreply quiet and accepts any other word in its place', () => {
     expect(parse('set k 0 0 1 noreply\r\nx\r\nset k 0 0 1 whatever\r\ny\r\n')).toEqual([
-      { ...text, quiet: true, cmd: 'store', mode: 'set', key: 'k', value: 'x', flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
+      {
+        ...text,
+        quiet: true,
+        cmd: 'store',
+        mode: 'set',
+        key: 'k',
+        value: 'x',
+        flags: 0,
+        exptime: 0,
+        textCas: false,
+        unlinkOnFailure: true,
+      },
       { ...text, cmd: 'store', mode: 'set', key: 'k', value: 'y', flags: 0, exptime: 0, textCas: false, unlinkOnFailure: true },
     ]);
   });
@@ -187,7 +198,15 @@ describe('text storage commands', () => {
   });
 
   it('rejects bad numbers, negative flags and bad cas without reading the data block', () => {
-    for (const line of ['set a x 0 1', 'set a -1 0 1', 'set a 0 x 1', 'set a 0 0 x', 'set a 18446744073709551616 0 1', 'cas a 0 0 1 -1', 'cas a 0 0 1 z']) {
+    for (const line of [
+      'set a x 0 1',
+      'set a -1 0 1',
+      'set a 0 x 1',
+      'set a 0 0 x',
+      'set a 18446744073709551616 0 1',
+      'cas a 0 0 1 -1',
+      'cas a 0 0 1 z',
+    ]) {
       expect(parse(`${line}\r\nx\r\n`), line).toEqual([err('CLIENT_ERROR bad command line format'), err('ERROR')]);
     }
   });
@@ -304,7 +323,7 @@ describe('text delete, incr/decr, touch', () => {
     expect(r.map((q) => q.delta)).toEqual(['0n', '1n', '7n', '5n', '9223372036854775808n']);
   });
 
-  it('rejects invalid deltas with memcached\'s message', () => {
+  it("rejects invalid deltas with memcached's message", () => {
     for (const d of ['-1', 'abc', '5x', '18446744073709551616', '9223372036854775808\t-']) {
       expect(errorOf(`incr n ${d}\r\n`).wire, d).toBe('CLIENT_ERROR invalid numeric delta argument');
     }
@@ -339,7 +358,9 @@ describe('text admin commands', () => {
   });
 
   it('parses version, quit, stats and verbosity', () => {
-    expect(parse('version\r\nversion foo\r\nquit\r\nstats\r\nstats settings x\r\nverbosity 1\r\nverbosity 1 noreply\r\nverbosity 1 2\r\n')).toEqual([
+    expect(
+      parse('version\r\nversion foo\r\nquit\r\nstats\r\nstats settings x\r\nverbosity 1\r\nverbosity 1 noreply\r\nverbosity 1 2\r\n'),
+    ).toEqual([
       { ...text, cmd: 'version' },
       { ...text, cmd: 'version' },
       { ...text, cmd: 'quit' },

@@ -9,21 +9,25 @@ import { ResponseWriter, SlabWriter } from '../src/writer.js';
 describe('SlabWriter', () => {
   it('room/commit keeps exactly the bytes written, across slab boundaries', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.string({ maxLength: 40 }), fc.nat({ max: 30 })), { maxLength: 60 }), fc.integer({ min: 16, max: 256 }), (lines, slabSize) => {
-        const w = new SlabWriter({ slabSize });
-        let expected = '';
-        for (const [text, spare] of lines) {
-          const bytes = Buffer.from(text, 'latin1');
-          // Ask for more room than is used: only what is committed is sent.
-          const at = w.room(bytes.length + spare);
-          const end = at + bytes.copy(w.current, at);
-          w.commit(end);
-          expected += bytes.toString('latin1');
-        }
-        expect(w.length).toBe(expected.length);
-        expect(Buffer.concat(w.take()).toString('latin1')).toBe(expected);
-        expect(w.take()).toEqual([]);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.string({ maxLength: 40 }), fc.nat({ max: 30 })), { maxLength: 60 }),
+        fc.integer({ min: 16, max: 256 }),
+        (lines, slabSize) => {
+          const w = new SlabWriter({ slabSize });
+          let expected = '';
+          for (const [text, spare] of lines) {
+            const bytes = Buffer.from(text, 'latin1');
+            // Ask for more room than is used: only what is committed is sent.
+            const at = w.room(bytes.length + spare);
+            const end = at + bytes.copy(w.current, at);
+            w.commit(end);
+            expected += bytes.toString('latin1');
+          }
+          expect(w.length).toBe(expected.length);
+          expect(Buffer.concat(w.take()).toString('latin1')).toBe(expected);
+          expect(w.take()).toEqual([]);
+        },
+      ),
     );
   });
 

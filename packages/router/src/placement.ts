@@ -147,7 +147,9 @@ export class Placement {
   rebuild(live: readonly boolean[]): void {
     const n = this.servers.length;
     if (!Array.isArray(live) || live.length !== n) {
-      throw new TypeError(`placement: rebuild needs one live flag per server (${n}), got ${Array.isArray(live) ? live.length : typeof live}`);
+      throw new TypeError(
+        `placement: rebuild needs one live flag per server (${n}), got ${Array.isArray(live) ? live.length : typeof live}`,
+      );
     }
     let nlive = 0;
     let totalWeight = 0;

@@ -86,7 +86,8 @@ const noServer = new HandlerError('no server available', 'BACKEND_UNAVAILABLE', 
 
 function positiveInteger(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new RangeError(`pool: ${name} must be a positive integer, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
+    throw new RangeError(`pool: ${name} must be a positive integer, got ${String(v)}`);
   return v;
 }
 
@@ -110,9 +111,11 @@ export class Pool implements Handler {
     if (!Array.isArray(list) || list.length === 0) throw new TypeError('pool: servers must be a non-empty array');
     this.name = options.name ?? 'pool';
     this.distribution = options.distribution ?? 'ketama';
-    if (!DISTRIBUTIONS.includes(this.distribution)) throw new TypeError(`pool: distribution must be one of ${DISTRIBUTIONS.join(', ')}, got ${String(this.distribution)}`);
+    if (!DISTRIBUTIONS.includes(this.distribution))
+      throw new TypeError(`pool: distribution must be one of ${DISTRIBUTIONS.join(', ')}, got ${String(this.distribution)}`);
     this.hash = options.hash ?? 'fnv1a_64';
-    if (!HASH_NAMES.includes(this.hash)) throw new TypeError(`pool: hash must be one of ${HASH_NAMES.join(', ')}, got ${String(this.hash)}`);
+    if (!HASH_NAMES.includes(this.hash))
+      throw new TypeError(`pool: hash must be one of ${HASH_NAMES.join(', ')}, got ${String(this.hash)}`);
     this.hashTag = options.hashTag === undefined || options.hashTag === '' ? undefined : options.hashTag;
     const failureLimit = positiveInteger('serverFailureLimit', options.serverFailureLimit, 2);
     const retryTimeoutMs = positiveInteger('serverRetryTimeoutMs', options.serverRetryTimeoutMs, 30_000);

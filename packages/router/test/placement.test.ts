@@ -260,7 +260,11 @@ async function held(backend: Backend, keys: readonly Buffer[]): Promise<Set<stri
   try {
     for (let i = 0; i < keys.length; i += 50) {
       const batch = keys.slice(i, i + 50);
-      const reply = await c.request(Buffer.concat([Buffer.from('get'), ...batch.flatMap((k) => [Buffer.from(' '), k]), Buffer.from('\r\n')]), 'END\r\n', 5000);
+      const reply = await c.request(
+        Buffer.concat([Buffer.from('get'), ...batch.flatMap((k) => [Buffer.from(' '), k]), Buffer.from('\r\n')]),
+        'END\r\n',
+        5000,
+      );
       for (const m of reply.toString('latin1').matchAll(/VALUE ([^ \r\n]+) \d+ \d+\r\n/g)) found.add(m[1]!);
     }
   } finally {
@@ -423,7 +427,8 @@ const SHAPES: readonly Shape[] = [
 describe('placement against nutcracker 0.5.0', () => {
   it('every hash x ketama and modula x plain, weighted and named, hash-tagged pools: zero differences', async () => {
     const cases: { hash: HashName; distribution: Distribution; shape: Shape }[] = [];
-    for (const shape of SHAPES) for (const distribution of ['ketama', 'modula'] as const) for (const hash of HASH_NAMES) cases.push({ hash, distribution, shape });
+    for (const shape of SHAPES)
+      for (const distribution of ['ketama', 'modula'] as const) for (const hash of HASH_NAMES) cases.push({ hash, distribution, shape });
     const report = await limited(
       4,
       cases.map(({ hash, distribution, shape }) => async () => {
@@ -444,13 +449,13 @@ describe('placement against nutcracker 0.5.0', () => {
       }),
     );
     expect(report.length).toBe(HASH_NAMES.length * 2 * SHAPES.length);
-    expect(report.filter((r) => r.diff.length > 0).map((r) => ({ name: r.name, diff: r.diff.slice(0, 5), count: r.diff.length }))).toEqual([]);
+    expect(report.filter((r) => r.diff.length > 0).map((r) => ({ name: r.name, diff: r.diff.slice(0, 5), count: r.diff.length }))).toEqual(
+      [],
+    );
     // The keys did spread over the servers, except with crc32 on ketama: its hashes are 15 bits
     // (0..32767), below nearly every ring point, so nutcracker puts nearly all keys on the owner of
     // the ring's first point. A quirk we match, not a test that proves nothing.
-    expect(report.filter((r) => r.spread < 3).map((r) => r.name)).toEqual(
-      SHAPES.map((shape) => `crc32 ketama ${shape.label}`),
-    );
+    expect(report.filter((r) => r.spread < 3).map((r) => r.name)).toEqual(SHAPES.map((shape) => `crc32 ketama ${shape.label}`));
   });
 
   it('random: every key lands on exactly one server, and our random spreads over every server', async () => {
@@ -553,7 +558,9 @@ describe('placement after nutcracker ejects a server (auto_eject_hosts)', () => 
         return { name: `${hash} ${distribution} ${weights.join(',')}`, diff: differences(keys, stored, (k) => placement.serverFor(k)) };
       }),
     );
-    expect(report.filter((r) => r.diff.length > 0).map((r) => ({ name: r.name, diff: r.diff.slice(0, 5), count: r.diff.length }))).toEqual([]);
+    expect(report.filter((r) => r.diff.length > 0).map((r) => ({ name: r.name, diff: r.diff.slice(0, 5), count: r.diff.length }))).toEqual(
+      [],
+    );
   });
 });
 
@@ -572,7 +579,9 @@ describe('Placement options and edge cases', () => {
     for (const tag of ['', '{', '{}}']) expect(make({ hashTag: tag })).toThrow(/hash_tag .* two characters/);
     expect(make({ hashTag: '{}' })).not.toThrow();
     for (const weight of [0, -1, 1.5, Number.NaN]) {
-      expect(make({ servers: [{ name: 'a', weight }, ...servers] })).toThrow(/servers\[0\] \(a\) has weight .*: a weight is a positive integer/);
+      expect(make({ servers: [{ name: 'a', weight }, ...servers] })).toThrow(
+        /servers\[0\] \(a\) has weight .*: a weight is a positive integer/,
+      );
     }
     expect(make({ servers: [] })).toThrow(/at least one server/);
     expect(make({ servers: [{ name: '', weight: 1 }] })).toThrow(/servers\[0\] needs a name/);
@@ -636,7 +645,14 @@ describe('Placement options and edge cases', () => {
   it('an empty key (or empty range) hashes to 0, as nutcracker does, not to the hash of no bytes', () => {
     // Name order puts "b" (shorter) first: modula slots b, b, zz, zz, zz. jenkins of no bytes is
     // 0xdeadbeef + 13, slot 2 ("zz"); nutcracker hashes an empty key to 0, slot 0 ("b").
-    const modula = new Placement({ distribution: 'modula', hash: 'jenkins', servers: [{ name: 'zz', weight: 3 }, { name: 'b', weight: 2 }] });
+    const modula = new Placement({
+      distribution: 'modula',
+      hash: 'jenkins',
+      servers: [
+        { name: 'zz', weight: 3 },
+        { name: 'b', weight: 2 },
+      ],
+    });
     expect(modula.serverFor(Buffer.alloc(0))).toBe(1);
     expect(modula.serverFor(Buffer.from('abc'), 2, 2)).toBe(1);
   });

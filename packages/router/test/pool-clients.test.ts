@@ -20,7 +20,12 @@ let p: Pool;
 let port: number;
 
 beforeAll(async () => {
-  procs = await Promise.all([startMemcached(), startMemcached({ unixSocket: true }), startMemcached(), startMemcached({ unixSocket: true })]);
+  procs = await Promise.all([
+    startMemcached(),
+    startMemcached({ unixSocket: true }),
+    startMemcached(),
+    startMemcached({ unixSocket: true }),
+  ]);
   p = pool({
     servers: procs.map((m) =>
       m.socketPath !== undefined
@@ -119,7 +124,8 @@ describe('memcached npm client (text protocol) through the pool', () => {
   });
   afterAll(() => mc.end());
 
-  const call = <T>(f: (cb: (err: unknown, v: T) => void) => void) => new Promise<T>((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
+  const call = <T>(f: (cb: (err: unknown, v: T) => void) => void) =>
+    new Promise<T>((resolve, reject) => f((err, v) => (err ? reject(err) : resolve(v))));
 
   it('set, get, getMulti over keys on every server', async () => {
     const keys = spread('np', 3);

@@ -78,7 +78,9 @@ interface Rig {
 async function rig(autoEjectHosts: boolean, connections = CONNECTIONS): Promise<Rig> {
   const mcs: FixedMemcached[] = [];
   for (let i = 0; i < 4; i++) {
-    const mc = new FixedMemcached(i % 2 === 1 ? { path: join(dir, `mc-${Math.random().toString(36).slice(2)}.sock`) } : { port: await freePort() });
+    const mc = new FixedMemcached(
+      i % 2 === 1 ? { path: join(dir, `mc-${Math.random().toString(36).slice(2)}.sock`) } : { port: await freePort() },
+    );
     cleanup.push(() => mc.kill());
     mcs.push(mc);
   }
@@ -100,7 +102,11 @@ async function rig(autoEjectHosts: boolean, connections = CONNECTIONS): Promise<
   const server = await listenAndServe({ listen: { port: 0 }, handler: p });
   cleanup.push(() => server.close());
   // Every backend connection open before anything is asked (a first connection attempt may time out on a busy machine).
-  await until('every backend connection ready', () => p.members.every((m) => m.handler.stats?.('')?.backend_connections_ready === connections), 10_000);
+  await until(
+    'every backend connection ready',
+    () => p.members.every((m) => m.handler.stats?.('')?.backend_connections_ready === connections),
+    10_000,
+  );
   const keysOf: string[][] = [[], [], [], []];
   for (let i = 0; keysOf.some((k) => k.length < 6); i++) {
     const k = `pf${i}`;
@@ -210,8 +216,14 @@ interface MultiKeys {
 }
 
 async function multiKeySetup(r: Rig, victim: number): Promise<MultiKeys> {
-  const mk = { live1: keyOn(r, (victim + 1) % 4, 'mk-a'), live2: keyOn(r, (victim + 2) % 4, 'mk-b'), onVictim: keyOn(r, victim, 'mk-v'), absent: keyOn(r, (victim + 3) % 4, 'mk-x') };
-  for (const k of [mk.live1, mk.live2, mk.onVictim]) expect(await ask(r.port, `set ${k} 0 0 ${k.length}\r\n${k}\r\n`, '\r\n')).toBe('STORED\r\n');
+  const mk = {
+    live1: keyOn(r, (victim + 1) % 4, 'mk-a'),
+    live2: keyOn(r, (victim + 2) % 4, 'mk-b'),
+    onVictim: keyOn(r, victim, 'mk-v'),
+    absent: keyOn(r, (victim + 3) % 4, 'mk-x'),
+  };
+  for (const k of [mk.live1, mk.live2, mk.onVictim])
+    expect(await ask(r.port, `set ${k} 0 0 ${k.length}\r\n${k}\r\n`, '\r\n')).toBe('STORED\r\n');
   return mk;
 }
 
@@ -221,7 +233,9 @@ function binaryReplies(b: Buffer): string[] {
   for (let p = 0; p + 24 <= b.length; p += 24 + b.readUInt32BE(p + 8)) {
     const keyLen = b.readUInt16BE(p + 2);
     const ext = b[p + 4]!;
-    out.push(`op ${b[p + 1]} status ${b.readUInt16BE(p + 6).toString(16)} opaque ${b.readUInt32BE(p + 12)} key ${b.toString('latin1', p + 24 + ext, p + 24 + ext + keyLen)}`);
+    out.push(
+      `op ${b[p + 1]} status ${b.readUInt16BE(p + 6).toString(16)} opaque ${b.readUInt32BE(p + 12)} key ${b.toString('latin1', p + 24 + ext, p + 24 + ext + keyLen)}`,
+    );
   }
   return out;
 }
@@ -238,7 +252,9 @@ async function multiKey(port: number, mk: MultiKeys, ejected: boolean): Promise<
   // (Not RawClient.exchange: its marker's key may live on the member that is out.)
   const value = (k: string) => `VALUE ${k} 0 ${k.length}\r\n${k}\r\n`;
   const both = `${value(live1)}${value(live2)}END\r\n`;
-  expect(await ask(port, `get ${live1} ${onVictim} ${live2}\r\nget ${live1} ${live2}\r\n`, `\r\n${both}`)).toBe(ejected ? both + both : `SERVER_ERROR backend unavailable\r\n${both}`);
+  expect(await ask(port, `get ${live1} ${onVictim} ${live2}\r\nget ${live1} ${live2}\r\n`, `\r\n${both}`)).toBe(
+    ejected ? both + both : `SERVER_ERROR backend unavailable\r\n${both}`,
+  );
   const GETKQ = 0x0d;
   const noop = binaryPacket({ opcode: 0x0a, opaque: 5 });
   const noopReply = Buffer.from(noop);
@@ -281,7 +297,14 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
   const liveKeys = r.keysOf.filter((_, i) => i !== victim).flat();
   const member: PoolMember = r.pool.members[victim]!;
   const mc = r.mcs[victim]!;
-  const load = new CheckedLoad({ port: r.port, clients: CLIENTS, keys, depth: 3, acceptError: (l) => POOL_ERROR.test(l), onReply: tally.onReply });
+  const load = new CheckedLoad({
+    port: r.port,
+    clients: CLIENTS,
+    keys,
+    depth: 3,
+    acceptError: (l) => POOL_ERROR.test(l),
+    onReply: tally.onReply,
+  });
   const report = () => `${expect.getState().currentTestName}\n${load.summary()}`;
   await load.start();
   await until('replies before the fault', () => tally.of(keys, ['before']).ok >= 100, 10_000);
@@ -306,7 +329,11 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
 
   // Out of service past the retry timeout, with probes failing: it must stay out, and its keys get answers.
   const outAt = Date.now();
-  await until('the victim’s keys answered while it is out', () => tally.of(victimKeys, ['out']).ok + tally.of(victimKeys, ['out']).errors >= 30 && Date.now() - outAt >= RETRY + 3 * PROBE, 10_000);
+  await until(
+    'the victim’s keys answered while it is out',
+    () => tally.of(victimKeys, ['out']).ok + tally.of(victimKeys, ['out']).errors >= 30 && Date.now() - outAt >= RETRY + 3 * PROBE,
+    10_000,
+  );
   expect(member.state).toBe(outState);
 
   load.phase = 'return';
@@ -361,7 +388,8 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
     expect(out.ok, summary).toBe(0);
     expect(out.errors, summary).toBeGreaterThan(0);
     expect(median(out.errorMs), summary).toBeLessThan(TIMEOUT / 3);
-    for (const [i, other] of r.mcs.entries()) if (i !== victim) expect([...(await holding(other, victimKeys))], `on member ${i}`).toEqual([]);
+    for (const [i, other] of r.mcs.entries())
+      if (i !== victim) expect([...(await holding(other, victimKeys))], `on member ${i}`).toEqual([]);
   }
   // Once the probe had brought it back, it stayed in service ...
   expect(member.ejectedAt, `taken out of service again after it was back\n${summary}`).toBe(takenOutAt);
@@ -384,7 +412,14 @@ async function allFail(autoEject: boolean): Promise<void> {
   const r = await rig(autoEject);
   const tally = new Tally();
   const keys = r.keysOf.flat();
-  const load = new CheckedLoad({ port: r.port, clients: CLIENTS, keys, depth: 3, acceptError: (l) => POOL_ERROR.test(l), onReply: tally.onReply });
+  const load = new CheckedLoad({
+    port: r.port,
+    clients: CLIENTS,
+    keys,
+    depth: 3,
+    acceptError: (l) => POOL_ERROR.test(l),
+    onReply: tally.onReply,
+  });
   await load.start();
   await until('replies before the fault', () => tally.of(keys, ['before']).ok >= 100, 10_000);
   load.phase = 'fault';

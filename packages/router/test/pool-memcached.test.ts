@@ -66,7 +66,12 @@ async function serve(handler: Handler, limits?: Partial<ServerLimits>): Promise<
 }
 
 /** A pool over `backends` (weight 1, ketama names) with `extra` options, served on a port of its own. */
-async function servePool(backends: readonly Backend[], extra: Partial<PoolOptions> = {}, weights?: number[], names?: string[]): Promise<{ pool: Pool; port: number }> {
+async function servePool(
+  backends: readonly Backend[],
+  extra: Partial<PoolOptions> = {},
+  weights?: number[],
+  names?: string[],
+): Promise<{ pool: Pool; port: number }> {
   const p = pool({
     ...extra,
     servers: backends.map((b, i) => ({ handler: memcachedHandler(b), name: names?.[i] ?? b.name, weight: weights?.[i] ?? 1 })),
@@ -82,7 +87,13 @@ let reference: MemcachedProcess;
 let main: { pool: Pool; port: number };
 
 beforeAll(async () => {
-  const procs = await Promise.all([startMemcached(), startMemcached({ unixSocket: true }), startMemcached(), startMemcached({ unixSocket: true }), startMemcached()]);
+  const procs = await Promise.all([
+    startMemcached(),
+    startMemcached({ unixSocket: true }),
+    startMemcached(),
+    startMemcached({ unixSocket: true }),
+    startMemcached(),
+  ]);
   for (const p of procs) cleanup.push(() => p.stop());
   reference = procs[4]!;
   four = procs.slice(0, 4).map(backendOf);
@@ -144,14 +155,20 @@ function ownerOf(p: Pool, backends: readonly Backend[], key: string): Backend {
 }
 
 /** Text bytes of a store, pipelined. */
-const setLine = (key: string, value: string, flags = 0, noreply = false) => `set ${key} ${flags} 0 ${Buffer.byteLength(value, 'latin1')}${noreply ? ' noreply' : ''}\r\n${value}\r\n`;
+const setLine = (key: string, value: string, flags = 0, noreply = false) =>
+  `set ${key} ${flags} 0 ${Buffer.byteLength(value, 'latin1')}${noreply ? ' noreply' : ''}\r\n${value}\r\n`;
 
 /**
  * Send each step to the reference memcached and to `port` (one connection
  * each, from an empty cache), and expect the same replies once CAS uniques,
  * the version and positive TTLs are masked. Returns the pool's replies.
  */
-async function sameAsMemcached(port: number, steps: ReadonlyArray<Buffer | string>, protocol: 'text' | 'binary', flush: () => Promise<void>): Promise<Buffer[]> {
+async function sameAsMemcached(
+  port: number,
+  steps: ReadonlyArray<Buffer | string>,
+  protocol: 'text' | 'binary',
+  flush: () => Promise<void>,
+): Promise<Buffer[]> {
   await flush();
   await flushAll([{ port: reference.port }]);
   const run = async (p: number) =>
@@ -186,7 +203,12 @@ describe('keys land where Placement says', () => {
   /** `names` maps the backends' own ketama names to the ones the configuration gives. */
   const configs: Array<{ what: string; options: Partial<PoolOptions>; weights?: number[]; names?: (own: string[]) => string[] }> = [
     { what: 'ketama, fnv1a_64 (the defaults), names from host:port and socket paths', options: {} },
-    { what: 'modula, md5, weights, named servers', options: { distribution: 'modula', hash: 'md5' }, weights: [1, 3, 2, 1], names: () => ['zeta', 'alpha', 'mu', 'beta-longer'] },
+    {
+      what: 'modula, md5, weights, named servers',
+      options: { distribution: 'modula', hash: 'md5' },
+      weights: [1, 3, 2, 1],
+      names: () => ['zeta', 'alpha', 'mu', 'beta-longer'],
+    },
     { what: 'ketama, murmur, weights, hash_tag {}', options: { hash: 'murmur', hashTag: '{}' }, weights: [2, 1, 1, 3] },
     { what: 'ketama, crc32a, one server named', options: { hash: 'crc32a' }, names: (own) => own.map((n, i) => (i === 1 ? 'cache-b' : n)) },
   ];
@@ -232,7 +254,8 @@ describe('text multi-key gets across servers', () => {
 
   /** Sets `keys` with flags i and values `value-i-<key>`. */
   const fill = (ks: readonly string[]) => ks.map((k, i) => setLine(k, `value-${i}-${k}`, i)).join('');
-  const valueBlock = (k: string, i: number, cas?: string) => `VALUE ${k} ${i} ${`value-${i}-${k}`.length}${cas === undefined ? '' : ` ${cas}`}\r\nvalue-${i}-${k}\r\n`;
+  const valueBlock = (k: string, i: number, cas?: string) =>
+    `VALUE ${k} ${i} ${`value-${i}-${k}`.length}${cas === undefined ? '' : ` ${cas}`}\r\nvalue-${i}-${k}\r\n`;
 
   it('get answers in the client key order, misses skipped, a repeated key twice; byte for byte as memcached', async () => {
     // Reversed, with misses and a repeat: the order is the client's, not any server's.
@@ -240,7 +263,11 @@ describe('text multi-key gets across servers', () => {
     asked.splice(3, 0, 'missing-1');
     asked.splice(7, 0, keys[0]!, 'missing-2');
     const [, got] = await sameAsMemcached(main.port, [fill(keys), `get ${asked.join(' ')}\r\n`], 'text', flushMain);
-    const want = asked.filter((k) => !k.startsWith('missing')).map((k) => valueBlock(k, keys.indexOf(k))).join('') + 'END\r\n';
+    const want =
+      asked
+        .filter((k) => !k.startsWith('missing'))
+        .map((k) => valueBlock(k, keys.indexOf(k)))
+        .join('') + 'END\r\n';
     expect(got!.toString('latin1')).toBe(want);
     expect(new Set(asked.map((k) => (k.startsWith('missing') ? undefined : ownerOf(main.pool, four, k)))).size).toBeGreaterThanOrEqual(4);
   });
@@ -259,7 +286,9 @@ describe('text multi-key gets across servers', () => {
       const casAll = cas.map(([k, u]) => `cas ${k} 9 0 3 ${u}\r\nnew\r\n`).join('');
       expect((await c.exchange(casAll)).toString()).toBe('STORED\r\n'.repeat(keys.length));
       expect((await c.exchange(casAll)).toString()).toBe('EXISTS\r\n'.repeat(keys.length));
-      expect((await c.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString()).toBe(keys.map((k) => `VALUE ${k} 9 3\r\nnew\r\n`).join('') + 'END\r\n');
+      expect((await c.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString()).toBe(
+        keys.map((k) => `VALUE ${k} 9 3\r\nnew\r\n`).join('') + 'END\r\n',
+      );
     } finally {
       c.close();
     }
@@ -267,7 +296,12 @@ describe('text multi-key gets across servers', () => {
 
   it('gat and gats touch every key on its own server, in the client key order', async () => {
     const asked = [keys[5]!, 'nope', keys[0]!, keys[9]!, keys[2]!];
-    const [, gat, gats] = await sameAsMemcached(main.port, [fill(keys), `gat 500 ${asked.join(' ')}\r\n`, `gats 700 ${asked.join(' ')}\r\n`], 'text', flushMain);
+    const [, gat, gats] = await sameAsMemcached(
+      main.port,
+      [fill(keys), `gat 500 ${asked.join(' ')}\r\n`, `gats 700 ${asked.join(' ')}\r\n`],
+      'text',
+      flushMain,
+    );
     const present = asked.filter((k) => k !== 'nope');
     expect(gat!.toString('latin1')).toBe(present.map((k) => valueBlock(k, keys.indexOf(k))).join('') + 'END\r\n');
     expect([...gats!.toString('latin1').matchAll(/^VALUE (\S+) /gm)].map((m) => m[1])).toEqual(present);
@@ -290,8 +324,11 @@ describe('text multi-key gets across servers', () => {
     try {
       const noreply = keys.map((k, i) => setLine(k, `value-${i}-${k}`, i, true)).join('');
       expect((await c.exchange(noreply)).length).toBe(0);
-      expect((await c.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString('latin1')).toBe(keys.map((k, i) => valueBlock(k, i)).join('') + 'END\r\n');
-      for (const k of keys) expect(await metaGet(ownerOf(main.pool, four, k).target, k, 'v')).toBe(`VA ${`value-${keys.indexOf(k)}-${k}`.length}`);
+      expect((await c.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString('latin1')).toBe(
+        keys.map((k, i) => valueBlock(k, i)).join('') + 'END\r\n',
+      );
+      for (const k of keys)
+        expect(await metaGet(ownerOf(main.pool, four, k).target, k, 'v')).toBe(`VA ${`value-${keys.indexOf(k)}-${k}`.length}`);
     } finally {
       c.close();
     }
@@ -332,7 +369,10 @@ describe('binary and meta pipelines across servers', () => {
   }
 
   it('GetQ/GetKQ ending in Noop: hits in request order, quiet misses silent; SetQ silent', async () => {
-    const sets = Buffer.concat([...keys.map((k, i) => binaryPacket({ opcode: SETQ, key: k, value: `bv${i}`, extras: extras.store(i, 0), opaque: 1000 + i })), binaryPacket({ opcode: NOOP, opaque: 1 })]);
+    const sets = Buffer.concat([
+      ...keys.map((k, i) => binaryPacket({ opcode: SETQ, key: k, value: `bv${i}`, extras: extras.store(i, 0), opaque: 1000 + i })),
+      binaryPacket({ opcode: NOOP, opaque: 1 }),
+    ]);
     // Keys in an order no server has, a miss between every two, alternating GetQ and GetKQ.
     const order = [...keys].reverse();
     const gets: Buffer[] = [];
@@ -381,7 +421,13 @@ describe('binary and meta pipelines across servers', () => {
  *   `stats`, whose figures would be the pool's and the server's, not one
  *   memcached's.)
  */
-const CLOSES = new Set(['quit closes the connection after earlier replies', 'invalid extras length', 'key too long', 'quit answers then closes', 'bad magic closes']);
+const CLOSES = new Set([
+  'quit closes the connection after earlier replies',
+  'invalid extras length',
+  'key too long',
+  'quit answers then closes',
+  'bad magic closes',
+]);
 
 describe('through a pool of 3 memcached, the differential suite matches one memcached', () => {
   let trio: Backend[];
@@ -436,7 +482,9 @@ describe('compositions over a pool', () => {
     try {
       expect((await c.exchange(keys.map((k, i) => setLine(k, `t${i}`, i)).join(''))).toString()).toBe('STORED\r\n'.repeat(keys.length));
       for (const [i, k] of keys.entries()) expect(await metaGet(ownerOf(p, four, k).target, k, 'v f')).toBe(`VA ${`t${i}`.length} f${i}`);
-      expect((await c.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString()).toBe(keys.map((k, i) => `VALUE ${k} ${i} ${`t${i}`.length}\r\nt${i}\r\n`).join('') + 'END\r\n');
+      expect((await c.request(`get ${keys.join(' ')}\r\n`, 'END\r\n')).toString()).toBe(
+        keys.map((k, i) => `VALUE ${k} ${i} ${`t${i}`.length}\r\nt${i}\r\n`).join('') + 'END\r\n',
+      );
       // An L1 miss reads the pool: a key written straight to the memcached that owns it.
       await direct(ownerOf(p, four, 'tier-direct').target, (d) => d.request('set tier-direct 4 0 2\r\nok\r\n', 'STORED\r\n'));
       expect((await c.request('get tier-direct\r\n', 'END\r\n')).toString()).toBe('VALUE tier-direct 4 2\r\nok\r\nEND\r\n');
@@ -462,7 +510,9 @@ describe('compositions over a pool', () => {
     for (let i = 0; i < size; i++) value[i] = (i * 131 + (i >>> 10)) & 0xff;
     const c = await RawClient.connect({ port });
     try {
-      expect((await c.request(Buffer.concat([Buffer.from(`set large 7 0 ${size}\r\n`), value, Buffer.from('\r\n')]), '\r\n', 20_000)).toString()).toBe('STORED\r\n');
+      expect(
+        (await c.request(Buffer.concat([Buffer.from(`set large 7 0 ${size}\r\n`), value, Buffer.from('\r\n')]), '\r\n', 20_000)).toString(),
+      ).toBe('STORED\r\n');
       const head = Buffer.from(`VALUE large 7 ${size}\r\n`);
       const got = await c.request('get large\r\n', '\r\nEND\r\n', 20_000);
       expect(got.length).toBe(head.length + size + 7);

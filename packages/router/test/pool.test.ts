@@ -102,7 +102,11 @@ function keysOn(p: Pool, n: number): Buffer[] {
 describe('routing', () => {
   it('sends each key to the server placement names, and nowhere else', async () => {
     const { p, servers } = makePool(3);
-    const placement = new Placement({ distribution: 'ketama', hash: 'fnv1a_64', servers: ['s0', 's1', 's2'].map((name) => ({ name, weight: 1 })) });
+    const placement = new Placement({
+      distribution: 'ketama',
+      hash: 'fnv1a_64',
+      servers: ['s0', 's1', 's2'].map((name) => ({ name, weight: 1 })),
+    });
     for (let i = 0; i < 300; i++) {
       await p.store({ mode: 'set', key: k(`key:${i}`), value: k(`v${i}`), flags: i, exptime: 0 });
     }
@@ -120,9 +124,12 @@ describe('routing', () => {
     const { p } = makePool(3);
     const keys = [...keysOn(p, 3), ...keysOn(p, 3)].reverse();
     keys.splice(2, 0, k('missing:1'));
-    for (const key of keys) if (!key.toString().startsWith('missing')) await p.store({ mode: 'set', key, value: key, flags: 0, exptime: 0 });
+    for (const key of keys)
+      if (!key.toString().startsWith('missing')) await p.store({ mode: 'set', key, value: key, flags: 0, exptime: 0 });
     const items = await p.getMany(keys.map((key) => ({ key })));
-    expect(items.map((it) => it?.value.toString())).toEqual(keys.map((key) => (key.toString().startsWith('missing') ? undefined : key.toString())));
+    expect(items.map((it) => it?.value.toString())).toEqual(
+      keys.map((key) => (key.toString().startsWith('missing') ? undefined : key.toString())),
+    );
     expect(p.counters.fragments).toBe(3);
   });
 
@@ -198,7 +205,11 @@ describe('failures', () => {
     const moved = p.serverFor(a!)!;
     expect(moved.name).not.toBe('s0');
     // Placement over the live servers is nutcracker's rebuild without s0.
-    const rest = new Placement({ distribution: 'ketama', hash: 'fnv1a_64', servers: ['s0', 's1', 's2'].map((name) => ({ name, weight: 1 })) });
+    const rest = new Placement({
+      distribution: 'ketama',
+      hash: 'fnv1a_64',
+      servers: ['s0', 's1', 's2'].map((name) => ({ name, weight: 1 })),
+    });
     rest.rebuild([false, true, true]);
     expect(`s${rest.serverFor(a!)}`).toBe(moved.name);
     await p.store({ mode: 'set', key: a!, value: k('elsewhere'), flags: 0, exptime: 0 });
@@ -264,13 +275,22 @@ describe('options', () => {
     expect(() => pool({ servers: [{ handler: h(), name: 'a' }], hash: 'sha1' as never })).toThrow('hash must be one of');
     expect(() => pool({ servers: [{ handler: h(), name: 'a' }], distribution: 'ring' as never })).toThrow('distribution must be one of');
     expect(() => pool({ servers: [{ handler: h(), name: 'a', weight: 0 }] })).toThrow('servers[0].weight must be a positive integer');
-    expect(() => pool({ servers: [{ handler: h(), name: 'a' }], serverFailureLimit: 0 })).toThrow('serverFailureLimit must be a positive integer');
+    expect(() => pool({ servers: [{ handler: h(), name: 'a' }], serverFailureLimit: 0 })).toThrow(
+      'serverFailureLimit must be a positive integer',
+    );
   });
 
   it('keeps the CAS unique it is given only when every server does', () => {
     const mem = new InMemoryHandler({ maxBytes: 1 << 20 });
     expect(pool({ servers: [{ handler: mem, name: 'a' }] }).keepsNewCas).toBe(true);
     const remote: Handler = Object.assign(Object.create(mem) as Handler, { keepsNewCas: false });
-    expect(pool({ servers: [{ handler: mem, name: 'a' }, { handler: remote, name: 'b' }] }).keepsNewCas).toBe(false);
+    expect(
+      pool({
+        servers: [
+          { handler: mem, name: 'a' },
+          { handler: remote, name: 'b' },
+        ],
+      }).keepsNewCas,
+    ).toBe(false);
   });
 });

@@ -32,7 +32,6 @@ class SinkSocket extends EventEmitter {
   }
 }
 
-
 function connection(): SinkSocket {
   const socket = new SinkSocket();
   new Connection(socket as unknown as Socket, handler, ctx, DEFAULT_SERVER_LIMITS, newCounters(), (e: unknown) => {
@@ -43,7 +42,8 @@ function connection(): SinkSocket {
 
 const reads = { text: read('text'), binary: read('binary'), mget: read('mget') };
 const sockets = { text: connection(), binary: connection(), mget: connection() };
-const perSecond = (r: CaseResult, n: number) => `${((r.ops * n) / 1e6).toFixed(2)}M ${r.name.startsWith('mget') ? 'keys' : 'requests'}/s (±${r.margin.toFixed(1)}%)`;
+const perSecond = (r: CaseResult, n: number) =>
+  `${((r.ops * n) / 1e6).toFixed(2)}M ${r.name.startsWith('mget') ? 'keys' : 'requests'}/s (±${r.margin.toFixed(1)}%)`;
 const countOf = (name: string) => (name.startsWith('mget') ? 100 : 1) * reads[name.split(',')[0] as keyof typeof reads].count;
 
 await b.suite(

@@ -9,7 +9,6 @@ import { encodeOutcome, runRequest } from '../src/execute.js';
 
 import { ctx, handler, read } from './workload.js';
 
-
 const text = read('text');
 const binary = read('binary');
 const writer = new ResponseWriter();
@@ -18,7 +17,8 @@ const reqs: Request[] = [];
 function serve(parser: RequestParser, chunk: Buffer, expected: number): void {
   parser.feed(chunk, reqs);
   if (reqs.length !== expected) throw new Error(`parsed ${reqs.length}, expected ${expected}`);
-  for (const req of reqs) encodeOutcome(req.protocol === 'binary' ? binaryEncoder : textEncoder, writer, req, runRequest(handler, req), ctx);
+  for (const req of reqs)
+    encodeOutcome(req.protocol === 'binary' ? binaryEncoder : textEncoder, writer, req, runRequest(handler, req), ctx);
   reqs.length = 0;
   writer.take();
 }

@@ -18,15 +18,7 @@ import {
 import { isPromise } from '@cleave/core';
 import { AuthSession } from './auth.js';
 import { readIntoOwnBuffers } from './read-buffer.js';
-import {
-  encodeFailure,
-  encodeMultiGetHits,
-  encodeOutcome,
-  outcomeBytes,
-  runMultiGet,
-  runRequest,
-  type ServerContext,
-} from './execute.js';
+import { encodeFailure, encodeMultiGetHits, encodeOutcome, outcomeBytes, runMultiGet, runRequest, type ServerContext } from './execute.js';
 import type { ServerLimits } from './options.js';
 import type { ServerCounters } from './stats.js';
 

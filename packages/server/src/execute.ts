@@ -90,13 +90,7 @@ export interface ServerContext {
 }
 
 /** Encodes the outcome of one request with the encoder of its protocol. */
-export function encodeOutcome(
-  enc: ResponseEncoder,
-  w: ResponseWriter,
-  req: Request,
-  outcome: unknown,
-  ctx: ServerContext,
-): void {
+export function encodeOutcome(enc: ResponseEncoder, w: ResponseWriter, req: Request, outcome: unknown, ctx: ServerContext): void {
   switch (req.cmd) {
     case 'get':
     case 'me':

@@ -45,7 +45,7 @@ const MIN_READ = 2048;
  * handler, a bug here) reads garbage at once instead of some later request's
  * bytes. The test suite runs with it on.
  */
-const POISON = process.env['CLEAVE_POISON_READ_BUFFERS'] === '1';
+const POISON = process.env.CLEAVE_POISON_READ_BUFFERS === '1';
 
 /** Reads into own buffers since start, and how many of them needed a new buffer (tests check the fast path is live). */
 export const readBufferCounts = { reads: 0, newBuffers: 0 };

@@ -5,13 +5,7 @@ import type { Handler } from '@cleave/protocol';
 import { Authenticator } from './auth.js';
 import { Connection } from './connection.js';
 import type { ServerContext } from './execute.js';
-import {
-  DEFAULT_SERVER_LIMITS,
-  DEFAULT_VERSION,
-  type ListenTarget,
-  type ServerLimits,
-  type ServerOptions,
-} from './options.js';
+import { DEFAULT_SERVER_LIMITS, DEFAULT_VERSION, type ListenTarget, type ServerLimits, type ServerOptions } from './options.js';
 import { collectStats, newCounters, type ServerCounters } from './stats.js';
 import { createTlsServer } from './tls.js';
 

@@ -53,11 +53,7 @@ export function tlsServerOptions(o: TlsOptions): tls.TlsOptions {
  * connections still in their handshake hold a connection slot) and refuses
  * it by returning false; `serve` gets each connection once it is secure.
  */
-export function createTlsServer(
-  o: TlsOptions,
-  admit: (raw: net.Socket) => boolean,
-  serve: (socket: tls.TLSSocket) => void,
-): tls.Server {
+export function createTlsServer(o: TlsOptions, admit: (raw: net.Socket) => boolean, serve: (socket: tls.TLSSocket) => void): tls.Server {
   // Half-open only once secure. Node's TLS server reports no error for an EOF mid-handshake
   // (a client's FIN before or inside its ClientHello; a reset that lands with its bytes is
   // one too, as libuv reports a hang-up after a partial read as EOF): with allowHalfOpen the

@@ -200,7 +200,13 @@ describe('a data block that never completes', () => {
     const during = await getLatencyP50(srv!.port);
     const rss = peak.stop();
     const m = await srv!.memory();
-    report('unfinished data blocks', { rssBeforeMiB: mb(rss0), rssPeakMiB: mb(rss), announcedMiB: mb(1000 * 1_000_000), p50Before: p50, p50During: during });
+    report('unfinished data blocks', {
+      rssBeforeMiB: mb(rss0),
+      rssPeakMiB: mb(rss),
+      announcedMiB: mb(1000 * 1_000_000),
+      p50Before: p50,
+      p50During: during,
+    });
     expect(m.counters.currConnections).toBeGreaterThanOrEqual(1000);
     // 1000 connections and 10 MB of data, against 1 GB announced.
     expect(rss - rss0).toBeLessThan(64 * MiB);
@@ -240,7 +246,13 @@ describe('a client that never reads its replies', () => {
     const during = await getLatencyP50(srv!.port);
     const rss = peak.stop();
     const m = await srv!.memory();
-    report('deaf clients pipelining gets', { rssBeforeMiB: mb(rss0), rssPeakMiB: mb(rss), p50Before: p50, p50During: during, bytesWrittenMiB: mb(m.counters.bytesWritten) });
+    report('deaf clients pipelining gets', {
+      rssBeforeMiB: mb(rss0),
+      rssPeakMiB: mb(rss),
+      p50Before: p50,
+      p50During: during,
+      bytesWrittenMiB: mb(m.counters.bytesWritten),
+    });
     // Each connection was sent replies until its budget filled (its kernel buffers took a little more)...
     expect(m.counters.bytesWritten).toBeGreaterThan(10 * 4 * MiB);
     expect(m.counters.bytesWritten).toBeLessThan(10 * (4 * MiB + 900 * 1024) + 64 * MiB);
@@ -334,7 +346,13 @@ describe('a multi-get of 100 000 keys against large values', () => {
     const rss = peak.stop();
     const one = (k: string) => `VALUE ${k} 0 1000\r\n`.length + 1002;
     const expected = keys.reduce((n, k) => n + one(k), 0) + 'END\r\n'.length;
-    report('100k-key multi-get read to the end', { rssBeforeMiB: mb(rss0), rssPeakMiB: mb(rss), replyMiB: mb(received), p50Before: p50, p50During: during });
+    report('100k-key multi-get read to the end', {
+      rssBeforeMiB: mb(rss0),
+      rssPeakMiB: mb(rss),
+      replyMiB: mb(received),
+      p50Before: p50,
+      p50During: during,
+    });
     expect(received).toBe(expected);
     expect(values).toBe(100_000);
     // The 100 MB reply (and the 100 MB of item copies behind it) never sits in memory at once, as it
@@ -346,7 +364,7 @@ describe('a multi-get of 100 000 keys against large values', () => {
 });
 
 describe('thousands of idle connections', () => {
-  it('3000 cost a few KB each, maxConnections holds with memcached\'s reply, and a busy client is not slowed', async () => {
+  it("3000 cost a few KB each, maxConnections holds with memcached's reply, and a busy client is not slowed", async () => {
     const { rss0, p50 } = await start({ limits: { maxConnections: 3001 } });
     const conns = await connections(3000);
     await sleep(300);
@@ -397,7 +415,11 @@ describe('thousands of idle connections', () => {
     for (const s of conns.slice(0, 1500)) s.write('version\r\n');
     const closed = await Promise.all(conns.map((s) => closedWithin(s, 15_000)));
     const m = await srv!.memory(true);
-    report('3000 idle connections, idleTimeoutMs=1000', { closed: closed.filter(Boolean).length, idleKicks: m.counters.idleKicks, currConnections: m.counters.currConnections });
+    report('3000 idle connections, idleTimeoutMs=1000', {
+      closed: closed.filter(Boolean).length,
+      idleKicks: m.counters.idleKicks,
+      currConnections: m.counters.currConnections,
+    });
     expect(closed.every(Boolean)).toBe(true);
     expect(m.counters.currConnections).toBe(0);
     expect(m.counters.totalConnections).toBeGreaterThanOrEqual(3000);

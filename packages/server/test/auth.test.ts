@@ -7,19 +7,25 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
-import {
-  RawClient,
-  binaryPacket,
-  extras,
-  normalizeBinary,
-  normalizeText,
-  startMemcached,
-  type MemcachedProcess,
-} from '@cleave/testkit';
+import { RawClient, binaryPacket, extras, normalizeBinary, normalizeText, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { AuthFileError, listenAndServe, parseAuthFile, type AuthOptions, type Server } from '../src/index.js';
 
 const USERS = { alice: 'secret', bob: 'hunter2' };
-const OP = { GET: 0x00, SET: 0x01, QUIT: 0x07, FLUSH: 0x08, GETQ: 0x09, NOOP: 0x0a, VERSION: 0x0b, STAT: 0x10, SETQ: 0x11, QUITQ: 0x17, LIST: 0x20, AUTH: 0x21, STEP: 0x22 };
+const OP = {
+  GET: 0x00,
+  SET: 0x01,
+  QUIT: 0x07,
+  FLUSH: 0x08,
+  GETQ: 0x09,
+  NOOP: 0x0a,
+  VERSION: 0x0b,
+  STAT: 0x10,
+  SETQ: 0x11,
+  QUITQ: 0x17,
+  LIST: 0x20,
+  AUTH: 0x21,
+  STEP: 0x22,
+};
 
 const errors: unknown[] = [];
 const servers: Server[] = [];
@@ -136,7 +142,13 @@ describe('text clients: memcached ASCII auth, byte for byte against memcached -Y
   let port: number;
   beforeAll(async () => {
     memcached = await startMemcached({ authUsers: USERS });
-    port = await serve({ users: parseAuthFile(Object.entries(USERS).map(([u, p]) => `${u}:${p}`).join('\n')) });
+    port = await serve({
+      users: parseAuthFile(
+        Object.entries(USERS)
+          .map(([u, p]) => `${u}:${p}`)
+          .join('\n'),
+      ),
+    });
   });
   afterAll(async () => {
     await memcached?.stop();
@@ -165,7 +177,10 @@ describe('text clients: memcached ASCII auth, byte for byte against memcached -Y
       'version\r\n',
       'quit\r\n',
     ],
-    'the auth set stores nothing, whatever its key, flags, exptime or noreply': ['set anykey 123 456 12 noreply\r\nalice secret\r\n', 'get anykey\r\n'],
+    'the auth set stores nothing, whatever its key, flags, exptime or noreply': [
+      'set anykey 123 456 12 noreply\r\nalice secret\r\n',
+      'get anykey\r\n',
+    ],
     'a second user': [auth('bob', 'hunter2'), 'get a\r\n'],
     'a wrong password, then a right one': [auth('alice', 'wrong'), 'get a\r\n', auth('alice', 'secret'), 'get a\r\n'],
     'passwords and usernames are case-sensitive': [auth('alice', 'SECRET'), auth('Alice', 'secret')],
@@ -177,9 +192,17 @@ describe('text clients: memcached ASCII auth, byte for byte against memcached -Y
     'data not ended by CRLF': ['set a 0 0 12\r\nalice secretXY', 'get a\r\n'],
     'set lines that name no length': ['set a 0 0\r\n', 'set a 0 0 x\r\n', 'set a 0 0 -1\r\n', 'set\r\n', 'set a 0 0 12x\r\n'],
     'a bare LF ends the set line': ['set a 0 0 12\nalice secret\r\n', 'get a\r\n'],
-    'the auth set split across writes': [{ send: 'set a 0 0 12\r', silent: true }, { send: '\nalice ', silent: true }, 'secret\r\n', 'get a\r\n'],
+    'the auth set split across writes': [
+      { send: 'set a 0 0 12\r', silent: true },
+      { send: '\nalice ', silent: true },
+      'secret\r\n',
+      'get a\r\n',
+    ],
     'requests after a successful auth in the same write run': ['set a 0 0 12\r\nalice secret\r\nset b 0 0 1\r\nx\r\nget b\r\n'],
-    'no newline within 2048 bytes closes the connection without a reply': [{ send: 'x'.repeat(2048), silent: true }, { send: 'y', silent: true }],
+    'no newline within 2048 bytes closes the connection without a reply': [
+      { send: 'x'.repeat(2048), silent: true },
+      { send: 'y', silent: true },
+    ],
     'the largest auth data memcached can buffer works': [`set a 0 0 16382\r\nalice secret${' '.repeat(16382 - 12)}\r\n`, 'get a\r\n'],
     'auth data past 16 KiB closes the connection once that much has arrived': [
       { send: 'set a 0 0 20000\r\nalice secret', silent: true },
@@ -195,12 +218,7 @@ describe('text clients: memcached ASCII auth, byte for byte against memcached -Y
 
   it('the answers are the ones memcached documents (not just the same on both sides)', async () => {
     const t = await differential(memcached.port, port, ['get a\r\n', auth('alice', 'nope'), auth('alice', 'secret'), 'get a\r\n'], 'text');
-    expect(t.replies).toEqual([
-      'CLIENT_ERROR unauthenticated\r\n',
-      'CLIENT_ERROR authentication failure\r\n',
-      'STORED\r\n',
-      'END\r\n',
-    ]);
+    expect(t.replies).toEqual(['CLIENT_ERROR unauthenticated\r\n', 'CLIENT_ERROR authentication failure\r\n', 'STORED\r\n', 'END\r\n']);
     expect(t.closed).toBe(false);
   });
 
@@ -264,10 +282,16 @@ describe('binary clients: SASL PLAIN, byte for byte against memcached -S', () =>
     'stat before auth': [pkt(OP.STAT)],
     'flush before auth': [pkt(OP.FLUSH)],
     'an unknown opcode before auth': [pkt(0x50, 'k', 'v')],
-    'a set before auth is refused once its key has arrived, before its value': [pkt(OP.SET, 'k', 'value', extras.store(0, 0)).subarray(0, 24 + 8 + 1)],
+    'a set before auth is refused once its key has arrived, before its value': [
+      pkt(OP.SET, 'k', 'value', extras.store(0, 0)).subarray(0, 24 + 8 + 1),
+    ],
     'a header split across writes, then the refusal': split(pkt(OP.GET, 'key'), 10, 26),
     'an auth split across writes, then commands': [...split(login(), 5, 30), pkt(OP.GET, 'a')],
-    'a wrong password answers Auth failure; the connection stays open until a command': [login('alice', 'wrong'), pkt(OP.VERSION), pkt(OP.GET, 'a')],
+    'a wrong password answers Auth failure; the connection stays open until a command': [
+      login('alice', 'wrong'),
+      pkt(OP.VERSION),
+      pkt(OP.GET, 'a'),
+    ],
     'an unknown user': [login('nobody', 'secret'), pkt(OP.VERSION)],
     'a wrong password, then a right one': [login('alice', 'wrong'), login(), pkt(OP.GET, 'a')],
     'authzid equal to the user is accepted, another one refused': [
@@ -289,7 +313,11 @@ describe('binary clients: SASL PLAIN, byte for byte against memcached -S', () =>
     'a mechanism name over 32 bytes is Invalid arguments': [pkt(OP.AUTH, 'P'.repeat(33), 'x'), pkt(OP.VERSION)],
     'an auth with no mechanism is Invalid arguments and closes': [pkt(OP.AUTH, '', plain('', 'alice', 'secret')), pkt(OP.VERSION)],
     'a step with no mechanism is Invalid arguments and closes': [pkt(OP.STEP)],
-    'an empty PLAIN auth continues; a step completes it': [pkt(OP.AUTH, 'PLAIN'), pkt(OP.STEP, 'PLAIN', plain('', 'alice', 'secret')), pkt(OP.GET, 'a')],
+    'an empty PLAIN auth continues; a step completes it': [
+      pkt(OP.AUTH, 'PLAIN'),
+      pkt(OP.STEP, 'PLAIN', plain('', 'alice', 'secret')),
+      pkt(OP.GET, 'a'),
+    ],
     'a failed step leaves the exchange open for another step': [
       pkt(OP.AUTH, 'PLAIN'),
       pkt(OP.STEP, 'PLAIN', plain('', 'alice', 'wrong')),
@@ -299,7 +327,11 @@ describe('binary clients: SASL PLAIN, byte for byte against memcached -S', () =>
       pkt(OP.GET, 'a'),
     ],
     'a step without an auth fails': [pkt(OP.STEP, 'PLAIN', plain('', 'alice', 'secret')), pkt(OP.VERSION)],
-    'a step after a finished auth fails and drops the authentication': [login(), pkt(OP.STEP, 'PLAIN', plain('', 'alice', 'secret')), pkt(OP.GET, 'a')],
+    'a step after a finished auth fails and drops the authentication': [
+      login(),
+      pkt(OP.STEP, 'PLAIN', plain('', 'alice', 'secret')),
+      pkt(OP.GET, 'a'),
+    ],
     'an empty auth after a finished one drops the authentication': [login(), pkt(OP.AUTH, 'PLAIN'), pkt(OP.GET, 'a')],
     'listing mechanisms after auth drops the authentication': [login(), pkt(OP.LIST), pkt(OP.GET, 'a')],
     'a failed auth after a good one drops the authentication': [login(), login('alice', 'wrong'), pkt(OP.GET, 'a')],

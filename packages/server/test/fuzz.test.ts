@@ -63,31 +63,36 @@ const guardedSeeds: Buffer[] = [
   Buffer.concat([binaryPacket({ opcode: 0x20, opaque: 6 }), SASL_LOGIN, seeds[2]!]),
 ];
 
-const mutate = (from: Buffer[]) => fc
-  .tuple(
-    fc.constantFrom(...from),
-    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete')), { maxLength: 8 }),
-    fc.option(fc.nat(), { nil: undefined }),
-  )
-  .map(([seed, edits, cut]) => {
-    const bytes = [...seed];
-    for (const [at, b, op] of edits) {
-      const i = at % (bytes.length + 1);
-      if (op === 'flip' && i < bytes.length) bytes[i] = b;
-      else if (op === 'insert') bytes.splice(i, 0, b);
-      else if (op === 'delete' && i < bytes.length) bytes.splice(i, 1);
-    }
-    return Buffer.from(cut === undefined ? bytes : bytes.slice(0, cut % (bytes.length + 1)));
-  });
-
-const hostileFor = (from: Buffer[]) => fc.oneof(
-  fc.uint8Array({ minLength: 1, maxLength: 512 }).map((a) => Buffer.from(a)),
-  // Text-looking noise: command words, numbers, spaces and line ends in any order.
+const mutate = (from: Buffer[]) =>
   fc
-    .array(fc.constantFrom('get', 'set', 'mg', 'ms', 'incr', ' ', '\r\n', '\n', '0', '-1', '99999999999', 'k', 'noreply', 'T', 'q', '\0'), { maxLength: 60 })
-    .map((parts) => Buffer.from(parts.join(''), 'latin1')),
-  mutate(from),
-);
+    .tuple(
+      fc.constantFrom(...from),
+      fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('flip', 'insert', 'delete')), { maxLength: 8 }),
+      fc.option(fc.nat(), { nil: undefined }),
+    )
+    .map(([seed, edits, cut]) => {
+      const bytes = [...seed];
+      for (const [at, b, op] of edits) {
+        const i = at % (bytes.length + 1);
+        if (op === 'flip' && i < bytes.length) bytes[i] = b;
+        else if (op === 'insert') bytes.splice(i, 0, b);
+        else if (op === 'delete' && i < bytes.length) bytes.splice(i, 1);
+      }
+      return Buffer.from(cut === undefined ? bytes : bytes.slice(0, cut % (bytes.length + 1)));
+    });
+
+const hostileFor = (from: Buffer[]) =>
+  fc.oneof(
+    fc.uint8Array({ minLength: 1, maxLength: 512 }).map((a) => Buffer.from(a)),
+    // Text-looking noise: command words, numbers, spaces and line ends in any order.
+    fc
+      .array(
+        fc.constantFrom('get', 'set', 'mg', 'ms', 'incr', ' ', '\r\n', '\n', '0', '-1', '99999999999', 'k', 'noreply', 'T', 'q', '\0'),
+        { maxLength: 60 },
+      )
+      .map((parts) => Buffer.from(parts.join(''), 'latin1')),
+    mutate(from),
+  );
 
 /** Send one stream on its own connection; resolve once the server went quiet or closed it. */
 async function send(port: number, stream: Buffer): Promise<void> {
@@ -102,11 +107,19 @@ async function send(port: number, stream: Buffer): Promise<void> {
 
 /** `npx pnpm fuzz --minutes N` sets this to run the same properties for N minutes in all instead of 60 rounds each. */
 const minutes = Number(process.env.CLEAVE_FUZZ_MINUTES ?? 0) / 2; // the time is shared by the two servers
-const budget = minutes > 0 ? { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: minutes * 60_000, markInterruptAsFailure: false } : { numRuns: 60 };
+const budget =
+  minutes > 0
+    ? { numRuns: Number.MAX_SAFE_INTEGER, interruptAfterTimeLimit: minutes * 60_000, markInterruptAsFailure: false }
+    : { numRuns: 60 };
 
 const targets = [
   { name: 'an open server', port: () => openPort, hostile: hostileFor(seeds), login: undefined },
-  { name: 'a server that requires authentication, with a 16 KiB output budget', port: () => guardedPort, hostile: hostileFor(guardedSeeds), login: TEXT_LOGIN },
+  {
+    name: 'a server that requires authentication, with a 16 KiB output budget',
+    port: () => guardedPort,
+    hostile: hostileFor(guardedSeeds),
+    login: TEXT_LOGIN,
+  },
 ];
 
 describe.each(targets)('hostile input on whole connections: $name', ({ port, hostile, login }) => {

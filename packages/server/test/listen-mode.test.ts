@@ -44,7 +44,12 @@ describe('unix socket mode', () => {
     const dir = tempDir();
     const open = join(dir, 'open.sock');
     const owner = join(dir, 'owner.sock');
-    const server = await serve({ listen: [{ path: open, mode: 0o666 }, { path: owner, mode: 0o600 }] });
+    const server = await serve({
+      listen: [
+        { path: open, mode: 0o666 },
+        { path: owner, mode: 0o600 },
+      ],
+    });
     expect(statSync(open).mode & 0o777).toBe(0o666);
     expect(statSync(owner).mode & 0o777).toBe(0o600);
     expect(server.addresses).toEqual([{ path: open }, { path: owner }]);
@@ -73,9 +78,7 @@ describe('unix socket mode', () => {
 
   it('fails to start when the mode cannot be applied', async () => {
     const dir = tempDir();
-    await expect(
-      serve({ listen: { path: join(dir, 'bad.sock'), mode: -1 } }),
-    ).rejects.toThrow();
+    await expect(serve({ listen: { path: join(dir, 'bad.sock'), mode: -1 } })).rejects.toThrow();
   });
 });
 

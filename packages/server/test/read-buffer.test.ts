@@ -32,7 +32,7 @@ async function trickle(c: RawClient, data: string | Buffer, size: number): Promi
 
 describe('reads into buffers the connection owns', () => {
   it('is in use, and one buffer serves a connection whose requests are answered at once', async () => {
-    expect(process.env['CLEAVE_POISON_READ_BUFFERS']).toBe('1');
+    expect(process.env.CLEAVE_POISON_READ_BUFFERS).toBe('1');
     const port = await serve();
     const c = await RawClient.connect({ port });
     await c.request('set k 0 0 5\r\nhello\r\n', 'STORED\r\n');
@@ -76,7 +76,8 @@ describe('reads into buffers the connection owns', () => {
     const slow: Handler = new Proxy(inner, {
       get(target, prop, receiver) {
         if (prop === 'store') {
-          return (cmd: StoreCommand) => new Promise<StoreOutcome>((resolve) => setTimeout(() => resolve(target.store(cmd) as StoreOutcome), 20));
+          return (cmd: StoreCommand) =>
+            new Promise<StoreOutcome>((resolve) => setTimeout(() => resolve(target.store(cmd) as StoreOutcome), 20));
         }
         return Reflect.get(target, prop, receiver);
       },

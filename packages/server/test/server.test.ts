@@ -165,7 +165,7 @@ describe('per-connection pipeline', () => {
 });
 
 describe('limits', () => {
-  it('refuses connections over maxConnections with memcached\'s reply', async () => {
+  it("refuses connections over maxConnections with memcached's reply", async () => {
     const { port, server } = await serve({ limits: { maxConnections: 2 } });
     const a = await RawClient.connect({ port });
     const b = await RawClient.connect({ port });

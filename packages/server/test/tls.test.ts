@@ -339,10 +339,12 @@ describe('TLS with authentication', () => {
 describe('TLS options are checked at startup', () => {
   const base = { handler: new InMemoryHandler({ maxBytes: 1 << 20 }) };
   it('a CA-less requestCert, a bad PEM and a key that does not match are refused', async () => {
-    await expect(listenAndServe({ ...base, listen: { port: 0, tls: { ...serverTls, requestCert: true } } })).rejects.toThrow(/requestCert needs tls.ca/);
-    await expect(listenAndServe({ ...base, listen: { port: 0, tls: { cert: 'not a pem', key: serverTls.key } } })).rejects.toThrow();
-    await expect(listenAndServe({ ...base, listen: { port: 0, tls: { cert: serverTls.cert, key: tlsFixture('client-key.pem') } } })).rejects.toThrow(
-      /key values mismatch|KEY_VALUES_MISMATCH/i,
+    await expect(listenAndServe({ ...base, listen: { port: 0, tls: { ...serverTls, requestCert: true } } })).rejects.toThrow(
+      /requestCert needs tls.ca/,
     );
+    await expect(listenAndServe({ ...base, listen: { port: 0, tls: { cert: 'not a pem', key: serverTls.key } } })).rejects.toThrow();
+    await expect(
+      listenAndServe({ ...base, listen: { port: 0, tls: { cert: serverTls.cert, key: tlsFixture('client-key.pem') } } }),
+    ).rejects.toThrow(/key values mismatch|KEY_VALUES_MISMATCH/i);
   });
 });

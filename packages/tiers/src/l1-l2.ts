@@ -288,11 +288,19 @@ export class L1L2 implements Handler {
     return andThen(this.l2.get(cmd), (item) => {
       if (item === undefined) {
         // A gat miss in L2 means the item is gone: do not let L1 keep serving it.
-        return touchL1 ? andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => undefined) : undefined;
+        return touchL1
+          ? andThen(
+              this.l1Apply(cmd, () => this.l1Delete(cmd)),
+              () => undefined,
+            )
+          : undefined;
       }
       // Vivified placeholders and stale items are L2 protocol state; keep them out of L1.
       if (item.stale || item.win || item.tokenSent) {
-        return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => item);
+        return andThen(
+          this.l1Apply(cmd, () => this.l1Delete(cmd)),
+          () => item,
+        );
       }
       // Batch: a plain read leaves L1 alone, but a gat's new TTL must reach a copy L1 holds.
       if (this.batch) return touchL1 ? andThen(this.fill(cmd, item, 'replace', since), () => item) : item;
@@ -371,18 +379,32 @@ export class L1L2 implements Handler {
           // A store refused for size or memory may have unlinked L2's old item (memcached does for a
           // set, so that no stale value outlives the write): L1's copy goes too.
           if (outcome !== 'TOO_LARGE' && outcome !== 'OUT_OF_MEMORY') return outcome;
-          return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => outcome);
+          return andThen(
+            this.l1Apply(cmd, () => this.l1Delete(cmd)),
+            () => outcome,
+          );
         }
         if (cmd.invalidate || outcome.stale) {
           // An invalidated (stale) item is L2 protocol state: L1 must not serve it.
-          return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => outcome);
+          return andThen(
+            this.l1Apply(cmd, () => this.l1Delete(cmd)),
+            () => outcome,
+          );
         }
         const mode = cmd.mode === 'append' || cmd.mode === 'prepend' ? cmd.mode : this.batch ? 'replace' : 'set';
         return andThen(
           this.l1Write(cmd, since, () =>
             // NOT_STORED: L1 did not hold the item it was asked to extend or replace; nothing stale remains.
             andThen(
-              this.l1.store({ mode, key: cmd.key, keyBinary: cmd.keyBinary, value: cmd.value, flags: cmd.flags, exptime, newCas: outcome.cas }),
+              this.l1.store({
+                mode,
+                key: cmd.key,
+                keyBinary: cmd.keyBinary,
+                value: cmd.value,
+                flags: cmd.flags,
+                exptime,
+                newCas: outcome.cas,
+              }),
               l1Stored,
             ),
           ),
@@ -403,12 +425,19 @@ export class L1L2 implements Handler {
         // An updated one may not: memcached writes shorter digits in place, space-padded to the old
         // length, and the reply carries the digits alone. So L1 applies the same change to its copy
         // (none: nothing to do); a result other than L2's drops the copy.
-        const l1cmd: ArithmeticCommand = { key: cmd.key, keyBinary: cmd.keyBinary, incr: cmd.incr, delta: cmd.delta, newCas: outcome.cas, touch };
+        const l1cmd: ArithmeticCommand = {
+          key: cmd.key,
+          keyBinary: cmd.keyBinary,
+          incr: cmd.incr,
+          delta: cmd.delta,
+          newCas: outcome.cas,
+          touch,
+        };
         return andThen(
           this.l1Write(cmd, since, () =>
             andThen(this.l1.arithmetic(l1cmd), (l1) => {
               if (l1 === 'NOT_FOUND' || (isItem(l1) && l1.value.equals(outcome.value))) return;
-              throw new Error(`L1 ${cmd.incr ? 'incr' : 'decr'}: ${isItem(l1) ? 'a result other than L2\'s' : l1}`);
+              throw new Error(`L1 ${cmd.incr ? 'incr' : 'decr'}: ${isItem(l1) ? "a result other than L2's" : l1}`);
             }),
           ),
           () => outcome,
@@ -422,7 +451,10 @@ export class L1L2 implements Handler {
       andThen(this.l2.delete(cmd), (outcome) => {
         if (outcome === 'EXISTS') return outcome;
         // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
-        return andThen(this.l1Apply(cmd, () => this.l1Delete(cmd)), () => outcome);
+        return andThen(
+          this.l1Apply(cmd, () => this.l1Delete(cmd)),
+          () => outcome,
+        );
       }),
     );
   }
@@ -432,7 +464,9 @@ export class L1L2 implements Handler {
     return this.lanes.run(cmd.key, () =>
       andThen(this.l2.touch(cmd), (outcome) =>
         andThen(
-          this.l1Apply(cmd, () => (outcome === 'TOUCHED' ? this.l1.touch({ key: cmd.key, keyBinary: cmd.keyBinary, exptime }) : this.l1Delete(cmd))),
+          this.l1Apply(cmd, () =>
+            outcome === 'TOUCHED' ? this.l1.touch({ key: cmd.key, keyBinary: cmd.keyBinary, exptime }) : this.l1Delete(cmd),
+          ),
           () => outcome,
         ),
       ),

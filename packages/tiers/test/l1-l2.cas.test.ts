@@ -45,7 +45,7 @@ async function held(mc: MemcachedProcess, key: string): Promise<{ cas: bigint; v
   return m ? { cas: BigInt(m[1]!), value: m[2]! } : undefined;
 }
 
-describe('L1L2 over two real memcached: every CAS a client sees is L2\'s', () => {
+describe("L1L2 over two real memcached: every CAS a client sees is L2's", () => {
   let mc1: MemcachedProcess;
   let mc2: MemcachedProcess;
   let l1: MemcachedHandler;
@@ -74,7 +74,7 @@ describe('L1L2 over two real memcached: every CAS a client sees is L2\'s', () =>
     expect(orch.keepsNewCas).toBe(tier2!.keepsNewCas);
   });
 
-  it('a fetch that shows the CAS answers with L2\'s unique, which a cas then accepts; a stale one is refused', async () => {
+  it("a fetch that shows the CAS answers with L2's unique, which a cas then accepts; a stale one is refused", async () => {
     const stored = item(await orch.store(set('a', 'v1')));
     const inL2 = (await held(mc2, 'a'))!;
     const inL1 = (await held(mc1, 'a'))!;
@@ -94,7 +94,7 @@ describe('L1L2 over two real memcached: every CAS a client sees is L2\'s', () =>
     expect((await held(mc1, 'a'))!.value).toBe('v2');
   });
 
-  it('plain fetches are still L1\'s; only fetches that show the CAS go to L2', async () => {
+  it("plain fetches are still L1's; only fetches that show the CAS go to L2", async () => {
     await orch.store(set('b', 'from-l2'));
     // A copy changed behind L1L2's back tells which tier answered.
     await ask(mc1, 'set b 0 0 7\r\nfrom-l1\r\n', 'STORED\r\n');
@@ -107,14 +107,14 @@ describe('L1L2 over two real memcached: every CAS a client sees is L2\'s', () =>
     expect(many[1]!.cas).toBe((await held(mc2, 'b'))!.cas);
   });
 
-  it('a fetch that shows the CAS still copies L2\'s item into L1 for plain fetches', async () => {
+  it("a fetch that shows the CAS still copies L2's item into L1 for plain fetches", async () => {
     await ask(mc2, 'set c 3 0 2\r\nhi\r\n', 'STORED\r\n');
     const fetched = item(await orch.get(gets('c')));
     expect(fetched.cas).toBe((await held(mc2, 'c'))!.cas);
     expect((await held(mc1, 'c'))?.value).toBe('hi');
   });
 
-  it('incr/decr and append answer with L2\'s CAS', async () => {
+  it("incr/decr and append answer with L2's CAS", async () => {
     await orch.store(set('n', '10'));
     const incr = item(await orch.arithmetic({ key: k('n'), incr: true, delta: 5n, want: ItemFacts.CAS }));
     expect(incr.value.toString()).toBe('15');
@@ -127,7 +127,7 @@ describe('L1L2 over two real memcached: every CAS a client sees is L2\'s', () =>
 });
 
 describe('L1L2 with an in-memory L1 (keepsNewCas)', () => {
-  it('answers a fetch that shows the CAS from L1, synchronously, with L2\'s unique', () => {
+  it("answers a fetch that shows the CAS from L1, synchronously, with L2's unique", () => {
     const l1 = new InMemoryHandler({ maxBytes: 1 << 22 });
     const l2 = new InMemoryHandler({ maxBytes: 1 << 22, casStart: 5000n });
     let l2Reads = 0;
@@ -155,7 +155,7 @@ describe('L1L2 with an in-memory L1 (keepsNewCas)', () => {
     expect(l2Reads).toBe(0);
   });
 
-  it('gives L1 the client command\'s key form (meta b), on writes and on copies of L2 hits', () => {
+  it("gives L1 the client command's key form (meta b), on writes and on copies of L2 hits", () => {
     const l1 = new InMemoryHandler({ maxBytes: 1 << 22 });
     const l2 = new InMemoryHandler({ maxBytes: 1 << 22 });
     const orch = new L1L2(l1, l2);

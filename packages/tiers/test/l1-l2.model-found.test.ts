@@ -81,7 +81,7 @@ describe('found by the model: L1L2', () => {
     expect(await orch.get({ key: k('n') })).toBeUndefined();
   });
 
-  it('decr that shortens a counter leaves L1 with L2\'s space-padded bytes, and keeps the counter in L1', async () => {
+  it("decr that shortens a counter leaves L1 with L2's space-padded bytes, and keeps the counter in L1", async () => {
     const { l1, l2, clock } = tiers();
     const orch = new L1L2(l1, l2, { clock: clock.now });
     await orch.store({ mode: 'set', key: k('n'), value: k('10'), flags: 3, exptime: 0 });
@@ -96,12 +96,14 @@ describe('found by the model: L1L2', () => {
     expect(value(await orch.get({ key: k('n') }))).toBe('9 ');
   });
 
-  it('a set refused as too large drops the L1 copy along with L2\'s old item', async () => {
+  it("a set refused as too large drops the L1 copy along with L2's old item", async () => {
     const { l1, l2, clock } = tiers();
     const orch = new L1L2(l1, l2, { clock: clock.now });
     await orch.store({ mode: 'set', key: k('a'), value: k('old'), flags: 0, exptime: 0 });
     // A client's set: memcached unlinks the old item when it refuses one (the parser says so in unlinkOnFailure).
-    expect(await orch.store({ mode: 'set', key: k('a'), value: Buffer.alloc(2 << 20), flags: 0, exptime: 0, unlinkOnFailure: true })).toBe('TOO_LARGE');
+    expect(await orch.store({ mode: 'set', key: k('a'), value: Buffer.alloc(2 << 20), flags: 0, exptime: 0, unlinkOnFailure: true })).toBe(
+      'TOO_LARGE',
+    );
     expect(l2.get({ key: k('a') })).toBeUndefined();
     expect(l1.get({ key: k('a') })).toBeUndefined();
     expect(await orch.get({ key: k('a') })).toBeUndefined();
@@ -117,7 +119,7 @@ describe('found by the model: L1L2', () => {
     expect(value(orch.get({ key: k('a') }))).toBe('x'.repeat(200));
   });
 
-  it('L1L2Batch: a gat\'s new TTL reaches the copy L1 holds', async () => {
+  it("L1L2Batch: a gat's new TTL reaches the copy L1 holds", async () => {
     const { l1, l2, clock } = tiers();
     const main = new L1L2(l1, l2, { clock: clock.now });
     const batch = new L1L2(l1, l2, { batch: true, clock: clock.now });
@@ -128,7 +130,7 @@ describe('found by the model: L1L2', () => {
     expect(await main.get({ key: k('a') })).toBeUndefined();
   });
 
-  it('a multi-get issued before a write neither answers with the write\'s result nor leaves its older L2 copy in L1', async () => {
+  it("a multi-get issued before a write neither answers with the write's result nor leaves its older L2 copy in L1", async () => {
     const { l1, l2, clock } = tiers();
     l2.store({ mode: 'set', key: k('a'), value: k('old'), flags: 0, exptime: 0 });
     const slow = link(l2);
@@ -146,7 +148,7 @@ describe('found by the model: L1L2', () => {
     expect(value(l1.get({ key: k('a') }))).toBe('new');
   });
 
-  it('a write\'s TTL reaches L1 as fixed when the call was made: L1\'s copy never outlives L2\'s item', async () => {
+  it("a write's TTL reaches L1 as fixed when the call was made: L1's copy never outlives L2's item", async () => {
     const { l1, l2, clock } = tiers();
     const slow = link(l2);
     const orch = new L1L2(l1, slow.handler, { clock: clock.now });
@@ -182,14 +184,17 @@ describe('found by the model: L1L2', () => {
     expect(l1.get({ key: k('a') })).toBeUndefined();
   });
 
-  it('a multi-get naming a stale key twice hands the recache token to the first, however L1\'s misses come back', async () => {
+  it("a multi-get naming a stale key twice hands the recache token to the first, however L1's misses come back", async () => {
     const { l1, l2, clock } = tiers();
     l2.store({ mode: 'set', key: k('a'), value: k('v'), flags: 0, exptime: 0 });
     l2.delete({ key: k('a'), invalidate: true });
     const slowL1 = link(l1);
     const orch = new L1L2(slowL1.handler, l2, { clock: clock.now });
     // Meta mg fetches (`tokens`): only they take part in the recache token.
-    const read = orch.getMany([{ key: k('a'), tokens: true }, { key: k('a'), tokens: true }]);
+    const read = orch.getMany([
+      { key: k('a'), tokens: true },
+      { key: k('a'), tokens: true },
+    ]);
     await slowL1.apply();
     // The second miss is reported first.
     await slowL1.reply(true);
@@ -198,7 +203,7 @@ describe('found by the model: L1L2', () => {
     expect(second?.tokenSent).toBe(true);
   });
 
-  it('a read whose L2 answer straddles a delayed flush_all\'s time leaves no copy in L1 to outlive the flush', async () => {
+  it("a read whose L2 answer straddles a delayed flush_all's time leaves no copy in L1 to outlive the flush", async () => {
     const { l1, l2, clock } = tiers();
     const slow = link(l2);
     const orch = new L1L2(l1, slow.handler, { clock: clock.now });
@@ -222,7 +227,7 @@ describe('found by the model: L1L2', () => {
     expect(await again).toBeUndefined();
   });
 
-  it('a write whose L2 store straddles a delayed flush_all\'s time leaves no copy in L1 either', async () => {
+  it("a write whose L2 store straddles a delayed flush_all's time leaves no copy in L1 either", async () => {
     const { l1, l2, clock } = tiers();
     const slow = link(l2);
     const orch = new L1L2(l1, slow.handler, { clock: clock.now });
@@ -239,7 +244,7 @@ describe('found by the model: L1L2', () => {
     expect(l1.get({ key: k('b') })).toBeUndefined();
   });
 
-  it('an asynchronous L1 that applies a copy after a delayed flush_all\'s time has it deleted before the key is read again', async () => {
+  it("an asynchronous L1 that applies a copy after a delayed flush_all's time has it deleted before the key is read again", async () => {
     const { l1, l2, clock } = tiers();
     const slowL1 = link(l1);
     const orch = new L1L2(slowL1.handler, l2, { clock: clock.now });

@@ -61,7 +61,14 @@ type Step = (ModelCommand | TierStep) & { batch?: boolean };
 
 const tierStep: fc.Arbitrary<Step> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('l1drop' as const), key: fc.constantFrom(...MODEL_KEYS) }) },
-  { weight: 2, arbitrary: fc.record({ t: fc.constant('l1expire' as const), key: fc.constantFrom(...MODEL_KEYS), seconds: fc.integer({ min: 1, max: 5 }) }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      t: fc.constant('l1expire' as const),
+      key: fc.constantFrom(...MODEL_KEYS),
+      seconds: fc.integer({ min: 1, max: 5 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ t: 'l1clear' as const }) },
 );
 
@@ -89,8 +96,17 @@ interface Tiers {
 function tiers(l1Max: number, cas: 'exact' | 'bijection'): Tiers {
   const clock = new FakeClock();
   const l1 = new InMemoryHandler({ clock: clock.now, sweepIntervalMs: 0, maxBytes: 1 << 26, maxItemSize: l1Max });
-  const l2 = new InMemoryHandler({ clock: clock.now, sweepIntervalMs: 0, maxBytes: 1 << 26, maxItemSize: L2_MAX, casStart: MODEL_CAS_START });
-  const runner = new ModelRunner(new ReferenceModel({ clock: clock.now, maxItemSize: L2_MAX, casStart: MODEL_CAS_START }), { cas, access: false });
+  const l2 = new InMemoryHandler({
+    clock: clock.now,
+    sweepIntervalMs: 0,
+    maxBytes: 1 << 26,
+    maxItemSize: L2_MAX,
+    casStart: MODEL_CAS_START,
+  });
+  const runner = new ModelRunner(new ReferenceModel({ clock: clock.now, maxItemSize: L2_MAX, casStart: MODEL_CAS_START }), {
+    cas,
+    access: false,
+  });
   return { clock, l1, l2, l1Max, runner };
 }
 
@@ -106,12 +122,16 @@ function expectL1CopiesL2(t: Tiers, exactTtl: boolean): void {
     const c2 = peek(t.l2, k);
     const where = `L1's copy of ${JSON.stringify(k)} at ${t.clock.sec}`;
     if (c2 === undefined) throw new Error(`${where}: L2 has no item, L1 has ${c1.value.toString('latin1')}`);
-    expect(c1.value.equals(c2.value), `${where}: value ${JSON.stringify(c1.value.toString('latin1'))} vs L2 ${JSON.stringify(c2.value.toString('latin1'))}`).toBe(true);
+    expect(
+      c1.value.equals(c2.value),
+      `${where}: value ${JSON.stringify(c1.value.toString('latin1'))} vs L2 ${JSON.stringify(c2.value.toString('latin1'))}`,
+    ).toBe(true);
     expect(c1.flags, `${where}: flags`).toBe(c2.flags);
     expect(c1.cas, `${where}: cas`).toBe(c2.cas);
     expect(c1.stale || c1.tokenSent, `${where}: stale/token`).toBe(false);
     if (exactTtl) expect(c1.exptime, `${where}: exptime`).toBe(c2.exptime);
-    else if (c2.exptime !== 0) expect(c1.exptime !== 0 && c1.exptime <= c2.exptime, `${where}: exptime ${c1.exptime} outlives L2's ${c2.exptime}`).toBe(true);
+    else if (c2.exptime !== 0)
+      expect(c1.exptime !== 0 && c1.exptime <= c2.exptime, `${where}: exptime ${c1.exptime} outlives L2's ${c2.exptime}`).toBe(true);
   }
 }
 
@@ -184,7 +204,9 @@ function expectL1Use(t: Tiers, s: ModelCommand, batch: boolean, before: Map<stri
       if (batch || before.get(s.key) !== undefined || (isFresh(got) && got.created === true)) check(s.key, got);
       break;
     default:
-      if (batch) for (const k of MODEL_KEYS) if (before.get(k) === undefined) expect(peek(t.l1, k), `L1L2Batch added ${JSON.stringify(k)} to L1`).toBeUndefined();
+      if (batch)
+        for (const k of MODEL_KEYS)
+          if (before.get(k) === undefined) expect(peek(t.l1, k), `L1L2Batch added ${JSON.stringify(k)} to L1`).toBeUndefined();
   }
 }
 
@@ -299,7 +321,11 @@ function timerDriver(seed: number): AsyncDriver {
  * flight; then the replies cannot be predicted, and only the tiers'
  * consistency is checked.
  */
-async function runAsync(stepsList: readonly Step[], driver: AsyncDriver, options: { batch?: boolean; clockInFlight?: boolean } = {}): Promise<void> {
+async function runAsync(
+  stepsList: readonly Step[],
+  driver: AsyncDriver,
+  options: { batch?: boolean; clockInFlight?: boolean } = {},
+): Promise<void> {
   const t = tiers(L2_MAX, 'bijection');
   const l1 = asyncHandler(t.l1, 'l1', driver.wait);
   const l2 = asyncHandler(t.l2, 'l2', driver.wait);
@@ -365,36 +391,52 @@ describe('L1L2 against the reference model', () => {
 
   it('with asynchronous tiers answering in an order fast-check schedules, concurrent commands get the replies of the model in call order', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }), async (s, list) => {
-        await runAsync(list, schedulerDriver(s));
-      }),
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }),
+        async (s, list) => {
+          await runAsync(list, schedulerDriver(s));
+        },
+      ),
       { numRuns: runs(150) },
     );
   });
 
   it('L1L2Batch with asynchronous tiers: the same, over an L1 a main port filled', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }), async (s, list) => {
-        await runAsync(list, schedulerDriver(s), { batch: true });
-      }),
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }),
+        async (s, list) => {
+          await runAsync(list, schedulerDriver(s), { batch: true });
+        },
+      ),
       { numRuns: runs(80) },
     );
   });
 
   it('with asynchronous tiers answering after random microtask and macrotask delays, the same', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer(), fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }), async (seed, list) => {
-        await runAsync(list, timerDriver(seed));
-      }),
+      fc.asyncProperty(
+        fc.integer(),
+        fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }),
+        async (seed, list) => {
+          await runAsync(list, timerDriver(seed));
+        },
+      ),
       { numRuns: runs(60) },
     );
   });
 
-  it('with the clock moving while commands are in flight, L1 never holds an item L2 does not, nor outlives L2\'s copy', async () => {
+  it("with the clock moving while commands are in flight, L1 never holds an item L2 does not, nor outlives L2's copy", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.scheduler(), fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }), async (s, list) => {
-        await runAsync(list, schedulerDriver(s), { clockInFlight: true });
-      }),
+      fc.asyncProperty(
+        fc.scheduler(),
+        fc.array(steps({ batch: 'never', settle: true }), { maxLength: 80, size: 'max' }),
+        async (s, list) => {
+          await runAsync(list, schedulerDriver(s), { clockInFlight: true });
+        },
+      ),
       { numRuns: runs(120) },
     );
   });

@@ -43,7 +43,7 @@ function tiers() {
 const value = (r: unknown) => (r as ItemView | undefined)?.value.toString();
 
 describe('L1L2', () => {
-  it('writes go to L2 first, then to L1 with L2\'s CAS unique', async () => {
+  it("writes go to L2 first, then to L1 with L2's CAS unique", async () => {
     const { l1, l2 } = tiers();
     const orch = new L1L2(l1, slow(l2));
     const stored = (await orch.store(set('a', 'v1', { flags: 9 }))) as ItemView;
@@ -70,9 +70,10 @@ describe('L1L2', () => {
     await orch.store(set('a', 'v1'));
     const failingL1 = new Proxy(l1, {
       get(t, p, r) {
-        if (p === 'store') return () => {
-          throw new HandlerError('L1 full');
-        };
+        if (p === 'store')
+          return () => {
+            throw new HandlerError('L1 full');
+          };
         return Reflect.get(t, p, r);
       },
     });
@@ -82,7 +83,7 @@ describe('L1L2', () => {
     expect(l2.get({ key: key('a') })!.value.toString()).toBe('v2');
   });
 
-  it('reads try L1, send misses to L2 and refill L1 with L2\'s TTL and CAS', async () => {
+  it("reads try L1, send misses to L2 and refill L1 with L2's TTL and CAS", async () => {
     const { l1, l2 } = tiers();
     const exptime = Math.floor(Date.now() / 1000) + 500;
     const inL2 = l2.store(set('a', 'from-l2', { exptime, flags: 4 })) as ItemView;
@@ -126,7 +127,7 @@ describe('L1L2', () => {
     await w;
   });
 
-  it('one key\'s calls take effect in call order: a read between two writes sees the first', async () => {
+  it("one key's calls take effect in call order: a read between two writes sees the first", async () => {
     const { l1, l2 } = tiers();
     const orch = l1l2(l1, slow(l2, 10));
     const w1 = orch.store(set('a', '1'));
@@ -165,7 +166,7 @@ describe('L1L2', () => {
     expect(l1.get({ key: key('ghost') })).toBeUndefined();
   });
 
-  it('gat keeps both tiers\' TTLs in step', async () => {
+  it("gat keeps both tiers' TTLs in step", async () => {
     const { l1, l2 } = tiers();
     const orch = l1l2(l1, l2);
     await orch.store(set('a', '1', { exptime: 100 }));

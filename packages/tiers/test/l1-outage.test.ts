@@ -21,7 +21,8 @@ function switchable(inner: Handler): { handler: Handler; down: boolean } {
     get(t, p, r) {
       const v = Reflect.get(t, p, r);
       if (typeof v !== 'function' || p === 'stats' || p === 'close') return v;
-      return (...args: unknown[]) => (state.down ? Promise.reject(unavailable) : Promise.resolve((v as (...a: unknown[]) => unknown).apply(t, args)));
+      return (...args: unknown[]) =>
+        state.down ? Promise.reject(unavailable) : Promise.resolve((v as (...a: unknown[]) => unknown).apply(t, args));
     },
   }) as Handler;
   return state;

@@ -146,7 +146,8 @@ function longOption(given: string): string {
   if (LONG_NAMES.includes(given)) return given;
   const matches = LONG_NAMES.filter((n) => n.startsWith(given));
   if (matches.length === 1 && given !== '') return matches[0]!;
-  if (matches.length > 1) throw new UsageError(`option '--${given}' is ambiguous; possibilities: ${matches.map((m) => '--' + m).join(' ')}`);
+  if (matches.length > 1)
+    throw new UsageError(`option '--${given}' is ambiguous; possibilities: ${matches.map((m) => '--' + m).join(' ')}`);
   throw new UsageError(`unrecognized option '--${given}' (the options are listed below)`);
 }
 

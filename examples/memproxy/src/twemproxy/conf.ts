@@ -305,7 +305,8 @@ export function parseConf(text: string, file: string): ConfPool[] {
   if (doc.directives.docStart === true || doc.directives.docEnd || doc.directives.yaml.explicit) {
     problems.push(`'${file}': document markers (---, ...) and directives (%YAML) are not allowed in nutcracker.yml`);
   }
-  if (Object.keys(doc.directives.tags).some((t) => t !== '!!')) problems.push(`'${file}': %TAG directives are not allowed in nutcracker.yml`);
+  if (Object.keys(doc.directives.tags).some((t) => t !== '!!'))
+    problems.push(`'${file}': %TAG directives are not allowed in nutcracker.yml`);
   /** Anchors, aliases, tags and flow collections ([...], {...}): refused like nutcracker does. */
   const plain = (node: unknown, where: string): boolean => {
     if (isAlias(node)) {
@@ -392,7 +393,9 @@ export function parseConf(text: string, file: string): ConfPool[] {
         values = [t];
       }
       if (!(POOL_KEYS as readonly string[]).includes(key)) {
-        problems.push(`${where}: is unknown (value ${values.map(quote).join(', ')}); nutcracker 0.5.0's pool keys are ${POOL_KEYS.join(', ')}`);
+        problems.push(
+          `${where}: is unknown (value ${values.map(quote).join(', ')}); nutcracker 0.5.0's pool keys are ${POOL_KEYS.join(', ')}`,
+        );
         continue;
       }
       for (const v of values) {

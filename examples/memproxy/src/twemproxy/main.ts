@@ -93,7 +93,12 @@ async function daemonize(o: Options): Promise<number> {
 
 /** The log line of a pool member's change of state (ejected, down, back up), as the pool reports it. */
 function logState(log: Log, conf: ConfPool, m: PoolMember): void {
-  const what = m.state === 'up' ? 'is back in service' : m.state === 'ejected' ? 'was ejected from the ring' : 'is down (its keys fail until it answers)';
+  const what =
+    m.state === 'up'
+      ? 'is back in service'
+      : m.state === 'ejected'
+        ? 'was ejected from the ring'
+        : 'is down (its keys fail until it answers)';
   log.at(m.state === 'up' ? LogLevel.NOTICE : LogLevel.WARN, `pool '${conf.name}': server '${m.label}' ${what}`);
 }
 

@@ -160,10 +160,5 @@ export function isQuietOpcode(opcode: number): boolean {
 
 /** Whether the reply to a Get-family opcode carries the key (GetK, GetKQ, GATK, GATKQ). */
 export function returnsKey(opcode: number): boolean {
-  return (
-    opcode === BinaryOpcode.GETK ||
-    opcode === BinaryOpcode.GETKQ ||
-    opcode === BinaryOpcode.GATK ||
-    opcode === BinaryOpcode.GATKQ
-  );
+  return opcode === BinaryOpcode.GETK || opcode === BinaryOpcode.GETKQ || opcode === BinaryOpcode.GATK || opcode === BinaryOpcode.GATKQ;
 }

@@ -408,12 +408,7 @@ export class BinaryParser implements RequestParser {
         // A non-zero CAS makes any of the three a CAS store (memcached's
         // NREAD_CAS): stored only over an existing item with that CAS, so
         // Add/Replace lose their own condition.
-        const mode: StoreMode =
-          compareCas !== undefined || set
-            ? 'set'
-            : opcode === Op.ADD || opcode === Op.ADDQ
-              ? 'add'
-              : 'replace';
+        const mode: StoreMode = compareCas !== undefined || set ? 'set' : opcode === Op.ADD || opcode === Op.ADDQ ? 'add' : 'replace';
         out.push({
           protocol: 'binary',
           quiet,

@@ -40,13 +40,7 @@ import type {
 } from '../model.js';
 import { base64Length, putBase64 } from '../base64.js';
 import { decimal64Length, decimalLength, putBytes, putDecimal, putDecimal64, putSigned } from '../put.js';
-import {
-  TextLines,
-  textEncoder,
-  writeServerError,
-  writeStats,
-  writeVersion,
-} from '../text/encoder.js';
+import { TextLines, textEncoder, writeServerError, writeStats, writeVersion } from '../text/encoder.js';
 import type { ResponseWriter } from '../writer.js';
 
 export interface MetaEncoderOptions {

@@ -313,7 +313,13 @@ export function writeMetaDelete(w: SlabWriter, cmd: DeleteCommand, base64: boole
  * the touch, C the CAS to compare, E the new CAS. memcached applies T and N
  * in request order: put T before N for a created counter to end with N.
  */
-export function writeMetaArithmetic(w: SlabWriter, cmd: ArithmeticCommand, base64: boolean, flags: MetaFlagOrder, opaque: MetaOpaque): void {
+export function writeMetaArithmetic(
+  w: SlabWriter,
+  cmd: ArithmeticCommand,
+  base64: boolean,
+  flags: MetaFlagOrder,
+  opaque: MetaOpaque,
+): void {
   const all = flags.keepDefaults;
   let p = startLine(w, MA, cmd.key, base64, flags, opaque);
   const buf = w.current;

@@ -168,11 +168,7 @@ export const ERR = {
   KEY_TOO_LONG: new ProtocolError('KEY_TOO_LONG', 'CLIENT_ERROR bad command line format', einval),
   BAD_DATA_CHUNK: new ProtocolError('BAD_DATA_CHUNK', 'CLIENT_ERROR bad data chunk', einval),
   TOO_LARGE: new ProtocolError('TOO_LARGE', 'SERVER_ERROR object too large for cache', BinaryStatus.E2BIG),
-  DELETE_USAGE: new ProtocolError(
-    'BAD_FORMAT',
-    'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]',
-    einval,
-  ),
+  DELETE_USAGE: new ProtocolError('BAD_FORMAT', 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]', einval),
   INVALID_DELTA: new ProtocolError('BAD_FORMAT', 'CLIENT_ERROR invalid numeric delta argument', BinaryStatus.DELTA_BADVAL),
   INVALID_EXPTIME: new ProtocolError('BAD_FORMAT', 'CLIENT_ERROR invalid exptime argument', einval),
   SHUTDOWN_DISABLED: new ProtocolError('UNKNOWN_COMMAND', 'ERROR: shutdown not enabled', BinaryStatus.UNKNOWN_COMMAND),
@@ -704,4 +700,3 @@ function parseMs(
   block.read = vlen + 2;
   return r;
 }
-

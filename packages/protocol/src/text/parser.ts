@@ -527,7 +527,17 @@ export class TextParser implements RequestParser {
     if (nkeys === 1) {
       const key = this.viewer.view(buf, ts[first]!, te[first]!);
       const r: GetRequest = touch
-        ? { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas, touch: exptime, want: withCas ? ItemFacts.CAS : 0 }
+        ? {
+            protocol: 'text',
+            quiet: false,
+            opcode: 0,
+            opaque: 0,
+            cmd: 'get',
+            key,
+            withCas,
+            touch: exptime,
+            want: withCas ? ItemFacts.CAS : 0,
+          }
         : { protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'get', key, withCas, want: withCas ? ItemFacts.CAS : 0 };
       out.push(r);
       return;
@@ -679,7 +689,15 @@ export class TextParser implements RequestParser {
       out.push(errorRequest('text', ERR.INVALID_EXPTIME, quiet));
       return;
     }
-    const r: TouchRequest = { protocol: 'text', quiet, opcode: 0, opaque: 0, cmd: 'touch', key: this.viewer.view(buf, ts[1]!, te[1]!), exptime };
+    const r: TouchRequest = {
+      protocol: 'text',
+      quiet,
+      opcode: 0,
+      opaque: 0,
+      cmd: 'touch',
+      key: this.viewer.view(buf, ts[1]!, te[1]!),
+      exptime,
+    };
     out.push(r);
   }
 
@@ -790,7 +808,13 @@ function longRetrievalLine2(a: Buffer, aLen: number, b: Buffer): boolean {
   return startsGet(at(k), at(k + 1), at(k + 2), at(k + 3), at(k + 4));
 }
 
-function startsGet(c0: number | undefined, c1: number | undefined, c2: number | undefined, c3: number | undefined, c4: number | undefined): boolean {
+function startsGet(
+  c0: number | undefined,
+  c1: number | undefined,
+  c2: number | undefined,
+  c3: number | undefined,
+  c4: number | undefined,
+): boolean {
   if (c0 !== 103 || c1 !== 101 || c2 !== 116) return false;
   return c3 === 32 || (c3 === 115 && c4 === 32);
 }
