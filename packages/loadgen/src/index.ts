@@ -1,4 +1,5 @@
 export { runLoad, type LoadResult, type CommandResult, type RunHooks } from './run.js';
+export type { LatencySummary } from './latency.js';
 export {
   resolveOptions,
   parseArgs,

@@ -80,7 +80,8 @@ export function readValue(v: Buffer): { key: string; writer: string; seq: number
 
 export type ClientProtocol = 'text' | 'meta' | 'binary';
 
-interface Pending {
+/** A request the checking load has sent and not yet had answered. */
+export interface CheckedRequest {
   kind: 'get' | 'set';
   key: string;
   opaque: number;
@@ -136,7 +137,7 @@ let writerSeq = 0;
 class CheckedClient {
   readonly socket: net.Socket;
   private buf: Buffer = Buffer.alloc(0);
-  private readonly pending: Pending[] = [];
+  private readonly pending: CheckedRequest[] = [];
   private nextOpaque = 1;
   private seq = 0;
   private running = true;
@@ -169,7 +170,7 @@ class CheckedClient {
     return this.pending.length;
   }
 
-  oldest(): Pending | undefined {
+  oldest(): CheckedRequest | undefined {
     return this.pending[0];
   }
 
@@ -406,7 +407,7 @@ export class CheckedLoad {
     return undefined;
   }
 
-  settle(writer: string, req: Pending, r: Reply): void {
+  settle(writer: string, req: CheckedRequest, r: Reply): void {
     const s = this.stats(req.phase);
     const ms = Date.now() - req.sentAt;
     if (ms > s.maxMs) s.maxMs = ms;
