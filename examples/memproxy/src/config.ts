@@ -400,6 +400,20 @@ export function logFileProblem(c: Config): string | undefined {
   }
 }
 
+/** With --use-domain-socket: why a socket cannot be made at --sock-path (its directory missing or not writable), if so. */
+export function socketPathProblem(c: Config): string | undefined {
+  if (!c.useDomainSocket) return undefined;
+  const dir = dirname(c.sockPath);
+  try {
+    accessSync(dir, constants.W_OK);
+    return undefined;
+  } catch (e) {
+    const cannot = `${fileNamed(c.labels['sock-path'] ?? '--sock-path', c.sockPath)}: cannot listen there`;
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return `${cannot}: its directory ${dir} does not exist (ENOENT)`;
+    return `${cannot}: its directory ${dir}: ${fileProblem(e)}`;
+  }
+}
+
 /** One given value: what was written, and how to name where it was written (--port, or port in FILE). */
 interface Given {
   readonly raw: unknown;
@@ -490,7 +504,7 @@ function readConfigFile(file: string): { options: Map<string, Given>; pools?: Co
     if (yaml.errors.length > 0) {
       // A file that starts like JSON is told JSON's complaint; else YAML's, which names the line.
       const e = text.trimStart().startsWith('{') ? (jsonError as Error) : yaml.errors[0]!;
-      throw new ConfigError(`--config ${file}: neither a JSON object nor YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`);
+      throw new ConfigError(`--config ${file}: cannot be read as JSON or as YAML: ${e.message.split('\n')[0]!.replace(/:$/, '')}`);
     }
     doc = yaml.toJS();
   }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { constants } from 'node:os';
+import { dirname } from 'node:path';
 import { ChunkedHandler } from '@cleave/chunked';
 import type { Address } from '@cleave/core';
 import { InMemoryHandler } from '@cleave/handler-inmem';
@@ -7,7 +8,7 @@ import { MemcachedHandler } from '@cleave/handler-memcached';
 import { l1l2, l1l2Batch } from '@cleave/tiers';
 import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
-import { checkHosts, ConfigError, fileProblem, HELP, loadConfig, logFileProblem, type Config } from './config.js';
+import { checkHosts, ConfigError, fileProblem, HELP, loadConfig, logFileProblem, socketPathProblem, type Config } from './config.js';
 import { Log } from './log.js';
 import { loadSecurity, type Security } from './security.js';
 import { VERSION } from './twemproxy/args.js';
@@ -146,20 +147,25 @@ async function servePoolsOf(config: Config, security: Security, pools: NonNullab
 function listenProblem(e: unknown, config: Config): string {
   const err = e as NodeJS.ErrnoException & { address?: string; port?: number };
   if (config.pools) return (e as Error).message;
-  const flag =
-    err.port === undefined
-      ? '--sock-path'
-      : err.port === config.tlsPort
-        ? '--tls-port'
-        : err.port === config.batchPort && err.port !== config.port
-          ? '--batch-port'
-          : '--port';
-  const where = err.port === undefined ? config.sockPath : describeListen({ host: err.address ?? config.host, port: err.port });
+  // Node reports a unix socket's failure with port -1 (or none) and the path as the address.
+  const unix = err.port === undefined || err.port < 0;
+  const flag = unix
+    ? '--sock-path'
+    : err.port === config.tlsPort
+      ? '--tls-port'
+      : err.port === config.batchPort && err.port !== config.port
+        ? '--batch-port'
+        : '--port';
+  const where = unix ? config.sockPath : describeListen({ host: err.address ?? config.host, port: err.port! });
+  if (unix && (err.code === 'EACCES' || err.code === 'ENOENT')) {
+    const dir = dirname(config.sockPath);
+    return `cannot listen on ${where} (${flag}): ${err.code === 'ENOENT' ? `the directory ${dir} does not exist` : `the directory ${dir} is not writable`} (${err.code})`;
+  }
   switch (err.code) {
     case 'EADDRINUSE':
       return `cannot listen on ${where} (${flag}): another server listens there (EADDRINUSE)`;
     case 'EACCES':
-      return `cannot listen on ${where} (${flag}): permission denied (EACCES)${err.port !== undefined && err.port < 1024 ? '; ports below 1024 need privileges' : ''}`;
+      return `cannot listen on ${where} (${flag}): permission denied (EACCES)${err.port! < 1024 ? '; ports below 1024 need privileges' : ''}`;
     case 'EADDRNOTAVAIL':
       return `--host ${config.host} is not an address of this machine (EADDRNOTAVAIL)`;
     default:
@@ -185,8 +191,8 @@ async function main(): Promise<void> {
     config = loaded;
     security = loadSecurity(config);
     await checkHosts(config);
-    const logProblem = logFileProblem(config);
-    if (logProblem !== undefined) throw new ConfigError(logProblem);
+    const fileProblems = [logFileProblem(config), socketPathProblem(config)].filter((p) => p !== undefined);
+    if (fileProblems.length > 0) throw new ConfigError(fileProblems);
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.problems.map((p) => `memproxy: ${p}\n`).join('')}Run memproxy --help for the options.\n`);

@@ -111,6 +111,13 @@ describe('bad flag values name the flag and say what is allowed', () => {
       ['--log-file', join(dir, 'no-such-dir', 'mp.log')],
       `--log-file ${join(dir, 'no-such-dir', 'mp.log')}: cannot append to it: its directory ${join(dir, 'no-such-dir')} does not exist (ENOENT)`,
     );
+    const sock = join(dir, 'no-such-dir', 'mp.sock');
+    for (const check of [[], ['--check']]) {
+      await expectRefused(
+        ['--use-domain-socket', '--sock-path', sock, ...check],
+        `--sock-path ${sock}: cannot listen there: its directory ${join(dir, 'no-such-dir')} does not exist (ENOENT)`,
+      );
+    }
   });
 
   it('every value-taking flag in --help names itself when its value is missing or wrong', () => {
@@ -188,7 +195,7 @@ describe('config files', () => {
     const r = await runMemproxy(['--config', broken]);
     expect(r.stderr).toBe(
       refused(
-        `--config ${broken}: neither a JSON object nor YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`,
+        `--config ${broken}: cannot be read as JSON or as YAML: Flow sequence in block collection must be sufficiently indented and end with a ] at line 2, column 1`,
       ),
     );
     const list = file('list.yml', '- 1\n- 2\n');
