@@ -17,8 +17,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { ensureMcblast, ensureTool, freePort, mcblast, root, waitPort } from './bench-lib.mjs';
+import { ensureMcblast, ensureTool, freePort, mcblast, numberArg, root, scriptArgs, scriptArgv, waitPort } from './bench-lib.mjs';
 import { barPanels } from './bench-e2e/chart.mjs';
 import { busyShare, machineTicks, processTicks } from './bench-e2e/cpu.mjs';
 import { renderSection, writeRegion } from './bench-e2e/page.mjs';
@@ -41,37 +40,16 @@ const HELP = `usage: node scripts/bench-e2e.mjs [options]   (or: npx pnpm bench:
 const procs = [];
 let tmp;
 
-// pnpm may forward a literal "--" before the script's own arguments.
-const argv = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
-let values;
-try {
-  ({ values } = parseArgs({
-    args: argv,
-    allowNegative: true,
-    options: {
-      rounds: { type: 'string' },
-      seconds: { type: 'string' },
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      write: { type: 'boolean', default: true },
-      mcblast: { type: 'string' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  }));
-} catch (e) {
-  process.stderr.write(`${e.message}\n${HELP}`);
-  process.exit(2);
-}
-if (values.help) {
-  process.stdout.write(HELP);
-  process.exit(0);
-}
-const rounds = Number(values.rounds ?? (values.quick ? 1 : 5));
-const seconds = Number(values.seconds ?? 1);
-if (!Number.isInteger(rounds) || rounds < 1 || !(seconds > 0 && seconds <= 600)) {
-  process.stderr.write(`--rounds must be a whole number ≥ 1 and --seconds a number of seconds in (0, 600]\n${HELP}`);
-  process.exit(2);
-}
+const values = scriptArgs(HELP, {
+  rounds: { type: 'string' },
+  seconds: { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  write: { type: 'boolean', default: true },
+  mcblast: { type: 'string' },
+});
+const rounds = numberArg('--rounds', values.rounds ?? (values.quick ? 1 : 5), { min: 1, max: 1000, integer: true }, HELP);
+const seconds = numberArg('--seconds', values.seconds ?? 1, { min: 0.1, max: 600 }, HELP);
 
 const SECTIONS = ['memproxy', 'router'];
 if (values.only !== undefined && !SECTIONS.includes(values.only)) {
@@ -425,10 +403,9 @@ async function main() {
   const date = new Date().toISOString().slice(0, 10);
   const run = {
     date,
-    command:
-      process.env.npm_lifecycle_event === 'bench:e2e'
-        ? `npx pnpm bench:e2e${argv.length ? ` ${argv.join(' ')}` : ''}`
-        : `node scripts/bench-e2e.mjs${argv.length ? ` ${argv.join(' ')}` : ''}`,
+    command: `${process.env.npm_lifecycle_event === 'bench:e2e' ? 'npx pnpm bench:e2e' : 'node scripts/bench-e2e.mjs'}${scriptArgv()
+      .map((a) => ` ${a}`)
+      .join('')}`,
     commit,
     machine,
     rounds,

@@ -5,8 +5,52 @@ import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
+
+/** The script's arguments as given, without the leading `--` pnpm may pass on. */
+export const scriptArgv = () => process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
+
+/**
+ * A script's options, as node:util parseArgs reads them (`--x` and `--no-x`, a leading `--` from pnpm dropped),
+ * with `-h`/`--help` printing `usage` and exit 0, and a mistake printing itself and `usage` and exit 2.
+ */
+export function scriptArgs(usage, options) {
+  try {
+    const given = scriptArgv();
+    const takesValue = (flag) => options[flag.replace(/^--/, '')]?.type === 'string';
+    const args = [];
+    for (let i = 0; i < given.length; i++) {
+      // `--seconds -1`: a negative number for --seconds (refused as such later), not a flag of its own.
+      if (takesValue(given[i]) && /^-\d/.test(given[i + 1] ?? '')) args.push(`${given[i]}=${given[++i]}`);
+      else args.push(given[i]);
+    }
+    const { values } = parseArgs({ args, allowNegative: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
+    if (values.help) {
+      process.stdout.write(usage);
+      process.exit(0);
+    }
+    return values;
+  } catch (e) {
+    usageError(e.message, usage);
+  }
+}
+
+/** Print what is wrong with the arguments, then the usage; exit 2. */
+export function usageError(problem, usage) {
+  process.stderr.write(`${problem}\n${usage}`);
+  process.exit(2);
+}
+
+/** `value` as a number within [min, max] (`integer`: a whole number), or a usage error naming `flag`. */
+export function numberArg(flag, value, { min, max, integer = false }, usage) {
+  const n = Number(value);
+  if (value === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    usageError(`${flag} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got '${value}'`, usage);
+  }
+  return n;
+}
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 

@@ -14,22 +14,25 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { parseArgs } from 'node:util';
-import { ensureMcblast, ensureTool, fmt, freePort, mcblast, pick, root, waitPort } from './bench-lib.mjs';
+import { ensureMcblast, ensureTool, fmt, freePort, mcblast, numberArg, pick, root, scriptArgs, waitPort } from './bench-lib.mjs';
 
-const { values } = parseArgs({
-  // pnpm may forward a literal "--" before the script's own arguments.
-  args: process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--')),
-  options: {
-    rounds: { type: 'string', default: '3' },
-    seconds: { type: 'string', default: '3' },
-    mcblast: { type: 'string' },
-    conns: { type: 'string', default: '50' },
-    baseline: { type: 'string' },
-  },
+const USAGE = `usage: node scripts/bench-vs-memcached.mjs [options]   (or: npx pnpm bench:vs-memcached [options], which builds first)
+  --rounds N      alternating rounds of every configuration (default 3)
+  --seconds S     seconds per run (default 3)
+  --conns N       client connections (default 50)
+  --mcblast PATH  run this mcblast binary instead of the one built from tools/mcblast/mcblast.c
+  --baseline DIR  another built checkout whose memproxy joins the same rounds
+`;
+const values = scriptArgs(USAGE, {
+  rounds: { type: 'string', default: '3' },
+  seconds: { type: 'string', default: '3' },
+  mcblast: { type: 'string' },
+  conns: { type: 'string', default: '50' },
+  baseline: { type: 'string' },
 });
-const rounds = Number(values.rounds);
-const seconds = Number(values.seconds);
+const rounds = numberArg('--rounds', values.rounds, { min: 1, max: 1000, integer: true }, USAGE);
+const seconds = numberArg('--seconds', values.seconds, { min: 0.1, max: 600 }, USAGE);
+const conns = numberArg('--conns', values.conns, { min: 1, max: 10000, integer: true }, USAGE);
 
 ensureTool('memcached', 'memcached');
 const mcblastBin = ensureMcblast(values.mcblast);
@@ -56,7 +59,7 @@ await waitPort(mpPort);
 await waitPort(barePort);
 if (baselineJs !== undefined) await waitPort(basePort);
 
-const run = (port, { binary, depth }) => mcblast(mcblastBin, port, { binary, depth, conns: Number(values.conns), seconds });
+const run = (port, { binary, depth }) => mcblast(mcblastBin, port, { binary, depth, conns, seconds });
 const configs = [
   { name: 'text, 1 in flight', binary: false, depth: 1, goal: 0.7 },
   { name: 'binary, 1 in flight', binary: true, depth: 1, goal: 0.7 },
