@@ -337,10 +337,11 @@ async function memberFails(autoEject: boolean, fault: Fault, victim: number): Pr
   expect(member.state).toBe(outState);
 
   load.phase = 'return';
+  // Its request count, last seen while it was out of service (requests count as they are sent to it). Read
+  // before the restart: on a busy machine the probe can bring it back before `mc.start()` has resolved.
+  let requestsWhileOut = member.counters.requests;
   if (fault === 'kill') await mc.start();
   else mc.resume();
-  // Its request count, last seen while it was out of service (requests count as they are sent to it).
-  let requestsWhileOut = member.counters.requests;
   const isUp = () => {
     if (member.state !== 'up') requestsWhileOut = member.counters.requests;
     return member.state === 'up';
