@@ -415,17 +415,24 @@ export class MemcachedHandler implements Handler {
     return Promise.resolve(this.lanes.barrier(() => this.flushAfterSync(delay)));
   }
 
-  /** An `mn` on every other connection proves what was issued before has been applied; then the flush. */
+  /**
+   * An `mn` on every other connection with requests outstanding proves they have been applied; then the flush,
+   * on a ready connection. One with nothing outstanding has nothing to wait for, so one that is backing off or
+   * reconnecting after a stall does not fail the flush while another connection works, as it fails no other command.
+   */
   private flushAfterSync(delay: number): Promise<void> {
     const conns = this.conns;
     const deadline = Date.now() + this.timeoutMs;
+    const sender = conns.find((c) => c.ready) ?? conns.find((c) => c.connecting) ?? conns[0]!;
+    const busy = conns.filter((c) => c !== sender && c.inFlight > 0);
     try {
-      for (const c of conns) c.check(1);
+      sender.check(1);
+      for (const c of busy) c.check(1);
     } catch (err) {
       return Promise.reject(err);
     }
     const syncs: Promise<unknown>[] = [];
-    for (let i = 1; i < conns.length; i++) {
+    for (const c of busy) {
       const op = new Op(OP_MN, undefined);
       syncs.push(
         new Promise((resolve, reject) => {
@@ -433,20 +440,19 @@ export class MemcachedHandler implements Handler {
           op.reject = reject;
         }),
       );
-      conns[i]!.enqueue(op, deadline);
+      c.enqueue(op, deadline);
     }
-    return Promise.all(syncs).then(() => this.sendFlush(delay, deadline));
+    return Promise.all(syncs).then(() => this.sendFlush(delay, deadline, sender));
   }
 
-  private sendFlush(delay: number, deadline = Date.now() + this.timeoutMs): Promise<void> {
-    const first = this.conns[0]!;
-    first.check(1);
+  private sendFlush(delay: number, deadline = Date.now() + this.timeoutMs, conn = this.conns[0]!): Promise<void> {
+    conn.check(1);
     const op = new Op(OP_FLUSH, delay);
     const p = new Promise<void>((resolve, reject) => {
       op.resolve = resolve as (v: unknown) => void;
       op.reject = reject;
     });
-    first.enqueue(op, deadline);
+    conn.enqueue(op, deadline);
     return p;
   }
 
