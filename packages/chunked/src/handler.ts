@@ -1,7 +1,7 @@
 // ChunkedHandler: a Handler over any Handler that stores values larger than the inner store's item limit as chunk
 // items plus a metadata item. This file is the Handler face: per-key call order and flush_all, and the statistics;
 // reads.ts and writes.ts do the commands, versions.ts the chunks, header.ts and marker.ts the layout.
-import { KeyLanes, isPromise } from '@cleave/core';
+import { KeyLanes, andThen, isPromise } from '@cleave/core';
 import type {
   ArithmeticCommand,
   ArithmeticOutcome,
@@ -156,15 +156,16 @@ export class ChunkedHandler implements Handler {
   }
 
   /** The inner store's statistics, with the chunked counters (`stats`) and settings (`stats settings`) added. */
-  stats(group: string): StatsGroup | undefined {
-    const s = this.inner.stats?.(group);
-    if (group === 'reset') {
-      this.counters.reset();
-      return s ?? {};
-    }
-    if (group === 'settings') return { ...s, ...this.settings.stats() };
-    if (group !== '') return s;
-    return { ...s, ...this.counters.stats() };
+  stats(group: string): MaybePromise<StatsGroup | undefined> {
+    return andThen(this.inner.stats?.(group), (s) => {
+      if (group === 'reset') {
+        this.counters.reset();
+        return s ?? {};
+      }
+      if (group === 'settings') return { ...s, ...this.settings.stats() };
+      if (group !== '') return s;
+      return { ...s, ...this.counters.stats() };
+    });
   }
 
   async close(): Promise<void> {

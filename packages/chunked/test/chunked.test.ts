@@ -489,7 +489,7 @@ describe('ChunkedHandler: lost chunks and stats', () => {
     r.mem.delete({ key: Buffer.from(keys[2]!) });
     expect(await get(r.h, 'k')).toBeUndefined();
     expect(await liveKeys(r)).toEqual([]);
-    expect(r.h.stats('')!.chunked_lost).toBe(1);
+    expect((await r.h.stats(''))!.chunked_lost).toBe(1);
   });
 
   it('stats adds chunked counters to the inner store stats; stats reset zeroes them', async () => {
@@ -499,7 +499,7 @@ describe('ChunkedHandler: lost chunks and stats', () => {
     await get(r.h, 'k');
     await set(r.h, 's', 'x');
     await r.h.idle();
-    const s = r.h.stats('')!;
+    const s = (await r.h.stats(''))!;
     expect(s).toMatchObject({
       chunked_stores: 2,
       chunked_chunk_writes: 6,
@@ -525,7 +525,7 @@ describe('ChunkedHandler: lost chunks and stats', () => {
     });
     expect(r.h.stats('items')).toEqual(r.mem.stats('items'));
     r.h.stats('reset');
-    expect(r.h.stats('')!.chunked_stores).toBe(0);
+    expect((await r.h.stats(''))!.chunked_stores).toBe(0);
   });
 
   it('rejects options that cannot work', () => {

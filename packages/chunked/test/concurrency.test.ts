@@ -8,6 +8,7 @@ import type {
   Handler,
   ItemView,
   MaybePromise,
+  StatsGroup,
   StoreCommand,
   StoreOutcome,
   TouchCommand,
@@ -41,7 +42,7 @@ class Proxies {
     return this.all[i % this.all.length]!;
   }
   stat(name: string): number {
-    return this.all.reduce((sum, h) => sum + Number(h.stats('')![name]), 0);
+    return this.all.reduce((sum, h) => sum + Number((h.stats('') as StatsGroup)[name]), 0);
   }
   async idle(): Promise<void> {
     for (const h of this.all) await h.idle();

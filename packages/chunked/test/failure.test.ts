@@ -54,7 +54,7 @@ describe('ChunkedHandler when the inner store fails a write', () => {
       await expect(set(r.h, randomBytes(7 * CS, rng(2)))).rejects.toBeInstanceOf(HandlerError);
       expect(chunkWrites).toBe(7);
       await expectOldIntact(r);
-      const s = r.h.stats('')!;
+      const s = (await r.h.stats(''))!;
       expect(s.chunked_write_errors).toBe(1);
       expect(s.chunked_orphan_cleanups).toBe(1);
       expect(s.chunked_chunk_deletes).toBe(6);
@@ -175,7 +175,7 @@ describe('ChunkedHandler when the inner store fails a write', () => {
     );
     expect(await r.h.delete({ key: K })).toBe('DELETED');
     expect(await r.h.get({ key: K })).toBeUndefined();
-    expect(r.h.stats('')!.chunked_chunk_deletes).toBe(0);
+    expect((await r.h.stats(''))!.chunked_chunk_deletes).toBe(0);
     expect(isItem(await set(r.h, randomBytes(2 * CS + 5, rng(9))))).toBe(true);
   });
 });

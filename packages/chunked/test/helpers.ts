@@ -98,7 +98,7 @@ export class Forwarding implements Handler {
   flush(delay: number): MaybePromise<void> {
     return this.inner.flush(delay);
   }
-  stats(group: string): StatsGroup | undefined {
+  stats(group: string): MaybePromise<StatsGroup | undefined> {
     return this.inner.stats?.(group);
   }
   close(): MaybePromise<void> {

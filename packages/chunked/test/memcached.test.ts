@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ITEM_HEADER_BYTES, type ItemView } from '@cleave/protocol';
+import { ITEM_HEADER_BYTES, type ItemView, type StatsGroup } from '@cleave/protocol';
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { ChunkedHandler, DEFAULT_CHUNK_ITEM_SIZE, CHUNK_KEY_SUFFIX_BYTES } from '../src/index.js';
@@ -175,7 +175,7 @@ describe('ChunkedHandler over real memcached under concurrency', () => {
         (_, i) => new ChunkedHandler(delayed ? new Delayed(b.inner, 77 + i, 3) : b.inner, { chunkSize }),
       );
       const h = handlers[0]!;
-      const sum = (name: string) => handlers.reduce((n, x) => n + Number(x.stats('')![name]), 0);
+      const sum = (name: string) => handlers.reduce((n, x) => n + Number((x.stats('') as StatsGroup)[name]), 0);
       try {
         const k = key('hot');
         const started = new Map<number, number>([[0, 0]]);
@@ -244,7 +244,7 @@ describe('ChunkedHandler when real memcached runs out of memory or evicts', () =
       const got = (await b.h.get({ key: k }))!;
       expect(got.value.equals(old)).toBe(true);
       expect(Number((await mcStats(b.mc)).get('curr_items'))).toBe(before);
-      expect(b.h.stats('')!.chunked_orphan_cleanups).toBe(1);
+      expect((await b.h.stats(''))!.chunked_orphan_cleanups).toBe(1);
     } finally {
       await b.stop();
     }
@@ -274,9 +274,9 @@ describe('ChunkedHandler when real memcached runs out of memory or evicts', () =
       expect(whole).toBeGreaterThan(0);
       await b.h.idle();
       // A lost value's metadata is gone too: the next read is a plain miss, not another cleanup.
-      const lost = b.h.stats('')!.chunked_lost;
+      const lost = (await b.h.stats(''))!.chunked_lost;
       for (let i = 0; i < 12; i++) await b.h.get({ key: key(`ev${i}`), noBump: true });
-      expect(b.h.stats('')!.chunked_lost).toBe(lost);
+      expect((await b.h.stats(''))!.chunked_lost).toBe(lost);
     } finally {
       await b.stop();
     }

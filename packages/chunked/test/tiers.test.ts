@@ -81,7 +81,7 @@ describe('two ChunkedHandlers as L1 and L2 over two stores with a 1 MiB item lim
   it('a 5 MB set is stored chunked in both tiers and read back whole from either', async () => {
     const { m1, m2, l1, l2, tiers } = rig();
     expect(l1.maxItemSize).toBe(16 * 1024 * 1024);
-    expect(l2.stats('settings')!.item_size_max).toBe(16 * 1024 * 1024);
+    expect((await l2.stats('settings'))!.item_size_max).toBe(16 * 1024 * 1024);
     const key = view('big');
     const v = randomBytes(MB5, rng(5));
     expect(isItem(await tiers.store({ mode: 'set', key, value: v, flags: 7, exptime: 0, unlinkOnFailure: true }))).toBe(true);

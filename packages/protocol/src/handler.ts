@@ -55,8 +55,10 @@ export interface Handler {
   /**
    * Statistics for `stats` (group '') and its groups (`settings`, `items`,
    * `slabs`, ...). Return `undefined` for a group the handler does not know.
+   * A handler in front of remote stores may ask them (a Promise); one that
+   * only reads its own counters answers synchronously.
    */
-  stats?(group: string): StatsGroup | undefined;
+  stats?(group: string): MaybePromise<StatsGroup | undefined>;
   /**
    * Check that the storage can serve now: for a remote store, one round trip
    * to it. Settles once it answered; fails (throws or rejects with a

@@ -29,7 +29,7 @@ import {
   type TouchCommand,
   type TouchOutcome,
 } from '@cleave/protocol';
-import { isPromise } from '@cleave/core';
+import { all, andThen, isPromise } from '@cleave/core';
 import { Member, serverDown, type HealthRules, type MemberEvents, type PoolMember } from './member.js';
 import { Placement } from './placement.js';
 import { DISTRIBUTIONS, HASH_NAMES, type Distribution, type HashName } from './types.js';
@@ -368,7 +368,7 @@ export class Pool implements Handler {
    * `stats settings`: how keys are placed and servers judged. `stats reset`
    * resets the pool's and the servers' counters.
    */
-  stats(group: string): StatsGroup | undefined {
+  stats(group: string): MaybePromise<StatsGroup | undefined> {
     const c = this.counters;
     switch (group) {
       case '': {
@@ -380,17 +380,18 @@ export class Pool implements Handler {
           pool_forward_errors: c.forwardErrors,
           pool_fragments: c.fragments,
         };
-        for (const m of this.servers) {
-          const st = m.handler.stats?.('');
-          if (st === undefined) continue;
-          for (const k in st) {
-            const v = st[k];
-            if (typeof v !== 'number') continue;
-            const sum = out[k];
-            out[k] = typeof sum === 'number' ? sum + v : v;
+        return andThen(all(this.servers.map((m) => m.handler.stats?.(''))), (groups) => {
+          for (const st of groups) {
+            if (st === undefined) continue;
+            for (const k in st) {
+              const v = st[k];
+              if (typeof v !== 'number') continue;
+              const sum = out[k];
+              out[k] = typeof sum === 'number' ? sum + v : v;
+            }
           }
-        }
-        return out;
+          return out;
+        });
       }
       case 'settings':
         return {

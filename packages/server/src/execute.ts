@@ -12,6 +12,7 @@ import {
   type ResponseWriter,
   type SaslRequest,
   type StatValue,
+  type StatsGroup,
 } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
 import type { Authenticator } from './auth.js';
@@ -39,6 +40,9 @@ export function runRequest(handler: Handler, req: Request): unknown {
       return handler.touch(req);
     case 'flush_all':
       return handler.flush(req.delay);
+    case 'stats':
+      // The storage's part of the reply; the server adds its own figures when encoding.
+      return handler.stats?.(req.group);
     case 'error':
       // memcached drops the old item when a set is refused as too large.
       return req.unlinkKey ? handler.delete({ key: req.unlinkKey }) : undefined;
@@ -82,7 +86,8 @@ type MaybeItems = (ItemView | undefined)[] | Promise<(ItemView | undefined)[]>;
 /** What the server itself answers: version, stats and connection-level commands. */
 export interface ServerContext {
   readonly version: string;
-  stats(group: string): Iterable<readonly [string, StatValue]> | undefined;
+  /** The reply to `stats <group>`: the server's figures around `storage`, the handler's answer; `undefined` for an unknown group. */
+  stats(group: string, storage: StatsGroup | undefined): Iterable<readonly [string, StatValue]> | undefined;
   /** Set when clients must authenticate (each connection keeps its own state). */
   readonly auth?: Authenticator;
   /** With auth on, a connection's own context answers its SASL requests. */
@@ -129,7 +134,7 @@ export function encodeOutcome(enc: ResponseEncoder, w: ResponseWriter, req: Requ
       enc.quit(w, req);
       return;
     case 'stats':
-      enc.stats(w, req, ctx.stats(req.group));
+      enc.stats(w, req, ctx.stats(req.group, outcome as StatsGroup | undefined));
       return;
     case 'sasl_list':
     case 'sasl_auth':

@@ -113,7 +113,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
   const ctx: ServerContext = {
     ...(auth && { auth }),
     version,
-    stats: (group: string) =>
+    stats: (group, storage) =>
       collectStats(
         {
           version,
@@ -123,7 +123,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
           maxItemSize: limits.maxItemSize,
           idleTimeoutMs: limits.idleTimeoutMs,
           tcpPort,
-          storage: (g) => handler.stats?.(g),
+          storage,
         },
         group,
       ),

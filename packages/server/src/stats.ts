@@ -54,7 +54,8 @@ export interface StatsSources {
   maxItemSize: number;
   idleTimeoutMs: number;
   tcpPort: number;
-  storage(group: string): StatsGroup | undefined;
+  /** The handler's answer to the same group. */
+  storage: StatsGroup | undefined;
 }
 
 /**
@@ -88,7 +89,7 @@ export function collectStats(src: StatsSources, group: string): Array<readonly [
       ['accepting_conns', c.currConnections < src.maxConnections ? 1 : 0],
       ['threads', 1],
     ];
-    const st = src.storage('');
+    const st = src.storage;
     if (st) for (const k in st) out.push([k, st[k]!]);
     return out;
   }
@@ -103,13 +104,13 @@ export function collectStats(src: StatsSources, group: string): Array<readonly [
       ['cas_enabled', 'yes'],
       ['meta_response_old', 'no'],
     ];
-    const st = src.storage('settings');
+    const st = src.storage;
     if (st) for (const k in st) if (!out.some(([n]) => n === k)) out.push([k, st[k]!]);
     return out;
   }
   if (group === 'conns') {
     return [];
   }
-  const st = src.storage(group);
+  const st = src.storage;
   return st ? Object.entries(st) : undefined;
 }

@@ -128,7 +128,7 @@ export class RebuiltCommandsHandler implements Handler {
     return this.inner.flush(delay);
   }
 
-  stats(group: string): StatsGroup | undefined {
+  stats(group: string): MaybePromise<StatsGroup | undefined> {
     return this.inner.stats?.(group);
   }
 

@@ -15,7 +15,7 @@ import type {
   TouchOutcome,
 } from '@cleave/protocol';
 import { ItemFacts, REALTIME_MAXDELTA, absoluteExptime } from '@cleave/protocol';
-import { KeyLanes, andThen, attempt, isPromise } from '@cleave/core';
+import { KeyLanes, all, andThen, attempt, isPromise } from '@cleave/core';
 
 export interface L1L2Options {
   /**
@@ -487,13 +487,13 @@ export class L1L2 implements Handler {
     });
   }
 
-  stats(group: string): StatsGroup | undefined {
-    const s1 = this.l1.stats?.(group);
-    const s2 = this.l2.stats?.(group);
-    if (!s1 && !s2) return undefined;
-    const out: StatsGroup = { ...s1 };
-    if (s2) for (const k in s2) out[`l2_${k}`] = s2[k]!;
-    return out;
+  stats(group: string): MaybePromise<StatsGroup | undefined> {
+    return andThen(all([this.l1.stats?.(group), this.l2.stats?.(group)]), ([s1, s2]) => {
+      if (!s1 && !s2) return undefined;
+      const out: StatsGroup = { ...s1 };
+      if (s2) for (const k in s2) out[`l2_${k}`] = s2[k]!;
+      return out;
+    });
   }
 
   async close(): Promise<void> {

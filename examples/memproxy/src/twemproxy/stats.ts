@@ -49,7 +49,7 @@
  *   into; nutcracker 0.5.0 declares it but never counts it (always 0).
  */
 import net from 'node:net';
-import type { StatsGroup } from '@cleave/protocol';
+import type { MaybePromise, StatsGroup } from '@cleave/protocol';
 import type { Pool, PoolMember } from '@cleave/router';
 import type { Server } from '@cleave/server';
 
@@ -84,7 +84,9 @@ export interface StatsServer {
 }
 
 /** A numeric figure of a handler's `stats('')`; 0 when the handler does not report it. */
-function figure(st: StatsGroup | undefined, key: string): number {
+function figure(st: MaybePromise<StatsGroup | undefined>, key: string): number {
+  // TODO(stats): read the member's own counters synchronously.
+  if (st instanceof Promise) return 0;
   const v = st?.[key];
   return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : 0;
 }
