@@ -3,3 +3,4 @@ export { KeyLanes } from './key-lanes.js';
 export { parseAddress, formatAddress, ADDRESS_FORMS, type Address, type HostPort, type SocketPath } from './address.js';
 export { fnv1a32 } from './fnv1a.js';
 export { editDistance, nearest } from './suggest.js';
+export type { Logger } from './logger.js';

@@ -1,4 +1,5 @@
 import type {
+  AdminCommand,
   ArithmeticCommand,
   ArithmeticOutcome,
   DeleteCommand,
@@ -59,6 +60,14 @@ export interface Handler {
    * only reads its own counters answers synchronously.
    */
   stats?(group: string): MaybePromise<StatsGroup | undefined>;
+  /**
+   * memcached's administrative commands (`lru_crawler`, `stats cachedump`,
+   * `slabs`, `lru`, `cache_memlimit`): the whole text reply, as memcached
+   * would send it (`OK\r\n`; a dump's lines then `END\r\n`). A proxy asks
+   * its backends. Optional: without it, or when it answers `undefined`, the
+   * server answers as a memcached without the feature.
+   */
+  admin?(cmd: AdminCommand): MaybePromise<Buffer | undefined>;
   /**
    * Check that the storage can serve now: for a remote store, one round trip
    * to it. Settles once it answered; fails (throws or rejects with a

@@ -320,6 +320,17 @@ export interface FlushRequest extends RequestBase {
   readonly delay: number;
 }
 
+/**
+ * One of memcached's administrative commands, its arguments already checked
+ * by the parser: `lru_crawler metadump all` is `{ name: 'lru_crawler', args:
+ * ['metadump', 'all'] }`, `stats cachedump 1 10` is `{ name: 'stats', args:
+ * ['cachedump', '1', '10'] }`; likewise `slabs ...`, `lru ...`, `cache_memlimit N`.
+ */
+export interface AdminCommand {
+  readonly name: string;
+  readonly args: readonly string[];
+}
+
 export interface StatsRequest extends RequestBase {
   readonly cmd: 'stats';
   /** '' for general stats, else the group: settings, items, slabs, sizes, conns, reset, ... */
