@@ -26,7 +26,7 @@ function administered(inner: Handler, tag: string) {
       if (p === 'stats') {
         return (group: string) => {
           if (state.failStats) throw new HandlerError('backend unavailable');
-          return t.stats(group);
+          return t.stats?.(group);
         };
       }
       return Reflect.get(t, p, r);
