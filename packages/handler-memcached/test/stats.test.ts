@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HandlerError, type AdminCommand, type StatsGroup } from '@cleave/protocol';
 import { RawClient, freePort, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { InMemoryHandler } from '@cleave/handler-inmem';
+import { listenAndServe } from '@cleave/server';
 import { l1l2 } from '@cleave/tiers';
 import { MemcachedHandler } from '../src/index.js';
 import { Backend, k, raw } from './helpers.js';
@@ -274,6 +275,26 @@ describe('MemcachedHandler stats and admin with the backend down', () => {
     expect(await h.stats('nonsense')).toBeUndefined();
     const admin = await h.admin(cmd('stats cachedump 1 0')).catch((e: unknown) => e);
     expect((admin as HandlerError).code).toBe('BACKEND_REFUSED');
+  });
+
+  it('through a server, a client asking each group of a stopped backend gets a whole reply, END included, promptly', async () => {
+    const { b, h } = await rig();
+    const server = await listenAndServe({ listen: { host: '127.0.0.1', port: 0 }, handler: h, closeHandlers: false });
+    const c = await RawClient.connect({ port: (server.addresses[0] as { port: number }).port });
+    await b.pause();
+    try {
+      for (const group of ['', ' items', ' slabs', ' sizes', ' settings']) {
+        const t0 = Date.now();
+        const reply = (await c.request(`stats${group}\r\n`, 'END\r\n')).toString('latin1');
+        expect(Date.now() - t0, group).toBeLessThan(TIMEOUT + MARGIN);
+        expect(reply).toMatch(/(^|\r\n)END\r\n$/);
+        if (group === '') expect(reply).toMatch(/\r\nSTAT backend_stats_error BACKEND_\w+\r\n/);
+      }
+    } finally {
+      b.resume();
+      c.close();
+      await server.close();
+    }
   });
 
   it('close fails an admin command in progress', async () => {

@@ -135,27 +135,37 @@ describe('pool stats over three memcached', () => {
 
   it("memcached-tool's display reads the pool through a server as one memcached", async () => {
     const port = (server.addresses[0] as { port: number }).port;
-    const out = await new Promise<string>((resolve, reject) => {
-      const child = spawn('perl', ['/usr/share/memcached/scripts/memcached-tool', `127.0.0.1:${port}`, 'display'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let text = '';
-      child.stdout.on('data', (d: Buffer) => {
-        text += d.toString();
-      });
-      const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      child.on('error', reject);
-      child.on('exit', (code) => {
-        clearTimeout(t);
-        if (code === 0) resolve(text);
-        else reject(new Error(`memcached-tool exited with ${code}: ${text}`));
-      });
-    });
+    const out = await run('perl', ['/usr/share/memcached/scripts/memcached-tool', `127.0.0.1:${port}`, 'display']);
     const rows = out.split('\n').filter((l) => /^\s*\d+\s/.test(l));
     const counts = rows.map((l) => Number(l.trim().split(/\s+/)[4]));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(keys.length);
   });
+
+  it("libmemcached's memcstat reads the pool's figures through a server", async () => {
+    const port = (server.addresses[0] as { port: number }).port;
+    const out = await run('memcstat', [`--servers=127.0.0.1:${port}`]);
+    expect(out).toMatch(new RegExp(`\\bcurr_items: ${keys.length}\\n`));
+    expect(out).toContain(`limit_maxbytes: ${3 * 64 * 1024 * 1024}\n`);
+  });
 });
+
+/** Run a tool to its end and return what it printed; fails on a non-zero exit or after 10 s. */
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      if (code === 0) resolve(text);
+      else reject(new Error(`${cmd} exited with ${code}: ${text}`));
+    });
+  });
+}
 
 describe('pool admin commands', () => {
   it("a metadump is every server's entries under one END", async () => {
@@ -204,6 +214,18 @@ describe('a pool with a server stopped (SIGSTOP)', () => {
       expect(st.curr_items).toBe(sum(others, 'curr_items'));
       const items = await p.stats('items');
       expect(Object.keys(items!).length).toBeGreaterThan(0);
+      // Through the server: each group's whole reply, END included.
+      const c = await RawClient.connect({ port: (server.addresses[0] as { port: number }).port });
+      try {
+        for (const group of ['', ' items', ' slabs', ' settings']) {
+          const t = Date.now();
+          const reply = (await c.request(`stats${group}\r\n`, 'END\r\n')).toString('latin1');
+          expect(Date.now() - t, group).toBeLessThan(TIMEOUT + MARGIN);
+          expect(reply).toMatch(/(^|\r\n)END\r\n$/);
+        }
+      } finally {
+        c.close();
+      }
       const t1 = Date.now();
       const admin = await Promise.resolve(p.admin({ name: 'lru_crawler', args: ['metadump', 'all'] })).catch((e: unknown) => e);
       expect(Date.now() - t1).toBeLessThan(TIMEOUT + MARGIN);
