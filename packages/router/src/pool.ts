@@ -119,6 +119,12 @@ function mergeGroups(groups: readonly (StatsGroup | undefined)[], how: (field: s
   return out;
 }
 
+/** A group without one server's connection settings and failures (`backend`, `backend_timeout_ms`, `backend_stats_error`, ...). */
+function withoutBackendFields(g: StatsGroup): StatsGroup {
+  for (const k in g) if (k.startsWith('backend')) delete g[k];
+  return g;
+}
+
 /** `stats items`: ages and times are the oldest over the servers, everything else a count. */
 function itemField(field: string): Merge {
   return field === 'age' || field === 'age_hot' || field === 'age_warm' || field === 'evicted_time' ? 'max' : 'sum';
@@ -139,7 +145,11 @@ function classOf(key: string): number {
 function byClass(g: StatsGroup): StatsGroup {
   const keys = Object.keys(g);
   const order = keys.map((k, i) => ({ k, c: classOf(k), i }));
-  order.sort((a, b) => (a.c < 0 ? 1 : 0) - (b.c < 0 ? 1 : 0) || (a.c - b.c) * (a.c >= 0 && b.c >= 0 ? 1 : 0) || a.i - b.i);
+  order.sort((a, b) => {
+    if (a.c >= 0 && b.c >= 0) return a.c - b.c || a.i - b.i;
+    if (a.c < 0 && b.c < 0) return a.i - b.i;
+    return a.c < 0 ? 1 : -1;
+  });
   const out: StatsGroup = {};
   for (const { k } of order) out[k] = g[k]!;
   return out;
@@ -433,7 +443,8 @@ export class Pool implements Handler {
    * `server:<label>:`. `stats items`, `slabs` and `sizes`: the servers'
    * groups merged per slab class (counts summed, ages the oldest), so tools
    * read the pool as one memcached. `stats settings`: how keys are placed and
-   * servers judged, over the servers' settings (maxbytes summed). `stats
+   * servers judged, over the first server's settings (maxbytes summed; no
+   * one server's `backend*` settings). `stats
    * reset` resets the pool's and the servers' counters. A server whose
    * stats fail is left out of the sums (its own group says why).
    */
@@ -471,7 +482,7 @@ export class Pool implements Handler {
       }
       case 'settings':
         return andThen(this.askAll('settings'), (groups) => ({
-          ...mergeGroups(groups, (field) => (field === 'maxbytes' ? 'sum' : 'first')),
+          ...withoutBackendFields(mergeGroups(groups, (field) => (field === 'maxbytes' ? 'sum' : 'first'))),
           pool_name: this.name,
           pool_distribution: this.distribution,
           pool_hash: this.hash,

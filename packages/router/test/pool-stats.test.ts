@@ -131,6 +131,8 @@ describe('pool stats over three memcached', () => {
     expect(st.evictions).toBe('on');
     expect(st.pool_distribution).toBe('ketama');
     expect(st.pool_servers).toBe(LABELS.map((l) => `${l}:1`).join(','));
+    // One server's connection settings would say nothing of the pool.
+    expect(Object.keys(st).filter((k) => k.startsWith('backend'))).toEqual([]);
   });
 
   it("memcached-tool's display reads the pool through a server as one memcached", async () => {
