@@ -15,6 +15,7 @@
 import {
   HandlerError,
   BinaryStatus,
+  type AdminCommand,
   type ArithmeticCommand,
   type ArithmeticOutcome,
   type DeleteCommand,
@@ -29,7 +30,7 @@ import {
   type TouchCommand,
   type TouchOutcome,
 } from '@cleave/protocol';
-import { all, andThen, isPromise } from '@cleave/core';
+import { all, andThen, attempt, call, isPromise } from '@cleave/core';
 import { Member, serverDown, type HealthRules, type MemberEvents, type PoolMember } from './member.js';
 import { Placement } from './placement.js';
 import { DISTRIBUTIONS, HASH_NAMES, type Distribution, type HashName } from './types.js';
@@ -79,6 +80,79 @@ export class PoolCounters {
   forwardErrors = 0;
   /** Batches a multi-get was split into, when its keys live on more than one server. */
   fragments = 0;
+}
+
+const END = Buffer.from('END\r\n', 'latin1');
+const OK = Buffer.from('OK\r\n', 'latin1');
+
+/** A dump's reply (its entries, then END) rather than the one line a command answers. */
+function endsWithEnd(r: Buffer): boolean {
+  return (
+    r.length >= END.length &&
+    r.subarray(r.length - END.length).equals(END) &&
+    (r.length === END.length || r[r.length - END.length - 1] === 0x0a)
+  );
+}
+
+type Merge = 'sum' | 'max' | 'first';
+
+/**
+ * One group from the servers' groups: each field's numbers summed, the
+ * largest taken, or the first server's value kept, as `how` says; text
+ * (a setting, `sizes_status`) is always the first server's.
+ */
+function mergeGroups(groups: readonly (StatsGroup | undefined)[], how: (field: string) => Merge): StatsGroup {
+  const out: StatsGroup = {};
+  for (const g of groups) {
+    if (g === undefined) continue;
+    for (const k in g) {
+      const v = g[k]!;
+      const had = out[k];
+      if (had === undefined) out[k] = v;
+      else if (typeof v === 'number' && typeof had === 'number') {
+        const h = how(k.slice(k.lastIndexOf(':') + 1));
+        if (h === 'sum') out[k] = had + v;
+        else if (h === 'max') out[k] = Math.max(had, v);
+      }
+    }
+  }
+  return out;
+}
+
+/** A group without one server's connection settings and failures (`backend`, `backend_timeout_ms`, `backend_stats_error`, ...). */
+function withoutBackendFields(g: StatsGroup): StatsGroup {
+  for (const k in g) if (k.startsWith('backend')) delete g[k];
+  return g;
+}
+
+/** `stats items`: ages and times are the oldest over the servers, everything else a count. */
+function itemField(field: string): Merge {
+  return field === 'age' || field === 'age_hot' || field === 'age_warm' || field === 'evicted_time' ? 'max' : 'sum';
+}
+
+/** `stats slabs`: a class's chunk size and chunks per page are the same on every server. */
+function slabField(field: string): Merge {
+  return field === 'chunk_size' || field === 'chunks_per_page' ? 'max' : 'sum';
+}
+
+/** Slab class of a per-class field (`items:3:number`, `3:chunk_size`, `sizes`' `96`), or -1. */
+function classOf(key: string): number {
+  const m = /^(?:items:)?(\d+)(?::|$)/.exec(key);
+  return m === null ? -1 : Number(m[1]);
+}
+
+/** The fields ordered by slab class, as memcached lists them (a class only some servers have comes in its place), totals last. */
+function byClass(g: StatsGroup): StatsGroup {
+  const keys = Object.keys(g);
+  const order = keys.map((k, i) => ({ k, c: classOf(k), i }));
+  order.sort((a, b) => {
+    if (a.c >= 0 && b.c >= 0) return a.c - b.c || a.i - b.i;
+    if (a.c < 0 && b.c < 0) return a.i - b.i;
+    return a.c < 0 ? 1 : -1;
+  });
+  const out: StatsGroup = {};
+  for (const { k } of order) out[k] = g[k]!;
+  return out;
 }
 
 /** When no server is in the ring (all ejected). */
@@ -363,10 +437,16 @@ export class Pool implements Handler {
   }
 
   /**
-   * `stats`: the pool's own figures, then the sum over its servers of each
-   * numeric figure their handlers report (a MemcachedHandler's backend_*).
-   * `stats settings`: how keys are placed and servers judged. `stats reset`
-   * resets the pool's and the servers' counters.
+   * `stats`: the pool's own figures, each numeric figure its servers report
+   * summed over them (curr_items, bytes, limit_maxbytes, a MemcachedHandler's
+   * backend_* counters), then each server's figures and state under
+   * `server:<label>:`. `stats items`, `slabs` and `sizes`: the servers'
+   * groups merged per slab class (counts summed, ages the oldest), so tools
+   * read the pool as one memcached. `stats settings`: how keys are placed and
+   * servers judged, over the first server's settings (maxbytes summed; no
+   * one server's `backend*` settings). `stats
+   * reset` resets the pool's and the servers' counters. A server whose
+   * stats fail is left out of the sums (its own group says why).
    */
   stats(group: string): MaybePromise<StatsGroup | undefined> {
     const c = this.counters;
@@ -380,7 +460,7 @@ export class Pool implements Handler {
           pool_forward_errors: c.forwardErrors,
           pool_fragments: c.fragments,
         };
-        return andThen(all(this.servers.map((m) => m.handler.stats?.(''))), (groups) => {
+        return andThen(this.askAll(''), (groups) => {
           for (const st of groups) {
             if (st === undefined) continue;
             for (const k in st) {
@@ -390,11 +470,19 @@ export class Pool implements Handler {
               out[k] = typeof sum === 'number' ? sum + v : v;
             }
           }
+          for (let i = 0; i < groups.length; i++) {
+            const m = this.servers[i]!;
+            const p = `server:${m.label}:`;
+            out[`${p}state`] = m.state;
+            const st = groups[i];
+            if (st !== undefined) for (const k in st) out[p + k] = st[k]!;
+          }
           return out;
         });
       }
       case 'settings':
-        return {
+        return andThen(this.askAll('settings'), (groups) => ({
+          ...withoutBackendFields(mergeGroups(groups, (field) => (field === 'maxbytes' ? 'sum' : 'first'))),
           pool_name: this.name,
           pool_distribution: this.distribution,
           pool_hash: this.hash,
@@ -404,7 +492,7 @@ export class Pool implements Handler {
           pool_server_retry_timeout_ms: this.rules.retryTimeoutMs,
           pool_probe_interval_ms: this.rules.probeIntervalMs,
           pool_servers: this.servers.map((m) => `${m.label}:${m.weight}`).join(','),
-        };
+        }));
       case 'reset':
         c.serverEjects = c.forwardErrors = c.fragments = 0;
         for (const m of this.servers) {
@@ -413,9 +501,49 @@ export class Pool implements Handler {
           m.handler.stats?.('reset');
         }
         return {};
+      case 'slabs':
+        return andThen(this.askAll(group), (groups) => {
+          const out = byClass(mergeGroups(groups, slabField));
+          if ('active_slabs' in out) out.active_slabs = Object.keys(out).filter((k) => k.endsWith(':chunk_size')).length;
+          return out;
+        });
       default:
-        return undefined;
+        // items, sizes and any other group: counts summed, ages and times the largest.
+        return andThen(this.askAll(group), (groups) =>
+          groups.every((g) => g === undefined) ? undefined : byClass(mergeGroups(groups, itemField)),
+        );
     }
+  }
+
+  /** Every server's answer to `stats <group>`, in server order; a server whose stats fail answers undefined. */
+  private askAll(group: string): MaybePromise<(StatsGroup | undefined)[]> {
+    return all(
+      this.servers.map((m) =>
+        attempt(
+          () => m.handler.stats?.(group),
+          () => undefined,
+        ),
+      ),
+    );
+  }
+
+  /**
+   * memcached's admin commands over every server: a dump (`lru_crawler
+   * metadump`, `stats cachedump`) is the servers' entries one after another
+   * under one END; any other command answers `OK` when every server does,
+   * else the first other reply (in server order). A server that fails
+   * (down, timed out) fails the command: a partial dump is never passed off
+   * as whole. Servers without admin commands are left out; none: undefined.
+   */
+  admin(cmd: AdminCommand): MaybePromise<Buffer | undefined> {
+    const servers = this.servers.filter((m) => m.handler.admin !== undefined);
+    if (servers.length === 0) return undefined;
+    return andThen(all(servers.map((m) => call(() => m.handler.admin!(cmd)))), (replies) => {
+      const answered = replies.filter((r): r is Buffer => r !== undefined);
+      if (answered.length === 0) return undefined;
+      if (answered.every(endsWithEnd)) return Buffer.concat([...answered.map((r) => r.subarray(0, r.length - END.length)), END]);
+      return answered.find((r) => !r.equals(OK)) ?? OK;
+    });
   }
 
   /** Stops the probes and closes every server's handler. */
