@@ -352,7 +352,7 @@ export class Connection {
         this.closing = true;
         this.ending(EndCause.Error);
       }
-      if (stalled && !this.paused) this.counters.outputStalls++;
+      if (stalled) this.counters.outputStalls++;
     }
     if (this.inputPos >= input.length || this.closing) {
       // Every parsed request ran (or none more will): release them.

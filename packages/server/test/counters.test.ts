@@ -407,6 +407,48 @@ describe('server.metrics', () => {
     }
   });
 
+  it('latency of replies that waited on an asynchronous handler is recorded too', async () => {
+    const store = new InMemoryHandler();
+    const slow = Object.assign(Object.create(store) as InMemoryHandler, {
+      get: (cmd: Parameters<InMemoryHandler['get']>[0]) => new Promise((resolve) => setTimeout(() => resolve(store.get(cmd)), 5)),
+    });
+    const timed = await listenAndServe({ listen: { port: 0 }, handler: slow, metrics: true });
+    try {
+      const c = await RawClient.connect({ port: (timed.addresses[0] as { port: number }).port });
+      await c.exchange('get a\r\nget b\r\nversion\r\n');
+      c.close();
+      const m = timed.metrics;
+      const get = m.commands.indexOf('get');
+      const width = m.latencyBuckets.length + 1;
+      // get a, get b and the exchange's marker (an mg): each waited at least 5 ms.
+      const counts = [...m.latencyCounts.subarray(get * width, (get + 1) * width)];
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(3);
+      const fast = m.latencyBuckets.findIndex((b) => b >= 0.004);
+      expect(counts.slice(0, fast).reduce((a, b) => a + b, 0)).toBe(0);
+      expect(m.latencySum[get]).toBeGreaterThanOrEqual(0.012);
+      expect(timed.counters.getMisses).toBe(3);
+    } finally {
+      await timed.close();
+    }
+  });
+
+  it('counters.outputStalls counts a connection stopped by its output budget', async () => {
+    const s = await listenAndServe({ listen: { port: 0 }, handler: new InMemoryHandler(), limits: { maxOutputBytes: 64 * 1024 } });
+    try {
+      const c = await RawClient.connect({ port: (s.addresses[0] as { port: number }).port });
+      await c.request(`set big 0 0 ${500 * 1024}\r\n${'x'.repeat(500 * 1024)}\r\n`, 'STORED\r\n');
+      expect(s.counters.outputStalls).toBe(0);
+      // 40 MB of replies asked for at once: the connection must stop before it has encoded them all.
+      c.write('get big\r\n'.repeat(80));
+      const deadline = Date.now() + 10_000;
+      while (s.counters.outputStalls === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(s.counters.outputStalls).toBeGreaterThan(0);
+      c.close();
+    } finally {
+      await s.close(100);
+    }
+  });
+
   it('without ServerOptions.metrics, no latency is recorded', async () => {
     const c = await RawClient.connect({ port: ports.ours });
     await c.exchange('get a\r\n');
