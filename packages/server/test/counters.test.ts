@@ -292,7 +292,13 @@ describe('stats groups match memcached 1.6.18', () => {
   it('stats conns: listener, then each connection with addr, listen_addr, state, secs_since_last_cmd', async () => {
     const idle = await Promise.all([RawClient.connect({ port: ports.theirs }), RawClient.connect({ port: ports.ours })]);
     try {
-      const [theirs, ours] = await replies('stats conns\r\n', 'text');
+      // Wait until connections of earlier tests are gone on both sides: the listener, the idle client and the asking one.
+      const addrs = (b: Buffer) => b.toString('latin1').match(/:addr /g)?.length;
+      let [theirs, ours] = await replies('stats conns\r\n', 'text');
+      for (let i = 0; i < 100 && (addrs(theirs) !== 3 || addrs(ours) !== 3); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        [theirs, ours] = await replies('stats conns\r\n', 'text');
+      }
       // Same line shapes, ids and ports aside.
       const shape = (b: Buffer) =>
         b
