@@ -83,7 +83,8 @@ export class TtlMapHandler implements Handler {
   private lastCas = 0n;
   /** When a delayed `flush_all` takes effect (Unix time), 0 when none is pending. */
   private flushAt = 0;
-  private readonly counters = { cmd_get: 0, cmd_set: 0, get_hits: 0, get_misses: 0, evictions: 0 };
+  /** Items dropped to make room (the server counts the commands themselves). */
+  private evictions = 0;
 
   constructor(options: TtlMapHandlerOptions = {}) {
     this.maxItems = options.maxItems ?? 100_000;
@@ -94,14 +95,9 @@ export class TtlMapHandler implements Handler {
 
   get(cmd: GetCommand): ItemView | undefined {
     const now = this.tick();
-    this.counters.cmd_get++;
     const k = mapKey(cmd.key);
     const item = this.live(k, now);
-    if (item === undefined) {
-      this.counters.get_misses++;
-      return undefined;
-    }
-    this.counters.get_hits++;
+    if (item === undefined) return undefined;
     // gat/gats (and meta `T`) set a new exptime and return the item with it;
     // previousExptime lets a meta `t` flag sent before `T` report the old one.
     const exptime = cmd.touch === undefined ? item.exptime : absoluteExptime(cmd.touch, now);
@@ -119,7 +115,6 @@ export class TtlMapHandler implements Handler {
 
   store(cmd: StoreCommand): StoreOutcome {
     const now = this.tick();
-    this.counters.cmd_set++;
     if (cmd.value.length > this.maxItemSize) return 'TOO_LARGE';
     const k = mapKey(cmd.key);
     const old = this.live(k, now);
@@ -227,22 +222,18 @@ export class TtlMapHandler implements Handler {
   }
 
   stats(group: string): StatsGroup | undefined {
-    const c = this.counters;
     if (group === 'reset') {
       // `stats reset` zeroes the counters (not curr_items); the client sees RESET.
-      c.cmd_get = c.cmd_set = c.get_hits = c.get_misses = c.evictions = 0;
+      this.evictions = 0;
       return {};
     }
     if (group !== '') return undefined; // no `stats items`, `stats slabs`, ...: the client sees ERROR
     this.tick();
+    // The server adds its command counters (cmd_get, get_hits, ...) to these.
     return {
-      cmd_get: c.cmd_get,
-      cmd_set: c.cmd_set,
-      get_hits: c.get_hits,
-      get_misses: c.get_misses,
       // Like memcached, expired items count until an access drops them.
       curr_items: this.items.size,
-      evictions: c.evictions,
+      evictions: this.evictions,
     };
   }
 
@@ -293,7 +284,7 @@ export class TtlMapHandler implements Handler {
     const [k, item] = first.value;
     this.items.delete(k);
     // Dropping an item that had expired anyway is not an eviction.
-    if (item.exptime === 0 || item.exptime > this.clock()) this.counters.evictions++;
+    if (item.exptime === 0 || item.exptime > this.clock()) this.evictions++;
   }
 
   private nextCas(): bigint {
