@@ -15,6 +15,7 @@ import {
   type StatsGroup,
 } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
+import { adminWithoutHandler, shutdownRefusal, type ShutdownMode } from './admin.js';
 import type { Authenticator } from './auth.js';
 
 /**
@@ -43,6 +44,9 @@ export function runRequest(handler: Handler, req: Request): unknown {
     case 'stats':
       // The storage's part of the reply; the server adds its own figures when encoding.
       return handler.stats?.(req.group);
+    case 'admin':
+      // shutdown is the server's own (Connection); the others are the handler's.
+      return req.name === 'shutdown' ? undefined : handler.admin?.(req);
     case 'error':
       // memcached drops the old item when a set is refused as too large.
       return req.unlinkKey ? handler.delete({ key: req.unlinkKey }) : undefined;
@@ -90,6 +94,8 @@ export interface ServerContext {
   stats(group: string, storage: StatsGroup | undefined): Iterable<readonly [string, StatValue]> | undefined;
   /** Set when clients must authenticate (each connection keeps its own state). */
   readonly auth?: Authenticator;
+  /** Set when the `shutdown` command is enabled (memcached -A): stops the server. */
+  shutdown?(mode: ShutdownMode): void;
   /** With auth on, a connection's own context answers its SASL requests. */
   sasl?(enc: ResponseEncoder, w: ResponseWriter, req: SaslRequest): void;
 }
@@ -136,6 +142,12 @@ export function encodeOutcome(enc: ResponseEncoder, w: ResponseWriter, req: Requ
     case 'stats':
       enc.stats(w, req, ctx.stats(req.group, outcome as StatsGroup | undefined));
       return;
+    case 'admin': {
+      // A refused shutdown, or a command the handler does not answer: memcached's reply without the feature.
+      const reply = outcome as Buffer | undefined;
+      enc.admin(w, req, reply ?? (req.name === 'shutdown' ? shutdownRefusal(ctx.shutdown !== undefined) : adminWithoutHandler(req)));
+      return;
+    }
     case 'sasl_list':
     case 'sasl_auth':
     case 'sasl_step':
