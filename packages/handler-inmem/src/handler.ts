@@ -585,6 +585,7 @@ export class InMemoryHandler implements Handler {
   }
 
   close(): void {
+    this.adminCommands.crawlerEnabled = false;
     this.crawler(false);
   }
 
