@@ -33,6 +33,8 @@ export interface Config {
   host: string;
   useDomainSocket: boolean;
   sockPath: string;
+  /** The unix socket's permissions (memcached `-a`, default 0700). */
+  unixMask: number;
   l1Inmem: boolean;
   l1InmemSize: number;
   maxConns: number;
@@ -57,6 +59,8 @@ export interface Config {
   tlsCa?: string;
   tlsOnly: boolean;
   authFile?: string;
+  /** Accept the text `shutdown [graceful]` command (memcached `-A`). */
+  enableShutdown: boolean;
   logFile?: string;
   /** --check: validate everything, say what would be served, and exit. */
   check: boolean;
@@ -73,6 +77,7 @@ const DEFAULTS = {
   host: '127.0.0.1',
   useDomainSocket: false,
   sockPath: '/tmp/memproxy.sock',
+  unixMask: 0o700,
   l1Inmem: true,
   l1InmemSize: 64 * 1024 * 1024,
   maxConns: 1024,
@@ -84,6 +89,7 @@ const DEFAULTS = {
   backendConns: 2,
   backendTimeout: 1000,
   tlsOnly: false,
+  enableShutdown: false,
   check: false,
 } satisfies Partial<Config>;
 
@@ -183,6 +189,16 @@ const hostPort = (sockFlag: string): Value => ({
   },
 });
 
+/** Permission bits in octal, as memcached's `-a` takes them (700, 0700, 0o700 in a config file as the number 448). */
+const OCTAL_MASK: Value = {
+  allowed: 'permission bits in octal, from 0 to 777 (such as 700 or 0770)',
+  read: (raw) => {
+    if (typeof raw === 'number') return Number.isInteger(raw) && raw >= 0 && raw <= 0o777 ? raw : INVALID;
+    if (typeof raw !== 'string' || !/^\s*0?[0-7]{1,3}\s*$/.test(raw)) return INVALID;
+    return Number.parseInt(raw.trim(), 8);
+  },
+};
+
 const path = (allowed: string): Value => ({ allowed, read: (raw) => (typeof raw === 'string' && raw !== '' ? raw : INVALID) });
 
 /** A switch's value in a config file. */
@@ -203,6 +219,7 @@ const OPTIONS: readonly Option[] = [
   { name: 'host', value: HOST },
   { name: 'use-domain-socket' },
   { name: 'sock-path', value: path('a unix socket path') },
+  { name: 'unix-mask', short: 'a', value: OCTAL_MASK },
   { name: 'l1-inmem' },
   { name: 'l1-inmem-size', value: size(MB, undefined, '64m, 1g') },
   { name: 'max-conns', value: whole(1, 1_000_000) },
@@ -225,6 +242,7 @@ const OPTIONS: readonly Option[] = [
   { name: 'tls-ca', value: path('the path of a PEM file') },
   { name: 'tls-only' },
   { name: 'auth-file', value: path('the path of a file of username:password lines') },
+  { name: 'enable-shutdown', short: 'A' },
   { name: 'log-file', value: path('a file path') },
   { name: 'config', value: path('a file path'), flagOnly: true },
   { name: 'check', flagOnly: true },
@@ -261,7 +279,9 @@ Usage: memproxy [options]
   -p, --port N              TCP port to listen on (default 11211; 0 = any free port)
       --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)
       --use-domain-socket   listen on a unix socket instead of TCP
-      --sock-path PATH      unix socket path (default /tmp/memproxy.sock)
+      --sock-path PATH      unix socket path (default /tmp/memproxy.sock); a socket left there is
+                            replaced, anything else at the path is refused
+  -a, --unix-mask MASK      the unix socket's permissions in octal, like memcached -a (default 700)
       --l1-inmem            serve from the in-memory L1 (the default)
       --l1-inmem-size SIZE  memory cap of the in-memory L1, like memcached -m (default 64m)
       --max-conns N         most simultaneous connections, like memcached -c (default 1024)
@@ -297,6 +317,9 @@ Usage: memproxy [options]
       --auth-file PATH      require authentication on every listener; the file holds one
                             username:password per line (memcached -Y format). Text clients
                             log in with memcached's auth set, binary ones with SASL PLAIN
+  -A, --enable-shutdown     accept the text command shutdown [graceful], like memcached -A:
+                            memproxy then finishes the requests in flight and exits 0
+                            (without it, shutdown answers ERROR: shutdown not enabled)
 
       --log-file PATH       write memproxy's own lines (listening, signals, errors) to this
                             file, appended to, instead of stdout and stderr; SIGHUP reopens
@@ -612,6 +635,7 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
     if (c.useDomainSocket && has('port'))
       issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
     if (!c.useDomainSocket && has('sock-path')) issue(`${w('sock-path')} needs --use-domain-socket`);
+    if (!c.useDomainSocket && has('unix-mask')) issue(`${w('unix-mask')} needs --use-domain-socket`);
     if (c.tlsOnly && c.useDomainSocket)
       issue(`${w('tls-only')} cannot be combined with ${w('use-domain-socket')} (it removes the plaintext listener)`);
     if (c.tlsOnly && has('batch-port')) issue(`${w('tls-only')} cannot be combined with ${w('batch-port')} (the batch port is plaintext)`);

@@ -93,10 +93,11 @@ function wouldServe(config: Config, security: Security): string[] {
 }
 
 /** Serve the tiers the flags describe (and the batch port); the servers, first the main one. */
-async function serveTiers(config: Config, security: Security, log: Log): Promise<Server[]> {
+async function serveTiers(config: Config, security: Security, log: Log, onShutdown: () => void): Promise<Server[]> {
   const servers: Server[] = [];
   const listen: ListenTarget[] = [];
-  if (!config.tlsOnly) listen.push(config.useDomainSocket ? { path: config.sockPath } : { port: config.port, host: config.host });
+  if (!config.tlsOnly)
+    listen.push(config.useDomainSocket ? { path: config.sockPath, mode: config.unixMask } : { port: config.port, host: config.host });
   if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
   const auth = security.auth;
   const tiers = buildTiers(config);
@@ -104,7 +105,9 @@ async function serveTiers(config: Config, security: Security, log: Log): Promise
   const handler = tiers.l2 ? l1l2(tiers.l1, tiers.l2) : tiers.l1;
   const limits = limitsOf(config);
   const onError = (err: unknown) => log.error(`memproxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  servers.push(await listenAndServe({ listen, handler, limits, auth, onError }));
+  // --enable-shutdown: the shutdown command stops memproxy as a SIGTERM does.
+  const shutdown = config.enableShutdown ? onShutdown : undefined;
+  servers.push(await listenAndServe({ listen, handler, limits, auth, onError, shutdown }));
   if (config.batchPort !== undefined && tiers.l2) {
     // Rend's bulk-loader port: the same tiers as L1L2Batch; the main server owns (and closes) them.
     try {
@@ -164,6 +167,8 @@ function listenProblem(e: unknown, config: Config): string {
   switch (err.code) {
     case 'EADDRINUSE':
       return `cannot listen on ${where} (${flag}): another server listens there (EADDRINUSE)`;
+    case 'EEXIST':
+      return `cannot listen on ${where} (${flag}): it exists and is not a socket; memproxy replaces only a socket left there (EEXIST)`;
     case 'EACCES':
       return `cannot listen on ${where} (${flag}): permission denied (EACCES)${err.port! < 1024 ? '; ports below 1024 need privileges' : ''}`;
     case 'EADDRNOTAVAIL':
@@ -227,6 +232,12 @@ async function main(): Promise<void> {
         process.exit(1);
       },
     );
+  const shutdownCommand = () => {
+    if (stopping) return;
+    stopping = true;
+    log.info('memproxy: shutdown command received, finishing requests in flight');
+    if (servers !== undefined) finish(servers);
+  };
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     if (stopping) {
       log.info(`memproxy: ${signal} while finishing the requests in flight: exiting now without them`);
@@ -240,7 +251,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 
   try {
-    servers = config.pools ? await servePoolsOf(config, security, config.pools, log) : await serveTiers(config, security, log);
+    servers = config.pools
+      ? await servePoolsOf(config, security, config.pools, log)
+      : await serveTiers(config, security, log, shutdownCommand);
   } catch (e) {
     log.fatal(`memproxy: ${listenProblem(e, config)}`);
     process.exit(1);

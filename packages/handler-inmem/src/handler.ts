@@ -9,6 +9,7 @@
  */
 import { Item, SLAB_CHUNK_MAX, bufferView, memcachedItemSize } from '@cleave/protocol';
 import type {
+  AdminCommand,
   ArithmeticCommand,
   ArithmeticOutcome,
   DeleteCommand,
@@ -22,6 +23,7 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
+import { AdminCommands } from './admin.js';
 import { Copies } from './copies.js';
 import { absoluteExptime } from './exptime.js';
 import { FlushState } from './flush.js';
@@ -29,7 +31,7 @@ import { Lru } from './lru.js';
 import { ItemMemory } from './memory.js';
 import { invalidatedState, keyBits, staleStoreBits, storesStale, vivifiedBits, winsToken } from './meta.js';
 import { applyDelta, parseCounter } from './numeric.js';
-import { U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
+import { MAX_MAX_BYTES, U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
 import { CHUNK_HEADER, Slabs } from './slabs.js';
 import { Counters, generalStats, itemStats, settingsStats, sizesStats, slabStats, type StatsSource } from './stats.js';
 import {
@@ -63,7 +65,6 @@ import {
 export class InMemoryHandler implements Handler {
   /** Stores an item with the CAS unique `newCas` gives (meta `E`). */
   readonly keepsNewCas = true;
-  readonly maxBytes: number;
   readonly maxItemSize: number;
   /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes. */
   readonly pageSize: number;
@@ -78,12 +79,13 @@ export class InMemoryHandler implements Handler {
   private readonly copies: Copies;
   private readonly flushes: FlushState;
   private readonly counters: Counters;
+  private readonly adminCommands: AdminCommands;
+  private readonly sweepIntervalMs: number;
   private casNext: bigint;
   private timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: InMemoryHandlerOptions = {}) {
     const s = settingsOf(options);
-    this.maxBytes = s.maxBytes;
     this.maxItemSize = s.maxItemSize;
     this.sweepBatch = s.sweepBatch;
     this.clock = s.clock;
@@ -97,11 +99,33 @@ export class InMemoryHandler implements Handler {
     this.table = new ItemTable(this.slabs, large, this.LARGE);
     this.lru = new Lru(this.table, this.counters.clsMovesWithinLru, classes);
     this.flushes = new FlushState(this.table);
-    this.memory = new ItemMemory(this.maxBytes, this.table, this.slabs, this.lru, large, this.LARGE, this.flushes, this.counters);
+    this.memory = new ItemMemory(s.maxBytes, this.table, this.slabs, this.lru, large, this.LARGE, this.flushes, this.counters);
     this.copies = new Copies(this.table, this.slabs, large, this.LARGE);
     this.memory.init(64, 64);
-    if (s.sweepIntervalMs > 0) {
-      this.timer = setInterval(() => this.sweep(), s.sweepIntervalMs);
+    this.sweepIntervalMs = s.sweepIntervalMs;
+    this.adminCommands = new AdminCommands({
+      table: this.table,
+      lru: this.lru,
+      slabs: this.slabs,
+      memory: this.memory,
+      flushes: this.flushes,
+      maxMaxBytes: MAX_MAX_BYTES,
+      crawler: (on) => this.crawler(on),
+    });
+    this.crawler(true);
+  }
+
+  /** Memory limit in bytes (memcached's `-m`; `cache_memlimit` changes it). */
+  get maxBytes(): number {
+    return this.memory.maxBytes;
+  }
+
+  /** Start or stop the background sweep, memcached's LRU crawler (`lru_crawler enable|disable`). */
+  private crawler(on: boolean): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+    if (on && this.sweepIntervalMs > 0) {
+      this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
       this.timer.unref();
     }
   }
@@ -508,11 +532,14 @@ export class InMemoryHandler implements Handler {
     return this.memory.sweep(limit, this.now());
   }
 
+  /** memcached's admin commands (lru_crawler, stats cachedump, slabs, lru, cache_memlimit): admin.ts. */
+  admin(cmd: AdminCommand): Buffer | undefined {
+    return this.adminCommands.run(cmd, this.now());
+  }
+
   close(): void {
-    if (this.timer !== undefined) {
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }
+    this.adminCommands.crawlerEnabled = false;
+    this.crawler(false);
   }
 
   stats(group: string): StatsGroup | undefined {
@@ -548,7 +575,7 @@ export class InMemoryHandler implements Handler {
       itemBytes: m.itemBytes,
       largeBytes: m.largeBytes,
       currItems: this.table.count,
-      crawler: this.timer !== undefined,
+      crawler: this.adminCommands.crawlerEnabled,
     };
   }
 }

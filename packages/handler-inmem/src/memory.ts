@@ -29,6 +29,7 @@ import {
   GEN,
   KLEN,
   LINKED,
+  PREV,
   REF,
   STATE,
   STRIDE,
@@ -47,8 +48,12 @@ export class ItemMemory {
   /** The next slot the sweep examines. */
   private sweepCursor = 1;
 
+  /** Move a page to a class whose items are much younger than another's oldest (memcached's `slabs automove`). */
+  automove = true;
+
   constructor(
-    readonly maxBytes: number,
+    /** The memory limit; `cache_memlimit` changes it (`setMaxBytes`). */
+    public maxBytes: number,
     private readonly table: ItemTable,
     private readonly slabs: Slabs,
     private readonly lru: Lru,
@@ -288,7 +293,7 @@ export class ItemMemory {
       }
       const own = lru.tails[c]!;
       const v = lru.oldestClass(c);
-      if (own !== 0 && (v < 0 || !lru.muchOlder(lru.tails[v]!, own, now))) {
+      if (own !== 0 && (v < 0 || !this.automove || !lru.muchOlder(lru.tails[v]!, own, now))) {
         // The usual case: evict this class's least recently used item.
         this.evict(own, now);
         continue;
@@ -305,6 +310,56 @@ export class ItemMemory {
       this.evictPage(page, now);
       slabs.reassign(page, c);
       this.counters.slabsMoved++;
+    }
+  }
+
+  /**
+   * `cache_memlimit`: a new limit. Shrinking drops empty pages, then the
+   * pages (and large items) with the oldest items, evicting what lives in
+   * them, until the store is within the limit.
+   */
+  setMaxBytes(bytes: number, now: number): void {
+    this.maxBytes = bytes;
+    while (this.used > bytes && this.reclaimOne(now)) {}
+  }
+
+  /**
+   * `slabs reassign`: move the page of class `src` with the fewest items in
+   * use to class `dst` (-1: no class, the page is freed), evicting its
+   * items. False when `src` has fewer than two pages (memcached's NOSPARE).
+   */
+  movePage(src: number, dst: number, now: number): boolean {
+    const slabs = this.slabs;
+    if (slabs.pagesOf[src]! < 2) return false;
+    let page = -1;
+    for (let p = 0; p < slabs.pages.length; p++) {
+      if (slabs.pages[p] === null || slabs.pageClass[p] !== src) continue;
+      if (page < 0 || slabs.pageLive[p]! < slabs.pageLive[page]!) page = p;
+    }
+    this.evictPage(page, now);
+    if (dst < 0) {
+      slabs.drop(page);
+      this.used -= slabs.pageSize;
+    } else {
+      slabs.reassign(page, dst);
+    }
+    this.counters.slabsMoved++;
+    return true;
+  }
+
+  /**
+   * `lru_crawler crawl`: reclaim the expired and flushed items of class
+   * `cls`, examining up to `limit` of them from its LRU tail (0: all).
+   */
+  crawl(cls: number, limit: number, now: number): void {
+    const t = this.table;
+    const k = this.counters;
+    let id = this.lru.tails[cls]!;
+    for (let seen = 0; id !== 0 && (limit === 0 || seen < limit); seen++) {
+      const towardsHead = t.i32[id * STRIDE + PREV]!;
+      k.crawlerItemsChecked++;
+      if (this.flushes.isDead(id, now)) this.crawlerReclaim(id);
+      id = towardsHead;
     }
   }
 
@@ -373,15 +428,7 @@ export class ItemMemory {
       if ((t.i32[id * STRIDE + STATE]! & LINKED) !== 0) {
         k.crawlerItemsChecked++;
         if (this.flushes.isDead(id, now)) {
-          const c = t.i32[id * STRIDE + CLS]!;
-          k.reclaimed++;
-          k.clsReclaimed[c]!++;
-          k.clsCrawlerReclaimed[c]!++;
-          if ((t.i32[id * STRIDE + STATE]! & FETCHED) === 0) {
-            k.expiredUnfetched++;
-            k.clsExpiredUnfetched[c]!++;
-          }
-          this.unlink(id);
+          this.crawlerReclaim(id);
           found++;
         }
       }
@@ -389,5 +436,20 @@ export class ItemMemory {
     }
     this.sweepCursor = id;
     return found;
+  }
+
+  /** A dead item the crawler found: reclaimed, counted as memcached's crawler counts it. */
+  private crawlerReclaim(id: number): void {
+    const t = this.table;
+    const k = this.counters;
+    const c = t.i32[id * STRIDE + CLS]!;
+    k.reclaimed++;
+    k.clsReclaimed[c]!++;
+    k.clsCrawlerReclaimed[c]!++;
+    if ((t.i32[id * STRIDE + STATE]! & FETCHED) === 0) {
+      k.expiredUnfetched++;
+      k.clsExpiredUnfetched[c]!++;
+    }
+    this.unlink(id);
   }
 }

@@ -32,7 +32,7 @@ export const MAX_CHUNK = 512 * 1024;
 export const U64_MAX = (1n << 64n) - 1n;
 const MIN_MAX_BYTES = 64 * 1024;
 /** Chunk references hold a 16-bit page number: 65536 pages of 1 MiB. */
-const MAX_MAX_BYTES = 64 * 1024 * 1024 * 1024;
+export const MAX_MAX_BYTES = 64 * 1024 * 1024 * 1024;
 
 const DEFAULTS = {
   maxBytes: 64 * 1024 * 1024,

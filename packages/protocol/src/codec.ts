@@ -1,6 +1,7 @@
 import type { ProtocolError } from './errors.js';
 import type { StatValue } from './handler.js';
 import type {
+  AdminRequest,
   ArithmeticOutcome,
   ArithmeticRequest,
   DeleteOutcome,
@@ -95,6 +96,8 @@ export interface ResponseEncoder {
   quit(w: ResponseWriter, req: RequestBase): void;
   /** `stats` and its groups; `entries` undefined = unknown group. */
   stats(w: ResponseWriter, req: StatsRequest, entries: Iterable<readonly [string, StatValue]> | undefined): void;
+  /** An admin command's whole reply, as its handler (or the server) wrote it; nothing when quiet. */
+  admin(w: ResponseWriter, req: AdminRequest, reply: Buffer): void;
   /** SASL requests: `mechanisms` lists what is offered ('' when auth is off). */
   sasl(w: ResponseWriter, req: SaslRequest, ok: boolean, payload: string): void;
   /** A request the parser rejected but could resynchronise after. */

@@ -22,7 +22,13 @@ export type ProtocolErrorCode =
   /** Binary body over the limit or inconsistent lengths: the connection is closed. */
   | 'BAD_PACKET'
   /** A command before authentication (auth on): binary AUTH_ERROR 0x20, then the connection is closed. */
-  | 'UNAUTHENTICATED';
+  | 'UNAUTHENTICATED'
+  /**
+   * A text line that looks like an HTTP request (an unknown command whose last
+   * word starts with `HTTP/`): the connection is closed without a reply, as
+   * memcached does against cross-protocol requests from browsers.
+   */
+  | 'HTTP_REQUEST';
 
 /** Binary protocol response status codes (memcached's protocol_binary.h). */
 export const BinaryStatus = {

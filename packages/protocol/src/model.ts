@@ -331,6 +331,16 @@ export interface AdminCommand {
   readonly args: readonly string[];
 }
 
+/**
+ * A text admin command (`lru_crawler`, `stats cachedump`, `slabs`, `lru`,
+ * `cache_memlimit`, `shutdown`). The server answers `shutdown` itself and
+ * hands the others to `Handler.admin`; `quiet` is memcached's `noreply`
+ * where the command takes one (slabs automove, lru, cache_memlimit).
+ */
+export interface AdminRequest extends RequestBase, AdminCommand {
+  readonly cmd: 'admin';
+}
+
 export interface StatsRequest extends RequestBase {
   readonly cmd: 'stats';
   /**
@@ -380,6 +390,7 @@ export type Request =
   | TouchRequest
   | FlushRequest
   | StatsRequest
+  | AdminRequest
   | VerbosityRequest
   | SimpleRequest
   | SaslRequest

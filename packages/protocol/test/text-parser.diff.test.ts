@@ -143,6 +143,13 @@ function readReply(r: ReplyReader, req: Request): true | typeof MORE {
             first = false;
           }
         }
+        case 'admin':
+          // One line, or a dump's lines up to END.
+          for (;;) {
+            const line = r.line();
+            if (line === MORE) return MORE;
+            if (!/^(key=|ITEM )/.test(line)) return true;
+          }
         default:
           throw new Error(`unexpected text request ${req.cmd}`);
       }

@@ -377,7 +377,32 @@ describe('text admin commands', () => {
 
   it('answers unknown commands, upper case, empty and blank lines with ERROR', () => {
     expect(parse('GET a\r\nfoo\r\n\r\n\n   \r\nversion\r\r\nx\r\nmx\r\n')).toEqual(Array.from({ length: 8 }, () => err('ERROR')));
-    expect(errorOf('shutdown\r\n').wire).toBe('ERROR: shutdown not enabled');
+    // shutdown is the server's to refuse or carry out.
+    expect(parse('shutdown\r\nshutdown graceful\r\n')).toEqual([
+      { ...text, cmd: 'admin', name: 'shutdown', args: [] },
+      { ...text, cmd: 'admin', name: 'shutdown', args: ['graceful'] },
+    ]);
+  });
+
+  it('parses admin commands with their checked arguments, noreply where memcached reads it', () => {
+    const admin = (name: string, args: string[], quiet = false) => ({ ...text, quiet, cmd: 'admin', name, args });
+    expect(parse('lru_crawler metadump all\r\nstats cachedump 1 +5\r\nslabs automove 2 noreply\r\ncache_memlimit 064\r\n')).toEqual([
+      admin('lru_crawler', ['metadump', 'all']),
+      admin('stats', ['cachedump', '1', '5']),
+      admin('slabs', ['automove', '2'], true),
+      admin('cache_memlimit', ['64']),
+    ]);
+    expect(errorOf('slabs automove invalid\r\n').wire).toBe('CLIENT_ERROR bad command line format');
+    expect(errorOf('stats cachedump 64 0\r\n').wire).toBe('CLIENT_ERROR Illegal slab id');
+  });
+
+  it('closes (fatal, no reply) on an unknown command whose last word starts with HTTP/', () => {
+    for (const line of ['GET / HTTP/1.1', 'PUT /x HTTP/1.0', 'DELETE HTTP/1.1', 'HTTP/1.1']) {
+      expect(parseEveryWay(`version\r\n${line}\r\nversion\r\n`)).toMatchObject({ requests: [{ cmd: 'version' }], fatal: 'ERROR' });
+    }
+    // Words memcached dispatches itself, and lines whose last word is not HTTP/..., are answered.
+    for (const line of ['get / HTTP/1.1', 'delete HTTP/1.1', 'GET / HTTP', 'watch HTTP/1.1'])
+      expect(parseEveryWay(`${line}\r\n`).fatal).toBeUndefined();
   });
 });
 

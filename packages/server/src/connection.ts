@@ -16,6 +16,7 @@ import {
   type ResponseEncoder,
 } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
+import { shutdownMode } from './admin.js';
 import { AuthSession } from './auth.js';
 import { readIntoOwnBuffers } from './read-buffer.js';
 import { countItems, countReply } from './counting.js';
@@ -389,6 +390,15 @@ export class Connection {
     } else if (req.cmd === 'error' && req.error.fatal) {
       this.closing = true;
       this.ending(EndCause.Error);
+    } else if (req.cmd === 'admin' && req.name === 'shutdown') {
+      const mode = shutdownMode(req, this.ctx.shutdown !== undefined);
+      if (mode !== undefined) {
+        // As memcached: this connection closes without a reply (earlier replies still go out), then the server stops.
+        this.closing = true;
+        this.ending(EndCause.Client);
+        this.ctx.shutdown!(mode);
+        return;
+      }
     }
     let outcome: unknown;
     let failed = false;

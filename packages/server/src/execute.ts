@@ -16,6 +16,7 @@ import {
   type StatsRequest,
 } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
+import { adminWithoutHandler, shutdownRefusal, type ShutdownMode } from './admin.js';
 import type { Authenticator } from './auth.js';
 import type { PrefixStats } from './detail.js';
 import type { ServerMetrics } from './metrics.js';
@@ -49,6 +50,9 @@ export function runRequest(handler: Handler, req: Request): unknown {
       const group = storageGroup(req);
       return group === undefined ? undefined : handler.stats?.(group);
     }
+    case 'admin':
+      // shutdown is the server's own (Connection); the others are the handler's.
+      return req.name === 'shutdown' ? undefined : handler.admin?.(req);
     case 'error':
       // memcached drops the old item when a set is refused as too large.
       return req.unlinkKey ? handler.delete({ key: req.unlinkKey }) : undefined;
@@ -107,6 +111,8 @@ export interface ServerContext {
   readonly clock: { readonly now: number };
   /** Set when clients must authenticate (each connection keeps its own state). */
   readonly auth?: Authenticator;
+  /** Set when the `shutdown` command is enabled (memcached -A): stops the server. */
+  shutdown?(mode: ShutdownMode): void;
   /** With auth on, a connection's own context answers its SASL requests. */
   sasl?(enc: ResponseEncoder, w: ResponseWriter, req: SaslRequest): void;
 }
@@ -163,6 +169,12 @@ export function encodeOutcome(
       // A whole text reply: text and meta connections only (binary replies are entries).
       if (Buffer.isBuffer(reply)) w.bytes(reply);
       else enc.stats(w, req, reply);
+      return;
+    }
+    case 'admin': {
+      // A refused shutdown, or a command the handler does not answer: memcached's reply without the feature.
+      const reply = outcome as Buffer | undefined;
+      enc.admin(w, req, reply ?? (req.name === 'shutdown' ? shutdownRefusal(ctx.shutdown !== undefined) : adminWithoutHandler(req)));
       return;
     }
     case 'sasl_list':

@@ -1,14 +1,17 @@
 import { DEFAULT_LIMITS, type Handler, type ParserLimits } from '@cleave/protocol';
+import type { ShutdownMode } from './admin.js';
 import type { AuthOptions } from './auth.js';
 import type { TlsOptions } from './tls.js';
 
 /**
  * Where to listen: a TCP host/port (port 0 = any free port) or a unix socket
  * path. With `tls`, the listener speaks TLS (e.g. `{ port: 11212, tls: { cert, key } }`).
- * A unix socket's `mode` (e.g. `0o666`, nutcracker's `listen: /tmp/mc.sock 0666`)
- * is applied to the socket file right after it is bound; without it the
- * process umask decides. A socket file left by an earlier run is replaced;
- * one a running server listens on is not (EADDRINUSE). `backlog` is the
+ * A unix socket's `mode` (e.g. `0o700`, memcached's `-a`; nutcracker's
+ * `listen: /tmp/mc.sock 0666`) is the socket file's permissions from the
+ * moment it is bound; without it the process umask decides. A socket left
+ * by an earlier run is replaced; one a running server listens on is not
+ * (EADDRINUSE), nor is anything at the path that is not a socket (EEXIST:
+ * a file, a directory, a symbolic link). `backlog` is the
  * kernel's queue of connections not yet accepted (default 511; nutcracker's
  * `backlog`).
  */
@@ -79,6 +82,15 @@ export interface ServerOptions {
    * Request and error counts are kept either way.
    */
   metrics?: boolean;
+  /**
+   * Enable the text `shutdown [graceful]` command (memcached `-A`; default
+   * off, when it answers `ERROR: shutdown not enabled`). The connection that
+   * sends it is closed without a reply, then `true` closes the server
+   * (`close()`: `graceful` lets requests in flight finish within the usual
+   * grace, a plain `shutdown` cuts them), and a function is called instead,
+   * to stop whatever else the caller runs too.
+   */
+  shutdown?: boolean | ((mode: ShutdownMode) => void);
 }
 
 /**

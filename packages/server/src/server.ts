@@ -1,10 +1,11 @@
 import net from 'node:net';
 import type tls from 'node:tls';
-import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Handler } from '@cleave/protocol';
 import { Authenticator } from './auth.js';
 import { Connection, socketAddress } from './connection.js';
 import { PrefixStats } from './detail.js';
+import type { ShutdownMode } from './admin.js';
 import type { ServerContext } from './execute.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_SERVER_LIMITS, DEFAULT_VERSION, type ListenTarget, type ServerLimits, type ServerOptions } from './options.js';
@@ -50,16 +51,35 @@ function socketInUse(path: string): Promise<boolean> {
   });
 }
 
+/** What is at `path` (not following a symbolic link): 'socket', 'other', or undefined when nothing is. */
+function pathKind(path: string): 'socket' | 'other' | undefined {
+  try {
+    return lstatSync(path).isSocket() ? 'socket' : 'other';
+  } catch {
+    return undefined;
+  }
+}
+
 async function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddress> {
-  // A stale socket file from an earlier run would make listen fail with EADDRINUSE; a live one belongs to a running server.
-  if ('path' in target && existsSync(target.path)) {
-    if (await socketInUse(target.path)) {
-      throw Object.assign(new Error(`listen EADDRINUSE: a server already listens on ${target.path}`), { code: 'EADDRINUSE' });
+  // A stale socket from an earlier run would make listen fail with EADDRINUSE; a live one belongs to a running server.
+  // Only a socket is removed: a file, directory or link at the path is someone's data (memcached's rule too).
+  if ('path' in target) {
+    const kind = pathKind(target.path);
+    if (kind === 'other') {
+      throw Object.assign(new Error(`listen EEXIST: ${target.path} exists and is not a socket; not removing it`), {
+        code: 'EEXIST',
+        path: target.path,
+      });
     }
-    try {
-      unlinkSync(target.path);
-    } catch {
-      /* listen reports it */
+    if (kind === 'socket') {
+      if (await socketInUse(target.path)) {
+        throw Object.assign(new Error(`listen EADDRINUSE: a server already listens on ${target.path}`), { code: 'EADDRINUSE' });
+      }
+      try {
+        unlinkSync(target.path);
+      } catch {
+        /* listen reports it */
+      }
     }
   }
   return new Promise((resolve, reject) => {
@@ -83,9 +103,33 @@ async function listenOne(server: net.Server, target: ListenTarget): Promise<Boun
       else reject(new Error('listener has no address'));
     };
     const backlog = target.backlog ?? DEFAULT_BACKLOG;
-    if ('path' in target) server.listen(target.path, backlog, done);
+    if ('path' in target) listenUnix(server, target.path, target.mode, backlog, done);
     else server.listen(target.port, target.host ?? '127.0.0.1', backlog, done);
   });
+}
+
+/**
+ * Listen on a unix socket. With a `mode`, the socket is created with it (as
+ * memcached's `-a` does, through the umask around the bind, which Node makes
+ * synchronously within `listen`), so no client connects before it applies;
+ * `done` applies it again with chmod.
+ */
+function listenUnix(server: net.Server, path: string, mode: number | undefined, backlog: number, done: () => void): void {
+  if (mode === undefined) {
+    server.listen(path, backlog, done);
+    return;
+  }
+  let old: number | undefined;
+  try {
+    old = process.umask(~mode & 0o777);
+  } catch {
+    // Worker threads cannot change the umask: chmod alone applies the mode.
+  }
+  try {
+    server.listen(path, backlog, done);
+  } finally {
+    if (old !== undefined) process.umask(old);
+  }
 }
 
 /**
@@ -142,8 +186,19 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
     for (const l of listeners) yield { id: l.id, addr: l.addr, state: 'conn_listening', lastCmd: startedSecs };
     for (const c of connections) yield c.info(asking);
   }
+  let self: Server | undefined;
+  const shutdown = options.shutdown;
   const ctx: ServerContext = {
     ...(auth && { auth }),
+    // Run after the request that asked (it is inside a connection's run loop).
+    ...(shutdown !== undefined &&
+      shutdown !== false && {
+        shutdown: (mode: ShutdownMode) =>
+          setImmediate(() => {
+            if (typeof shutdown === 'function') shutdown(mode);
+            else void self?.close(mode === 'graceful' ? undefined : 0);
+          }),
+      }),
     version,
     metrics,
     detail,
@@ -216,7 +271,7 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
   if (firstBound) settings.tcpPort = firstBound.port;
 
   let closing: Promise<void> | undefined;
-  return {
+  self = {
     addresses,
     counters,
     metrics,
@@ -232,4 +287,5 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
       return closing;
     },
   };
+  return self;
 }

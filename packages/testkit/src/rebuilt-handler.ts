@@ -13,6 +13,7 @@
  * contract gains later.
  */
 import type {
+  AdminCommand,
   ArithmeticCommand,
   ArithmeticOutcome,
   DeleteCommand,
@@ -130,6 +131,10 @@ export class RebuiltCommandsHandler implements Handler {
 
   stats(group: string): MaybePromise<StatsGroup | undefined> {
     return this.inner.stats?.(group);
+  }
+
+  admin(cmd: AdminCommand): MaybePromise<Buffer | undefined> {
+    return this.inner.admin?.({ name: cmd.name, args: [...cmd.args] });
   }
 
   close(): MaybePromise<void> {

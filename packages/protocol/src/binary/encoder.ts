@@ -2,6 +2,7 @@ import type { ResponseEncoder } from '../codec.js';
 import { BinaryStatus, type ProtocolError } from '../errors.js';
 import type { StatValue } from '../handler.js';
 import type {
+  AdminRequest,
   ArithmeticOutcome,
   ArithmeticRequest,
   DeleteOutcome,
@@ -333,6 +334,11 @@ export const binaryEncoder: ResponseEncoder = {
     }
     const o = w.reserveAt(BINARY_HEADER_LENGTH);
     writeHeader(w.current, o, Op.STAT, 0, 0, 0, 0, req.opaque, 0n);
+  },
+
+  // Admin commands exist only in the text protocol: the binary parser never produces one.
+  admin(w: ResponseWriter, req: AdminRequest): void {
+    error(w, req, BinaryStatus.UNKNOWN_COMMAND, BinaryErrorText.UNKNOWN_COMMAND);
   },
 
   /**

@@ -187,5 +187,7 @@ export function encodeBinaryRequest(req: Request): Buffer {
       return packet(Op.SASL_STEP, opaque, undefined, 0, req.mechanism, req.data);
     case 'error':
       throw new TypeError('an ErrorRequest has no binary encoding');
+    case 'admin':
+      throw new TypeError('admin commands exist in the text protocol only');
   }
 }

@@ -20,6 +20,7 @@ import { absoluteExptime } from '../exptime.js';
 import { memcachedItemSize, slabClassFor } from '../item-size.js';
 import type { StatValue } from '../handler.js';
 import type {
+  AdminRequest,
   ArithmeticOutcome,
   ArithmeticRequest,
   DeleteOutcome,
@@ -604,6 +605,10 @@ export function createMetaEncoder(options: MetaEncoderOptions = {}): ResponseEnc
 
     stats(w: ResponseWriter, req: StatsRequest, entries: Iterable<readonly [string, StatValue]> | undefined): void {
       writeStats(w, req, entries);
+    },
+
+    admin(w: ResponseWriter, req: AdminRequest, reply: Buffer): void {
+      textEncoder.admin(w, req, reply);
     },
 
     sasl(w: ResponseWriter, req: SaslRequest, ok: boolean, payload: string): void {

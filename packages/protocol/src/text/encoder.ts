@@ -8,6 +8,7 @@ import type { ResponseEncoder } from '../codec.js';
 import type { ProtocolError } from '../errors.js';
 import type { StatValue } from '../handler.js';
 import type {
+  AdminRequest,
   ArithmeticOutcome,
   ArithmeticRequest,
   DeleteOutcome,
@@ -271,6 +272,11 @@ export const textEncoder: ResponseEncoder = {
 
   stats(w: ResponseWriter, req: StatsRequest, entries: Iterable<readonly [string, StatValue]> | undefined): void {
     writeStats(w, req, entries);
+  },
+
+  admin(w: ResponseWriter, req: AdminRequest, reply: Buffer): void {
+    if (silent(req)) return;
+    w.bytes(reply);
   },
 
   sasl(w: ResponseWriter, _req: SaslRequest): void {

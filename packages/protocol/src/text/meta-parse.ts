@@ -171,7 +171,6 @@ export const ERR = {
   DELETE_USAGE: new ProtocolError('BAD_FORMAT', 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]', einval),
   INVALID_DELTA: new ProtocolError('BAD_FORMAT', 'CLIENT_ERROR invalid numeric delta argument', BinaryStatus.DELTA_BADVAL),
   INVALID_EXPTIME: new ProtocolError('BAD_FORMAT', 'CLIENT_ERROR invalid exptime argument', einval),
-  SHUTDOWN_DISABLED: new ProtocolError('UNKNOWN_COMMAND', 'ERROR: shutdown not enabled', BinaryStatus.UNKNOWN_COMMAND),
   // Not memcached's: cleave bounds retrieval lines it would buffer without limit.
   GET_LINE_TOO_LONG: new ProtocolError('LINE_TOO_LONG', 'SERVER_ERROR request line too long', BinaryStatus.E2BIG),
   TOO_MANY_KEYS: new ProtocolError('LINE_TOO_LONG', 'SERVER_ERROR too many keys in request', BinaryStatus.E2BIG),

@@ -40,6 +40,16 @@ import type {
   VerbosityRequest,
 } from '../model.js';
 import {
+  looksLikeHttp,
+  parseCachedump,
+  parseLru,
+  parseLruCrawler,
+  parseMemlimit,
+  parseShutdown,
+  parseSlabs,
+  ADMIN_ERR,
+} from './admin-parse.js';
+import {
   EMPTY,
   ERR,
   errorRequest,
@@ -473,6 +483,7 @@ export class TextParser implements RequestParser {
       case CMD_VERBOSITY:
         return this.verbosity(buf, n, out);
       case CMD_STATS: {
+        if (n >= 2 && tokenIs(buf, ts[1]!, te[1]!, 'cachedump')) return parseCachedump(buf, this.toks, n, out);
         let group = n >= 2 ? buf.toString('latin1', ts[1]!, te[1]!) : '';
         // `stats detail on|off|dump`: the word travels in the group, as the binary key does.
         if (group === 'detail' && n >= 3) group += ' ' + buf.toString('latin1', ts[2]!, te[2]!);
@@ -492,9 +503,18 @@ export class TextParser implements RequestParser {
         if (n >= 2) return this.get(buf, n, false, false, out);
         break;
       case CMD_SHUTDOWN:
-        out.push(errorRequest('text', ERR.SHUTDOWN_DISABLED, false));
-        return;
+        return parseShutdown(buf, this.toks, n, out);
+      case CMD_LRU_CRAWLER:
+        return parseLruCrawler(buf, this.toks, n, out);
+      case CMD_SLABS:
+        return parseSlabs(buf, this.toks, n, out);
+      case CMD_LRU:
+        return parseLru(buf, this.toks, n, out);
+      case CMD_CACHE_MEMLIMIT:
+        return parseMemlimit(buf, this.toks, n, out);
     }
+    // memcached closes, without a reply, a connection sent what looks like an HTTP request.
+    if (looksLikeHttp(buf, this.toks, n)) throw ADMIN_ERR.HTTP_REQUEST;
     out.push(errorRequest('text', ERR.UNKNOWN, false));
   }
 
@@ -760,6 +780,10 @@ const CMD_VERBOSITY = 13;
 const CMD_STATS = 14;
 const CMD_BGET = 15;
 const CMD_SHUTDOWN = 16;
+const CMD_LRU_CRAWLER = 17;
+const CMD_SLABS = 18;
+const CMD_LRU = 19;
+const CMD_CACHE_MEMLIMIT = 20;
 
 const COMMANDS: ReadonlyArray<readonly [string, number]> = [
   ['add', CMD_ADD],
@@ -778,6 +802,10 @@ const COMMANDS: ReadonlyArray<readonly [string, number]> = [
   ['stats', CMD_STATS],
   ['bget', CMD_BGET],
   ['shutdown', CMD_SHUTDOWN],
+  ['lru_crawler', CMD_LRU_CRAWLER],
+  ['slabs', CMD_SLABS],
+  ['lru', CMD_LRU],
+  ['cache_memlimit', CMD_CACHE_MEMLIMIT],
 ];
 
 /** Command words by their first byte, compared bytewise (memcached matches exactly, case included). */

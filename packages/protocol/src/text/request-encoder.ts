@@ -114,6 +114,10 @@ export function encodeTextRequest(req: Request): Buffer {
       p.ascii('stats');
       if (req.group !== '') p.token(req.group);
       return p.ascii('\r\n').finish();
+    case 'admin':
+      p.ascii(req.name);
+      for (const a of req.args) p.token(a);
+      return noreply(p, req.quiet).ascii('\r\n').finish();
     default:
       return unsupported(`a ${req.cmd} request in the text protocol`);
   }
