@@ -4,7 +4,7 @@
  * op per command (ops.ts). This file turns each typed command into its ops
  * and keeps flush_all a barrier across the connections.
  */
-import { KeyLanes, parseAddress } from '@cleave/core';
+import { KeyLanes, parseAddress, type Logger } from '@cleave/core';
 import { KeySlots, keySlot, pickConnection } from './picker.js';
 import type {
   ArithmeticCommand,
@@ -22,7 +22,7 @@ import type {
   TouchOutcome,
 } from '@cleave/protocol';
 import { ItemFacts, MetaKeyForm, itemTooLarge, metaKeyForm } from '@cleave/protocol';
-import { BackendConnection, Counters, type BackendAddress } from './connection.js';
+import { BackendConnection, BackendHealth, Counters, type BackendAddress } from './connection.js';
 import { Errors } from './errors.js';
 import {
   BIT_B64,
@@ -87,6 +87,11 @@ export interface MemcachedHandlerOptions {
    * as soon as the current job's microtasks are done (a batch per client read).
    */
   flushOn?: 'immediate' | 'microtask';
+  /**
+   * Where the backend's changes of state are reported (pino's shape): connected the first time (info), unreachable
+   * or gone away (warn), back (info), each once per change and never per request or connection retry.
+   */
+  logger?: Logger;
 }
 
 const DEFAULTS = {
@@ -214,7 +219,8 @@ export class MemcachedHandler implements Handler {
       keepAlive: options.keepAlive === true,
     } as const;
     this.conns = [];
-    for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots));
+    const health = new BackendHealth(this.address, options.logger);
+    for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots, health));
     this.settings = {
       backend: 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`,
       backend_connections: connections,
