@@ -360,7 +360,9 @@ describe('aggregation', () => {
   });
 
   it('shows pool figures as of the last aggregation, the header live', async () => {
-    await vi.waitFor(async () => expect((await ours.pools[0]!.pool.members[0]!.handler.stats?.(''))?.backend_connections_ready).toBe(1));
+    await vi.waitFor(() =>
+      expect((ours.pools[0]!.pool.members[0]!.handler as MemcachedHandler).ownStats().backend_connections_ready).toBe(1),
+    );
     const first = JSON.parse(await fetchStats(hourly.port)) as Stats;
     const c = await RawClient.connect({ port: ours.ports[0]! });
     await c.request('set a 0 0 1\r\nx\r\n', 'STORED\r\n');

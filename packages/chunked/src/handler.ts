@@ -3,6 +3,7 @@
 // reads.ts and writes.ts do the commands, versions.ts the chunks, header.ts and marker.ts the layout.
 import { KeyLanes, andThen, isPromise } from '@cleave/core';
 import type {
+  AdminCommand,
   ArithmeticCommand,
   ArithmeticOutcome,
   DeleteCommand,
@@ -18,6 +19,7 @@ import type {
   TouchOutcome,
 } from '@cleave/protocol';
 import { ChunkedCounters } from './counters.js';
+import { withoutChunkItems } from './dump.js';
 import { ChunkedSettings, type ChunkedHandlerOptions } from './options.js';
 import { ChunkedReads } from './reads.js';
 import { Versions } from './versions.js';
@@ -155,6 +157,11 @@ export class ChunkedHandler implements Handler {
     return this.lanes.barrier(() => this.inner.flush(delay));
   }
 
+  /** The chunked counters alone, synchronously (what `stats` adds to the inner store's figures). */
+  ownStats(): StatsGroup {
+    return this.counters.stats();
+  }
+
   /** The inner store's statistics, with the chunked counters (`stats`) and settings (`stats settings`) added. */
   stats(group: string): MaybePromise<StatsGroup | undefined> {
     return andThen(this.inner.stats?.(group), (s) => {
@@ -166,6 +173,17 @@ export class ChunkedHandler implements Handler {
       if (group !== '') return s;
       return { ...s, ...this.counters.stats() };
     });
+  }
+
+  /**
+   * memcached's admin commands go to the inner store; a dump's lines for chunk
+   * items are left out, so it lists the client's keys (a chunked value's
+   * metadata item, with its size) and reading each back gives whole values.
+   */
+  admin(cmd: AdminCommand): MaybePromise<Buffer | undefined> {
+    const inner = this.inner;
+    if (inner.admin === undefined) return undefined;
+    return andThen(inner.admin(cmd), (r) => (r === undefined ? r : withoutChunkItems(r)));
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ITEM_HEADER_BYTES, type ItemView, type StatsGroup } from '@cleave/protocol';
+import { ITEM_HEADER_BYTES, type ItemView } from '@cleave/protocol';
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { ChunkedHandler, DEFAULT_CHUNK_ITEM_SIZE, CHUNK_KEY_SUFFIX_BYTES } from '../src/index.js';
@@ -175,7 +175,7 @@ describe('ChunkedHandler over real memcached under concurrency', () => {
         (_, i) => new ChunkedHandler(delayed ? new Delayed(b.inner, 77 + i, 3) : b.inner, { chunkSize }),
       );
       const h = handlers[0]!;
-      const sum = (name: string) => handlers.reduce((n, x) => n + Number((x.stats('') as StatsGroup)[name]), 0);
+      const sum = (name: string) => handlers.reduce((n, x) => n + Number(x.ownStats()[name]), 0);
       try {
         const k = key('hot');
         const started = new Map<number, number>([[0, 0]]);
@@ -213,7 +213,7 @@ describe('ChunkedHandler over real memcached under concurrency', () => {
         expect(problems).toEqual([]);
         expect(reads).toBeGreaterThan(10);
         expect(sum('chunked_lost')).toBe(0);
-        expect(b.inner.stats('')!.backend_errors).toBe(0);
+        expect(b.inner.ownStats().backend_errors).toBe(0);
         // With delays, readers did have to follow a newer version (where a reader of a versionless layout would miss).
         if (delayed) expect(sum('chunked_read_retries')).toBeGreaterThan(0);
         // Nothing left in memcached but the key and the chunks of its value.
@@ -280,5 +280,74 @@ describe('ChunkedHandler when real memcached runs out of memory or evicts', () =
     } finally {
       await b.stop();
     }
+  });
+});
+
+describe('ChunkedHandler stats and admin commands over memcached', () => {
+  let b: Backend;
+  beforeAll(async () => {
+    b = await backend([], 64);
+    const big = randomBytes(3 * MiB, rng(7));
+    expect(isItem(await b.h.store({ mode: 'set', key: key('big'), value: big, flags: 0, exptime: 0 }))).toBe(true);
+    for (const k of ['s1', 's2'])
+      expect(isItem(await b.h.store({ mode: 'set', key: key(k), value: key('v'), flags: 0, exptime: 0 }))).toBe(true);
+  });
+  afterAll(async () => {
+    await b?.stop();
+  });
+
+  async function rawAdmin(line: string): Promise<string> {
+    const c = await RawClient.connect({ port: b.mc.port });
+    try {
+      return (await c.request(`${line}\r\n`, 'END\r\n')).toString('latin1');
+    } finally {
+      c.close();
+    }
+  }
+
+  it("stats: the inner store's figures (chunk items counted in curr_items) with the chunked counters", async () => {
+    const st = (await b.h.stats(''))!;
+    const own = await mcStats(b.mc);
+    const chunks = Math.ceil((3 * MiB) / b.h.chunkSizeFor(3));
+    expect(st.curr_items).toBe(3 + chunks);
+    expect(st.curr_items).toBe(Number(own.get('curr_items')));
+    expect(st.bytes).toBe(Number(own.get('bytes')));
+    expect(st.chunked_stores).toBe(1);
+    expect(st.backend_connections).toBe(2);
+    const settings = (await b.h.stats('settings'))!;
+    expect(settings.maxbytes).toBe(64 * MiB);
+    expect(settings.item_size_max).toBe(b.h.maxItemSize);
+    expect(Object.keys((await b.h.stats('items'))!)).toEqual([...(await mcStats(b.mc, 'items')).keys()]);
+  });
+
+  it("a metadump lists the client's keys, not the chunk items memcached holds", async () => {
+    const direct = await rawAdmin('lru_crawler metadump all');
+    expect(direct.split('\n').filter((l) => l.startsWith('key=big%7C')).length).toBe(Math.ceil((3 * MiB) / b.h.chunkSizeFor(3)));
+    const ours = (await b.h.admin({ name: 'lru_crawler', args: ['metadump', 'all'] }))!.toString('latin1');
+    const keys = ours
+      .split('\n')
+      .filter((l) => l.startsWith('key='))
+      .map((l) => l.slice(4, l.indexOf(' ')))
+      .sort();
+    expect(keys).toEqual(['big', 's1', 's2']);
+    // The lines kept are memcached's own.
+    expect(
+      direct
+        .split('\n')
+        .filter((l) => !l.includes('%7C'))
+        .join('\n'),
+    ).toBe(ours.split('\n').join('\n'));
+    // The chunks' slab class, dumped through the handler: no entries.
+    const cls = Object.keys((await b.h.stats('items'))!)
+      .filter((f) => f.endsWith(':number'))
+      .map((f) => f.split(':')[1]!)
+      .pop()!;
+    expect((await rawAdmin(`stats cachedump ${cls} 0`)).startsWith('ITEM big|')).toBe(true);
+    expect((await b.h.admin({ name: 'stats', args: ['cachedump', cls, '0'] }))!.toString('latin1')).toBe('END\r\n');
+  });
+
+  it("other admin commands are memcached's replies", async () => {
+    expect((await b.h.admin({ name: 'lru_crawler', args: ['sleep', '100'] }))!.toString('latin1')).toBe('OK\r\n');
+    expect((await b.h.admin({ name: 'slabs', args: ['reassign', '1', '2'] }))!.toString('latin1')).toMatch(/^NOSPARE|^NOTFULL|^BUSY/);
   });
 });

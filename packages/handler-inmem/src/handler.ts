@@ -250,21 +250,10 @@ export class InMemoryHandler implements Handler {
     const h = this.table.hashOf(key);
     const id = this.find(key, h, now);
     const touch = cmd.touch;
-    const k = this.counters;
     if (id === 0) {
       if (cmd.vivify !== undefined) {
         const created = this.vivify(cmd, h, now);
         if (created !== undefined) return created;
-      }
-      // meta `me` (debug) counts nothing.
-      if (cmd.debug === true) return undefined;
-      // gat/gats/binary GAT count a miss as a touch; meta mg counts any miss as a get.
-      if (touch !== undefined && cmd.tokens !== true) {
-        k.cmdTouch++;
-        k.touchMisses++;
-      } else {
-        k.cmdGet++;
-        k.getMisses++;
       }
       return undefined;
     }
@@ -272,13 +261,8 @@ export class InMemoryHandler implements Handler {
     const t = this.table;
     let previousExptime: number | undefined;
     if (touch !== undefined) {
-      k.cmdTouch++;
-      k.touchHits++;
       previousExptime = t.f64[id * 8 + EXPTIME]!;
       t.f64[id * 8 + EXPTIME] = absoluteExptime(touch, now);
-    } else if (cmd.debug !== true) {
-      k.cmdGet++;
-      k.getHits++;
     }
     const st = t.i32[id * STRIDE + STATE]!;
     const won = winsToken(cmd, st, t.f64[id * 8 + EXPTIME]!, now);
@@ -300,8 +284,6 @@ export class InMemoryHandler implements Handler {
     const exptime = absoluteExptime(cmd.vivify!, now);
     const item = this.put(key, h, key.subarray(0, 0), undefined, 0, exptime, vivifiedBits(cmd), undefined, now);
     if (item === undefined) return undefined;
-    this.counters.cmdGet++;
-    this.counters.getHits++;
     return new Item(item.key, item.value, 0, item.cas, exptime, now, false, false, true, false, item.keyBinary, undefined, true);
   }
 
@@ -325,7 +307,6 @@ export class InMemoryHandler implements Handler {
       this.dropAfterFailedStore(cmd, now);
       return 'OUT_OF_MEMORY';
     }
-    k.cmdSet++;
     const h = this.table.hashOf(key);
     const old = this.find(key, h, now);
     const mode = cmd.mode;
@@ -333,10 +314,7 @@ export class InMemoryHandler implements Handler {
     const kb = keyBits(cmd);
 
     if (old === 0) {
-      if (compareCas !== undefined && (mode === 'set' || mode === 'replace')) {
-        k.casMisses++;
-        return 'NOT_FOUND';
-      }
+      if (compareCas !== undefined && (mode === 'set' || mode === 'replace')) return 'NOT_FOUND';
       if (mode !== 'set' && mode !== 'add') return 'NOT_STORED';
       return this.stored(key, h, value, undefined, cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, now);
     }
@@ -368,17 +346,15 @@ export class InMemoryHandler implements Handler {
         if (compareCas !== undefined) {
           const cas = t.u64[old * 8 + CAS]!;
           if (compareCas !== 0n && compareCas === cas) {
-            k.casHits++;
+            // Stored below.
           } else if (storesStale(cmd.invalidate, compareCas, cas)) {
             // Meta I: an older CAS still stores, but the item is stale and
             // keeps its TTL and token state.
-            k.casHits++;
             const bits = staleStoreBits(t.i32[old * STRIDE + STATE]!, cmd);
             const oldExptime = t.f64[old * 8 + EXPTIME]!;
             this.memory.unlink(old);
             return this.stored(key, h, value, undefined, cmd.flags, oldExptime, bits, cmd.newCas, now);
           } else {
-            k.casBadval++;
             return 'EXISTS';
           }
         }
@@ -420,16 +396,9 @@ export class InMemoryHandler implements Handler {
   delete(cmd: DeleteCommand): DeleteOutcome {
     const now = this.now();
     const id = this.find(cmd.key, this.table.hashOf(cmd.key), now);
-    const k = this.counters;
-    if (id === 0) {
-      k.deleteMisses++;
-      return 'NOT_FOUND';
-    }
+    if (id === 0) return 'NOT_FOUND';
     const t = this.table;
-    if (cmd.compareCas !== undefined && cmd.compareCas !== t.u64[id * 8 + CAS]) {
-      k.deleteMisses++;
-      return 'EXISTS';
-    }
+    if (cmd.compareCas !== undefined && cmd.compareCas !== t.u64[id * 8 + CAS]) return 'EXISTS';
     if (cmd.invalidate === true) {
       // Meta md I: keep the item, stale, with a new CAS and optionally a new TTL.
       if (cmd.exptime !== undefined) t.f64[id * 8 + EXPTIME] = absoluteExptime(cmd.exptime, now);
@@ -437,7 +406,6 @@ export class InMemoryHandler implements Handler {
       t.u64[id * 8 + CAS] = this.nextCas();
       return 'DELETED';
     }
-    k.deleteHits++;
     this.memory.unlink(id);
     return 'DELETED';
   }
@@ -445,13 +413,7 @@ export class InMemoryHandler implements Handler {
   touch(cmd: TouchCommand): TouchOutcome {
     const now = this.now();
     const id = this.find(cmd.key, this.table.hashOf(cmd.key), now);
-    const k = this.counters;
-    k.cmdTouch++;
-    if (id === 0) {
-      k.touchMisses++;
-      return 'NOT_FOUND';
-    }
-    k.touchHits++;
+    if (id === 0) return 'NOT_FOUND';
     // memcached's touch fetches with an LRU bump, so the item counts as fetched.
     const t = this.table;
     t.f64[id * 8 + EXPTIME] = absoluteExptime(cmd.exptime, now);
@@ -466,13 +428,7 @@ export class InMemoryHandler implements Handler {
     const h = this.table.hashOf(key);
     const id = this.find(key, h, now);
     const incr = cmd.incr;
-    const k = this.counters;
-    if (id === 0) {
-      if (cmd.initial !== undefined) return this.createCounter(cmd, h, now);
-      if (incr) k.incrMisses++;
-      else k.decrMisses++;
-      return 'NOT_FOUND';
-    }
+    if (id === 0) return cmd.initial !== undefined ? this.createCounter(cmd, h, now) : 'NOT_FOUND';
     const t = this.table;
     const width = t.u32[id * STRIDE + VLEN]!;
     const flags = t.u32[id * STRIDE + FLAGS]!;
@@ -486,8 +442,6 @@ export class InMemoryHandler implements Handler {
     const current = parseCounter(copies.value);
     if (current === undefined) return 'NON_NUMERIC';
     const result = applyDelta(current, cmd.delta, incr);
-    if (incr) k.incrHits++;
-    else k.decrHits++;
     // Meta ma T: the exptime changes along with the value.
     const previousExptime = cmd.touch !== undefined ? t.f64[id * 8 + EXPTIME]! : undefined;
     const exptime = cmd.touch !== undefined ? absoluteExptime(cmd.touch, now) : t.f64[id * 8 + EXPTIME]!;
@@ -540,7 +494,6 @@ export class InMemoryHandler implements Handler {
 
   flush(delay: number): void {
     const now = this.now();
-    this.counters.cmdFlush++;
     // A flush "now" consumes a CAS unique, as memcached's does.
     if (this.flushes.flush(delay, now)) this.nextCas();
   }

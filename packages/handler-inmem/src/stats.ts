@@ -3,7 +3,10 @@
  * after memcached's stats and counted as memcached 1.6.18 counts them), and
  * the groups `stats` answers: general (`stats`), settings, items, slabs and
  * sizes. The groups are built only when asked for; commands just bump
- * counters.
+ * counters. Only what a store knows is counted here (expired and flushed
+ * items found, evictions, refusals for size or memory, items linked); the
+ * command counters (cmd_get, get_hits, ...) are the server's, which counts
+ * them for every handler from the requests and their outcomes.
  */
 import type { StatsGroup } from '@cleave/protocol';
 import type { Lru } from './lru.js';
@@ -11,25 +14,8 @@ import type { Slabs } from './slabs.js';
 
 export class Counters {
   totalItems = 0;
-  cmdGet = 0;
-  cmdSet = 0;
-  cmdFlush = 0;
-  cmdTouch = 0;
-  getHits = 0;
-  getMisses = 0;
   getExpired = 0;
   getFlushed = 0;
-  deleteHits = 0;
-  deleteMisses = 0;
-  incrHits = 0;
-  incrMisses = 0;
-  decrHits = 0;
-  decrMisses = 0;
-  casHits = 0;
-  casMisses = 0;
-  casBadval = 0;
-  touchHits = 0;
-  touchMisses = 0;
   storeTooLarge = 0;
   storeNoMemory = 0;
   evictions = 0;
@@ -64,12 +50,7 @@ export class Counters {
   /** `stats reset`: zero the counters (not the contents). */
   reset(): void {
     this.totalItems = 0;
-    this.cmdGet = this.cmdSet = this.cmdFlush = this.cmdTouch = 0;
-    this.getHits = this.getMisses = this.getExpired = this.getFlushed = 0;
-    this.deleteHits = this.deleteMisses = 0;
-    this.incrHits = this.incrMisses = this.decrHits = this.decrMisses = 0;
-    this.casHits = this.casMisses = this.casBadval = 0;
-    this.touchHits = this.touchMisses = 0;
+    this.getExpired = this.getFlushed = 0;
     this.storeTooLarge = this.storeNoMemory = 0;
     this.evictions = this.evictedUnfetched = this.expiredUnfetched = this.reclaimed = 0;
     this.slabsMoved = this.crawlerItemsChecked = 0;
@@ -108,29 +89,12 @@ export interface StatsSource {
   readonly crawler: boolean;
 }
 
-/** `stats`: memcached's storage figures. */
+/** `stats`: memcached's storage figures (the server adds the command counters). */
 export function generalStats(s: StatsSource): StatsGroup {
   const c = s.counters;
   return {
-    cmd_get: c.cmdGet,
-    cmd_set: c.cmdSet,
-    cmd_flush: c.cmdFlush,
-    cmd_touch: c.cmdTouch,
-    get_hits: c.getHits,
-    get_misses: c.getMisses,
     get_expired: c.getExpired,
     get_flushed: c.getFlushed,
-    delete_misses: c.deleteMisses,
-    delete_hits: c.deleteHits,
-    incr_misses: c.incrMisses,
-    incr_hits: c.incrHits,
-    decr_misses: c.decrMisses,
-    decr_hits: c.decrHits,
-    cas_misses: c.casMisses,
-    cas_hits: c.casHits,
-    cas_badval: c.casBadval,
-    touch_hits: c.touchHits,
-    touch_misses: c.touchMisses,
     store_too_large: c.storeTooLarge,
     store_no_memory: c.storeNoMemory,
     limit_maxbytes: s.maxBytes,

@@ -167,22 +167,6 @@ describe('incr/decr', () => {
     expect(get(h, 'n')!.cas).toBe(77n);
   });
 
-  it('counts incr/decr hits and misses; non-numeric counts neither', () => {
-    const { h } = fresh();
-    set(h, 'n', '5');
-    set(h, 's', 'x');
-    incr(h, 'n', 1n);
-    incr(h, 'nope', 1n);
-    decr(h, 'n', 1n);
-    decr(h, 'nope', 1n);
-    incr(h, 's', 1n);
-    decr(h, 's', 1n);
-    expect(stat(h, 'incr_hits')).toBe(1);
-    expect(stat(h, 'incr_misses')).toBe(1);
-    expect(stat(h, 'decr_hits')).toBe(1);
-    expect(stat(h, 'decr_misses')).toBe(1);
-  });
-
   it('growing a counter counts a new item in total_items, rewriting in place does not', () => {
     const { h } = fresh();
     set(h, 'n', '9');

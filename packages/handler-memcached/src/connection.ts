@@ -18,7 +18,7 @@ import { SlabWriter, TextResponseParser, type TextReply } from '@cleave/protocol
 import { formatAddress, type Address, type Logger } from '@cleave/core';
 import { Errors } from './errors.js';
 import { Fifo } from './fifo.js';
-import { DESYNC, Failure, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
+import { DESYNC, Failure, MORE, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
 import { ReadSlabs } from './read-slabs.js';
 import type { KeySlots } from './picker.js';
 
@@ -114,6 +114,8 @@ export class Counters {
   writes = 0;
   bytesWritten = 0;
   bytesRead = 0;
+  /** Stores refused without a round trip: the item is over maxItemSize (memcached's store_too_large). */
+  tooLarge = 0;
 }
 
 const ST_CONNECTING = 0;
@@ -405,13 +407,19 @@ export class BackendConnection {
     const now = Math.floor(Date.now() / 1000);
     const fifo = this.fifo;
     for (let i = 0; i < replies.length; i++) {
-      const op = fifo.shift();
+      const op = fifo.peek();
       if (op === undefined) {
         broken = true;
         break;
       }
-      this.slots?.release(op.slot);
       const v = decode(op, replies[i]!, now);
+      if (v === MORE) {
+        // A listing (stats) still coming in: each line read gives it another timeoutMs.
+        op.deadline = Date.now() + this.cfg.timeoutMs;
+        continue;
+      }
+      fifo.shift();
+      this.slots?.release(op.slot);
       if (v === SKIP) continue;
       if (v === DESYNC) {
         this.counters.errors++;

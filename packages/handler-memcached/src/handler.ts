@@ -4,9 +4,11 @@
  * op per command (ops.ts). This file turns each typed command into its ops
  * and keeps flush_all a barrier across the connections.
  */
+import type { Socket } from 'node:net';
 import { KeyLanes, parseAddress, type Logger } from '@cleave/core';
 import { KeySlots, keySlot, pickConnection } from './picker.js';
 import type {
+  AdminCommand,
   ArithmeticCommand,
   ArithmeticOutcome,
   DeleteCommand,
@@ -21,7 +23,7 @@ import type {
   TouchCommand,
   TouchOutcome,
 } from '@cleave/protocol';
-import { ItemFacts, MetaKeyForm, itemTooLarge, metaKeyForm } from '@cleave/protocol';
+import { HandlerError, ItemFacts, MetaKeyForm, itemTooLarge, metaKeyForm } from '@cleave/protocol';
 import { BackendConnection, BackendHealth, Counters, type BackendAddress } from './connection.js';
 import { Errors } from './errors.js';
 import {
@@ -37,10 +39,12 @@ import {
   OP_GET,
   OP_MN,
   OP_PROBE,
+  OP_STATS,
   OP_STORE,
   OP_TOUCH,
   Op,
 } from './ops.js';
+import { sendAdmin, type AdminConfig } from './admin.js';
 
 export type { BackendAddress } from './connection.js';
 
@@ -131,6 +135,55 @@ function keyBits(cmd: KeyCommand): number {
   return form === MetaKeyForm.BASE64 ? BIT_B64 : 0;
 }
 
+/** Groups the server answers itself (`conns`), or that need more than a round trip of `stats`. */
+const LOCAL_GROUPS = new Set(['conns', 'detail', 'cachedump']);
+/** One word, as memcached's group names are. */
+const GROUP_NAME = /^[a-z_]*$/;
+/** Groups every memcached answers: an empty listing when the backend cannot. */
+const KNOWN_GROUPS = new Set(['items', 'slabs', 'sizes']);
+
+/**
+ * Of memcached's general stats, what only the store knows (the server
+ * counts commands itself, as its clients see them). `curr_connections`,
+ * `total_connections` and `version` are the backend's own, so they get a
+ * `backend_` prefix; `store_too_large` adds the items refused without a
+ * round trip (over maxItemSize).
+ */
+const STORAGE_FIGURES = [
+  'limit_maxbytes',
+  'hash_bytes',
+  'slabs_moved',
+  'malloc_fails',
+  'bytes',
+  'curr_items',
+  'total_items',
+  'expired_unfetched',
+  'evicted_unfetched',
+  'evicted_active',
+  'evictions',
+  'reclaimed',
+  'crawler_reclaimed',
+  'crawler_items_checked',
+  'get_expired',
+  'get_flushed',
+  'store_too_large',
+  'store_no_memory',
+] as const;
+const RENAMED = [
+  ['version', 'backend_version'],
+  ['curr_connections', 'backend_curr_connections'],
+  ['total_connections', 'backend_total_connections'],
+] as const;
+
+function storageFigures(st: StatsGroup, tooLarge: number): StatsGroup {
+  const out: StatsGroup = {};
+  for (const k of STORAGE_FIGURES) if (st[k] !== undefined) out[k] = st[k];
+  const backendTooLarge = out.store_too_large;
+  out.store_too_large = (typeof backendTooLarge === 'number' ? backendTooLarge : 0) + tooLarge;
+  for (const [from, to] of RENAMED) if (st[from] !== undefined) out[to] = st[from];
+  return out;
+}
+
 /** mg options: the facts the reply needs beyond value, flags, TTL and CAS, and no bump. */
 function getBits(cmd: GetCommand): number {
   let bits = keyBits(cmd);
@@ -190,6 +243,9 @@ export class MemcachedHandler implements Handler {
   private closed = false;
   private readonly settings: StatsGroup;
   private readonly counterFlags: boolean;
+  private readonly adminConfig: AdminConfig;
+  /** Connections of admin commands in progress (closed with the handler). */
+  private readonly adminSockets = new Set<Socket>();
 
   constructor(options: MemcachedHandlerOptions) {
     if (options === null || typeof options !== 'object') throw new TypeError('MemcachedHandler: options with an address are required');
@@ -218,6 +274,7 @@ export class MemcachedHandler implements Handler {
       flushOn,
       keepAlive: options.keepAlive === true,
     } as const;
+    this.adminConfig = { address: this.address, connectTimeoutMs, timeoutMs: this.timeoutMs };
     this.conns = [];
     const health = new BackendHealth(this.address, options.logger);
     for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots, health));
@@ -333,6 +390,7 @@ export class MemcachedHandler implements Handler {
    * goes, so no stale value outlives the write.
    */
   private refuseTooLarge(cmd: StoreCommand, bits: number): Promise<StoreOutcome> {
+    this.counters.tooLarge++;
     if (cmd.unlinkOnFailure !== true) return Promise.resolve('TOO_LARGE');
     return this.one<DeleteOutcome>(OP_DELETE, cmd, bits).then(() => 'TOO_LARGE' as const);
   }
@@ -516,43 +574,94 @@ export class MemcachedHandler implements Handler {
     return p;
   }
 
-  /** The handler's own counters (never a backend round trip). */
-  stats(group: string): StatsGroup | undefined {
-    const c = this.counters;
-    switch (group) {
-      case '': {
-        let inFlight = 0;
-        let ready = 0;
-        for (const conn of this.conns) {
-          inFlight += conn.inFlight;
-          if (conn.ready) ready++;
-        }
-        return {
-          backend_connections: this.conns.length,
-          backend_connections_ready: ready,
-          backend_in_flight: inFlight,
-          backend_requests: c.requests,
-          backend_errors: c.errors,
-          backend_timeouts: c.timeouts,
-          backend_connect_timeouts: c.connectTimeouts,
-          backend_connects: c.connects,
-          backend_reconnects: c.reconnects,
-          backend_desyncs: c.desyncs,
-          backend_rejected: c.rejected,
-          backend_writes: c.writes,
-          backend_bytes_written: c.bytesWritten,
-          backend_bytes_read: c.bytesRead,
-        };
-      }
-      case 'settings':
-        return { ...this.settings };
-      case 'reset':
-        c.requests = c.errors = c.timeouts = c.connectTimeouts = 0;
-        c.desyncs = c.rejected = c.writes = c.bytesWritten = c.bytesRead = 0;
-        return {};
-      default:
-        return undefined;
+  /**
+   * `stats [group]`: one `stats` round trip to memcached, answered with
+   * what a client of this handler should see (see the README's Stats):
+   * '' the backend's storage figures and the handler's own counters,
+   * `settings` memcached's merged with the handler's, `items`, `slabs`,
+   * `sizes` and any other group memcached knows as memcached answers them.
+   * `reset` zeroes the handler's counters only. A backend that cannot answer
+   * does not fail the reply: '' and `settings` show the handler's own
+   * figures and `backend_stats_error`, the other groups are empty.
+   */
+  stats(group: string): StatsGroup | undefined | Promise<StatsGroup | undefined> {
+    if (group === 'reset') {
+      const c = this.counters;
+      c.requests = c.errors = c.timeouts = c.connectTimeouts = 0;
+      c.desyncs = c.rejected = c.writes = c.bytesWritten = c.bytesRead = c.tooLarge = 0;
+      return {};
     }
+    // The server's own groups, and anything that is no single group name, never reach memcached.
+    if (LOCAL_GROUPS.has(group) || !GROUP_NAME.test(group)) return undefined;
+    return this.backendStats(group).then(
+      (st) => {
+        if (group === '') return st === undefined ? this.ownStats() : { ...storageFigures(st, this.counters.tooLarge), ...this.ownStats() };
+        if (group === 'settings') return { ...st, ...this.settings };
+        return st;
+      },
+      (err: unknown) => {
+        const error = err instanceof HandlerError ? err.code : 'BACKEND_ERROR';
+        if (group === '') return { ...this.ownStats(), backend_stats_error: error };
+        if (group === 'settings') return { ...this.settings, backend_stats_error: error };
+        return KNOWN_GROUPS.has(group) ? {} : undefined;
+      },
+    );
+  }
+
+  /** memcached's own answer to `stats [group]`, `undefined` when it answers ERROR (a group it does not know). */
+  private backendStats(group: string): Promise<StatsGroup | undefined> {
+    if (this.closed) return Promise.reject(Errors.shutdown);
+    const conns = this.conns;
+    const conn = conns.find((c) => c.ready) ?? conns.find((c) => c.connecting) ?? conns[0]!;
+    try {
+      conn.check(1);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const op = new Op(OP_STATS, group);
+    const p = promiseFor<StatsGroup | undefined>(op);
+    conn.enqueue(op);
+    return p;
+  }
+
+  /**
+   * The handler's own counters, synchronously (no backend round trip): what
+   * `stats` adds to memcached's figures, for callers that poll (a stats
+   * port, a metrics scrape).
+   */
+  ownStats(): StatsGroup {
+    const c = this.counters;
+    let inFlight = 0;
+    let ready = 0;
+    for (const conn of this.conns) {
+      inFlight += conn.inFlight;
+      if (conn.ready) ready++;
+    }
+    return {
+      backend_connections: this.conns.length,
+      backend_connections_ready: ready,
+      backend_in_flight: inFlight,
+      backend_requests: c.requests,
+      backend_errors: c.errors,
+      backend_timeouts: c.timeouts,
+      backend_connect_timeouts: c.connectTimeouts,
+      backend_connects: c.connects,
+      backend_reconnects: c.reconnects,
+      backend_desyncs: c.desyncs,
+      backend_rejected: c.rejected,
+      backend_writes: c.writes,
+      backend_bytes_written: c.bytesWritten,
+      backend_bytes_read: c.bytesRead,
+    };
+  }
+
+  /**
+   * memcached's administrative commands, sent as the client wrote them on a
+   * connection of their own (admin.ts); the reply is memcached's, byte for byte.
+   */
+  admin(cmd: AdminCommand): Promise<Buffer> {
+    if (this.closed) return Promise.reject(Errors.shutdown);
+    return sendAdmin(this.adminConfig, cmd, this.counters, this.adminSockets);
   }
 
   /** Close every backend connection; requests in flight fail with `backend unavailable`. */
@@ -561,6 +670,10 @@ export class MemcachedHandler implements Handler {
     this.closed = true;
     // Calls waiting for a flush barrier fail once it settles: its ops fail with the connections.
     for (const c of this.conns) c.close();
+    for (const s of this.adminSockets) {
+      this.adminSockets.delete(s);
+      s.destroy();
+    }
   }
 }
 

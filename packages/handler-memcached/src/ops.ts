@@ -14,6 +14,7 @@ import type {
   ItemView,
   MetaReply,
   SlabWriter,
+  StatsGroup,
   StoreCommand,
   TextReply,
   TouchCommand,
@@ -48,6 +49,8 @@ export const OP_TOUCH = 5;
 export const OP_FLUSH = 6;
 /** `mn`: closes a batch, opens a connection (first round trip), or marks a flush barrier. */
 export const OP_MN = 7;
+/** `stats [group]`: STAT lines gathered until END (the op's cmd is the group). */
+export const OP_STATS = 8;
 
 // Option bits of an op.
 /** The key travels base64 (`b`). */
@@ -95,6 +98,8 @@ export class Op {
   done = false;
   /** The key's slot in the handler's KeySlots (picker.ts), released when the op leaves its connection's queue; -1 none. */
   slot = -1;
+  /** OP_STATS: the STAT lines read so far. */
+  stats: StatsGroup | undefined = undefined;
   constructor(
     readonly kind: number,
     readonly cmd: unknown,
@@ -153,6 +158,7 @@ const TOUCH_ORDER = new MetaFlagOrder('bTO');
 const PROBE_ORDER = new MetaFlagOrder('bfuO');
 
 const FLUSH_ALL = 'flush_all';
+const STATS = 'stats';
 
 /** Write `op` (its id already assigned) into `w`. */
 export function encodeOp(w: SlabWriter, op: Op): void {
@@ -189,6 +195,16 @@ export function encodeOp(w: SlabWriter, op: Op): void {
       w.crlf();
       return;
     }
+    case OP_STATS: {
+      const group = op.cmd as string;
+      w.ascii(STATS);
+      if (group !== '') {
+        w.byte(0x20);
+        w.ascii(group);
+      }
+      w.crlf();
+      return;
+    }
     default:
       writeMetaNoop(w);
   }
@@ -218,6 +234,18 @@ const EMPTY = Buffer.alloc(0);
 export const DESYNC = Symbol('desync');
 /** The reply was consumed but settles nothing (yet). */
 export const SKIP = Symbol('skip');
+/** The reply is part of the op's answer, more of which is still to come: the op stays at the head of its queue. */
+export const MORE = Symbol('more');
+
+/** A STAT value as a number when it is a decimal integer (so figures can be summed), else the text memcached sent. */
+export function statValue(text: string): string | number {
+  if (text.length === 0 || text.length > 15) return text;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return text;
+  }
+  return Number(text);
+}
 /** Outcome is a failure (the value is the error). */
 export class Failure {
   constructor(readonly error: unknown) {}
@@ -236,6 +264,12 @@ export function decode(op: Op, r: TextReply, now: number): unknown {
   const kind = op.kind;
   if (kind === OP_MN) return r.kind === 'meta' && r.code === 'MN' ? undefined : DESYNC;
   if (kind === OP_FLUSH) return r.kind === 'status' && r.status === 'OK' ? undefined : DESYNC;
+  if (kind === OP_STATS) {
+    if (r.kind === 'end') return op.stats ?? {};
+    if (r.kind !== 'stat') return DESYNC;
+    (op.stats ??= {})[r.name] = statValue(r.value);
+    return MORE;
+  }
   if (r.kind !== 'meta' || !opaqueIs(r.opaque, op.id)) return DESYNC;
   switch (kind) {
     case OP_GET:
@@ -379,6 +413,8 @@ function decodeGet(op: Op, r: MetaReply, now: number): unknown {
 
 /** `ERROR` never answers a command we send: the stream is off. CLIENT_ERROR after ms means the data block was read as commands. */
 function decodeError(op: Op, kind: 'ERROR' | 'CLIENT_ERROR' | 'SERVER_ERROR', message: string, now: number): unknown {
+  // memcached answers a stats group it does not know with ERROR (before any STAT line).
+  if (op.kind === OP_STATS) return kind === 'ERROR' ? (op.stats === undefined ? undefined : DESYNC) : new Failure(backendError(message));
   if (kind === 'ERROR') return DESYNC;
   if (op.kind === OP_ARITH) op.done = true;
   if (kind === 'CLIENT_ERROR') {

@@ -48,8 +48,8 @@ describe('one write per backend connection per turn', () => {
         // Both connections ready first (their opening round trip is a write of its own): a request goes only to a
         // ready connection while one is, so on a busy machine the warm-up gets alone can leave the second one connecting.
         await Promise.all(Array.from({ length: 8 }, (_, i) => h.get({ key: k(`warm${i}`) })));
-        await vi.waitFor(() => expect(h.stats('')!.backend_connections_ready).toBe(2), { timeout: 10_000 });
-        const before = h.stats('')!.backend_writes as number;
+        await vi.waitFor(() => expect(h.ownStats().backend_connections_ready).toBe(2), { timeout: 10_000 });
+        const before = h.ownStats().backend_writes as number;
         const results: Promise<unknown>[] = [];
         const writes = await countWrites(mc.port, async () => {
           for (let i = 0; i < 200; i++) {
@@ -61,7 +61,7 @@ describe('one write per backend connection per turn', () => {
           await Promise.all(results);
         });
         expect([...writes.values()]).toEqual([1, 1]);
-        expect((h.stats('')!.backend_writes as number) - before).toBe(2);
+        expect((h.ownStats().backend_writes as number) - before).toBe(2);
         const got = await Promise.all(results);
         for (let i = 0; i < 200; i++) {
           const stored = got[3 * i];
@@ -82,12 +82,12 @@ describe('one write per backend connection per turn', () => {
     const h = new MemcachedHandler({ address: { host: '127.0.0.1', port: mc.port }, connections: 1 });
     try {
       await h.get({ key: k('warm') });
-      const before = h.stats('')!.backend_writes as number;
+      const before = h.ownStats().backend_writes as number;
       const a = h.get({ key: k('x') });
       await new Promise((r) => setImmediate(r));
       const b = h.get({ key: k('y') });
       await Promise.all([a, b]);
-      expect((h.stats('')!.backend_writes as number) - before).toBe(2);
+      expect((h.ownStats().backend_writes as number) - before).toBe(2);
     } finally {
       h.close();
     }
@@ -237,7 +237,7 @@ describe('random interleavings of many callers on overlapping keys', () => {
       }),
       { numRuns: 80 },
     );
-    expect(h.stats('')!.backend_errors).toBe(0);
+    expect(h.ownStats().backend_errors).toBe(0);
   });
 });
 
@@ -306,7 +306,7 @@ describe('many concurrent client connections through the server', () => {
       const final = await raw({ port: mc.port }, `get ctr${j}\r\n`, 'END\r\n');
       expect(final).toBe(`VALUE ctr${j} 0 ${String(vals.length).length}\r\n${vals.length}\r\nEND\r\n`);
     }
-    const s = handler.stats('')!;
+    const s = handler.ownStats();
     expect(s.backend_errors).toBe(0);
     expect(s.backend_desyncs).toBe(0);
     // Coalescing happened: far fewer backend writes than requests.

@@ -119,7 +119,7 @@ describe('a stalled backend (SIGSTOP)', () => {
     const during = await probeDuring(h, 20, 1500);
     expect(during.successes).toBe(0);
     expect([...during.errors].every((m) => m === 'backend timeout' || m === 'backend unavailable')).toBe(true);
-    expect(h.stats('')!.backend_timeouts as number).toBeGreaterThan(0);
+    expect(h.ownStats().backend_timeouts as number).toBeGreaterThan(0);
     await b.signal('SIGCONT');
     expect(await eventually(() => allRight(h, 20), 5000)).toBe(true);
     // Writes work again, and nothing answers the wrong request.
@@ -141,7 +141,7 @@ describe('a stalled backend (SIGSTOP)', () => {
       expect(r.ms).toBeGreaterThanOrEqual(TIMEOUT - 20);
       expect(r.ms).toBeLessThanOrEqual(TIMEOUT + MARGIN);
     }
-    expect(h.stats('')!.backend_in_flight).toBe(0);
+    expect(h.ownStats().backend_in_flight).toBe(0);
     await b.signal('SIGCONT');
     expect(await eventually(() => allRight(h, 5), 5000)).toBe(true);
   });
@@ -194,7 +194,7 @@ describe('flush_all while one connection cannot connect', () => {
     const port = (relay.address() as net.AddressInfo).port;
     const h = handler({ host: '127.0.0.1', port }, { connections: 3 });
     opened.push({ close: () => new Promise((r) => relay.close(r)) }); // after the handler's own close
-    expect(await eventually(() => h.stats('')!.backend_connections_ready === 2, 5000)).toBe(true);
+    expect(await eventually(() => h.ownStats().backend_connections_ready === 2, 5000)).toBe(true);
     await seed(h, 6);
     await h.flush(0);
     expect(await serving(h, 6)).toBe(true);
@@ -221,7 +221,7 @@ describe('a backend that dies (SIGKILL) and restarts on the same address', () =>
     expect(await serving(h, 10)).toBe(true);
     await seed(h, 10);
     expect(await allRight(h, 10)).toBe(true);
-    expect(h.stats('')!.backend_reconnects as number).toBeGreaterThan(0);
+    expect(h.ownStats().backend_reconnects as number).toBeGreaterThan(0);
   });
 
   it('over a unix socket: the same', async () => {
@@ -271,7 +271,7 @@ describe('a backend that accepts and never answers', () => {
     const fast = await timed(h.get({ key: k('a') }));
     expect(fast.ok).toBe(false);
     expect(fast.ms).toBeLessThan(50);
-    expect(h.stats('')!.backend_connect_timeouts as number).toBeGreaterThanOrEqual(1);
+    expect(h.ownStats().backend_connect_timeouts as number).toBeGreaterThanOrEqual(1);
     await sleep(800);
     // It keeps trying, with backoff.
     expect(silent.accepted).toBeGreaterThan(1);
@@ -298,7 +298,7 @@ describe('replies that do not match their request', () => {
     ]);
     expect(a.error?.message).toBe('backend protocol error');
     expect(b.error?.message).toBe('backend protocol error');
-    expect(h.stats('')!.backend_desyncs).toBe(1);
+    expect(h.ownStats().backend_desyncs).toBe(1);
     expect(
       await eventually(async () => value(await h.store({ mode: 'set', key: k('x'), value: k('2'), flags: 0, exptime: 0 })) === '2'),
     ).toBe(true);
@@ -361,7 +361,7 @@ describe('bounds', () => {
       const refused = results.filter((r) => !r.ok);
       expect(refused.length).toBe(40);
       expect(refused.every((r) => r.error!.message === 'backend busy' && r.ms < 100)).toBe(true);
-      expect(h.stats('')!.backend_rejected).toBe(40);
+      expect(h.ownStats().backend_rejected).toBe(40);
     } finally {
       await mc.stop();
     }

@@ -333,7 +333,11 @@ export interface AdminCommand {
 
 export interface StatsRequest extends RequestBase {
   readonly cmd: 'stats';
-  /** '' for general stats, else the group: settings, items, slabs, sizes, conns, reset, ... */
+  /**
+   * '' for general stats, else the group: settings, items, slabs, sizes,
+   * conns, reset, ...; text `stats detail <word>` is `detail <word>`, as the
+   * binary key (`detail on`) says it.
+   */
   readonly group: string;
 }
 

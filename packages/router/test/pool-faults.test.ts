@@ -16,7 +16,6 @@
  * States are polled with deadlines; each fault holds until what it checks
  * has been seen.
  */
-import type { StatsGroup } from '@cleave/protocol';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,7 +104,7 @@ async function rig(autoEjectHosts: boolean, connections = CONNECTIONS): Promise<
   // Every backend connection open before anything is asked (a first connection attempt may time out on a busy machine).
   await until(
     'every backend connection ready',
-    () => p.members.every((m) => (m.handler.stats?.('') as StatsGroup | undefined)?.backend_connections_ready === connections),
+    () => p.members.every((m) => (m.handler as MemcachedHandler).ownStats().backend_connections_ready === connections),
     10_000,
   );
   const keysOf: string[][] = [[], [], [], []];

@@ -34,9 +34,18 @@ class SinkSocket extends EventEmitter {
 
 function connection(): SinkSocket {
   const socket = new SinkSocket();
-  new Connection(socket as unknown as Socket, handler, ctx, DEFAULT_SERVER_LIMITS, newCounters(), (e: unknown) => {
-    throw e;
-  });
+  new Connection(
+    0,
+    'tcp:127.0.0.1:11211',
+    socket as unknown as Socket,
+    handler,
+    ctx,
+    DEFAULT_SERVER_LIMITS,
+    newCounters(),
+    (e: unknown) => {
+      throw e;
+    },
+  );
   return socket;
 }
 

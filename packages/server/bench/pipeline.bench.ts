@@ -18,7 +18,7 @@ function serve(parser: RequestParser, chunk: Buffer, expected: number): void {
   parser.feed(chunk, reqs);
   if (reqs.length !== expected) throw new Error(`parsed ${reqs.length}, expected ${expected}`);
   for (const req of reqs)
-    encodeOutcome(req.protocol === 'binary' ? binaryEncoder : textEncoder, writer, req, runRequest(handler, req), ctx);
+    encodeOutcome(req.protocol === 'binary' ? binaryEncoder : textEncoder, writer, req, runRequest(handler, req), ctx, 0);
   reqs.length = 0;
   writer.take();
 }

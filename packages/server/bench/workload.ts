@@ -2,7 +2,9 @@
 // and 64 KB reads of pipelined requests (90% get / 10% set, or 100-key multi-gets).
 import { InMemoryHandler } from '@cleave/handler-inmem';
 import { encodeBinaryRequest } from '@cleave/protocol';
+import { PrefixStats } from '../src/detail.js';
 import type { ServerContext } from '../src/execute.js';
+import { ServerMetrics } from '../src/metrics.js';
 
 const KEYS = 10_000;
 const keyOf = (i: number) => `key:${String(i % KEYS).padStart(8, '0')}`;
@@ -11,7 +13,14 @@ const value = Buffer.alloc(100, 'v');
 export const handler = new InMemoryHandler({ maxBytes: 64 << 20 });
 for (let i = 0; i < KEYS; i++) handler.store({ mode: 'set', key: Buffer.from(keyOf(i)), value, flags: 0, exptime: 0 });
 
-export const ctx: ServerContext = { version: '1.6.18', stats: () => [] };
+export const ctx: ServerContext = {
+  version: '1.6.18',
+  stats: () => [],
+  verbosity: () => {},
+  metrics: new ServerMetrics(false),
+  detail: new PrefixStats(),
+  clock: { now: 0 },
+};
 
 /** One 64 KB read of whole requests: text or binary gets and sets, or text 100-key multi-gets. */
 export function read(kind: 'text' | 'binary' | 'mget'): { chunk: Buffer; count: number } {

@@ -18,9 +18,11 @@ import {
 import { isPromise } from '@cleave/core';
 import { AuthSession } from './auth.js';
 import { readIntoOwnBuffers } from './read-buffer.js';
+import { countItems, countReply } from './counting.js';
 import { encodeFailure, encodeMultiGetHits, encodeOutcome, outcomeBytes, runMultiGet, runRequest, type ServerContext } from './execute.js';
+import { kindOf } from './metrics.js';
 import type { ServerLimits } from './options.js';
-import type { ServerCounters } from './stats.js';
+import type { ConnInfo, ServerCounters } from './stats.js';
 
 /** First byte of every binary request (memcached picks the protocol from it). */
 const BINARY_REQUEST_MAGIC = 0x80;
@@ -81,6 +83,10 @@ interface Slot {
   part: Part;
   /** Value bytes the finished outcome holds (counted in `queuedBytes`). */
   bytes: number;
+  /** A multi-get slice's first key. */
+  start: number;
+  /** When the request was read (performance.now()), with metrics on. */
+  readAt: number;
 }
 
 function encoderFor(req: Request): ResponseEncoder {
@@ -147,8 +153,17 @@ export class Connection {
   /** Resolves when the connection has closed. */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
+  /** The server's coarse clock (seconds) at the last read, for `stats conns`. */
+  private lastRead: number;
+  /** performance.now() at the last read, when latency is measured. */
+  private readAt = 0;
+  private readonly timed: boolean;
 
   constructor(
+    /** The connection's id in `stats conns`. */
+    readonly id: number,
+    /** Its listener's address, as `stats conns` shows it. */
+    private readonly listenAddr: string,
     private readonly socket: Socket,
     private readonly handler: Handler,
     private readonly ctx: ServerContext,
@@ -159,6 +174,8 @@ export class Connection {
     this.done = new Promise((resolve) => {
       this.resolveDone = resolve;
     });
+    this.lastRead = ctx.clock.now;
+    this.timed = ctx.metrics.timed;
     if (ctx.auth !== undefined) {
       const session = new AuthSession(ctx.auth, counters);
       this.session = session;
@@ -194,6 +211,8 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     this.counters.bytesRead += chunk.length;
+    this.lastRead = this.ctx.clock.now;
+    if (this.timed) this.readAt = performance.now();
     if (this.closing || this.draining || this.fatal !== undefined) return;
     let parser = this.parser;
     if (parser === undefined) {
@@ -299,18 +318,29 @@ export class Connection {
       const w = (this.writer ??= spareWriters.pop() ?? new ResponseWriter());
       // Bytes of replies the writer may gain before the budget is reached.
       let room = this.budget - this.socket.writableLength;
+      let stalled = false;
       try {
         while (this.inputPos < input.length && !this.closing) {
-          if (this.sliceWaiting || q.length >= maxPending) break;
+          if (this.sliceWaiting) break;
+          if (q.length >= maxPending) {
+            stalled = true;
+            break;
+          }
           if (w.length + this.queuedBytes > room) {
             // Hand what is encoded to the socket; stop while the socket itself is over budget.
             this.write();
             room = this.budget - this.socket.writableLength;
-            if (this.queuedBytes > room) break;
+            if (this.queuedBytes > room) {
+              stalled = true;
+              break;
+            }
           }
           const req = input[this.inputPos]!;
           if (req.cmd === 'mget' && req.keys.length > MULTI_GET_SLICE) {
-            if (!this.runSlices(req)) break;
+            if (!this.runSlices(req)) {
+              stalled = !this.sliceWaiting;
+              break;
+            }
           } else {
             this.dispatch(req);
           }
@@ -322,6 +352,7 @@ export class Connection {
         this.closing = true;
         this.ending(EndCause.Error);
       }
+      if (stalled && !this.paused) this.counters.outputStalls++;
     }
     if (this.inputPos >= input.length || this.closing) {
       // Every parsed request ran (or none more will): release them.
@@ -342,7 +373,10 @@ export class Connection {
         if (spareWriters.length < SPARE_WRITERS) spareWriters.push(w);
       }
     }
-    if (q.length >= maxPending) this.pause();
+    if (q.length >= maxPending && !this.paused) {
+      this.counters.outputStalls++;
+      this.pause();
+    }
     this.maybeEnd();
     this.maybeResume();
   }
@@ -365,10 +399,10 @@ export class Connection {
       failed = true;
     }
     if (!failed && isPromise(outcome)) {
-      this.await(req, outcome, Part.Whole);
+      this.await(req, outcome, Part.Whole, 0);
       return;
     }
-    this.finished(req, failed ? SlotState.Failed : SlotState.Done, outcome, Part.Whole);
+    this.finished(req, failed ? SlotState.Failed : SlotState.Done, outcome, Part.Whole, 0);
   }
 
   /**
@@ -391,14 +425,14 @@ export class Connection {
         failed = true;
       }
       if (!failed && isPromise(outcome)) {
-        this.await(req, outcome, part);
+        this.await(req, outcome, part, i);
         if (part === Part.LastSlice) break;
         // One slice in flight at a time: the next one runs once this one has answered.
         this.sliceWaiting = true;
         this.sliceNext = end;
         return false;
       }
-      this.finished(req, failed ? SlotState.Failed : SlotState.Done, outcome, part);
+      this.finished(req, failed ? SlotState.Failed : SlotState.Done, outcome, part, i);
       // A failed slice ends the reply (SERVER_ERROR, no END): the remaining keys do not run.
       if (failed || part === Part.LastSlice) break;
       i = end;
@@ -415,19 +449,19 @@ export class Connection {
   }
 
   /** A synchronous outcome: encode it now when nothing waits ahead of it, else queue it. */
-  private finished(req: Request, state: SlotState, outcome: unknown, part: Part): void {
+  private finished(req: Request, state: SlotState, outcome: unknown, part: Part, start: number): void {
     if (this.queue.length === 0) {
-      this.encode(req, state, outcome, part);
+      this.encode(req, state, outcome, part, start, this.readAt);
       return;
     }
     const bytes = state === SlotState.Done ? outcomeBytes(req, outcome) : 0;
     this.queuedBytes += bytes;
-    this.queue.push({ req, state, outcome, part, bytes });
+    this.queue.push({ req, state, outcome, part, bytes, start, readAt: this.readAt });
   }
 
   /** An asynchronous outcome: hold its place in line until it settles. */
-  private await(req: Request, outcome: Promise<unknown>, part: Part): void {
-    const slot: Slot = { req, state: SlotState.Pending, outcome: undefined, part, bytes: 0 };
+  private await(req: Request, outcome: Promise<unknown>, part: Part, start: number): void {
+    const slot: Slot = { req, state: SlotState.Pending, outcome: undefined, part, bytes: 0, start, readAt: this.readAt };
     this.queue.push(slot);
     outcome.then(
       (v) => {
@@ -452,20 +486,34 @@ export class Connection {
     );
   }
 
-  private encode(req: Request, state: SlotState, outcome: unknown, part: Part): void {
+  /**
+   * Encode one reply and count it: memcached's command counters from the
+   * outcome, the request and, with metrics on, its latency since `readAt`.
+   */
+  private encode(req: Request, state: SlotState, outcome: unknown, part: Part, start: number, readAt: number): void {
     const enc = encoderFor(req);
     const w = this.writer!;
+    const ctx = this.ctx;
     if (state === SlotState.Failed) {
       // A HandlerError is the handler saying no; anything else is a fault worth reporting.
       if (!(outcome instanceof HandlerError)) this.onError(outcome);
       encodeFailure(enc, w, req, outcome);
+      ctx.metrics.errors[kindOf(req)]!++;
     } else if (part === Part.Whole) {
-      encodeOutcome(enc, w, req, outcome, this.ctx);
+      countReply(this.counters, ctx.detail, req, outcome);
+      encodeOutcome(enc, w, req, outcome, ctx, this.id);
     } else {
       const mget = req as MultiGetRequest;
-      encodeMultiGetHits(enc, w, mget, outcome as (ItemView | undefined)[]);
+      const items = outcome as (ItemView | undefined)[];
+      countItems(this.counters, ctx.detail, mget, items, start);
+      encodeMultiGetHits(enc, w, mget, items);
       if (part === Part.LastSlice) enc.mgetEnd(w, mget);
+      // One request, counted with its last slice.
+      else return;
     }
+    const kind = kindOf(req);
+    ctx.metrics.requests[kind]!++;
+    if (this.timed) ctx.metrics.observe(kind, (performance.now() - readAt) / 1000);
   }
 
   /** Encode every finished reply at the head of the line, then write them together. */
@@ -479,7 +527,7 @@ export class Connection {
     let n = 0;
     while (n < q.length && q[n]!.state !== SlotState.Pending) {
       const s = q[n]!;
-      this.encode(s.req, s.state, s.outcome, s.part);
+      this.encode(s.req, s.state, s.outcome, s.part, s.start, s.readAt);
       this.queuedBytes -= s.bytes;
       n++;
     }
@@ -583,6 +631,19 @@ export class Connection {
     return this.done.finally(() => clearTimeout(t));
   }
 
+  /** This connection in `stats conns`; `asking` is the id of the connection that asks. */
+  info(asking: number): ConnInfo {
+    const s = this.socket;
+    let state: string;
+    if (this.id === asking) state = 'conn_parse_cmd';
+    else if (this.closing || this.draining) state = 'conn_closing';
+    else if (this.paused) state = 'conn_mwrite';
+    else if (this.parser === undefined) state = 'conn_new_cmd';
+    else state = 'conn_read';
+    const addr = s.remoteAddress === undefined ? this.listenAddr : socketAddress(s.remoteFamily, s.remoteAddress, s.remotePort);
+    return { id: this.id, addr, listenAddr: this.listenAddr, state, lastCmd: this.lastRead };
+  }
+
   /** Note why the connection is ending, unless an earlier cause was noted. */
   private ending(cause: EndCause): void {
     if (this.endCause === EndCause.Unknown) this.endCause = cause;
@@ -597,4 +658,10 @@ export class Connection {
     this.inputPos = 0;
     this.resolveDone();
   }
+}
+
+/** An address as memcached's `stats conns` prints it: `tcp:127.0.0.1:11211`, `tcp6:[::1]:11211`. */
+export function socketAddress(family: string | undefined, address: string, port: number | undefined): string {
+  const host = family === 'IPv6' ? `tcp6:[${address}]` : `tcp:${address}`;
+  return port === undefined || port === 0 ? host : `${host}:${port}`;
 }

@@ -13,9 +13,13 @@ import {
   type SaslRequest,
   type StatValue,
   type StatsGroup,
+  type StatsRequest,
 } from '@cleave/protocol';
 import { isPromise } from '@cleave/core';
 import type { Authenticator } from './auth.js';
+import type { PrefixStats } from './detail.js';
+import type { ServerMetrics } from './metrics.js';
+import { storageGroup } from './stats.js';
 
 /**
  * Runs the storage part of one request (its command) on the handler. Returns
@@ -40,9 +44,11 @@ export function runRequest(handler: Handler, req: Request): unknown {
       return handler.touch(req);
     case 'flush_all':
       return handler.flush(req.delay);
-    case 'stats':
+    case 'stats': {
       // The storage's part of the reply; the server adds its own figures when encoding.
-      return handler.stats?.(req.group);
+      const group = storageGroup(req);
+      return group === undefined ? undefined : handler.stats?.(group);
+    }
     case 'error':
       // memcached drops the old item when a set is refused as too large.
       return req.unlinkKey ? handler.delete({ key: req.unlinkKey }) : undefined;
@@ -86,8 +92,19 @@ type MaybeItems = (ItemView | undefined)[] | Promise<(ItemView | undefined)[]>;
 /** What the server itself answers: version, stats and connection-level commands. */
 export interface ServerContext {
   readonly version: string;
-  /** The reply to `stats <group>`: the server's figures around `storage`, the handler's answer; `undefined` for an unknown group. */
-  stats(group: string, storage: StatsGroup | undefined): Iterable<readonly [string, StatValue]> | undefined;
+  /**
+   * The reply to a stats request: the server's figures around `storage`, the
+   * handler's answer (`asking`: the connection's id); a Buffer is a whole text
+   * reply (text `stats detail`); `undefined` for an unknown group.
+   */
+  stats(req: StatsRequest, storage: StatsGroup | undefined, asking: number): Iterable<readonly [string, StatValue]> | Buffer | undefined;
+  /** `verbosity <n>` was answered. */
+  verbosity(level: number): void;
+  readonly metrics: ServerMetrics;
+  /** `stats detail` prefix counts. */
+  readonly detail: PrefixStats;
+  /** A clock in whole seconds, updated by a timer, for `stats conns`. */
+  readonly clock: { readonly now: number };
   /** Set when clients must authenticate (each connection keeps its own state). */
   readonly auth?: Authenticator;
   /** With auth on, a connection's own context answers its SASL requests. */
@@ -95,7 +112,14 @@ export interface ServerContext {
 }
 
 /** Encodes the outcome of one request with the encoder of its protocol. */
-export function encodeOutcome(enc: ResponseEncoder, w: ResponseWriter, req: Request, outcome: unknown, ctx: ServerContext): void {
+export function encodeOutcome(
+  enc: ResponseEncoder,
+  w: ResponseWriter,
+  req: Request,
+  outcome: unknown,
+  ctx: ServerContext,
+  connId: number,
+): void {
   switch (req.cmd) {
     case 'get':
     case 'me':
@@ -125,6 +149,7 @@ export function encodeOutcome(enc: ResponseEncoder, w: ResponseWriter, req: Requ
       enc.version(w, req, ctx.version);
       return;
     case 'verbosity':
+      ctx.verbosity(req.level);
       enc.verbosity(w, req);
       return;
     case 'noop':
@@ -133,9 +158,13 @@ export function encodeOutcome(enc: ResponseEncoder, w: ResponseWriter, req: Requ
     case 'quit':
       enc.quit(w, req);
       return;
-    case 'stats':
-      enc.stats(w, req, ctx.stats(req.group, outcome as StatsGroup | undefined));
+    case 'stats': {
+      const reply = ctx.stats(req, outcome as StatsGroup | undefined, connId);
+      // A whole text reply: text and meta connections only (binary replies are entries).
+      if (Buffer.isBuffer(reply)) w.bytes(reply);
+      else enc.stats(w, req, reply);
       return;
+    }
     case 'sasl_list':
     case 'sasl_auth':
     case 'sasl_step':

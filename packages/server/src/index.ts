@@ -7,5 +7,6 @@ export {
   type ServerOptions,
 } from './options.js';
 export type { ServerCounters } from './stats.js';
+export { ServerMetrics, COMMAND_KINDS, LATENCY_BUCKETS } from './metrics.js';
 export { parseAuthFile, AuthFileError, type AuthOptions, type AuthUsers } from './auth.js';
 export { DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS, type TlsOptions, type Pem } from './tls.js';

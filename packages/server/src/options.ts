@@ -73,6 +73,12 @@ export interface ServerOptions {
    * `username password`), binary clients SASL PLAIN. See docs/security.md.
    */
   auth?: AuthOptions;
+  /**
+   * Measure each request's server-side latency into `server.metrics`'
+   * histograms (default false: the request path never reads the clock).
+   * Request and error counts are kept either way.
+   */
+  metrics?: boolean;
 }
 
 /**

@@ -1,4 +1,5 @@
 import type {
+  AdminCommand,
   ArithmeticCommand,
   ArithmeticOutcome,
   DeleteCommand,
@@ -487,13 +488,32 @@ export class L1L2 implements Handler {
     });
   }
 
+  /**
+   * Every group is L1's figures as they are and L2's under an `l2_` prefix
+   * (`l2_curr_items`, `l2_items:1:number`, `l2_maxbytes`); `reset` resets
+   * both. A tier whose stats fail is left out rather than failing the reply.
+   */
   stats(group: string): MaybePromise<StatsGroup | undefined> {
-    return andThen(all([this.l1.stats?.(group), this.l2.stats?.(group)]), ([s1, s2]) => {
+    const ask = (h: Handler) =>
+      attempt(
+        () => h.stats?.(group),
+        () => undefined,
+      );
+    return andThen(all([ask(this.l1), ask(this.l2)]), ([s1, s2]) => {
       if (!s1 && !s2) return undefined;
       const out: StatsGroup = { ...s1 };
       if (s2) for (const k in s2) out[`l2_${k}`] = s2[k]!;
       return out;
     });
+  }
+
+  /**
+   * memcached's admin commands go to L2, the store of record: a key dump
+   * lists what L2 holds, and L1 (copies of L2's items) is neither dumped nor
+   * tuned. Without admin commands in L2, `undefined`.
+   */
+  admin(cmd: AdminCommand): MaybePromise<Buffer | undefined> {
+    return this.l2.admin?.(cmd);
   }
 
   async close(): Promise<void> {

@@ -49,7 +49,8 @@
  *   into; nutcracker 0.5.0 declares it but never counts it (always 0).
  */
 import net from 'node:net';
-import type { MaybePromise, StatsGroup } from '@cleave/protocol';
+import { MemcachedHandler } from '@cleave/handler-memcached';
+import type { StatsGroup } from '@cleave/protocol';
 import type { Pool, PoolMember } from '@cleave/router';
 import type { Server } from '@cleave/server';
 
@@ -83,10 +84,13 @@ export interface StatsServer {
   port: number;
 }
 
-/** A numeric figure of a handler's `stats('')`; 0 when the handler does not report it. */
-function figure(st: MaybePromise<StatsGroup | undefined>, key: string): number {
-  // TODO(stats): read the member's own counters synchronously.
-  if (st instanceof Promise) return 0;
+/** A server's own backend counters, read synchronously (never a round trip to its memcached); none for another Handler. */
+function ownStats(m: PoolMember): StatsGroup | undefined {
+  return m.handler instanceof MemcachedHandler ? m.handler.ownStats() : undefined;
+}
+
+/** A numeric figure of a server's own counters; 0 when its handler does not report it. */
+function figure(st: StatsGroup | undefined, key: string): number {
   const v = st?.[key];
   return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : 0;
 }
@@ -128,7 +132,7 @@ function renderPool(p: StatsPool): string {
 /** One server's figures, as of now, without the closing brace. */
 function renderServer(m: PoolMember): string {
   const mc = m.counters;
-  const st = m.handler.stats?.('');
+  const st = ownStats(m);
   // Member errors include their timeouts and eofs; nutcracker's three figures do not overlap.
   const otherErrors = Math.max(0, mc.errors - mc.timeouts - mc.eof);
   return (
@@ -185,7 +189,7 @@ export function startStatsServer(opts: StatsServerOptions): Promise<StatsServer>
     }
     for (const p of pools) {
       for (const m of p.pool.members) {
-        const st = m.handler.stats?.('');
+        const st = ownStats(m);
         total += figure(st, 'backend_connects');
         curr += figure(st, 'backend_connections_ready');
       }

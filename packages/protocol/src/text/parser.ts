@@ -473,13 +473,16 @@ export class TextParser implements RequestParser {
       case CMD_VERBOSITY:
         return this.verbosity(buf, n, out);
       case CMD_STATS: {
+        let group = n >= 2 ? buf.toString('latin1', ts[1]!, te[1]!) : '';
+        // `stats detail on|off|dump`: the word travels in the group, as the binary key does.
+        if (group === 'detail' && n >= 3) group += ' ' + buf.toString('latin1', ts[2]!, te[2]!);
         const r: StatsRequest = {
           protocol: 'text',
           quiet: false,
           opcode: 0,
           opaque: 0,
           cmd: 'stats',
-          group: n >= 2 ? buf.toString('latin1', ts[1]!, te[1]!) : '',
+          group,
         };
         out.push(r);
         return;

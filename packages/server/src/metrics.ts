@@ -1,0 +1,91 @@
+import type { Request } from '@cleave/protocol';
+
+/** Command kinds metrics are kept per, in index order. */
+export const COMMAND_KINDS = [
+  'get',
+  'set',
+  'delete',
+  'incr',
+  'decr',
+  'touch',
+  'flush_all',
+  'stats',
+  'version',
+  'noop',
+  'verbosity',
+  'quit',
+  'auth',
+  'admin',
+  'error',
+] as const;
+
+/** Request `cmd` to kind index: text/meta/binary forms alike (mg and gat are get, ms is set, md delete, ma incr/decr). */
+const KIND_OF: Readonly<Record<string, number>> = {
+  get: 0,
+  mget: 0,
+  me: 0,
+  store: 1,
+  delete: 2,
+  incr: 3,
+  decr: 4,
+  touch: 5,
+  flush_all: 6,
+  stats: 7,
+  version: 8,
+  noop: 9,
+  verbosity: 10,
+  quit: 11,
+  sasl_list: 12,
+  sasl_auth: 12,
+  sasl_step: 12,
+  admin: 13,
+  error: 14,
+};
+
+export function kindOf(req: Request): number {
+  return KIND_OF[req.cmd] ?? 14;
+}
+
+/** Upper bounds, in seconds, of the latency histogram's buckets (a last, +Inf bucket follows). */
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+
+/**
+ * What the server measures per command kind, in typed arrays read at scrape
+ * time (nothing is allocated per request): requests answered, handler
+ * failures among them (SERVER_ERROR, a binary error status), and, when
+ * `ServerOptions.metrics` is on, the server-side latency of each request
+ * from the read that parsed it to its reply's encoding.
+ */
+export class ServerMetrics {
+  readonly commands: readonly string[] = COMMAND_KINDS;
+  /** Requests answered, per kind (index in `commands`). */
+  readonly requests = new Float64Array(COMMAND_KINDS.length);
+  /** Of those, handler failures, per kind. */
+  readonly errors = new Float64Array(COMMAND_KINDS.length);
+  readonly latencyBuckets: readonly number[] = LATENCY_BUCKETS;
+  /**
+   * Requests per latency bucket (not cumulative): index
+   * `kind * (latencyBuckets.length + 1) + bucket`, the last bucket of a kind
+   * being +Inf. All zero unless `ServerOptions.metrics` is on.
+   */
+  readonly latencyCounts = new Float64Array(COMMAND_KINDS.length * (LATENCY_BUCKETS.length + 1));
+  /** Sum of the latencies, in seconds, per kind. */
+  readonly latencySum = new Float64Array(COMMAND_KINDS.length);
+  /** Whether latency is measured (`ServerOptions.metrics`). */
+  readonly timed: boolean;
+
+  constructor(timed: boolean) {
+    this.timed = timed;
+  }
+
+  /** One request of `kind` took `seconds`. */
+  observe(kind: number, seconds: number): void {
+    const b = LATENCY_BUCKETS;
+    let i = 0;
+    while (i < b.length && seconds > b[i]!) i++;
+    this.latencyCounts[kind * (b.length + 1) + i]!++;
+    this.latencySum[kind]! += seconds;
+  }
+}
