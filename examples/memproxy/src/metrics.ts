@@ -41,40 +41,35 @@ function backendFigures(b: MetricsBackend): { labels: { backend: string; tier: s
  */
 class LatencyHistogram extends Histogram<'command'> {
   static readonly NAME = `${PREFIX}command_duration_seconds`;
-  static readonly HELP = 'Time from a request parsed to its reply encoded, per command (server side, backends included).';
-  /** One label object per command, reused at every scrape. */
-  private readonly commandLabels = new Map<string, { command: string }>();
+  static readonly HELP =
+    'Time from the read that carried a request to the write that carries its reply, per command (server side, backends included).';
+  /** Labels shared by every sample (none): prom-client caches their text by this object. */
+  private static readonly NO_SHARED = {};
 
   constructor(private readonly sources: MetricsSources) {
     super({ name: LatencyHistogram.NAME, help: LatencyHistogram.HELP, labelNames: ['command'], registers: [] });
   }
 
-  /** What the registry writes: _bucket (cumulative, le), _sum and _count per command. */
+  /** What the registry writes: _bucket (cumulative, `le` last), _sum and _count per command. */
   async getForPromString() {
     const metrics = this.sources.servers.map((s) => s.metrics).filter((m) => m.timed);
     const first = metrics[0];
-    const values: Array<{ labels: Record<string, string | number>; sharedLabels: { command: string }; value: number; metricName: string }> =
-      [];
+    const shared = LatencyHistogram.NO_SHARED;
+    const values: Array<{ labels: Record<string, string | number>; sharedLabels: object; value: number; metricName: string }> = [];
     if (first !== undefined) {
       const bounds = first.latencyBuckets;
       const width = bounds.length + 1;
       first.commands.forEach((command, kind) => {
-        let shared = this.commandLabels.get(command);
-        if (shared === undefined) this.commandLabels.set(command, (shared = { command }));
         let acc = 0;
         for (let b = 0; b < width; b++) {
           for (const m of metrics) acc += m.latencyCounts[kind * width + b]!;
-          values.push({
-            labels: { le: b < bounds.length ? bounds[b]! : '+Inf' },
-            sharedLabels: shared,
-            value: acc,
-            metricName: `${LatencyHistogram.NAME}_bucket`,
-          });
+          const le = b < bounds.length ? bounds[b]! : '+Inf';
+          values.push({ labels: { command, le }, sharedLabels: shared, value: acc, metricName: `${LatencyHistogram.NAME}_bucket` });
         }
         let sum = 0;
         for (const m of metrics) sum += m.latencySum[kind]!;
-        values.push({ labels: {}, sharedLabels: shared, value: sum, metricName: `${LatencyHistogram.NAME}_sum` });
-        values.push({ labels: {}, sharedLabels: shared, value: acc, metricName: `${LatencyHistogram.NAME}_count` });
+        values.push({ labels: { command }, sharedLabels: shared, value: sum, metricName: `${LatencyHistogram.NAME}_sum` });
+        values.push({ labels: { command }, sharedLabels: shared, value: acc, metricName: `${LatencyHistogram.NAME}_count` });
       });
     }
     return { name: LatencyHistogram.NAME, help: LatencyHistogram.HELP, type: 'histogram', values, aggregator: 'sum' };

@@ -29,7 +29,7 @@ afterEach(async () => {
   for (const b of backends.splice(0)) await b.kill();
 });
 
-const reconnects = (h: MemcachedHandler) => Number(h.stats('')!.backend_reconnects);
+const reconnects = (h: MemcachedHandler) => Number(h.ownStats().backend_reconnects);
 const notDebug = (entries: Entry[]) => entries.filter((e) => e.level !== 'debug').map((e) => `${e.level} ${e.message}`);
 
 describe('MemcachedHandler logger', () => {
@@ -56,7 +56,7 @@ describe('MemcachedHandler logger', () => {
     const b = new Backend({ port });
     backends.push(b);
     await b.start();
-    expect(await eventually(() => Number(h.stats('')!.backend_connections_ready) === 2)).toBe(true);
+    expect(await eventually(() => Number(h.ownStats().backend_connections_ready) === 2)).toBe(true);
     expect(await h.store({ mode: 'set', key: k('secret-key'), value: k('secret-value'), flags: 0, exptime: 0 })).toBeTruthy();
     expect(notDebug(entries)).toEqual(['warn backend unreachable', 'info backend connected']);
     expect(entries[1]!.fields).toMatchObject({ backend: address });
@@ -69,7 +69,7 @@ describe('MemcachedHandler logger', () => {
     expect(notDebug(entries)).toEqual(['warn backend unreachable', 'info backend connected', 'warn backend went away']);
 
     await b.start();
-    expect(await eventually(() => Number(h.stats('')!.backend_connections_ready) === 2)).toBe(true);
+    expect(await eventually(() => Number(h.ownStats().backend_connections_ready) === 2)).toBe(true);
     expect(notDebug(entries)).toEqual([
       'warn backend unreachable',
       'info backend connected',
@@ -87,7 +87,7 @@ describe('MemcachedHandler logger', () => {
     const { logger, entries } = recorder();
     const h = new MemcachedHandler({ address: { host: '127.0.0.1', port: (b.target as { port: number }).port }, connections: 3, logger });
     opened.push(h);
-    expect(await eventually(() => Number(h.stats('')!.backend_connections_ready) === 3)).toBe(true);
+    expect(await eventually(() => Number(h.ownStats().backend_connections_ready) === 3)).toBe(true);
     expect(entries.map((e) => `${e.level} ${e.message}`)).toEqual(['info backend connected']);
     expect(entries[0]!.fields).toEqual({ backend: `127.0.0.1:${(b.target as { port: number }).port}` });
     h.close();
