@@ -9,12 +9,19 @@
 // `npx pnpm install && npx pnpm build` there), that checkout's memproxy joins the same alternating
 // rounds, so a change is measured against the code before it side by side.
 //
-// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--conns 50] [--mcblast PATH] [--baseline DIR]
+// With --metrics, it measures what serving Prometheus metrics costs instead: memproxy with --metrics-port
+// against the same memproxy without, in-memory and in front of this run's memcached, in alternating runs
+// (the order flips every round), with /metrics scraped every second from the instances that serve it. Beside
+// throughput and p99 it reports memproxy's CPU time per request (/proc/PID/stat over each run), which a
+// machine busy with other work disturbs far less than throughput.
+//
+// usage: node scripts/bench-vs-memcached.mjs [--rounds 3] [--seconds 3] [--conns 50] [--mcblast PATH] [--baseline DIR] [--metrics]
 // (--mcblast: a binary to run instead of the one built from tools/mcblast/mcblast.c into tools/mcblast/build/)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { ensureMcblast, ensureTool, fmt, freePort, mcblast, numberArg, pick, root, scriptArgs, waitPort } from './bench-lib.mjs';
+import { ensureMcblast, ensureTool, fmt, freePort, mcblast, median, numberArg, pick, root, scriptArgs, waitPort } from './bench-lib.mjs';
+import { processTicks } from './bench-e2e/cpu.mjs';
 
 const USAGE = `usage: node scripts/bench-vs-memcached.mjs [options]   (or: npx pnpm bench:vs-memcached [options], which builds first)
   --rounds N      alternating rounds of every configuration (default 3)
@@ -22,6 +29,8 @@ const USAGE = `usage: node scripts/bench-vs-memcached.mjs [options]   (or: npx p
   --conns N       client connections (default 50)
   --mcblast PATH  run this mcblast binary instead of the one built from tools/mcblast/mcblast.c
   --baseline DIR  another built checkout whose memproxy joins the same rounds
+  --metrics       compare memproxy with --metrics-port against without (in-memory and in front of
+                  memcached, text, 1 in flight and 16-deep) instead of against memcached
 `;
 const values = scriptArgs(USAGE, {
   rounds: { type: 'string', default: '3' },
@@ -29,6 +38,7 @@ const values = scriptArgs(USAGE, {
   mcblast: { type: 'string' },
   conns: { type: 'string', default: '50' },
   baseline: { type: 'string' },
+  metrics: { type: 'boolean', default: false },
 });
 const rounds = numberArg('--rounds', values.rounds, { min: 1, max: 1000, integer: true }, USAGE);
 const seconds = numberArg('--seconds', values.seconds, { min: 0.1, max: 600 }, USAGE);
@@ -40,6 +50,11 @@ const memproxyJs = `${root}examples/memproxy/dist/memproxy.js`;
 if (!existsSync(memproxyJs)) throw new Error('build first: npx pnpm build');
 const baselineJs = values.baseline === undefined ? undefined : `${values.baseline.replace(/\/$/, '')}/examples/memproxy/dist/memproxy.js`;
 if (baselineJs !== undefined && !existsSync(baselineJs)) throw new Error(`--baseline: no built memproxy at ${baselineJs}`);
+
+if (values.metrics) {
+  await compareMetrics();
+  process.exit(0);
+}
 
 const mcPort = await freePort();
 const mpPort = await freePort();
@@ -118,3 +133,96 @@ if (baselineJs !== undefined) {
 }
 cleanup();
 process.exit(0);
+
+/** --metrics: memproxy with --metrics-port against without, in each mode, alternating; a table on stdout. */
+async function compareMetrics() {
+  const mcPort = await freePort();
+  const procs = [
+    spawn('memcached', ['-u', 'root', '-U', '0', '-t', '1', '-m', '1024', '-l', '127.0.0.1', '-p', String(mcPort)], { stdio: 'ignore' }),
+  ];
+  const stop = () => procs.forEach((p) => p.kill('SIGKILL'));
+  process.on('exit', stop);
+  await waitPort(mcPort);
+  const modes = [
+    { name: 'in-memory', args: ['--l1-inmem-size', '1g'] },
+    { name: 'proxy (--l1-addr)', args: ['--l1-addr', `127.0.0.1:${mcPort}`] },
+  ];
+  const scrapeUrls = [];
+  for (const mode of modes) {
+    const metricsPort = await freePort();
+    for (const [which, extra] of [
+      ['off', []],
+      ['on', ['--metrics-port', String(metricsPort)]],
+    ]) {
+      const port = await freePort();
+      const p = spawn(process.execPath, [memproxyJs, '-p', String(port), ...extra, ...mode.args], { stdio: 'ignore' });
+      procs.push(p);
+      mode[which] = { port, pid: p.pid };
+    }
+    scrapeUrls.push(`http://127.0.0.1:${metricsPort}/metrics`);
+    await waitPort(mode.off.port);
+    await waitPort(mode.on.port);
+    await waitPort(metricsPort);
+  }
+  // A scraper 15 times as eager as Prometheus's default interval, in a process of its own.
+  const scraper = `const urls = ${JSON.stringify(scrapeUrls)}; setInterval(() => { for (const u of urls) fetch(u).then((r) => r.text()).catch(() => {}); }, 1000);`;
+  procs.push(spawn(process.execPath, ['-e', scraper], { stdio: 'ignore' }));
+
+  const workloads = [
+    { name: 'text, 1 in flight', binary: false, depth: 1 },
+    { name: 'text, 16-deep', binary: false, depth: 16 },
+  ];
+  /** One run against `target`, with memproxy's CPU time per request in µs (clock ticks are 10 ms). */
+  const measured = (target, w) => {
+    const before = processTicks(target.pid);
+    const r = mcblast(mcblastBin, target.port, { binary: w.binary, depth: w.depth, conns, seconds, preload: false });
+    return { ...r, cpuUs: ((processTicks(target.pid) - before) * 10_000) / r.count };
+  };
+  // Keys stored, and the code warmed up, before anything is measured.
+  for (const mode of modes) for (const which of ['off', 'on']) mcblast(mcblastBin, mode[which].port, { conns, seconds: 1 });
+  const rows = [];
+  for (const mode of modes) {
+    for (const w of workloads) {
+      const off = [];
+      const on = [];
+      for (let r = 0; r < rounds; r++) {
+        const order =
+          r % 2 === 0
+            ? [
+                ['off', off],
+                ['on', on],
+              ]
+            : [
+                ['on', on],
+                ['off', off],
+              ];
+        for (const [which, runs] of order) runs.push(measured(mode[which], w));
+      }
+      const a = { ...pick(off), cpuUs: median(off.map((x) => x.cpuUs)) };
+      const b = { ...pick(on), cpuUs: median(on.map((x) => x.cpuUs)) };
+      const perRound = off.map((x, i) => on[i].ops / x.ops).sort((x, y) => x - y);
+      const cpuRatio = median(off.map((x, i) => on[i].cpuUs / x.cpuUs));
+      rows.push({ mode: mode.name, w, off: a, on: b, perRound, cpuRatio });
+      process.stderr.write(
+        `${mode.name}, ${w.name}: off ${a.ops} ops/s p99 ${a.p99} µs ${a.cpuUs.toFixed(2)} µs CPU/op, on ${b.ops} ops/s p99 ${b.p99} µs ${b.cpuUs.toFixed(2)} µs CPU/op\n`,
+      );
+    }
+  }
+  const memcachedVersion = execFileSync('memcached', ['-V'], { encoding: 'utf8' }).trim();
+  console.log(
+    `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${memcachedVersion} -t 1 behind the proxy mode`,
+  );
+  console.log(
+    `Load: mcblast, ${conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} rounds (off and on alternating, the order flipped every round); /metrics scraped every second\n`,
+  );
+  console.log(
+    '| mode | workload | metrics off ops/s | metrics on ops/s | on / off | per-round on / off | off p50/p99 µs | on p50/p99 µs | p99 on / off | CPU µs/op off, on | CPU on / off (median of rounds) |',
+  );
+  console.log('|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.mode} | ${r.w.name} | ${fmt(r.off.ops)} | ${fmt(r.on.ops)} | ${(r.on.ops / r.off.ops).toFixed(3)} | ${r.perRound.map((x) => x.toFixed(2)).join(', ')} | ${r.off.p50}/${r.off.p99} | ${r.on.p50}/${r.on.p99} | ${(r.on.p99 / r.off.p99).toFixed(3)} | ${r.off.cpuUs.toFixed(2)}, ${r.on.cpuUs.toFixed(2)} | ${r.cpuRatio.toFixed(3)} |`,
+    );
+  }
+  stop();
+}

@@ -10,6 +10,7 @@ import { parseDocument } from 'yaml';
 import { parseAddress, type HostPort } from '@cleave/core';
 import { checkListenHosts, ConfError, parseConf, type ConfPool } from './twemproxy/conf.js';
 import { nearest } from '@cleave/core';
+import { LOG_LEVELS, type LogLevel } from './log.js';
 
 /** "64m", "1k", "16MB", "1048576" → bytes. */
 export function parseSize(text: string): number {
@@ -62,6 +63,13 @@ export interface Config {
   /** Accept the text `shutdown [graceful]` command (memcached `-A`). */
   enableShutdown: boolean;
   logFile?: string;
+  /** --log-level, or -v (debug) / -vv (trace); info by default. */
+  logLevel: LogLevel;
+  /** -v given this many times (flag only; read into logLevel). */
+  verbose?: number;
+  /** Serve Prometheus metrics at http://metricsHost:metricsPort/metrics. */
+  metricsPort?: number;
+  metricsHost: string;
   /** --check: validate everything, say what would be served, and exit. */
   check: boolean;
   /** The --config file, when one was given. */
@@ -91,6 +99,8 @@ const DEFAULTS = {
   tlsOnly: false,
   enableShutdown: false,
   check: false,
+  logLevel: 'info',
+  metricsHost: '127.0.0.1',
 } satisfies Partial<Config>;
 
 /** What the value of an option may be, in words, and the reader that returns it checked (INVALID when it is not). */
@@ -201,6 +211,12 @@ const OCTAL_MASK: Value = {
 
 const path = (allowed: string): Value => ({ allowed, read: (raw) => (typeof raw === 'string' && raw !== '' ? raw : INVALID) });
 
+/** One of a few words. */
+const oneOf = (words: readonly string[]): Value => ({
+  allowed: `one of ${words.join(', ')}`,
+  read: (raw) => (typeof raw === 'string' && words.includes(raw.trim()) ? raw.trim() : INVALID),
+});
+
 /** A switch's value in a config file. */
 const BOOLEAN: Value = { allowed: 'true or false', read: (raw) => (typeof raw === 'boolean' ? raw : INVALID) };
 
@@ -244,6 +260,10 @@ const OPTIONS: readonly Option[] = [
   { name: 'auth-file', value: path('the path of a file of username:password lines') },
   { name: 'enable-shutdown', short: 'A' },
   { name: 'log-file', value: path('a file path') },
+  { name: 'log-level', value: oneOf(LOG_LEVELS) },
+  { name: 'verbose', short: 'v', flagOnly: true },
+  { name: 'metrics-port', value: PORT },
+  { name: 'metrics-host', value: HOST },
   { name: 'config', value: path('a file path'), flagOnly: true },
   { name: 'check', flagOnly: true },
   { name: 'help', short: 'h', flagOnly: true },
@@ -270,6 +290,10 @@ const WITH_POOLS = [
   'tls-key',
   'tls-ca',
   'log-file',
+  'log-level',
+  'verbose',
+  'metrics-port',
+  'metrics-host',
 ] as const;
 
 export const HELP = `memproxy — a memcached-compatible server built from cleave
@@ -321,9 +345,15 @@ Usage: memproxy [options]
                             memproxy then finishes the requests in flight and exits 0
                             (without it, shutdown answers ERROR: shutdown not enabled)
 
-      --log-file PATH       write memproxy's own lines (listening, signals, errors) to this
-                            file, appended to, instead of stdout and stderr; SIGHUP reopens
-                            it (for log rotation)
+  Logs and metrics (see docs/operations.md):
+      --log-file PATH       write memproxy's log to this file, appended to, instead of
+                            stdout; SIGHUP reopens it (for log rotation)
+      --log-level LEVEL     trace, debug, info (the default), warn, error or fatal; the log
+                            is JSON lines, readable lines when stdout is a terminal
+  -v, --verbose             log at debug level; -vv at trace
+      --metrics-port N      serve Prometheus metrics at http://HOST:N/metrics
+      --metrics-host ADDR   address of the metrics listener (default 127.0.0.1)
+
       --config FILE         options from a file; flags override it. The file is read as:
                             JSON, when it is a JSON object: {"port": 11311, "l1-inmem-size": "64m"};
                             a nutcracker.yml, when its top-level keys hold mappings (pools);
@@ -337,7 +367,7 @@ Usage: memproxy [options]
                             servers: as nutcracker places them. With one, only --max-conns (for
                             pools without client_connections:), --max-item-size, --idle-timeout,
                             --max-output-bytes, --backend-timeout (for pools without timeout:),
-                            --auth-file, --log-file and, for a file of one pool,
+                            --auth-file, the log and metrics options and, for a file of one pool,
                             --tls-port/--tls-cert/--tls-key/--tls-ca (a TLS listener on --host
                             beside the pool's own) apply; any other flag is refused
       --check               check everything (values, the config file, that the certificate,
@@ -468,6 +498,11 @@ function readArgs(argv: readonly string[]): { flags: Map<string, Given>; problem
         i = skipValue(i, eq >= 0);
         continue;
       }
+    } else if (/^-v+$/.test(arg)) {
+      // -v, -vv: each v one step more verbose.
+      const before = flags.get('verbose')?.raw;
+      flags.set('verbose', { raw: (typeof before === 'number' ? before : 0) + arg.length - 1, label: '-v' });
+      continue;
     } else if (looksLikeOption(arg) && OPTIONS.some((o) => o.name === arg.slice(1))) {
       problems.push(`unknown option ${arg}; did you mean -${arg}?`);
       i = skipValue(i, false);
@@ -595,6 +630,10 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
   const given = new Map([...fromFile.options, ...flags]);
   const values: Record<string, unknown> = { ...DEFAULTS };
   for (const [name, g] of given) {
+    if (name === 'verbose') {
+      values.verbose = g.raw === true ? 1 : g.raw;
+      continue;
+    }
     const option = BY_NAME.get(name)!;
     const value = option.value ?? BOOLEAN;
     const v = value.read(g.raw);
@@ -643,6 +682,18 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
     if (c.batchPort !== undefined && c.batchPort !== 0 && !c.useDomainSocket && c.batchPort === c.port)
       issue(`${w('batch-port')} must differ from ${w('port')} (both ${c.port})`);
   }
+  if (has('verbose') && has('log-level')) issue(`give ${w('log-level')} or -v, not both`);
+  else if (c.verbose !== undefined) c.logLevel = c.verbose > 1 ? 'trace' : 'debug';
+  if (has('metrics-host') && c.metricsPort === undefined) issue(`${w('metrics-host')} needs --metrics-port`);
+  if (c.metricsPort !== undefined && c.metricsPort !== 0 && pools === undefined) {
+    for (const [name, port] of [
+      ['port', c.useDomainSocket || c.tlsOnly ? undefined : c.port],
+      ['tls-port', c.tlsPort],
+      ['batch-port', c.batchPort],
+    ] as const) {
+      if (port === c.metricsPort) issue(`${w('metrics-port')} must differ from ${w(name)} (both ${port})`);
+    }
+  }
   if (c.tlsPort !== undefined && (c.tlsCert === undefined || c.tlsKey === undefined))
     issue(`${w('tls-port')} needs --tls-cert and --tls-key`);
   if (c.tlsPort === undefined) {
@@ -672,6 +723,14 @@ export async function checkHosts(c: Config): Promise<void> {
       problems.push(
         `--host ${c.host} does not resolve (${code}): give an IP address of this machine (such as 127.0.0.1, ::1 or 0.0.0.0) or a name that resolves to one`,
       );
+    }
+  }
+  if (c.metricsPort !== undefined && isIP(c.metricsHost) === 0) {
+    try {
+      await lookup(c.metricsHost);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+      problems.push(`${c.labels['metrics-host'] ?? '--metrics-host'} ${c.metricsHost} does not resolve (${code})`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

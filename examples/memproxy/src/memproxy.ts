@@ -2,7 +2,7 @@
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
 import { ChunkedHandler } from '@cleave/chunked';
-import type { Address } from '@cleave/core';
+import type { Address, Logger } from '@cleave/core';
 import { InMemoryHandler } from '@cleave/handler-inmem';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { l1l2, l1l2Batch } from '@cleave/tiers';
@@ -10,6 +10,7 @@ import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
 import { checkHosts, ConfigError, fileProblem, HELP, loadConfig, logFileProblem, socketPathProblem, type Config } from './config.js';
 import { Log } from './log.js';
+import { metricsRegistry, serveMetrics, type MetricsBackend, type MetricsServer } from './metrics.js';
 import { loadSecurity, type Security } from './security.js';
 import { VERSION } from './twemproxy/args.js';
 import { describeListen, servePools } from './twemproxy/build.js';
@@ -30,19 +31,31 @@ function describeTiers(config: Config): string {
   return config.l2Enabled && l2Address ? `${l1}, ${memcached(l2Address, 'L2')}` : l1;
 }
 
-/** The storage the flags describe: one or two tiers, each a Handler. */
-function buildTiers(config: Config): { l1: Handler; l2?: Handler } {
+/** The storage the flags describe: one or two tiers, each a Handler, and the memcached backends among them. */
+function buildTiers(config: Config, logger: Logger): { l1: Handler; l2?: Handler; backends: MetricsBackend[] } {
+  const backends: MetricsBackend[] = [];
   /** A memcached tier; with --chunked, large values spread over chunk items within the backend's limit. */
-  const memcached = (address: Address): Handler => {
-    const backend = (maxItemSize: number) =>
-      new MemcachedHandler({ address, connections: config.backendConns, timeoutMs: config.backendTimeout, maxItemSize });
+  const memcached = (address: Address, tier: string): Handler => {
+    const backend = (maxItemSize: number) => {
+      const handler = new MemcachedHandler({
+        address,
+        connections: config.backendConns,
+        timeoutMs: config.backendTimeout,
+        maxItemSize,
+        logger,
+      });
+      backends.push({ handler, tier });
+      return handler;
+    };
     if (!config.chunked) return backend(config.maxItemSize);
     return new ChunkedHandler(backend(BACKEND_ITEM_MAX), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize });
   };
   const l1Address = backendAddress(config.l1Sock, config.l1Addr);
-  const l1 = l1Address ? memcached(l1Address) : new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
+  const l1 = l1Address
+    ? memcached(l1Address, 'l1')
+    : new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
   const l2Address = backendAddress(config.l2Sock, config.l2Addr);
-  return config.l2Enabled && l2Address ? { l1, l2: memcached(l2Address) } : { l1 };
+  return config.l2Enabled && l2Address ? { l1, l2: memcached(l2Address, 'l2'), backends } : { l1, backends };
 }
 
 const limitsOf = (config: Config) => ({
@@ -92,22 +105,35 @@ function wouldServe(config: Config, security: Security): string[] {
   return [tiersLine(config, security, listeners.join(' and '), batch)];
 }
 
-/** Serve the tiers the flags describe (and the batch port); the servers, first the main one. */
-async function serveTiers(config: Config, security: Security, log: Log, onShutdown: () => void): Promise<Server[]> {
+/** What serves: the servers, first the main one, and the memcached backends behind them. */
+interface Served {
+  servers: Server[];
+  backends: MetricsBackend[];
+}
+
+/** A handler error the server could not answer with a reply of its own. */
+const onErrorOf =
+  (logger: Logger) =>
+  (err: unknown): void =>
+    logger.error({ err }, err instanceof Error ? err.message : String(err));
+
+/** Serve the tiers the flags describe (and the batch port). */
+async function serveTiers(config: Config, security: Security, log: Log, onShutdown: () => void): Promise<Served> {
   const servers: Server[] = [];
   const listen: ListenTarget[] = [];
   if (!config.tlsOnly)
     listen.push(config.useDomainSocket ? { path: config.sockPath, mode: config.unixMask } : { port: config.port, host: config.host });
   if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
   const auth = security.auth;
-  const tiers = buildTiers(config);
+  const tiers = buildTiers(config, log.logger);
   // The whole deployment is one Handler: L1 alone, or L1 in front of L2.
   const handler = tiers.l2 ? l1l2(tiers.l1, tiers.l2) : tiers.l1;
   const limits = limitsOf(config);
-  const onError = (err: unknown) => log.error(`memproxy: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  const onError = onErrorOf(log.logger);
+  const metrics = config.metricsPort !== undefined;
   // --enable-shutdown: the shutdown command stops memproxy as a SIGTERM does.
   const shutdown = config.enableShutdown ? onShutdown : undefined;
-  servers.push(await listenAndServe({ listen, handler, limits, auth, onError, shutdown }));
+  servers.push(await listenAndServe({ listen, handler, limits, auth, onError, metrics, shutdown }));
   if (config.batchPort !== undefined && tiers.l2) {
     // Rend's bulk-loader port: the same tiers as L1L2Batch; the main server owns (and closes) them.
     try {
@@ -118,6 +144,7 @@ async function serveTiers(config: Config, security: Security, log: Log, onShutdo
           limits,
           auth,
           onError,
+          metrics,
           closeHandlers: false,
         }),
       );
@@ -126,24 +153,50 @@ async function serveTiers(config: Config, security: Security, log: Log, onShutdo
       throw e;
     }
   }
-  log.info(`memproxy listening on ${tiersLine(config, security, describeServer(servers[0]!), servers[1] && describeServer(servers[1]))}`);
-  return servers;
+  log.logger.info(
+    {
+      version: VERSION,
+      listen: servers.flatMap(listenedOn),
+      backends: tiers.backends.map((b) => `${b.tier} ${describeListen(b.handler.address)}`),
+    },
+    `memproxy listening on ${tiersLine(config, security, describeServer(servers[0]!), servers[1] && describeServer(servers[1]))}`,
+  );
+  return { servers, backends: tiers.backends };
 }
 
+/** Where a server listens, for the start-up line's fields. */
+const listenedOn = (s: Server) => s.addresses.map((a) => withTls(describeListen(a), a.tls));
+
 /** A nutcracker.yml --config: each pool on its own listen address, over its own memcached servers. */
-async function servePoolsOf(config: Config, security: Security, pools: NonNullable<Config['pools']>, log: Log): Promise<Server[]> {
+async function servePoolsOf(config: Config, security: Security, pools: NonNullable<Config['pools']>, log: Log): Promise<Served> {
   const tls = security.tls;
   const served = await servePools(pools, {
     limits: limitsOf(config),
     auth: security.auth,
     timeoutMs: config.backendTimeout,
     maxItemSize: config.maxItemSize,
-    onError: (err) => log.error(`memproxy: ${err instanceof Error ? err.message : String(err)}`),
+    onError: onErrorOf(log.logger),
+    logger: log.logger,
+    metrics: config.metricsPort !== undefined,
     // A yml of one pool (config.ts refuses --tls-port with more): its TLS listener on --host.
     ...(tls !== undefined && config.tlsPort !== undefined && { moreListen: () => [{ port: config.tlsPort!, host: config.host, tls }] }),
   });
-  for (const s of served) log.info(`memproxy listening on ${poolLine(s.conf, security, describeServer(s.server))}`);
-  return served.map((s) => s.server);
+  const backends: MetricsBackend[] = [];
+  for (const s of served) {
+    for (const member of s.pool.members) {
+      if (member.handler instanceof MemcachedHandler) backends.push({ handler: member.handler, tier: s.name, member });
+    }
+    log.logger.info(
+      {
+        version: VERSION,
+        listen: listenedOn(s.server),
+        pool: s.name,
+        servers: s.conf.servers.map((m) => `${m.name} ${describeListen(m.address)}`),
+      },
+      `memproxy listening on ${poolLine(s.conf, security, describeServer(s.server))}`,
+    );
+  }
+  return { servers: served.map((s) => s.server), backends };
 }
 
 /** Why a listener could not start, naming the flag that chose the address. */
@@ -176,6 +229,21 @@ function listenProblem(e: unknown, config: Config): string {
     default:
       return `cannot listen on ${where} (${flag}): ${err.message}`;
   }
+}
+
+/** Why the metrics listener could not start. */
+function metricsProblem(e: unknown, config: Config): string {
+  const err = e as NodeJS.ErrnoException;
+  const where = describeListen({ host: config.metricsHost, port: config.metricsPort! });
+  if (err.code === 'EADDRINUSE') return `cannot listen on ${where} (--metrics-port): another server listens there (EADDRINUSE)`;
+  if (err.code === 'EADDRNOTAVAIL') return `--metrics-host ${config.metricsHost} is not an address of this machine (EADDRNOTAVAIL)`;
+  return `cannot listen on ${where} (--metrics-port): ${err.message}`;
+}
+
+/** The configuration as debug logs it: the options, files by name only (never what they hold), no parsed pools. */
+function loggedConfig(config: Config): Record<string, unknown> {
+  const { labels: _labels, pools, ...rest } = config;
+  return pools === undefined ? rest : { ...rest, pools: pools.map((p) => p.name) };
 }
 
 async function main(): Promise<void> {
@@ -212,51 +280,72 @@ async function main(): Promise<void> {
 
   let log: Log;
   try {
-    log = new Log(config.logFile);
+    log = new Log({ level: config.logLevel, ...(config.logFile !== undefined && { file: config.logFile }) });
   } catch (e) {
     process.stderr.write(`memproxy: --log-file ${config.logFile}: cannot append to it: ${fileProblem(e)}\n`);
     process.exit(2);
   }
   // What SIGHUP does, each step saying what it did; a routes reload joins the list.
   const onHangup: Array<() => string> = [() => log.reopen()];
-  process.on('SIGHUP', () => log.info(`memproxy: SIGHUP received: ${onHangup.map((step) => step()).join('; ')}; still serving`));
+  const logger = log.logger;
+  process.on('SIGHUP', () => logger.info(`SIGHUP received: ${onHangup.map((step) => step()).join('; ')}; still serving`));
 
   // INT and TERM are handled from before the first listener opens, so a signal during start-up stops it gracefully too.
   let servers: Server[] | undefined;
+  let metricsServer: MetricsServer | undefined;
   let stopping = false;
   const finish = (listening: Server[]) =>
-    Promise.all([...listening].reverse().map((s) => s.close())).then(
-      () => process.exit(0),
-      (err) => {
-        log.error(`memproxy: shutdown failed: ${String(err)}`);
-        process.exit(1);
-      },
-    );
+    Promise.all([...listening].reverse().map((s) => s.close()))
+      .then(() => metricsServer?.close())
+      .then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (err) => {
+          logger.error({ err }, `shutdown failed: ${String(err)}`);
+          process.exit(1);
+        },
+      );
   const shutdownCommand = () => {
     if (stopping) return;
     stopping = true;
-    log.info('memproxy: shutdown command received, finishing requests in flight');
+    logger.info('shutdown command received, finishing requests in flight');
     if (servers !== undefined) finish(servers);
   };
   const stop = (signal: 'SIGINT' | 'SIGTERM') => {
     if (stopping) {
-      log.info(`memproxy: ${signal} while finishing the requests in flight: exiting now without them`);
+      logger.warn(`${signal} while finishing the requests in flight: exiting now without them`);
       process.exit(128 + constants.signals[signal]);
     }
     stopping = true;
-    log.info(`memproxy: ${signal}, finishing requests in flight (${signal} again to exit at once)`);
+    logger.info(`${signal}, finishing requests in flight (${signal} again to exit at once)`);
     if (servers !== undefined) finish(servers);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
+  logger.debug({ config: loggedConfig(config) }, 'configuration');
+  let served: Served;
   try {
-    servers = config.pools
+    served = config.pools
       ? await servePoolsOf(config, security, config.pools, log)
       : await serveTiers(config, security, log, shutdownCommand);
   } catch (e) {
-    log.fatal(`memproxy: ${listenProblem(e, config)}`);
+    log.fatal({}, listenProblem(e, config));
     process.exit(1);
+  }
+  servers = served.servers;
+  if (config.metricsPort !== undefined) {
+    try {
+      metricsServer = await serveMetrics(metricsRegistry(served), config.metricsHost, config.metricsPort);
+    } catch (e) {
+      await Promise.allSettled(servers.map((s) => s.close()));
+      log.fatal({}, metricsProblem(e, config));
+      process.exit(1);
+    }
+    const where = describeListen({ host: metricsServer.address.address, port: metricsServer.address.port });
+    logger.info({ metrics: `http://${where}/metrics` }, `memproxy serving metrics on http://${where}/metrics`);
   }
   if (stopping) finish(servers);
 }

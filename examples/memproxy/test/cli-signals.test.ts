@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { RawClient } from '@cleave/testkit';
-import { MEMPROXY, startMemproxy } from './spawn.js';
+import { logLines, logMessages, MEMPROXY, startMemproxy } from './spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memproxy-signals-'));
 const cleanup: Array<() => unknown> = [];
@@ -38,7 +38,7 @@ describe('SIGHUP', () => {
     cleanup.push(() => child.kill('SIGKILL'));
 
     const listening = await vi.waitFor(() => {
-      const m = /^\S+ memproxy listening on 127\.0\.0\.1:(\d+) /m.exec(read(log));
+      const m = /^memproxy listening on 127\.0\.0\.1:(\d+) /.exec(logMessages(read(log))[0] ?? '');
       if (!m) throw new Error(`no listening line in the log yet: ${read(log)} ${out}`);
       return Number(m[1]);
     }, WAIT);
@@ -46,17 +46,14 @@ describe('SIGHUP', () => {
 
     renameSync(log, `${log}.1`);
     child.kill('SIGHUP');
-    await vi.waitFor(
-      () => expect(read(log)).toMatch(new RegExp(`^\\S+ memproxy: SIGHUP received: reopened log file ${log}; still serving\\n$`)),
-      WAIT,
-    );
+    await vi.waitFor(() => expect(logMessages(read(log))).toEqual([`SIGHUP received: reopened log file ${log}; still serving`]), WAIT);
+    expect(logLines(read(log))[0]).toMatchObject({ level: 'info', name: 'memproxy', pid: child.pid });
     await served(listening);
-    expect(read(`${log}.1`)).toMatch(/^\S+ memproxy listening on /);
-    expect(read(`${log}.1`)).not.toContain('SIGHUP');
+    expect(logMessages(read(`${log}.1`))).toEqual([expect.stringMatching(/^memproxy listening on /)]);
 
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(read(log)).toMatch(/\n\S+ memproxy: SIGTERM, finishing requests in flight \(SIGTERM again to exit at once\)\n$/);
+    expect(logMessages(read(log)).slice(1)).toEqual(['SIGTERM, finishing requests in flight (SIGTERM again to exit at once)', 'stopped']);
     // Nothing on stdout or stderr: every line went to the file.
     expect(out).toBe('');
   });
@@ -65,7 +62,7 @@ describe('SIGHUP', () => {
     const mp = await startMemproxy(['-p', '0']);
     cleanup.push(() => mp.stop());
     mp.child.kill('SIGHUP');
-    await vi.waitFor(() => expect(mp.stdout()).toContain('memproxy: SIGHUP received: no --log-file to reopen; still serving\n'), WAIT);
+    await vi.waitFor(() => expect(logMessages(mp.stdout())).toContain('SIGHUP received: no --log-file to reopen; still serving'), WAIT);
     await served(mp.port);
     expect(await mp.stop()).toBe(0);
   });
@@ -102,13 +99,16 @@ describe('a second SIGTERM or SIGINT while draining', () => {
 
       mp.child.kill(signal);
       await vi.waitFor(
-        () => expect(mp.stdout()).toContain(`memproxy: ${signal}, finishing requests in flight (${signal} again to exit at once)\n`),
+        () => expect(logMessages(mp.stdout())).toContain(`${signal}, finishing requests in flight (${signal} again to exit at once)`),
         WAIT,
       );
       expect(mp.child.exitCode).toBeNull();
       mp.child.kill(signal);
       expect(await exited).toBe(status);
-      expect(mp.stdout()).toMatch(new RegExp(`memproxy: ${signal} while finishing the requests in flight: exiting now without them\\n$`));
+      expect(logLines(mp.stdout()).at(-1)).toMatchObject({
+        level: 'warn',
+        msg: `${signal} while finishing the requests in flight: exiting now without them`,
+      });
       expect(Buffer.concat(replies).length).toBe(0);
       client.destroy();
     });

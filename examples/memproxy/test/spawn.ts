@@ -68,3 +68,22 @@ export function runMemproxy(args: string[]): Promise<{ code: number | null; stdo
     });
   });
 }
+
+/** memproxy's log: one JSON object a line (pino's), as written to stdout or its --log-file. */
+export interface LogLine {
+  level: string;
+  time: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+/** The complete lines of a log so far, parsed. */
+export function logLines(text: string): LogLine[] {
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+/** The messages of a log so far. */
+export const logMessages = (text: string): string[] => logLines(text).map((l) => l.msg);

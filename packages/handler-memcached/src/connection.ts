@@ -15,7 +15,7 @@
  */
 import net from 'node:net';
 import { SlabWriter, TextResponseParser, type TextReply } from '@cleave/protocol';
-import type { Address } from '@cleave/core';
+import { formatAddress, type Address, type Logger } from '@cleave/core';
 import { Errors } from './errors.js';
 import { Fifo } from './fifo.js';
 import { DESYNC, Failure, MORE, OP_MN, Op, SKIP, decode, encodeOp, fail, settle } from './ops.js';
@@ -36,6 +36,60 @@ export interface ConnectionConfig {
   readonly flushOn: 'immediate' | 'microtask';
   /** SO_KEEPALIVE on TCP connections. */
   readonly keepAlive?: boolean;
+}
+
+/**
+ * Whether the backend is reachable, as the handler's connections together tell it: up while any connection is
+ * ready, down once none is after a failure. Each change is logged once (a connection's retries while the backend
+ * stays down are not), and one connection dropped while another stays ready only at debug.
+ */
+export class BackendHealth {
+  /** Connections ready now. */
+  private readyConns = 0;
+  /** Whether any connection was ever ready. */
+  private seen = false;
+  /** Down (or never reached) since this time (ms since the epoch); 0 while up or not tried yet. */
+  private downSince = 0;
+  private readonly fields: { backend: string };
+
+  constructor(
+    address: Address,
+    private readonly logger: Logger | undefined,
+  ) {
+    this.fields = { backend: formatAddress(address) };
+  }
+
+  /** Connections ready now. */
+  get ready(): number {
+    return this.readyConns;
+  }
+
+  /** A connection became ready. */
+  connected(): void {
+    if (++this.readyConns > 1) return;
+    const logger = this.logger;
+    if (!this.seen) {
+      this.seen = true;
+      logger?.info(this.downSince === 0 ? this.fields : { ...this.fields, downMs: Date.now() - this.downSince }, 'backend connected');
+    } else if (this.downSince !== 0) {
+      logger?.info({ ...this.fields, downMs: Date.now() - this.downSince }, 'backend is back');
+    }
+    this.downSince = 0;
+  }
+
+  /** A connection failed (`wasReady`: it had been ready) for `reason`; the backend is down when no connection stays ready. */
+  failed(wasReady: boolean, reason: string): void {
+    if (wasReady) this.readyConns--;
+    const logger = this.logger;
+    if (this.readyConns > 0) {
+      if (wasReady) logger?.debug({ ...this.fields, reason }, 'backend connection dropped; others stay ready');
+      return;
+    }
+    if (this.downSince !== 0) return;
+    this.downSince = Date.now();
+    if (this.seen) logger?.warn({ ...this.fields, reason }, 'backend went away');
+    else logger?.warn({ ...this.fields, reason }, 'backend unreachable');
+  }
 }
 
 /** The handler's own counters, shared by its connections. */
@@ -94,7 +148,7 @@ export class BackendConnection {
   /** Failed attempts since the last time the connection was ready. */
   private failures = 0;
   private attempts = 0;
-  /** The last socket error, for diagnostics. */
+  /** The current attempt's socket error, for diagnostics. */
   lastError: Error | undefined = undefined;
 
   constructor(
@@ -102,6 +156,8 @@ export class BackendConnection {
     private readonly counters: Counters,
     /** Per-key slots of the handler's connection picker: an op's slot is released when it leaves this queue. */
     private readonly slots?: KeySlots,
+    /** The backend's reachability, shared by the handler's connections. */
+    private readonly health?: BackendHealth,
   ) {
     this.parser = new TextResponseParser({ maxValueSize: cfg.maxValueSize, maxLineLength: 8192 });
     this.connect();
@@ -197,6 +253,7 @@ export class BackendConnection {
     if (this.state === ST_CLOSED) return;
     this.state = ST_CONNECTING;
     if (this.attempts++ > 0) this.counters.reconnects++;
+    this.lastError = undefined;
     const addr = this.cfg.address;
     // Reads land in slabs of our own and come straight to onData (no Buffer per read, no Readable stream).
     const slabs = new ReadSlabs();
@@ -235,6 +292,7 @@ export class BackendConnection {
     this.state = ST_READY;
     this.failures = 0;
     this.counters.connects++;
+    this.health?.connected();
     if (this.out.length > 0 && !this.flushScheduled) this.scheduleFlush();
   };
 
@@ -265,6 +323,7 @@ export class BackendConnection {
       this.verdict = undefined;
     }
     if (this.state === ST_CLOSED) return;
+    this.health?.failed(this.state === ST_READY, this.lastError?.message ?? (err as Error).message);
     this.state = ST_BACKOFF;
     // Exponential backoff with jitter: half the step fixed, half random.
     const step = Math.min(this.cfg.backoffMaxMs, this.cfg.backoffMinMs * 2 ** Math.min(this.failures, 30));

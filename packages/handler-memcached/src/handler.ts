@@ -5,7 +5,7 @@
  * and keeps flush_all a barrier across the connections.
  */
 import type { Socket } from 'node:net';
-import { KeyLanes, parseAddress } from '@cleave/core';
+import { KeyLanes, parseAddress, type Logger } from '@cleave/core';
 import { KeySlots, keySlot, pickConnection } from './picker.js';
 import type {
   AdminCommand,
@@ -24,7 +24,7 @@ import type {
   TouchOutcome,
 } from '@cleave/protocol';
 import { HandlerError, ItemFacts, MetaKeyForm, itemTooLarge, metaKeyForm } from '@cleave/protocol';
-import { BackendConnection, Counters, type BackendAddress } from './connection.js';
+import { BackendConnection, BackendHealth, Counters, type BackendAddress } from './connection.js';
 import { Errors } from './errors.js';
 import {
   BIT_B64,
@@ -91,6 +91,11 @@ export interface MemcachedHandlerOptions {
    * as soon as the current job's microtasks are done (a batch per client read).
    */
   flushOn?: 'immediate' | 'microtask';
+  /**
+   * Where the backend's changes of state are reported (pino's shape): connected the first time (info), unreachable
+   * or gone away (warn), back (info), each once per change and never per request or connection retry.
+   */
+  logger?: Logger;
 }
 
 const DEFAULTS = {
@@ -271,7 +276,8 @@ export class MemcachedHandler implements Handler {
     } as const;
     this.adminConfig = { address: this.address, connectTimeoutMs, timeoutMs: this.timeoutMs };
     this.conns = [];
-    for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots));
+    const health = new BackendHealth(this.address, options.logger);
+    for (let i = 0; i < connections; i++) this.conns.push(new BackendConnection(cfg, this.counters, this.slots, health));
     this.settings = {
       backend: 'path' in this.address ? this.address.path : `${this.address.host}:${this.address.port}`,
       backend_connections: connections,

@@ -30,7 +30,7 @@ import {
   type TouchCommand,
   type TouchOutcome,
 } from '@cleave/protocol';
-import { all, andThen, attempt, call, isPromise } from '@cleave/core';
+import { all, andThen, attempt, call, isPromise, type Logger } from '@cleave/core';
 import { Member, serverDown, type HealthRules, type MemberEvents, type PoolMember } from './member.js';
 import { Placement } from './placement.js';
 import { DISTRIBUTIONS, HASH_NAMES, type Distribution, type HashName } from './types.js';
@@ -70,6 +70,22 @@ export interface PoolOptions {
   probeIntervalMs?: number;
   /** Told each time a server changes state (taken out of service, back in): for logs and alerts. */
   onStateChange?: (member: PoolMember) => void;
+  /**
+   * Where a server's changes of state are reported (pino's shape): ejected from the ring or down (warn), back in
+   * service (info), once per change.
+   */
+  logger?: Logger;
+}
+
+/** A member's change of state, as `logger` reports it. */
+function logStateChange(logger: Logger, pool: string, m: PoolMember): void {
+  if (m.state === 'up') {
+    logger.info({ pool, server: m.label, outMs: Date.now() - m.ejectedAt }, 'server back in service');
+  } else if (m.state === 'ejected') {
+    logger.warn({ pool, server: m.label }, 'server ejected from the ring (its keys go to the other servers)');
+  } else {
+    logger.warn({ pool, server: m.label }, 'server down (its keys fail until it answers)');
+  }
 }
 
 /** Pool-wide figures (nutcracker's per-pool stats). */
@@ -204,7 +220,10 @@ export class Pool implements Handler {
       ejected: () => {
         counters.serverEjects++;
       },
-      stateChanged: options.onStateChange ?? (() => {}),
+      stateChanged: (m) => {
+        if (options.logger !== undefined) logStateChange(options.logger, this.name, m);
+        options.onStateChange?.(m);
+      },
     };
     this.servers = list.map((s, i) => {
       if (s === null || typeof s !== 'object' || s.handler === undefined) throw new TypeError(`pool: servers[${i}] needs a handler`);

@@ -56,7 +56,8 @@ export const LATENCY_BUCKETS: readonly number[] = [
  * time (nothing is allocated per request): requests answered, handler
  * failures among them (SERVER_ERROR, a binary error status), and, when
  * `ServerOptions.metrics` is on, the server-side latency of each request
- * from the read that parsed it to its reply's encoding.
+ * from the read that carried it to the write that carries its reply (the
+ * clock is read once per read and once per write, not per request).
  */
 export class ServerMetrics {
   readonly commands: readonly string[] = COMMAND_KINDS;

@@ -2,7 +2,7 @@
 // per server, served by its own listenAndServe on the pool's listen address. cleave-twemproxy and
 // `memproxy --config` both start pools here.
 
-import { formatAddress } from '@cleave/core';
+import { formatAddress, type Logger } from '@cleave/core';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import type { Handler } from '@cleave/protocol';
 import { pool, type Pool, type PoolMember } from '@cleave/router';
@@ -22,6 +22,8 @@ export interface BuildOptions {
   onStateChange?: (pool: ConfPool, member: PoolMember) => void;
   /** The backends' item size limit, memcached's -I (MemcachedHandler's default when undefined). */
   maxItemSize?: number;
+  /** Where each pool and its servers report changes of state (ejected, back; a backend gone, back). */
+  logger?: Logger;
 }
 
 /** The Handler tree of one pool: `pool({ servers: [MemcachedHandler, ...], ...placement and failure rules })`. */
@@ -38,6 +40,7 @@ export function buildPool(conf: ConfPool, options: BuildOptions = {}): Pool {
     serverFailureLimit: Math.max(1, conf.serverFailureLimit),
     serverRetryTimeoutMs: Math.max(1, conf.serverRetryTimeoutMs),
     ...(options.onStateChange !== undefined && { onStateChange: (m: PoolMember) => options.onStateChange!(conf, m) }),
+    ...(options.logger !== undefined && { logger: options.logger }),
     servers: conf.servers.map((s) => ({
       name: s.name,
       label: s.name,
@@ -49,6 +52,7 @@ export function buildPool(conf: ConfPool, options: BuildOptions = {}): Pool {
         connectTimeoutMs: timeoutMs,
         keepAlive: conf.tcpkeepalive,
         ...(options.maxItemSize !== undefined && { maxItemSize: options.maxItemSize }),
+        ...(options.logger !== undefined && { logger: options.logger }),
       }),
     })),
   });
@@ -81,6 +85,8 @@ export interface ServeOptions extends BuildOptions {
   moreListen?: (conf: ConfPool) => ListenTarget[];
   /** Put something in front of each pool (e.g. chunking); the pool itself when undefined. */
   wrap?: (pool: Pool, conf: ConfPool) => Handler;
+  /** Measure each request's latency for metrics (ServerOptions.metrics). */
+  metrics?: boolean;
 }
 
 /**
@@ -99,6 +105,7 @@ export async function servePools(pools: readonly ConfPool[], options: ServeOptio
         limits: { ...options.limits, maxConnections },
         ...(options.auth !== undefined && { auth: options.auth }),
         ...(options.onError !== undefined && { onError: options.onError }),
+        ...(options.metrics === true && { metrics: true }),
       });
       served.push({ name: conf.name, conf, pool: p, server });
     } catch (e) {
