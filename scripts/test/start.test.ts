@@ -202,7 +202,7 @@ describe('pnpm start and the bins, from a copy without builds', () => {
     s.child.kill('SIGTERM');
     const r = await s.exited;
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('memproxy: SIGTERM, finishing requests in flight');
+    expect(r.stdout).toContain('SIGTERM, finishing requests in flight');
     expect(await listening(s.port)).toBe(false);
   });
 
@@ -250,7 +250,7 @@ describe('pnpm start and the bins, from a copy without builds', () => {
     // The pipes close once memproxy, which shares them, has noticed, finished and exited.
     await s.exited;
     expect(s.stderr()).toBe(`server pid ${s.server}\nmemproxy: the command that started it (pid ${s.child.pid}) has exited; stopping\n`);
-    expect(s.stdout()).toContain('memproxy: SIGTERM, finishing requests in flight');
+    expect(s.stdout()).toContain('SIGTERM, finishing requests in flight');
     expect(await listening(s.port)).toBe(false);
   });
 
@@ -271,7 +271,7 @@ describe('pnpm start and the bins, from a copy without builds', () => {
       s.child.kill('SIGKILL');
       expect(await miss).toBe('END\r\n');
       await s.exited;
-      expect(s.stdout()).toContain('memproxy: SIGINT, finishing requests in flight');
+      expect(s.stdout()).toContain('SIGINT, finishing requests in flight');
       expect(s.stdout()).not.toContain('exiting now');
       expect(s.stderr()).toBe(`server pid ${s.server}\n`);
     } finally {
