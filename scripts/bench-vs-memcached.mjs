@@ -10,8 +10,9 @@
 // rounds, so a change is measured against the code before it side by side.
 //
 // With --metrics, it measures what serving Prometheus metrics costs instead: memproxy with --metrics-port
-// against the same memproxy without, in-memory and in front of this run's memcached, in alternating runs
-// (the order flips every round), with /metrics scraped every second from the instances that serve it. Beside
+// against the same memproxy without and a second one without (two identical processes: how far this machine's
+// noise alone moves the figures), in-memory and in front of this run's memcached, in turn (each taking each place
+// in the order), with /metrics scraped every second from the instances that serve it. Beside
 // throughput and p99 it reports memproxy's CPU time per request (/proc/PID/stat over each run), which a
 // machine busy with other work disturbs far less than throughput.
 //
@@ -150,9 +151,11 @@ async function compareMetrics() {
   const scrapeUrls = [];
   for (const mode of modes) {
     const metricsPort = await freePort();
+    // `again` is a second memproxy without metrics: how far two identical processes differ here (the noise floor).
     for (const [which, extra] of [
       ['off', []],
       ['on', ['--metrics-port', String(metricsPort)]],
+      ['again', []],
     ]) {
       const port = await freePort();
       const p = spawn(process.execPath, [memproxyJs, '-p', String(port), ...extra, ...mode.args], { stdio: 'ignore' });
@@ -162,6 +165,7 @@ async function compareMetrics() {
     scrapeUrls.push(`http://127.0.0.1:${metricsPort}/metrics`);
     await waitPort(mode.off.port);
     await waitPort(mode.on.port);
+    await waitPort(mode.again.port);
     await waitPort(metricsPort);
   }
   // A scraper 15 times as eager as Prometheus's default interval, in a process of its own.
@@ -179,30 +183,27 @@ async function compareMetrics() {
     return { ...r, cpuUs: ((processTicks(target.pid) - before) * 10_000) / r.count };
   };
   // Keys stored, and the code warmed up, before anything is measured.
-  for (const mode of modes) for (const which of ['off', 'on']) mcblast(mcblastBin, mode[which].port, { conns, seconds: 1 });
+  for (const mode of modes) for (const which of ['off', 'on', 'again']) mcblast(mcblastBin, mode[which].port, { conns, seconds: 1 });
   const rows = [];
   for (const mode of modes) {
     for (const w of workloads) {
-      const off = [];
-      const on = [];
+      const runs = { off: [], on: [], again: [] };
+      const variants = ['off', 'on', 'again'];
       for (let r = 0; r < rounds; r++) {
-        const order =
-          r % 2 === 0
-            ? [
-                ['off', off],
-                ['on', on],
-              ]
-            : [
-                ['on', on],
-                ['off', off],
-              ];
-        for (const [which, runs] of order) runs.push(measured(mode[which], w));
+        // Each variant takes each place in the order in turn.
+        for (let i = 0; i < variants.length; i++) {
+          const which = variants[(r + i) % variants.length];
+          runs[which].push(measured(mode[which], w));
+        }
       }
+      const { off, on, again } = runs;
       const a = { ...pick(off), cpuUs: median(off.map((x) => x.cpuUs)) };
       const b = { ...pick(on), cpuUs: median(on.map((x) => x.cpuUs)) };
+      const c = { ...pick(again), cpuUs: median(again.map((x) => x.cpuUs)) };
       const perRound = off.map((x, i) => on[i].ops / x.ops).sort((x, y) => x - y);
       const cpuRatio = median(off.map((x, i) => on[i].cpuUs / x.cpuUs));
-      rows.push({ mode: mode.name, w, off: a, on: b, perRound, cpuRatio });
+      const againCpuRatio = median(off.map((x, i) => again[i].cpuUs / x.cpuUs));
+      rows.push({ mode: mode.name, w, off: a, on: b, again: c, perRound, cpuRatio, againCpuRatio });
       process.stderr.write(
         `${mode.name}, ${w.name}: off ${a.ops} ops/s p99 ${a.p99} µs ${a.cpuUs.toFixed(2)} µs CPU/op, on ${b.ops} ops/s p99 ${b.p99} µs ${b.cpuUs.toFixed(2)} µs CPU/op\n`,
       );
@@ -213,15 +214,15 @@ async function compareMetrics() {
     `Machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, ${memcachedVersion} -t 1 behind the proxy mode`,
   );
   console.log(
-    `Load: mcblast, ${conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} rounds (off and on alternating, the order flipped every round); /metrics scraped every second\n`,
+    `Load: mcblast, ${conns} connections, 90% get / 10% set, 100-byte values, 10k keys prepopulated, ${seconds} s per run, median of ${rounds} rounds (off, on and a second memproxy without metrics in turn, each taking each place in the order); /metrics scraped every second\n`,
   );
   console.log(
-    '| mode | workload | metrics off ops/s | metrics on ops/s | on / off | per-round on / off | off p50/p99 µs | on p50/p99 µs | p99 on / off | CPU µs/op off, on | CPU on / off (median of rounds) |',
+    '| mode | workload | metrics off ops/s | metrics on ops/s | on / off | off again / off | per-round on / off | off p50/p99 µs | on p50/p99 µs | p99 on / off | p99 off again / off | CPU µs/op off, on, off again | CPU on / off | CPU off again / off |',
   );
-  console.log('|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|');
+  console.log('|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const r of rows) {
     console.log(
-      `| ${r.mode} | ${r.w.name} | ${fmt(r.off.ops)} | ${fmt(r.on.ops)} | ${(r.on.ops / r.off.ops).toFixed(3)} | ${r.perRound.map((x) => x.toFixed(2)).join(', ')} | ${r.off.p50}/${r.off.p99} | ${r.on.p50}/${r.on.p99} | ${(r.on.p99 / r.off.p99).toFixed(3)} | ${r.off.cpuUs.toFixed(2)}, ${r.on.cpuUs.toFixed(2)} | ${r.cpuRatio.toFixed(3)} |`,
+      `| ${r.mode} | ${r.w.name} | ${fmt(r.off.ops)} | ${fmt(r.on.ops)} | ${(r.on.ops / r.off.ops).toFixed(3)} | ${(r.again.ops / r.off.ops).toFixed(3)} | ${r.perRound.map((x) => x.toFixed(2)).join(', ')} | ${r.off.p50}/${r.off.p99} | ${r.on.p50}/${r.on.p99} | ${(r.on.p99 / r.off.p99).toFixed(3)} | ${(r.again.p99 / r.off.p99).toFixed(3)} | ${r.off.cpuUs.toFixed(2)}, ${r.on.cpuUs.toFixed(2)}, ${r.again.cpuUs.toFixed(2)} | ${r.cpuRatio.toFixed(3)} | ${r.againCpuRatio.toFixed(3)} |`,
     );
   }
   stop();
