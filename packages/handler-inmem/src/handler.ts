@@ -37,6 +37,7 @@ import { Counters, generalStats, itemStats, settingsStats, sizesStats, slabStats
 import {
   ATIME,
   CAS,
+  CLS,
   EXPTIME,
   FETCHED,
   FLAGS,
@@ -283,7 +284,11 @@ export class InMemoryHandler implements Handler {
     }
 
     const t = this.table;
+    const cls = t.i32[id * STRIDE + CLS]!;
     let previousExptime: number | undefined;
+    // `me` (debug) counts nothing; a fetch with a touch counts as a touch.
+    if (touch !== undefined) this.counters.clsTouchHits[cls]!++;
+    else if (cmd.debug !== true) this.counters.clsGetHits[cls]!++;
     if (touch !== undefined) {
       previousExptime = t.f64[id * 8 + EXPTIME]!;
       t.f64[id * 8 + EXPTIME] = absoluteExptime(touch, now);
@@ -308,12 +313,20 @@ export class InMemoryHandler implements Handler {
     const exptime = absoluteExptime(cmd.vivify!, now);
     const item = this.put(key, h, key.subarray(0, 0), undefined, 0, exptime, vivifiedBits(cmd), undefined, now);
     if (item === undefined) return undefined;
+    // The item it creates counts as a hit, as memcached counts it.
+    this.counters.clsGetHits[this.classOf(key.length, 0)]!++;
     return new Item(item.key, item.value, 0, item.cas, exptime, now, false, false, true, false, item.keyBinary, undefined, true);
   }
 
   // -------------------------------------------------------------------------
   // Storage commands
   // -------------------------------------------------------------------------
+
+  /** The class an item of these lengths goes to: a slab class, or LARGE outside the slabs. */
+  private classOf(klen: number, vlen: number): number {
+    const c = this.slabs.classFor(CHUNK_HEADER + klen + vlen);
+    return c < 0 ? this.LARGE : c;
+  }
 
   store(cmd: StoreCommand): StoreOutcome {
     const now = this.now();
@@ -331,6 +344,8 @@ export class InMemoryHandler implements Handler {
       this.dropAfterFailedStore(cmd, now);
       return 'OUT_OF_MEMORY';
     }
+    // memcached counts a store in the class of the item its data was read into, whatever the outcome.
+    k.clsCmdSet[this.classOf(klen, value.length)]!++;
     const h = this.table.hashOf(key);
     const old = this.find(key, h, now);
     const mode = cmd.mode;
@@ -369,9 +384,11 @@ export class InMemoryHandler implements Handler {
         // set/replace; with a CAS they are memcached's cas command.
         if (compareCas !== undefined) {
           const cas = t.u64[old * 8 + CAS]!;
+          const oldCls = t.i32[old * STRIDE + CLS]!;
           if (compareCas !== 0n && compareCas === cas) {
-            // Stored below.
+            k.clsCasHits[oldCls]!++;
           } else if (storesStale(cmd.invalidate, compareCas, cas)) {
+            k.clsCasHits[oldCls]!++;
             // Meta I: an older CAS still stores, but the item is stale and
             // keeps its TTL and token state.
             const bits = staleStoreBits(t.i32[old * STRIDE + STATE]!, cmd);
@@ -379,6 +396,7 @@ export class InMemoryHandler implements Handler {
             this.memory.unlink(old);
             return this.stored(key, h, value, undefined, cmd.flags, oldExptime, bits, cmd.newCas, now);
           } else {
+            k.clsCasBadval[oldCls]!++;
             return 'EXISTS';
           }
         }
@@ -430,6 +448,7 @@ export class InMemoryHandler implements Handler {
       t.u64[id * 8 + CAS] = this.nextCas();
       return 'DELETED';
     }
+    this.counters.clsDeleteHits[t.i32[id * STRIDE + CLS]!]!++;
     this.memory.unlink(id);
     return 'DELETED';
   }
@@ -440,6 +459,7 @@ export class InMemoryHandler implements Handler {
     if (id === 0) return 'NOT_FOUND';
     // memcached's touch fetches with an LRU bump, so the item counts as fetched.
     const t = this.table;
+    this.counters.clsTouchHits[t.i32[id * STRIDE + CLS]!]!++;
     t.f64[id * 8 + EXPTIME] = absoluteExptime(cmd.exptime, now);
     t.i32[id * STRIDE + STATE] |= FETCHED;
     this.lru.update(id, now);
@@ -466,6 +486,7 @@ export class InMemoryHandler implements Handler {
     const current = parseCounter(copies.value);
     if (current === undefined) return 'NON_NUMERIC';
     const result = applyDelta(current, cmd.delta, incr);
+    (incr ? this.counters.clsIncrHits : this.counters.clsDecrHits)[t.i32[id * STRIDE + CLS]!]!++;
     // Meta ma T: the exptime changes along with the value.
     const previousExptime = cmd.touch !== undefined ? t.f64[id * 8 + EXPTIME]! : undefined;
     const exptime = cmd.touch !== undefined ? absoluteExptime(cmd.touch, now) : t.f64[id * 8 + EXPTIME]!;

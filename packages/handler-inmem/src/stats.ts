@@ -34,6 +34,16 @@ export class Counters {
   readonly clsCrawlerReclaimed: Float64Array;
   readonly clsOutOfMemory: Float64Array;
   readonly clsMovesWithinLru: Float64Array;
+  // Commands per class of the item they found or wrote (`stats slabs`' <n>:get_hits, ...); the
+  // server counts the totals.
+  readonly clsGetHits: Float64Array;
+  readonly clsCmdSet: Float64Array;
+  readonly clsDeleteHits: Float64Array;
+  readonly clsIncrHits: Float64Array;
+  readonly clsDecrHits: Float64Array;
+  readonly clsCasHits: Float64Array;
+  readonly clsCasBadval: Float64Array;
+  readonly clsTouchHits: Float64Array;
 
   constructor(classCount: number) {
     this.clsEvicted = new Float64Array(classCount);
@@ -45,6 +55,14 @@ export class Counters {
     this.clsCrawlerReclaimed = new Float64Array(classCount);
     this.clsOutOfMemory = new Float64Array(classCount);
     this.clsMovesWithinLru = new Float64Array(classCount);
+    this.clsGetHits = new Float64Array(classCount);
+    this.clsCmdSet = new Float64Array(classCount);
+    this.clsDeleteHits = new Float64Array(classCount);
+    this.clsIncrHits = new Float64Array(classCount);
+    this.clsDecrHits = new Float64Array(classCount);
+    this.clsCasHits = new Float64Array(classCount);
+    this.clsCasBadval = new Float64Array(classCount);
+    this.clsTouchHits = new Float64Array(classCount);
   }
 
   /** `stats reset`: zero the counters (not the contents). */
@@ -64,6 +82,14 @@ export class Counters {
       this.clsCrawlerReclaimed,
       this.clsOutOfMemory,
       this.clsMovesWithinLru,
+      this.clsGetHits,
+      this.clsCmdSet,
+      this.clsDeleteHits,
+      this.clsIncrHits,
+      this.clsDecrHits,
+      this.clsCasHits,
+      this.clsCasBadval,
+      this.clsTouchHits,
     ]) {
       a.fill(0);
     }
@@ -194,6 +220,15 @@ export function slabStats(s: StatsSource): StatsGroup {
     out[`${p}used_chunks`] = total - slabs.freeCount(c);
     out[`${p}free_chunks`] = slabs.freeCount(c);
     out[`${p}free_chunks_end`] = 0;
+    const k = s.counters;
+    out[`${p}get_hits`] = k.clsGetHits[c]!;
+    out[`${p}cmd_set`] = k.clsCmdSet[c]!;
+    out[`${p}delete_hits`] = k.clsDeleteHits[c]!;
+    out[`${p}incr_hits`] = k.clsIncrHits[c]!;
+    out[`${p}decr_hits`] = k.clsDecrHits[c]!;
+    out[`${p}cas_hits`] = k.clsCasHits[c]!;
+    out[`${p}cas_badval`] = k.clsCasBadval[c]!;
+    out[`${p}touch_hits`] = k.clsTouchHits[c]!;
   }
   out.active_slabs = active;
   out.total_malloced = s.used;
