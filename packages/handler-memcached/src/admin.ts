@@ -8,7 +8,7 @@
  * bare `\n`, its END with `\r\n`).
  */
 import net from 'node:net';
-import type { AdminCommand } from '@cleave/protocol';
+import { encodeTextRequest, type AdminCommand } from '@cleave/protocol';
 import type { BackendAddress, Counters } from './connection.js';
 import { Errors } from './errors.js';
 
@@ -85,7 +85,8 @@ export interface AdminConfig {
  * it keeps coming).
  */
 export function sendAdmin(cfg: AdminConfig, cmd: AdminCommand, counters: Counters, open: Set<net.Socket>): Promise<Buffer> {
-  const line = Buffer.from(`${[cmd.name, ...cmd.args].join(' ')}\r\n`, 'latin1');
+  // Without noreply, whatever the client sent: the reply is what this returns.
+  const line = encodeTextRequest({ protocol: 'text', quiet: false, opcode: 0, opaque: 0, cmd: 'admin', name: cmd.name, args: cmd.args });
   const reply = new Reply(isDump(cmd));
   const addr = cfg.address;
   counters.requests++;

@@ -519,11 +519,12 @@ export class Connection {
     const enc = encoderFor(req);
     const w = this.writer!;
     const ctx = this.ctx;
+    const kind = kindOf(req);
     if (state === SlotState.Failed) {
       // A HandlerError is the handler saying no; anything else is a fault worth reporting.
       if (!(outcome instanceof HandlerError)) this.onError(outcome);
       encodeFailure(enc, w, req, outcome);
-      ctx.metrics.errors[kindOf(req)]!++;
+      ctx.metrics.errors[kind]!++;
     } else if (part === Part.Whole) {
       countReply(this.counters, ctx.detail, req, outcome);
       encodeOutcome(enc, w, req, outcome, ctx, this.id);
@@ -536,7 +537,6 @@ export class Connection {
       // One request, counted with its last slice.
       else return;
     }
-    const kind = kindOf(req);
     ctx.metrics.requests[kind]!++;
     if (this.timed) {
       if (this.timedCount === TIMED_BATCH) this.observeTimed();

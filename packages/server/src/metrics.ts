@@ -1,4 +1,4 @@
-import type { Request } from '@cleave/protocol';
+import type { Request, RequestCommand } from '@cleave/protocol';
 
 /** Command kinds metrics are kept per, in index order. */
 export const COMMAND_KINDS = [
@@ -19,31 +19,34 @@ export const COMMAND_KINDS = [
   'error',
 ] as const;
 
+type CommandKind = (typeof COMMAND_KINDS)[number];
+const k = (name: CommandKind): number => COMMAND_KINDS.indexOf(name);
+
 /** Request `cmd` to kind index: text/meta/binary forms alike (mg and gat are get, ms is set, md delete, ma incr/decr). */
-const KIND_OF: Readonly<Record<string, number>> = {
-  get: 0,
-  mget: 0,
-  me: 0,
-  store: 1,
-  delete: 2,
-  incr: 3,
-  decr: 4,
-  touch: 5,
-  flush_all: 6,
-  stats: 7,
-  version: 8,
-  noop: 9,
-  verbosity: 10,
-  quit: 11,
-  sasl_list: 12,
-  sasl_auth: 12,
-  sasl_step: 12,
-  admin: 13,
-  error: 14,
+const KIND_OF: Readonly<Record<RequestCommand, number>> = {
+  get: k('get'),
+  mget: k('get'),
+  me: k('get'),
+  store: k('set'),
+  delete: k('delete'),
+  incr: k('incr'),
+  decr: k('decr'),
+  touch: k('touch'),
+  flush_all: k('flush_all'),
+  stats: k('stats'),
+  version: k('version'),
+  noop: k('noop'),
+  verbosity: k('verbosity'),
+  quit: k('quit'),
+  sasl_list: k('auth'),
+  sasl_auth: k('auth'),
+  sasl_step: k('auth'),
+  admin: k('admin'),
+  error: k('error'),
 };
 
 export function kindOf(req: Request): number {
-  return KIND_OF[req.cmd] ?? 14;
+  return KIND_OF[req.cmd];
 }
 
 /** Upper bounds, in seconds, of the latency histogram's buckets (a last, +Inf bucket follows). */
