@@ -22,6 +22,7 @@ const LIBRARIES = [
   'packages/tiers',
   'packages/chunked',
   'packages/handler-inmem',
+  'packages/handler-lmdb',
   'packages/handler-memcached',
   'packages/router',
   'packages/loadgen',

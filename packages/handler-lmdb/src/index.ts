@@ -1,0 +1,2 @@
+export { LmdbHandler } from './handler.js';
+export { minimumMaxBytes, type LmdbHandlerOptions } from './options.js';
