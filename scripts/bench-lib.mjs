@@ -122,7 +122,8 @@ export async function waitPort(port) {
  * One mcblast run; throws when mcblast saw a wrong reply (or failed). keysPerGet > 1 makes every get a text
  * multi-get of that many keys (`-g`), counted as one op. preload: false leaves out `-P` (the keys were set by
  * an earlier call); seconds: 0 with preload only sets the keys. expectHits makes any miss an error (every key
- * was set before). count is how many requests the timed part answered; hits and misses count keys.
+ * was set before); mayMiss makes none an error (a server that evicts). count is how many requests the timed part
+ * answered; hits and misses count keys.
  */
 export function mcblast(
   bin,
@@ -138,6 +139,7 @@ export function mcblast(
     keysPerGet = 1,
     preload = true,
     expectHits = false,
+    mayMiss = false,
   },
 ) {
   const args = [
@@ -158,6 +160,7 @@ export function mcblast(
   ];
   if (preload) args.push('-P');
   if (expectHits) args.push('-E');
+  if (mayMiss) args.push('-M');
   if (keysPerGet > 1) args.push('-g', String(keysPerGet));
   if (binary) args.push('-B');
   const r = spawnSync(bin, args, { encoding: 'utf8', maxBuffer: 1 << 20 });

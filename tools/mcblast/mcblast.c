@@ -4,7 +4,7 @@
 // sockets; every connection keeps `depth` requests in flight. Text or binary protocol; gets, sets and
 // text multi-gets. Every reply is checked: a set must be stored, a get hit must carry the value this
 // tool sets for that key (its value is derived from the key), and a miss is an error for a key known to
-// be set when the get was sent. Prints one line of key=value fields (see usage()).
+// be set when the get was sent (unless --may-miss: a server that evicts). Prints one line of key=value fields (see usage()).
 //
 // build: cc -O2 -o mcblast mcblast.c -pthread
 #define _GNU_SOURCE
@@ -37,10 +37,10 @@
 
 static struct {
   const char *host, *port, *prefix;
-  int conns, depth, threads, keys_per_get, value_size, binary, preload, expect_hits;
+  int conns, depth, threads, keys_per_get, value_size, binary, preload, expect_hits, may_miss;
   long keys;
   double duration, set_ratio, timeout;
-} opt = {"127.0.0.1", "11211", "key:", 50, 1, 1, 1, 100, 0, 0, 0, 10000, 5, 0.1, 5};
+} opt = {"127.0.0.1", "11211", "key:", 50, 1, 1, 1, 100, 0, 0, 0, 0, 10000, 5, 0.1, 5};
 
 static int key_digits, key_len, prefix_len; // key = prefix + key number, zero-padded to key_digits
 static uint32_t set_threshold; // a request is a set when a 32-bit random number is below this
@@ -65,6 +65,7 @@ static void usage(FILE *f) {
           "  -B, --binary             binary protocol (Get and Set) instead of text\n"
           "  -P, --preload            set every key before the measured run\n"
           "  -E, --expect-hits        every key was set before this run: any miss is an error\n"
+          "  -M, --may-miss           the server may evict (it holds less than the key space): no miss is an error\n"
           "      --timeout S          a connection with requests in flight and no reply for S seconds fails (default 5)\n"
           "  -h, --help               this text\n"
           "Prints one line: ops_per_sec p50_us p99_us p999_us max_us ops hits misses errors seconds ...\n"
@@ -265,7 +266,9 @@ static void put32(unsigned char *b, uint32_t v) {
 }
 static uint32_t get32(const unsigned char *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
 
-static int known_set(uint32_t k) { return opt.expect_hits || atomic_load_explicit(&stored[k], memory_order_relaxed); }
+static int known_set(uint32_t k) {
+  return !opt.may_miss && (opt.expect_hits || atomic_load_explicit(&stored[k], memory_order_relaxed));
+}
 
 /** Queue one request: a set of key `first`, or a get of `first` (and keys_per_get - 1 random keys). */
 static void enqueue(conn_t *c, int is_set, uint32_t first, uint64_t now) {
@@ -644,9 +647,9 @@ int main(int argc, char **argv) {
       {"set-ratio", required_argument, 0, 'r'},  {"value-size", required_argument, 0, 'v'}, {"keys", required_argument, 0, 'k'},
       {"key-prefix", required_argument, 0, 'x'}, {"keys-per-get", required_argument, 0, 'g'}, {"binary", no_argument, 0, 'B'},
       {"preload", no_argument, 0, 'P'},          {"expect-hits", no_argument, 0, 'E'},    {"timeout", required_argument, 0, 1},
-      {"help", no_argument, 0, 'h'},             {0, 0, 0, 0}};
+      {"may-miss", no_argument, 0, 'M'},         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
   int o;
-  while ((o = getopt_long(argc, argv, "H:p:c:d:T:t:r:v:k:x:g:BPEh", longopts, NULL)) != -1) {
+  while ((o = getopt_long(argc, argv, "H:p:c:d:T:t:r:v:k:x:g:BPEMh", longopts, NULL)) != -1) {
     switch (o) {
       case 'H': opt.host = optarg; break;
       case 'p': whole_arg("--port", optarg, 1, 65535), opt.port = optarg; break;
@@ -662,6 +665,7 @@ int main(int argc, char **argv) {
       case 'B': opt.binary = 1; break;
       case 'P': opt.preload = 1; break;
       case 'E': opt.expect_hits = 1; break;
+      case 'M': opt.may_miss = 1; break;
       case 1: opt.timeout = number_arg("--timeout", optarg, 0.001, 3600); break;
       case 'h': usage(stdout); return 0;
       default: usage(stderr); return 2;
@@ -674,6 +678,10 @@ int main(int argc, char **argv) {
   }
   if (opt.binary && opt.keys_per_get > 1) {
     fprintf(stderr, "mcblast: --keys-per-get above 1 is a text multi-get: not with --binary\n");
+    return 2;
+  }
+  if (opt.expect_hits && opt.may_miss) {
+    fprintf(stderr, "mcblast: --expect-hits and --may-miss contradict each other\n");
     return 2;
   }
   if (opt.duration == 0 && !opt.preload) {
