@@ -73,6 +73,11 @@ export class FlushRule {
     return oldest !== 0 && oldest <= now && time <= oldest;
   }
 
+  /** A delayed flush_all is waiting for its time to come. */
+  comesLater(now: number): boolean {
+    return this.oldestLive > now;
+  }
+
   /** The rule's state as five numbers, for a store that keeps it across restarts. */
   save(): number[] {
     return [this.oldestLive, this.generation, this.flushedGen, this.throughGen, this.flushedThrough];
