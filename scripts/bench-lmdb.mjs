@@ -35,7 +35,7 @@ import {
 const USAGE = `usage: node scripts/bench-lmdb.mjs [options]   (or: npx pnpm bench:lmdb [options], which builds first)
   --rounds N            measured rounds, the two servers alternating (default 5)
   --seconds S           seconds per measured run (default 10)
-  --warmup S            seconds of the load on each server after the fill, unmeasured (default 30)
+  --warmup S            seconds of the load on each server after the fill, unmeasured (default 60)
   --restart-seconds S   after the restart, seconds of load from each server's start (default 60)
   --conns N             client connections (default 50)
   --depth N             requests in flight per connection (default 1)
@@ -48,7 +48,7 @@ const USAGE = `usage: node scripts/bench-lmdb.mjs [options]   (or: npx pnpm benc
 const values = scriptArgs(USAGE, {
   rounds: { type: 'string', default: '5' },
   seconds: { type: 'string', default: '10' },
-  warmup: { type: 'string', default: '30' },
+  warmup: { type: 'string', default: '60' },
   'restart-seconds': { type: 'string', default: '60' },
   conns: { type: 'string', default: '50' },
   depth: { type: 'string', default: '1' },
@@ -208,9 +208,11 @@ for (const s of servers) {
   fill[s.key] = { secs, held, evictions: Number(st.get(s === mp ? 'l2_evictions' : 'evictions')) };
   say(`fill ${s.label}: ${secs.toFixed(1)} s (${fmt((keys * valueSize) / secs / 1e6)} MB/s), then holds ${fmt(held)} of ${fmt(keys)} keys`);
 }
+const warm = {};
 for (const s of servers) {
   if (warmup === 0) break;
   const r = measured(s, warmup);
+  warm[s.key] = r;
   say(`warm-up ${s.label}: ${fmt(r.ops)} ops/s, hit rate ${pct(r.hitRate)} over ${warmup} s`);
 }
 
@@ -307,7 +309,7 @@ console.log(
 console.log(
   `Load: mcblast, ${conns} connections × ${depth} in flight, ${fmt(keys)} keys × ${fmt(valueSize)}-byte values (${mb(keys * valueSize)}), ` +
     `gets uniform over every key, ${SET_RATIO * 100}% sets; every key set once, ${warmup} s of the load on each unmeasured, ` +
-    `then ${rounds} alternating rounds of ${seconds} s, medians\n`,
+    `then ${rounds} alternating round${rounds === 1 ? '' : 's'} of ${seconds} s, medians\n`,
 );
 console.log('| | memcached + extstore | memproxy, L1 + LMDB L2 | cleave / memcached | goal | met |');
 console.log('|---|---:|---:|---:|---:|---|');
@@ -324,6 +326,9 @@ console.log(`| server CPU per request, µs | ${a.cpuUs.toFixed(1)} | ${b.cpuUs.t
 console.log(
   `| fill: seconds, then keys held | ${fill.memcached.secs.toFixed(1)} s, ${fmt(fill.memcached.held)} | ${fill.memproxy.secs.toFixed(1)} s, ${fmt(fill.memproxy.held)} | | | |`,
 );
+if (warmup > 0) {
+  console.log(`| hit rate in the ${warmup} s warm-up | ${pct(warm.memcached.hitRate)} | ${pct(warm.memproxy.hitRate)} | | | |`);
+}
 console.log(
   `| after the rounds: keys held, evictions since the start | ${fmt(held.memcached.items)}, ${fmt(held.memcached.evictions)} | ${fmt(held.memproxy.items)}, ${fmt(held.memproxy.evictions)} (L2) | | | |`,
 );
