@@ -13,7 +13,7 @@
 //
 // usage: node scripts/bench-lmdb.mjs [options]   (npx pnpm bench:lmdb builds first)
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { busyShare, machineTicks, processTicks } from './bench-e2e/cpu.mjs';
@@ -125,7 +125,13 @@ async function start(s) {
   await Promise.race([
     waitPort(s.port),
     s.exited.then(({ code, signal }) => {
-      throw new Error(`${s.label} exited (${signal ?? `code ${code}`}) before listening; its log: ${join(dir, `${s.key}.log`)}`);
+      // The directory goes at exit, so the log is shown here.
+      const log = readFileSync(join(dir, `${s.key}.log`), 'utf8')
+        .trim()
+        .split('\n')
+        .slice(-20)
+        .join('\n');
+      throw new Error(`${s.label} exited (${signal ?? `code ${code}`}) before listening:\n${log}`);
     }),
   ]);
   return performance.now() - t0;
