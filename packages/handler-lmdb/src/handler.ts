@@ -292,7 +292,7 @@ export class LmdbHandler implements Handler {
     if (old === undefined) {
       if (compareCas !== undefined && (mode === 'set' || mode === 'replace')) return 'NOT_FOUND';
       if (mode !== 'set' && mode !== 'add') return 'NOT_STORED';
-      return this.stored(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, undefined, now);
+      return this.acknowledged(this.put(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, undefined, now));
     }
     switch (mode) {
       case 'add':
@@ -307,34 +307,27 @@ export class LmdbHandler implements Handler {
         if (memcachedItemSize(klen, old.flags, total) > this.maxItemSize) return 'NOT_STORED';
         const oldValue = this.disk.valueOf(old);
         const joined = mode === 'append' ? Buffer.concat([oldValue, value], total) : Buffer.concat([value, oldValue], total);
-        return this.stored(key, joined, old.flags, old.exptime, kb, cmd.newCas, old, now);
+        return this.acknowledged(this.put(key, joined, old.flags, old.exptime, kb, cmd.newCas, old, now));
       }
       default: {
         // set/replace; with a CAS they are memcached's cas command.
         if (compareCas !== undefined && !(compareCas !== 0n && compareCas === old.cas)) {
           // Meta I: an older CAS still stores, but the item is stale and keeps its TTL and token state.
           if (storesStale(cmd.invalidate, compareCas, old.cas)) {
-            return this.stored(key, copy(value), cmd.flags, old.exptime, staleStoreBits(old.state, cmd), cmd.newCas, old, now);
+            return this.acknowledged(
+              this.put(key, copy(value), cmd.flags, old.exptime, staleStoreBits(old.state, cmd), cmd.newCas, old, now),
+            );
           }
           return 'EXISTS';
         }
-        return this.stored(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, old, now);
+        return this.acknowledged(this.put(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, old, now));
       }
     }
   }
 
-  private stored(
-    key: Buffer,
-    value: Buffer,
-    flags: number,
-    exptime: number,
-    bits: number,
-    newCas: bigint | undefined,
-    old: Rec | undefined,
-    now: number,
-  ): MaybePromise<StoreOutcome> {
-    const { item, ack } = this.put(key, value, flags, exptime, bits, newCas, old, now);
-    return this.answer(ack, item);
+  /** A stored item, answered once its write is acknowledged. */
+  private acknowledged(w: { item: Item; ack: Promise<void> | undefined }): MaybePromise<StoreOutcome> {
+    return this.answer(w.ack, w.item);
   }
 
   /** The answer once the write is acknowledged: at once, or after its durable commit (`sync`). */
