@@ -534,7 +534,7 @@ export function storePathProblems(c: Config): string[] {
     } catch (e) {
       if (!existing && (e as NodeJS.ErrnoException).code === 'ENOENT')
         problems.push(`${cannot}: its parent directory ${parent} does not exist (ENOENT)`);
-      else problems.push(`${cannot}: ${existing ? 'the directory' : `its parent directory ${parent}`}: ${fileProblem(e)}`);
+      else problems.push(`${cannot}: ${existing ? 'cannot write in it' : `cannot create it in ${parent}`}: ${fileProblem(e)}`);
     }
   }
   return problems;
