@@ -168,7 +168,7 @@ export class AdminCommands {
     const dump = (id: number) => {
       const e = t.f64[id * 8 + EXPTIME]!;
       // memcached leaves out items expired before this second and flushed ones.
-      if ((e !== 0 && e < now) || (s.flushes.issued && s.flushes.isFlushed(id, now))) return;
+      if ((e !== 0 && e < now) || (s.flushes.issued && s.flushes.itemFlushed(id, now))) return;
       const r = id * STRIDE;
       parts.push(
         `key=${this.uriKey(id)} exp=${e === 0 ? -1 : e} la=${t.u32[r + ATIME]} cas=${t.u64[id * 8 + CAS]} ` +

@@ -6,8 +6,7 @@
  * outside the slabs are handed out as their own Buffers, which are never
  * written again.
  */
-import { Item, bufferView } from '@cleave/protocol';
-import { writeLatin1 } from './numeric.js';
+import { Item, bufferView, writeLatin1 } from '@cleave/protocol';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
 import {
   ATIME,

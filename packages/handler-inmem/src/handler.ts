@@ -7,7 +7,20 @@
  * command does: look the key up, apply memcached's rule for that command,
  * count it.
  */
-import { Item, SLAB_CHUNK_MAX, bufferView, memcachedItemSize } from '@cleave/protocol';
+import {
+  Item,
+  SLAB_CHUNK_MAX,
+  applyDelta,
+  bufferView,
+  invalidatedState,
+  keyBits,
+  memcachedItemSize,
+  parseCounter,
+  staleStoreBits,
+  storesStale,
+  vivifiedBits,
+  winsToken,
+} from '@cleave/protocol';
 import type {
   AdminCommand,
   ArithmeticCommand,
@@ -29,8 +42,6 @@ import { absoluteExptime } from './exptime.js';
 import { FlushState } from './flush.js';
 import { Lru } from './lru.js';
 import { ItemMemory } from './memory.js';
-import { invalidatedState, keyBits, staleStoreBits, storesStale, vivifiedBits, winsToken } from './meta.js';
-import { applyDelta, parseCounter } from './numeric.js';
 import { MAX_MAX_BYTES, U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
 import { CHUNK_HEADER, Slabs } from './slabs.js';
 import { Counters, generalStats, itemStats, settingsStats, sizesStats, slabStats, type StatsSource } from './stats.js';
@@ -176,7 +187,7 @@ export class InMemoryHandler implements Handler {
       this.counters.getExpired++;
       return 0;
     }
-    if (this.flushes.issued && this.flushes.isFlushed(id, now)) {
+    if (this.flushes.issued && this.flushes.itemFlushed(id, now)) {
       this.memory.unlink(id);
       this.counters.getFlushed++;
       return 0;

@@ -4,4 +4,4 @@ export { MAX_CHUNK, MAX_PAGE_SIZE, type InMemoryHandlerOptions } from './options
 export { ITEM_UPDATE_INTERVAL } from './lru.js';
 export { META_BYTES, BUCKET_BYTES, LARGE_ITEM_OVERHEAD, largeFootprint } from './footprint.js';
 export { absoluteExptime, REALTIME_MAXDELTA } from './exptime.js';
-export { parseCounter } from './numeric.js';
+export { parseCounter } from '@cleave/protocol';

@@ -13,10 +13,10 @@
  * unless another class (or the large items) holds items much older, whose
  * page then moves here with the items in it evicted.
  */
+import { writeLatin1 } from '@cleave/protocol';
 import type { FlushState } from './flush.js';
 import { BUCKET_BYTES, META_BYTES, largeFootprint } from './footprint.js';
 import type { Lru } from './lru.js';
-import { writeLatin1 } from './numeric.js';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
 import type { Counters } from './stats.js';
 import {

@@ -10,6 +10,7 @@
  * freed; id 0 means "none". The table knows nothing of the memory limit: its
  * owner grows it (`growRecords`, `growBuckets`) and charges the bytes.
  */
+import { ItemState } from '@cleave/protocol';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
 
 // A record: 16 int32 slots (64 bytes). Slots 0-11 hold int32/uint32 fields;
@@ -45,14 +46,8 @@ export const CAS = 7;
 // State bits.
 /** The record holds a live item (in the hash table and an LRU). */
 export const LINKED = 1;
-/** Fetched since it was stored (meta `h`, memcached's ITEM_FETCHED). */
-export const FETCHED = 2;
-/** Marked stale by meta invalidation (`md I`, `ms I`). */
-export const STALE = 4;
-/** A fetch already took the recache token (meta `W` given, later `Z`). */
-export const TOKEN_SENT = 8;
-/** Stored through meta with a base64 key: memcached prints it base64 again in mg k and me. */
-export const KEY_BINARY = 16;
+/** The meta protocol's state bits (FETCHED, STALE, TOKEN_SENT, KEY_BINARY), shared with every store. */
+export const { FETCHED, STALE, TOKEN_SENT, KEY_BINARY } = ItemState;
 
 /** An item stored outside the slabs: views of its own Buffer, never written after the item is stored. */
 export interface LargeItem {

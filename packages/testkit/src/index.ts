@@ -4,6 +4,7 @@ export * from './raw-client.js';
 export * from './compare.js';
 export * from './memccapable.js';
 export * from './differential-cases.js';
+export * from './handler-differential.js';
 export * from './slow-relay.js';
 export * from './reference-model.js';
 export * from './tls.js';

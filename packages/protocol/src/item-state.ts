@@ -1,13 +1,25 @@
 /**
- * The meta protocol's item rules, as memcached 1.6 applies them: the
- * recache token (anti-dogpiling: `W` to one fetcher, `Z` to the others),
- * stale items (`md I`, `ms I`), vivify-on-miss (`mg N`) and base64 keys
- * (`b`). Each rule is a small function of an item's state bits and the
- * command's typed fields; the handler applies them to its records.
+ * An item's state bits and the meta protocol's item rules, as memcached 1.6
+ * applies them: the recache token (anti-dogpiling: `W` to one fetcher, `Z`
+ * to the others), stale items (`md I`, `ms I`), vivify-on-miss (`mg N`) and
+ * base64 keys (`b`). Each rule is a small function of an item's state bits
+ * and the command's typed fields; every store applies them to its records.
  */
-import type { GetCommand, KeyCommand } from '@cleave/protocol';
 import { absoluteExptime } from './exptime.js';
-import { FETCHED, KEY_BINARY, STALE, TOKEN_SENT } from './table.js';
+import type { GetCommand, KeyCommand } from './model.js';
+
+/** State bits a store keeps per item for the meta protocol. */
+export const ItemState = {
+  /** Fetched since it was stored (meta `h`, memcached's ITEM_FETCHED). */
+  FETCHED: 2,
+  /** Marked stale by meta invalidation (`md I`, `ms I`). */
+  STALE: 4,
+  /** A fetch already took the recache token (meta `W` given, later `Z`). */
+  TOKEN_SENT: 8,
+  /** Stored through meta with a base64 key: memcached prints it base64 again in mg k and me. */
+  KEY_BINARY: 16,
+} as const;
+const { FETCHED, KEY_BINARY, STALE, TOKEN_SENT } = ItemState;
 
 /** The state bit an item stored by this command carries for its key's form: KEY_BINARY for a base64 (`b`) key. */
 export function keyBits(cmd: KeyCommand): number {

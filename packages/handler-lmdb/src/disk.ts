@@ -1,0 +1,334 @@
+/**
+ * The items on disk: LMDB's databases (record.ts), the writes not yet
+ * committed, the byte cap and what is evicted to keep it, and the state that
+ * outlives a restart (the CAS ceiling, the flush_all rule).
+ *
+ * Reads are synchronous: LMDB maps the file into memory and a lookup walks
+ * a B-tree. Writes go to lmdb's asynchronous batches (one transaction per
+ * event-loop turn, committed off the main thread). A write is recorded in
+ * `pending` first, so every later read sees it before it is committed, and
+ * a read-modify-write command (add, cas, incr, append) always reads the
+ * latest state; the entry goes when its own commit lands.
+ */
+import type { Logger } from '@cleave/core';
+import { ItemState } from '@cleave/protocol';
+import { type Database, type RootDatabase, open } from 'lmdb';
+import { HEADER_BYTES, type Rec, decodeHeader, diskBytes, encodeHeader, indexItemKey, indexKey, indexTime } from './record.js';
+
+/** Counters of what the store did, in memcached's names (`stats`). */
+export class DiskCounters {
+  totalItems = 0;
+  evictions = 0;
+  evictedUnfetched = 0;
+  reclaimed = 0;
+  expiredUnfetched = 0;
+  getExpired = 0;
+  getFlushed = 0;
+  storeTooLarge = 0;
+  writeErrors = 0;
+
+  reset(): void {
+    this.totalItems = this.evictions = this.evictedUnfetched = this.reclaimed = this.expiredUnfetched = 0;
+    this.getExpired = this.getFlushed = this.storeTooLarge = this.writeErrors = 0;
+  }
+}
+
+const { FETCHED } = ItemState;
+
+/** Keys of the `meta` database. */
+const CAS_CEILING = 'cas_ceiling';
+const FLUSH_RULE = 'flush_rule';
+/** CAS uniques reserved per write of the ceiling: a restart continues above every CAS handed out. */
+export const CAS_RESERVE = 1_000_000n;
+
+/** Share of the cap the counted bytes may fill: the rest holds LMDB's branch pages, free pages and meta pages. */
+const FILL = 0.8;
+/** Index entries examined per eviction pass before giving up (a cap on the work one write can cause). */
+const SCAN_LIMIT = 10_000;
+
+export interface DiskOptions {
+  path: string;
+  maxBytes: number;
+  sync: boolean;
+  logger: Logger | undefined;
+}
+
+export class Disk {
+  readonly root: RootDatabase;
+  private readonly headers: Database<Buffer, Buffer>;
+  private readonly values: Database<Buffer, Buffer>;
+  private readonly lru: Database<Buffer, Buffer>;
+  private readonly exp: Database<Buffer, Buffer>;
+  private readonly meta: Database<unknown, string>;
+  /** Written and not yet committed: the record, or null for a removed item. Keyed by the key's bytes as Latin-1. */
+  private readonly pending = new Map<string, Rec | null>();
+  /** The latest write's promise: lmdb commits in order, so it settles after every earlier one. */
+  private last: Promise<unknown> = Promise.resolve(true);
+  /** Bytes the items take on disk by `diskBytes` (the `bytes` stat), and their count (`curr_items`). */
+  bytes = 0;
+  count = 0;
+  readonly counters = new DiskCounters();
+  maxBytes: number;
+  readonly sync: boolean;
+  private readonly logger: Logger | undefined;
+  /** Where the last eviction and expiry scans stopped: entries before them are gone or on their way. */
+  private lruCursor: Buffer | undefined;
+  private expCursor: Buffer | undefined;
+  private empty = Buffer.alloc(0);
+
+  readonly path: string;
+
+  constructor(o: DiskOptions) {
+    this.path = o.path;
+    this.maxBytes = o.maxBytes;
+    this.sync = o.sync;
+    this.logger = o.logger;
+    this.root = open({ path: o.path, maxDbs: 8, mapSize: o.maxBytes * 2, noMemInit: true });
+    const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
+    this.headers = this.root.openDB<Buffer, Buffer>({ name: 'headers', ...binary });
+    this.values = this.root.openDB<Buffer, Buffer>({ name: 'values', ...binary });
+    this.lru = this.root.openDB<Buffer, Buffer>({ name: 'lru', ...binary });
+    this.exp = this.root.openDB<Buffer, Buffer>({ name: 'exp', ...binary });
+    this.meta = this.root.openDB<unknown, string>({ name: 'meta', encoding: 'json' });
+    for (const { key, value } of this.headers.getRange({ snapshot: false })) {
+      this.count++;
+      this.bytes += diskBytes(key.length, value.readUInt32LE(32), value.readDoubleLE(8) !== 0);
+    }
+  }
+
+  // -- reading ------------------------------------------------------------------
+
+  /** The record for `key`, written or committed, dead or alive; `undefined` when there is none. */
+  read(key: Buffer): Rec | undefined {
+    if (this.pending.size !== 0) {
+      const p = this.pending.get(key.toString('latin1'));
+      if (p !== undefined) return p === null ? undefined : p;
+    }
+    const h = this.headers.getBinaryFast(key);
+    if (h === undefined || h.length !== HEADER_BYTES) return undefined;
+    return decodeHeader(key, h);
+  }
+
+  /** A record's value: its own copy, or read from disk into a new Buffer (an answer keeps it). */
+  valueOf(r: Rec): Buffer {
+    if (r.value !== undefined) return r.value;
+    const v = this.values.getBinary(r.key);
+    return v ?? this.empty;
+  }
+
+  // -- writing ------------------------------------------------------------------
+
+  /**
+   * Link `r` (with its value) in place of `old`: a new item. Returns what
+   * acknowledges it: nothing by default (the write is already visible), a
+   * Promise of the durable commit when `sync`.
+   */
+  link(r: Rec, old: Rec | undefined): Promise<void> | undefined {
+    const key = own(r);
+    if (old !== undefined) this.dropIndexes(old);
+    else this.count++;
+    this.bytes +=
+      diskBytes(key.length, r.vlen, r.exptime !== 0) - (old === undefined ? 0 : diskBytes(key.length, old.vlen, old.exptime !== 0));
+    this.counters.totalItems++;
+    this.headers.put(key, encodeHeader(r));
+    let done = this.values.put(key, r.value!);
+    done = this.lru.put(indexKey(r.time, key), this.empty);
+    if (r.exptime !== 0) done = this.exp.put(indexKey(r.exptime, key), this.empty);
+    return this.written(r, key, done);
+  }
+
+  /** Rewrite the facts of an item (`r` is `old` changed): its header and the index entries that moved. */
+  rewrite(r: Rec, old: Rec): Promise<void> | undefined {
+    const key = own(r);
+    if (r.time !== old.time) {
+      this.lru.remove(indexKey(old.time, key));
+      this.lru.put(indexKey(r.time, key), this.empty);
+    }
+    if (r.exptime !== old.exptime) {
+      if (old.exptime !== 0) this.exp.remove(indexKey(old.exptime, key));
+      if (r.exptime !== 0) this.exp.put(indexKey(r.exptime, key), this.empty);
+      this.bytes += diskBytes(key.length, r.vlen, r.exptime !== 0) - diskBytes(key.length, old.vlen, old.exptime !== 0);
+    }
+    // An in-place counter update changes the value, not its length; otherwise the value stays as written.
+    if (r.value !== old.value) this.values.put(key, r.value!);
+    return this.written(r, key, this.headers.put(key, encodeHeader(r)));
+  }
+
+  /** Remove an item. */
+  unlink(old: Rec): Promise<void> | undefined {
+    const key = own(old);
+    this.dropIndexes(old);
+    this.count--;
+    this.bytes -= diskBytes(key.length, old.vlen, old.exptime !== 0);
+    this.headers.remove(key);
+    return this.written(null, key, this.values.remove(key));
+  }
+
+  private dropIndexes(old: Rec): void {
+    this.lru.remove(indexKey(old.time, old.key));
+    if (old.exptime !== 0) this.exp.remove(indexKey(old.exptime, old.key));
+  }
+
+  /**
+   * Record a write in `pending` until its commit lands, and say what
+   * acknowledges it. `done` is the write's last put or remove: lmdb commits
+   * in order, so it settles after the rest.
+   */
+  private written(r: Rec | null, key: Buffer, done: Promise<boolean>): Promise<void> | undefined {
+    const k = key.toString('latin1');
+    this.pending.set(k, r);
+    this.last = done;
+    const settled = done.then(
+      () => {
+        if (this.pending.get(k) === r) this.pending.delete(k);
+      },
+      (err: unknown) => {
+        this.counters.writeErrors++;
+        if (this.pending.get(k) === r) this.pending.delete(k);
+        this.logger?.error({ err }, 'an LMDB commit failed; the writes in it are lost');
+        throw err;
+      },
+    );
+    if (!this.sync) {
+      settled.catch(() => {});
+      return undefined;
+    }
+    return settled.then(() => this.root.flushed).then(() => undefined);
+  }
+
+  /** Resolves once every write made so far is committed (and flushed to disk). */
+  async settle(): Promise<void> {
+    await this.last.catch(() => {});
+    await this.root.flushed;
+  }
+
+  // -- state that outlives a restart ----------------------------------------------
+
+  /** The CAS ceiling saved by an earlier run (0n for a new store). */
+  savedCasCeiling(): bigint {
+    const v = this.meta.get(CAS_CEILING);
+    return typeof v === 'string' ? BigInt(v) : 0n;
+  }
+
+  saveCasCeiling(ceiling: bigint): void {
+    this.meta.put(CAS_CEILING, ceiling.toString());
+  }
+
+  savedFlushRule(): number[] | undefined {
+    const v = this.meta.get(FLUSH_RULE);
+    return Array.isArray(v) && v.length === 5 && v.every((n) => typeof n === 'number') ? (v as number[]) : undefined;
+  }
+
+  saveFlushRule(state: number[]): void {
+    this.meta.put(FLUSH_RULE, state);
+  }
+
+  // -- the byte cap and reclaiming ------------------------------------------------
+
+  /** Whether the counted bytes are over the share of the cap they may fill. */
+  get full(): boolean {
+    return this.bytes > this.maxBytes * FILL;
+  }
+
+  /**
+   * Bring the counted bytes under the cap: expired items first (up to
+   * `now`), then the least recently used. `dead` tells a record that a flush
+   * killed. Work per call is bounded by SCAN_LIMIT index entries.
+   */
+  makeRoom(now: number, dead: (r: Rec) => boolean): void {
+    if (!this.full) return;
+    this.reclaimExpired(now, SCAN_LIMIT, () => this.full);
+    let scanned = 0;
+    // From where the last scan stopped to the end, then once more from the oldest entry.
+    for (let pass = 0; pass < 2 && this.full; pass++) {
+      const from = this.lruCursor;
+      for (const k of this.lru.getKeys({ start: from, exclusiveStart: from !== undefined, snapshot: false })) {
+        if (!this.full || ++scanned > SCAN_LIMIT) return;
+        this.lruCursor = Buffer.from(k);
+        const r = this.committedRecord(indexItemKey(k), indexTime(k), 'time');
+        if (r === undefined) continue;
+        const c = this.counters;
+        if (dead(r)) c.reclaimed++;
+        else {
+          c.evictions++;
+          if ((r.state & FETCHED) === 0) c.evictedUnfetched++;
+        }
+        this.unlink(r);
+      }
+      this.lruCursor = undefined;
+    }
+  }
+
+  /**
+   * Reclaim expired items in exptime order up to `now`, examining at most
+   * `limit` index entries and stopping when `more` says enough. Returns how
+   * many it reclaimed.
+   */
+  reclaimExpired(now: number, limit: number, more: () => boolean = () => true): number {
+    let n = 0;
+    let scanned = 0;
+    const end = indexKey(now + 1, this.empty);
+    const start = this.expCursor !== undefined && indexTime(this.expCursor) <= now ? this.expCursor : undefined;
+    for (const k of this.exp.getKeys({ start, exclusiveStart: start !== undefined, end, snapshot: false })) {
+      if (++scanned > limit || !more()) return n;
+      this.expCursor = Buffer.from(k);
+      const r = this.committedRecord(indexItemKey(k), indexTime(k), 'exptime');
+      if (r === undefined) continue;
+      this.counters.reclaimed++;
+      if ((r.state & FETCHED) === 0) this.counters.expiredUnfetched++;
+      this.unlink(r);
+      n++;
+    }
+    this.expCursor = undefined;
+    return n;
+  }
+
+  /**
+   * Walk the items in LRU order from `from`, reclaiming those `dead` says are
+   * gone (flushed), up to `limit` entries. Returns where to resume
+   * (undefined: the walk reached the end) and how many it reclaimed.
+   */
+  reclaimDead(from: Buffer | undefined, limit: number, dead: (r: Rec) => boolean): { next: Buffer | undefined; reclaimed: number } {
+    let scanned = 0;
+    let reclaimed = 0;
+    for (const k of this.lru.getKeys({ start: from, exclusiveStart: from !== undefined, snapshot: false })) {
+      if (++scanned > limit) return { next: from, reclaimed };
+      from = Buffer.from(k);
+      const r = this.committedRecord(indexItemKey(k), indexTime(k), 'time');
+      if (r === undefined || !dead(r)) continue;
+      this.counters.reclaimed++;
+      this.unlink(r);
+      reclaimed++;
+    }
+    return { next: undefined, reclaimed };
+  }
+
+  /**
+   * The record an index entry points at, when it is committed, unchanged
+   * since, and still at that time: an item with a write pending is left to
+   * that write.
+   */
+  private committedRecord(key: Buffer, time: number, field: 'time' | 'exptime'): Rec | undefined {
+    if (this.pending.size !== 0 && this.pending.has(key.toString('latin1'))) return undefined;
+    const h = this.headers.getBinaryFast(key);
+    if (h === undefined || h.length !== HEADER_BYTES) return undefined;
+    const r = decodeHeader(Buffer.from(key), h);
+    return Math.min(r[field], 0xffffffff) === time ? r : undefined;
+  }
+
+  /** Disk use of the store's file (allocated blocks). */
+  fileBytes(stat: (path: string) => { blocks: number }): number {
+    return stat(`${this.path}/data.mdb`).blocks * 512;
+  }
+
+  async close(): Promise<void> {
+    await this.settle();
+    await this.root.close();
+  }
+}
+
+/** A record read from disk may carry the caller's key (a view of its read buffer); a write keeps its own copy. */
+function own(r: Rec): Buffer {
+  r.key = Buffer.from(r.key);
+  return r.key;
+}
