@@ -84,6 +84,8 @@ export function openStore(
   try {
     return new LmdbHandler(options);
   } catch (e) {
-    throw new StoreProblem(`${fileNamed(label, options.path)}: cannot open the store: ${(e as Error).message}`);
+    // The handler's own message names the path; lmdb's reason is its cause.
+    const why = ((e as Error).cause as Error | undefined)?.message ?? (e as Error).message;
+    throw new StoreProblem(`${fileNamed(label, options.path)}: cannot open the store: ${why}`);
   }
 }

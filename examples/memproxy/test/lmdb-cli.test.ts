@@ -202,6 +202,17 @@ describe('the store path, checked at start-up and by --check', () => {
   });
 });
 
+describe('a store that cannot be opened', () => {
+  it('is reported naming the flag, with status 1', async () => {
+    const broken = join(dir, 'broken');
+    // What LMDB opens as the store's file is a directory.
+    mkdirSync(join(broken, 'data.mdb'), { recursive: true });
+    const r = await runMemproxy(['-p', '0', '--l1-lmdb', broken]);
+    expect(r.stderr).toMatch(new RegExp(`^memproxy: --l1-lmdb ${broken}: cannot open the store: \\S.*\n$`));
+    expect(r.code).toBe(1);
+  });
+});
+
 describe('one memproxy per store', () => {
   it('a second memproxy on the same path is refused, naming the flag; once the first is gone the path serves again', async () => {
     const shared = join(dir, 'shared');
