@@ -6,6 +6,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RawClient } from '@cleave/testkit';
 import { loadConfig } from '../src/config.js';
 import { runMemproxy, startMemproxy } from './spawn.js';
 
@@ -210,6 +211,29 @@ describe('a store that cannot be opened', () => {
     const r = await runMemproxy(['-p', '0', '--l1-lmdb', broken]);
     expect(r.stderr).toMatch(new RegExp(`^memproxy: --l1-lmdb ${broken}: cannot open the store: \\S.*\n$`));
     expect(r.code).toBe(1);
+  });
+});
+
+describe('--batch-port with an LMDB L2', () => {
+  it('serves l1l2Batch over the same tiers: a bulk write reaches the store and leaves the L1 alone', async () => {
+    const mp = await startMemproxy(['-p', '0', '--l2-lmdb', join(dir, 'batch'), '--batch-port', '0']);
+    try {
+      const batchPort = Number(/L1L2Batch on 127\.0\.0\.1:(\d+)/.exec(mp.stdout())?.[1]);
+      const bulk = await RawClient.connect({ port: batchPort });
+      const main = await RawClient.connect({ port: mp.port });
+      try {
+        expect((await bulk.exchange('set loaded 7 0 4\r\nbulk\r\n')).toString('latin1')).toBe('STORED\r\n');
+        const stats = (await main.exchange('stats\r\n')).toString('latin1');
+        expect(stats).toContain('\r\nSTAT curr_items 0\r\n');
+        expect(stats).toContain('\r\nSTAT l2_curr_items 1\r\n');
+        expect((await main.exchange('get loaded\r\n')).toString('latin1')).toBe('VALUE loaded 7 4\r\nbulk\r\nEND\r\n');
+      } finally {
+        bulk.close();
+        main.close();
+      }
+    } finally {
+      expect(await mp.stop()).toBe(0);
+    }
   });
 });
 
