@@ -12,8 +12,10 @@
  */
 import type { Logger } from '@cleave/core';
 import { ItemState } from '@cleave/protocol';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Database, type RootDatabase, open } from 'lmdb';
-import { HEADER_BYTES, type Rec, decodeHeader, diskBytes, encodeHeader, indexItemKey, indexKey, indexTime } from './record.js';
+import { HEADER_BYTES, type Rec, decodeHeader, diskBytes, encodeHeader, expKey, indexItemKey, indexNumber, lruKey } from './record.js';
 
 /** Counters of what the store did, in memcached's names (`stats`). */
 export class DiskCounters {
@@ -41,8 +43,22 @@ const FLUSH_RULE = 'flush_rule';
 /** CAS uniques reserved per write of the ceiling: a restart continues above every CAS handed out. */
 export const CAS_RESERVE = 1_000_000n;
 
-/** Share of the cap the counted bytes may fill: the rest holds LMDB's branch pages, free pages and meta pages. */
+/**
+ * Share of the cap the counted bytes may fill at first. LMDB's file never
+ * shrinks and holds, besides the items, pages freed but not yet reusable
+ * (until the commits after them are on disk) and runs of free pages too
+ * short for a large value; when the file nears the cap, the share drops
+ * (down to MIN_FILL), so more of the file is free pages to reuse and it
+ * stops growing.
+ */
 const FILL = 0.8;
+const MIN_FILL = 0.2;
+/** The file's size is checked every this many new items (an fstat), and by every sweep. */
+const CHECK_EVERY = 16;
+/** At most this many value bytes wait for their commit before a write waits for its own (flow control). */
+const PENDING_LIMIT = 16 * 1024 * 1024;
+/** The share of the cap the file may reach before the counted share drops. */
+const FILE_HIGH = 0.9;
 /** Index entries examined per eviction pass before giving up (a cap on the work one write can cause). */
 const SCAN_LIMIT = 10_000;
 
@@ -64,6 +80,16 @@ export class Disk {
   private readonly pending = new Map<string, Rec | null>();
   /** The latest write's promise: lmdb commits in order, so it settles after every earlier one. */
   private last: Promise<unknown> = Promise.resolve(true);
+  private readonly dataFile: string;
+  /** The counted bytes eviction keeps the items under (see FILL). */
+  private target: number;
+  /** The largest size of the file seen by checkFile. */
+  private lastFileBytes = 0;
+  /** Value bytes written and not yet committed, and the most a write may leave so without waiting for its commit. */
+  private pendingBytes = 0;
+  private readonly pendingLimit: number;
+  /** New items since the file was last checked. */
+  private sinceCheck = 0;
   /** Bytes the items take on disk by `diskBytes` (the `bytes` stat), and their count (`curr_items`). */
   bytes = 0;
   count = 0;
@@ -75,6 +101,8 @@ export class Disk {
   private lruCursor: Buffer | undefined;
   private expCursor: Buffer | undefined;
   private empty = Buffer.alloc(0);
+  /** The next LRU sequence number: larger is more recent. */
+  private seq = 1;
 
   readonly path: string;
 
@@ -84,6 +112,9 @@ export class Disk {
     this.sync = o.sync;
     this.logger = o.logger;
     this.root = open({ path: o.path, maxDbs: 8, mapSize: o.maxBytes * 2, noMemInit: true });
+    this.dataFile = join(o.path, 'data.mdb');
+    this.target = o.maxBytes * FILL;
+    this.pendingLimit = Math.min(PENDING_LIMIT, o.maxBytes / 16);
     const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
     this.headers = this.root.openDB<Buffer, Buffer>({ name: 'headers', ...binary });
     this.values = this.root.openDB<Buffer, Buffer>({ name: 'values', ...binary });
@@ -94,6 +125,7 @@ export class Disk {
       this.count++;
       this.bytes += diskBytes(key.length, value.readUInt32LE(32), value.readDoubleLE(8) !== 0);
     }
+    for (const k of this.lru.getKeys({ reverse: true, limit: 1, snapshot: false })) this.seq = indexNumber(k, 8) + 1;
   }
 
   // -- reading ------------------------------------------------------------------
@@ -130,23 +162,29 @@ export class Disk {
     this.bytes +=
       diskBytes(key.length, r.vlen, r.exptime !== 0) - (old === undefined ? 0 : diskBytes(key.length, old.vlen, old.exptime !== 0));
     this.counters.totalItems++;
+    if (++this.sinceCheck === CHECK_EVERY) {
+      this.sinceCheck = 0;
+      this.checkFile();
+    }
+    r.seq = this.seq++;
     this.headers.put(key, encodeHeader(r));
     let done = this.values.put(key, r.value!);
-    done = this.lru.put(indexKey(r.time, key), this.empty);
-    if (r.exptime !== 0) done = this.exp.put(indexKey(r.exptime, key), this.empty);
+    done = this.lru.put(lruKey(r.seq, key), this.empty);
+    if (r.exptime !== 0) done = this.exp.put(expKey(r.exptime, key), this.empty);
     return this.written(r, key, done);
   }
 
-  /** Rewrite the facts of an item (`r` is `old` changed): its header and the index entries that moved. */
+  /** Rewrite the facts of an item (`r` is `old` changed): its header and the index entries that moved. A bump (a new time) moves it to the LRU's head. */
   rewrite(r: Rec, old: Rec): Promise<void> | undefined {
     const key = own(r);
     if (r.time !== old.time) {
-      this.lru.remove(indexKey(old.time, key));
-      this.lru.put(indexKey(r.time, key), this.empty);
+      r.seq = this.seq++;
+      this.lru.remove(lruKey(old.seq, key));
+      this.lru.put(lruKey(r.seq, key), this.empty);
     }
     if (r.exptime !== old.exptime) {
-      if (old.exptime !== 0) this.exp.remove(indexKey(old.exptime, key));
-      if (r.exptime !== 0) this.exp.put(indexKey(r.exptime, key), this.empty);
+      if (old.exptime !== 0) this.exp.remove(expKey(old.exptime, key));
+      if (r.exptime !== 0) this.exp.put(expKey(r.exptime, key), this.empty);
       this.bytes += diskBytes(key.length, r.vlen, r.exptime !== 0) - diskBytes(key.length, old.vlen, old.exptime !== 0);
     }
     // An in-place counter update changes the value, not its length; otherwise the value stays as written.
@@ -165,8 +203,8 @@ export class Disk {
   }
 
   private dropIndexes(old: Rec): void {
-    this.lru.remove(indexKey(old.time, old.key));
-    if (old.exptime !== 0) this.exp.remove(indexKey(old.exptime, old.key));
+    this.lru.remove(lruKey(old.seq, old.key));
+    if (old.exptime !== 0) this.exp.remove(expKey(old.exptime, old.key));
   }
 
   /**
@@ -178,22 +216,27 @@ export class Disk {
     const k = key.toString('latin1');
     this.pending.set(k, r);
     this.last = done;
+    // Value bytes this write holds in memory until its commit lands.
+    const held = r !== null && r.value !== undefined ? r.vlen : 0;
+    this.pendingBytes += held;
     const settled = done.then(
       () => {
+        this.pendingBytes -= held;
         if (this.pending.get(k) === r) this.pending.delete(k);
       },
       (err: unknown) => {
+        this.pendingBytes -= held;
         this.counters.writeErrors++;
         if (this.pending.get(k) === r) this.pending.delete(k);
         this.logger?.error({ err }, 'an LMDB commit failed; the writes in it are lost');
         throw err;
       },
     );
-    if (!this.sync) {
-      settled.catch(() => {});
-      return undefined;
-    }
-    return settled.then(() => this.root.flushed).then(() => undefined);
+    if (this.sync) return settled.then(() => this.root.flushed).then(() => undefined);
+    settled.catch(() => {});
+    // Writes arriving faster than the disk commits them wait for their commit: memory stays bounded,
+    // and so do the pages the commits in flight keep from reuse.
+    return this.pendingBytes > this.pendingLimit ? settled : undefined;
   }
 
   /** Resolves once every write made so far is committed (and flushed to disk). */
@@ -227,7 +270,7 @@ export class Disk {
 
   /** Whether the counted bytes are over the share of the cap they may fill. */
   get full(): boolean {
-    return this.bytes > this.maxBytes * FILL;
+    return this.bytes > this.target;
   }
 
   /**
@@ -245,7 +288,7 @@ export class Disk {
       for (const k of this.lru.getKeys({ start: from, exclusiveStart: from !== undefined, snapshot: false })) {
         if (!this.full || ++scanned > SCAN_LIMIT) return;
         this.lruCursor = Buffer.from(k);
-        const r = this.committedRecord(indexItemKey(k), indexTime(k), 'time');
+        const r = this.committedRecord(k, 'seq');
         if (r === undefined) continue;
         const c = this.counters;
         if (dead(r)) c.reclaimed++;
@@ -267,12 +310,12 @@ export class Disk {
   reclaimExpired(now: number, limit: number, more: () => boolean = () => true): number {
     let n = 0;
     let scanned = 0;
-    const end = indexKey(now + 1, this.empty);
-    const start = this.expCursor !== undefined && indexTime(this.expCursor) <= now ? this.expCursor : undefined;
+    const end = expKey(now + 1, this.empty);
+    const start = this.expCursor !== undefined && indexNumber(this.expCursor, 4) <= now ? this.expCursor : undefined;
     for (const k of this.exp.getKeys({ start, exclusiveStart: start !== undefined, end, snapshot: false })) {
       if (++scanned > limit || !more()) return n;
       this.expCursor = Buffer.from(k);
-      const r = this.committedRecord(indexItemKey(k), indexTime(k), 'exptime');
+      const r = this.committedRecord(k, 'exptime');
       if (r === undefined) continue;
       this.counters.reclaimed++;
       if ((r.state & FETCHED) === 0) this.counters.expiredUnfetched++;
@@ -294,7 +337,7 @@ export class Disk {
     for (const k of this.lru.getKeys({ start: from, exclusiveStart: from !== undefined, snapshot: false })) {
       if (++scanned > limit) return { next: from, reclaimed };
       from = Buffer.from(k);
-      const r = this.committedRecord(indexItemKey(k), indexTime(k), 'time');
+      const r = this.committedRecord(k, 'seq');
       if (r === undefined || !dead(r)) continue;
       this.counters.reclaimed++;
       this.unlink(r);
@@ -308,17 +351,37 @@ export class Disk {
    * since, and still at that time: an item with a write pending is left to
    * that write.
    */
-  private committedRecord(key: Buffer, time: number, field: 'time' | 'exptime'): Rec | undefined {
+  private committedRecord(indexKey: Buffer, field: 'seq' | 'exptime'): Rec | undefined {
+    const width = field === 'seq' ? 8 : 4;
+    const key = indexItemKey(indexKey, width);
     if (this.pending.size !== 0 && this.pending.has(key.toString('latin1'))) return undefined;
     const h = this.headers.getBinaryFast(key);
     if (h === undefined || h.length !== HEADER_BYTES) return undefined;
     const r = decodeHeader(Buffer.from(key), h);
-    return Math.min(r[field], 0xffffffff) === time ? r : undefined;
+    const n = field === 'seq' ? r.seq : Math.min(r.exptime, 0xffffffff);
+    return n === indexNumber(indexKey, width) ? r : undefined;
   }
 
   /** Disk use of the store's file (allocated blocks). */
-  fileBytes(stat: (path: string) => { blocks: number }): number {
-    return stat(`${this.path}/data.mdb`).blocks * 512;
+  fileBytes(): number {
+    try {
+      return statSync(this.dataFile).blocks * 512;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Compare the file with the cap: above FILE_HIGH of it, lower the share
+   * the items may fill, once per growth of the file, so that eviction frees
+   * pages for LMDB to reuse instead of growing the file.
+   */
+  checkFile(): void {
+    const size = this.fileBytes();
+    if (size > this.maxBytes * FILE_HIGH && size > this.lastFileBytes) {
+      this.target = Math.max(this.maxBytes * MIN_FILL, this.target * 0.9);
+    }
+    this.lastFileBytes = Math.max(this.lastFileBytes, size);
   }
 
   async close(): Promise<void> {

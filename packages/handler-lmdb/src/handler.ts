@@ -5,7 +5,6 @@
  * store), write what changed. Reads answer synchronously; a write answers
  * synchronously too unless `sync` asks it to wait for its durable commit.
  */
-import { statSync } from 'node:fs';
 import {
   FlushRule,
   HandlerError,
@@ -128,7 +127,7 @@ export class LmdbHandler implements Handler {
 
   /** Bytes the store's file takes on disk now. */
   get fileBytes(): number {
-    return this.disk.fileBytes(statSync);
+    return this.disk.fileBytes();
   }
 
   private now(): number {
@@ -180,7 +179,7 @@ export class LmdbHandler implements Handler {
     now: number,
   ): { item: Item; ack: Promise<void> | undefined } {
     const cas = newCas ?? this.nextCas();
-    const r = new Rec(key, flags, now, exptime, cas, this.flushRule.generation, bits, value.length, value);
+    const r = new Rec(key, flags, now, exptime, cas, this.flushRule.generation, bits, value.length, 0, value);
     let ack: Promise<void> | undefined;
     if (exptime !== 0 && exptime <= now) {
       // Stored already expired (negative or past exptime): it never becomes visible.
@@ -472,6 +471,7 @@ export class LmdbHandler implements Handler {
       // A full walk after the latest flush has come leaves nothing it flushed.
       if (walked.next === undefined && !this.flushRule.comesLater(now)) this.flushWalking = false;
     }
+    this.disk.checkFile();
     this.disk.makeRoom(now, this.dead);
     return n;
   }

@@ -1,15 +1,16 @@
 /**
  * An item on disk: its header (the facts every command reads) and its value,
  * kept in two LMDB databases under the item's key, so that a command that
- * changes only facts (a bump, a touch, a recache token) rewrites 40 bytes
- * and not the value. Two indexes order the keys by time: `lru` by the item's
- * time (memcached's `it->time`: stored or last bumped) for eviction, and
- * `exp` by exptime for reclaiming expired items; an index key is the time as
- * 4 big-endian bytes followed by the item's key.
+ * changes only facts (a bump, a touch, a recache token) rewrites 48 bytes
+ * and not the value. Two indexes order the keys: `lru` by the item's LRU
+ * sequence number (taken when it is stored or bumped) for eviction, and
+ * `exp` by exptime for reclaiming expired items. An index key is the number
+ * in big-endian bytes (8 for a sequence number, 4 for an exptime) followed
+ * by the item's key, so LMDB's byte order is the index's order.
  */
 
-/** Bytes of a header: flags u32, time u32, exptime f64, cas u64, flush generation u32, state bits u32, value length u32, reserved u32. */
-export const HEADER_BYTES = 40;
+/** Bytes of a header: flags u32, time u32, exptime f64, cas u64, flush generation u32, state bits u32, value length u32, reserved u32, LRU sequence f64. */
+export const HEADER_BYTES = 48;
 
 /** One item as the store holds it in JavaScript: read from disk, or written and not yet committed. */
 export class Rec {
@@ -27,13 +28,15 @@ export class Rec {
     /** ItemState bits. */
     public state: number,
     public vlen: number,
+    /** Place in the LRU: a number taken from the store's sequence when the item is stored or bumped. */
+    public seq: number,
     /** The value, when read or written; `undefined` = on disk, unchanged. */
     public value: Buffer | undefined,
   ) {}
 
   /** A copy to change: a written record is never changed after, so a commit can tell whether it is still the latest. */
   clone(): Rec {
-    return new Rec(this.key, this.flags, this.time, this.exptime, this.cas, this.gen, this.state, this.vlen, this.value);
+    return new Rec(this.key, this.flags, this.time, this.exptime, this.cas, this.gen, this.state, this.vlen, this.seq, this.value);
   }
 }
 
@@ -47,6 +50,7 @@ export function encodeHeader(r: Rec): Buffer {
   b.writeUInt32LE(r.state >>> 0, 28);
   b.writeUInt32LE(r.vlen >>> 0, 32);
   b.writeUInt32LE(0, 36);
+  b.writeDoubleLE(r.seq, 40);
   return b;
 }
 
@@ -61,26 +65,35 @@ export function decodeHeader(key: Buffer, b: Buffer): Rec {
     b.readUInt32LE(24),
     b.readUInt32LE(28),
     b.readUInt32LE(32),
+    b.readDoubleLE(40),
     undefined,
   );
 }
 
-/** An index key: `time` as 4 big-endian bytes (so LMDB's byte order is time order), then the item's key. */
-export function indexKey(time: number, key: Buffer): Buffer {
+/** An `exp` index key: the exptime as 4 big-endian bytes, then the item's key. */
+export function expKey(exptime: number, key: Buffer): Buffer {
   const b = Buffer.allocUnsafe(4 + key.length);
-  b.writeUInt32BE(Math.min(time, 0xffffffff) >>> 0, 0);
+  b.writeUInt32BE(Math.min(exptime, 0xffffffff) >>> 0, 0);
   key.copy(b, 4);
   return b;
 }
 
-/** The time in an index key. */
-export function indexTime(k: Buffer): number {
-  return k.readUInt32BE(0);
+/** An `lru` index key: the sequence number as 8 big-endian bytes, then the item's key. */
+export function lruKey(seq: number, key: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(8 + key.length);
+  b.writeUInt32BE(Math.floor(seq / 2 ** 32), 0);
+  b.writeUInt32BE(seq >>> 0, 4);
+  key.copy(b, 8);
+  return b;
 }
 
-/** The item key in an index key (a view). */
-export function indexItemKey(k: Buffer): Buffer {
-  return k.subarray(4);
+/** The number an index key orders by, and the item key it holds (a view). */
+export function indexNumber(k: Buffer, width: 4 | 8): number {
+  return width === 4 ? k.readUInt32BE(0) : k.readUInt32BE(0) * 2 ** 32 + k.readUInt32BE(4);
+}
+
+export function indexItemKey(k: Buffer, width: 4 | 8): Buffer {
+  return k.subarray(width);
 }
 
 /** LMDB's page size on this machine's default, and the largest node kept inside a leaf page (larger values go to overflow pages). */
