@@ -12,7 +12,7 @@
  */
 import type { Logger } from '@cleave/core';
 import { ItemState } from '@cleave/protocol';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, type RootDatabase, open } from 'lmdb';
 import { HEADER_BYTES, type Rec, decodeHeader, diskBytes, encodeHeader, expKey, indexItemKey, indexNumber, lruKey } from './record.js';
@@ -111,8 +111,9 @@ export class Disk {
     this.maxBytes = o.maxBytes;
     this.sync = o.sync;
     this.logger = o.logger;
-    this.root = open({ path: o.path, maxDbs: 8, mapSize: o.maxBytes * 2, noMemInit: true });
     this.dataFile = join(o.path, 'data.mdb');
+    checkDataFile(this.dataFile);
+    this.root = open({ path: o.path, maxDbs: 8, mapSize: o.maxBytes * 2, noMemInit: true });
     this.target = o.maxBytes * FILL;
     this.pendingLimit = Math.min(PENDING_LIMIT, o.maxBytes / 16);
     const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
@@ -394,4 +395,30 @@ export class Disk {
 function own(r: Rec): Buffer {
   r.key = Buffer.from(r.key);
   return r.key;
+}
+
+/** LMDB's magic number, in the meta record at the start of the file (after a 16- or 24-byte page header). */
+const LMDB_MAGIC = 0xbeefc0de;
+
+/**
+ * Refuse a data file that is not LMDB's: lmdb's native open reads it
+ * unchecked and may crash the process on one that is not.
+ */
+function checkDataFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return; // None yet (a new store), or one lmdb will report itself.
+  }
+  try {
+    const head = Buffer.alloc(32);
+    const n = readSync(fd, head, 0, 32, 0);
+    if (n === 0) return;
+    if (n < 32 || (head.readUInt32LE(16) !== LMDB_MAGIC && head.readUInt32LE(24) !== LMDB_MAGIC)) {
+      throw new Error(`${file} is not an LMDB data file`);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

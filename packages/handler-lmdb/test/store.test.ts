@@ -7,7 +7,7 @@
  * pending; the background sweep reclaims expired and flushed items; bad
  * options and paths are named.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ItemView } from '@cleave/protocol';
 import { describe, expect, it } from 'vitest';
@@ -180,6 +180,13 @@ describe('options', () => {
       const file = join(path, 'a-file');
       writeFileSync(file, 'x');
       expect(() => new LmdbHandler({ path: join(file, 'store') })).toThrow(`LmdbHandler: cannot open a store at ${join(file, 'store')}: `);
+      // A data file that is not LMDB's (here: zeros) is refused, not opened.
+      const other = join(path, 'other');
+      mkdirSync(other);
+      writeFileSync(join(other, 'data.mdb'), Buffer.alloc(64 * 1024));
+      expect(() => new LmdbHandler({ path: other })).toThrow(
+        `LmdbHandler: cannot open a store at ${other}: ${join(other, 'data.mdb')} is not an LMDB data file`,
+      );
     } finally {
       cleanup();
     }
