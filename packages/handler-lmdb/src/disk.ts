@@ -59,8 +59,12 @@ const CHECK_EVERY = 16;
 const PENDING_LIMIT = 16 * 1024 * 1024;
 /** The share of the cap the file may reach before the counted share drops. */
 const FILE_HIGH = 0.9;
-/** Index entries examined per eviction pass before giving up (a cap on the work one write can cause). */
-const SCAN_LIMIT = 10_000;
+/**
+ * Index entries one eviction pass examines at most: a write makes room for
+ * itself with a short pass, so no write holds the event loop for long; the
+ * background sweep passes again in slices of its own while the store is over.
+ */
+export const SCAN_LIMIT = 64;
 
 export interface DiskOptions {
   path: string;
@@ -277,17 +281,17 @@ export class Disk {
   /**
    * Bring the counted bytes under the cap: expired items first (up to
    * `now`), then the least recently used. `dead` tells a record that a flush
-   * killed. Work per call is bounded by SCAN_LIMIT index entries.
+   * killed. Work per call is bounded by `limit` index entries of each index.
    */
-  makeRoom(now: number, dead: (r: Rec) => boolean): void {
+  makeRoom(now: number, dead: (r: Rec) => boolean, limit = SCAN_LIMIT): void {
     if (!this.full) return;
-    this.reclaimExpired(now, SCAN_LIMIT, () => this.full);
+    this.reclaimExpired(now, limit, () => this.full);
     let scanned = 0;
     // From where the last scan stopped to the end, then once more from the oldest entry.
     for (let pass = 0; pass < 2 && this.full; pass++) {
       const from = this.lruCursor;
       for (const k of this.lru.getKeys({ start: from, exclusiveStart: from !== undefined, snapshot: false })) {
-        if (!this.full || ++scanned > SCAN_LIMIT) return;
+        if (!this.full || ++scanned > limit) return;
         this.lruCursor = Buffer.from(k);
         const r = this.committedRecord(k, 'seq');
         if (r === undefined) continue;

@@ -45,8 +45,9 @@ const { FETCHED, STALE, TOKEN_SENT, KEY_BINARY } = ItemState;
 const U64_MAX = (1n << 64n) - 1n;
 /** memcached's ITEM_UPDATE_INTERVAL: an access refreshes an item's time (and LRU place) at most once per 60 s. */
 const ITEM_UPDATE_INTERVAL = 60;
-/** Index entries the background reclaim examines per tick. */
-const SWEEP_BATCH = 5_000;
+/** Index entries the background reclaim examines per slice, and the slices of one tick (each in its own event-loop turn). */
+const SWEEP_BATCH = 256;
+const SWEEP_SLICES = 32;
 
 /**
  * memcached on disk: items in LMDB under a byte cap, evicted expired-first
@@ -105,7 +106,7 @@ export class LmdbHandler implements Handler {
       this.disk.count > 0 ? 'LMDB store opened warm' : 'LMDB store opened',
     );
     if (sweepIntervalMs > 0) {
-      this.timer = setInterval(() => this.sweep(), sweepIntervalMs);
+      this.timer = setInterval(() => this.sweepInSlices(SWEEP_SLICES), sweepIntervalMs);
       this.timer.unref();
     }
   }
@@ -465,8 +466,16 @@ export class LmdbHandler implements Handler {
       if (walked.next === undefined && !this.flushRule.comesLater(now)) this.flushWalking = false;
     }
     this.disk.checkFile();
-    this.disk.makeRoom(now, this.dead);
+    this.disk.makeRoom(now, this.dead, limit);
     return n;
+  }
+
+  /** The timer's sweep: short slices, each in an event-loop turn of its own, while there is work left. */
+  private sweepInSlices(slices: number): void {
+    const reclaimed = this.sweep();
+    if (slices > 1 && this.timer !== undefined && (reclaimed > 0 || this.disk.full || this.flushWalk !== undefined)) {
+      setImmediate(() => this.sweepInSlices(slices - 1));
+    }
   }
 
   /** Resolves once every write made so far is committed and flushed to disk. */
