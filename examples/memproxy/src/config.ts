@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import { dirname } from 'node:path';
 import { parseDocument } from 'yaml';
 import { parseAddress, type HostPort } from '@cleave/core';
+import { minimumMaxBytes } from '@cleave/handler-lmdb';
 import { checkListenHosts, ConfError, parseConf, type ConfPool } from './twemproxy/conf.js';
 import { nearest } from '@cleave/core';
 import { LOG_LEVELS, type LogLevel } from './log.js';
@@ -50,6 +51,15 @@ export interface Config {
   l2Enabled: boolean;
   l2Sock?: string;
   l2Addr?: HostPort;
+  /** An LMDB store as L2 (the directory), under whichever L1 is chosen. */
+  l2Lmdb?: string;
+  l2LmdbSize: number;
+  /** Acknowledge an L2 write only once it is on disk. */
+  l2LmdbSync: boolean;
+  /** An LMDB store as the only tier (the directory): a persistent memcached. */
+  l1Lmdb?: string;
+  l1LmdbSize: number;
+  l1LmdbSync: boolean;
   batchPort?: number;
   backendConns: number;
   backendTimeout: number;
@@ -80,6 +90,10 @@ export interface Config {
   pools?: readonly ConfPool[];
 }
 
+const KB = 1024;
+const MB = 1024 * KB;
+const GB = 1024 * MB;
+
 const DEFAULTS = {
   port: 11211,
   host: '127.0.0.1',
@@ -94,6 +108,10 @@ const DEFAULTS = {
   maxOutputBytes: 4 * 1024 * 1024,
   chunked: false,
   l2Enabled: false,
+  l2LmdbSize: GB,
+  l2LmdbSync: false,
+  l1LmdbSize: GB,
+  l1LmdbSync: false,
   backendConns: 2,
   backendTimeout: 1000,
   tlsOnly: false,
@@ -110,10 +128,6 @@ interface Value {
 }
 
 const INVALID = Symbol('invalid');
-
-const KB = 1024;
-const MB = 1024 * KB;
-const GB = 1024 * MB;
 
 /** 1048576 → "1m", 16384 → "16k": sizes in messages as they are typed. */
 function formatSize(n: number): string {
@@ -249,6 +263,12 @@ const OPTIONS: readonly Option[] = [
   { name: 'l2-enabled' },
   { name: 'l2-sock', value: path('a unix socket path') },
   { name: 'l2-addr', value: hostPort('--l2-sock') },
+  { name: 'l2-lmdb', value: path('a directory path') },
+  { name: 'l2-lmdb-size', value: size(minimumMaxBytes(KB), undefined, '1g, 10g') },
+  { name: 'l2-lmdb-sync' },
+  { name: 'l1-lmdb', value: path('a directory path') },
+  { name: 'l1-lmdb-size', value: size(minimumMaxBytes(KB), undefined, '1g, 10g') },
+  { name: 'l1-lmdb-sync' },
   { name: 'batch-port', value: PORT },
   { name: 'backend-conns', value: whole(1, 64) },
   { name: 'backend-timeout', value: duration('a duration of more than 0, such as 1s or 250ms (a plain number is seconds)', true) },
@@ -325,10 +345,26 @@ Usage: memproxy [options]
       --l2-enabled          put an L2 memcached behind L1 (writes go to L2 first)
       --l2-sock PATH        the L2 memcached's unix socket
       --l2-addr HOST:PORT   the L2 memcached's TCP address
-      --batch-port N        also serve the bulk-loader tiers (L1L2Batch) on this port
+      --batch-port N        also serve the bulk-loader tiers (L1L2Batch) on this port (with
+                            an L2: a memcached or --l2-lmdb)
       --backend-conns N     connections per backend memcached (default 2; requests from all
                             clients are batched onto them)
       --backend-timeout T   how long a backend request may take (default 1s)
+
+  Disk (an LMDB store in a directory on this host: it serves what it held after a restart,
+  with the remaining TTLs; see docs/tiers.md):
+      --l2-lmdb PATH        an LMDB store at PATH (created when missing) as the L2 behind
+                            the L1, whichever it is (no --l2-enabled needed)
+      --l2-lmdb-size SIZE   its cap on disk (default 1g): expired items, then the least
+                            recently used, are evicted to stay under it
+      --l2-lmdb-sync        acknowledge a write only once it is on disk, so it survives
+                            kill -9; by default a write is acknowledged when queued and a
+                            crash may lose the last moments of writes (never the store)
+      --l1-lmdb PATH        the LMDB store at PATH is the only tier: a persistent memcached
+                            (instead of the in-memory L1 or a memcached L1)
+      --l1-lmdb-size SIZE   its cap on disk (default 1g)
+      --l1-lmdb-sync        as --l2-lmdb-sync, for the --l1-lmdb store
+                            One memproxy per store: a second one on the same PATH is refused.
 
   Security (off by default; see docs/security.md):
       --tls-port N          also listen for TLS on this port (same --host), next to the
@@ -465,6 +501,43 @@ export function socketPathProblem(c: Config): string | undefined {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return `${cannot}: its directory ${dir} does not exist (ENOENT)`;
     return `${cannot}: its directory ${dir}: ${fileProblem(e)}`;
   }
+}
+
+/**
+ * Whether each LMDB store's directory (--l1-lmdb, --l2-lmdb) can hold a store: an existing directory memproxy may
+ * write in, or a missing one whose parent it may create it in. The problems, naming the flag.
+ */
+export function storePathProblems(c: Config): string[] {
+  const problems: string[] = [];
+  for (const [name, dir] of [
+    ['l1-lmdb', c.l1Lmdb],
+    ['l2-lmdb', c.l2Lmdb],
+  ] as const) {
+    if (dir === undefined) continue;
+    const cannot = `${fileNamed(c.labels[name] ?? `--${name}`, dir)}: cannot hold an LMDB store`;
+    let existing = true;
+    try {
+      if (!statSync(dir).isDirectory()) {
+        problems.push(`${cannot}: it exists and is not a directory`);
+        continue;
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        problems.push(`${cannot}: ${fileProblem(e)}`);
+        continue;
+      }
+      existing = false;
+    }
+    const parent = dirname(dir);
+    try {
+      accessSync(existing ? dir : parent, constants.W_OK | constants.X_OK);
+    } catch (e) {
+      if (!existing && (e as NodeJS.ErrnoException).code === 'ENOENT')
+        problems.push(`${cannot}: its parent directory ${parent} does not exist (ENOENT)`);
+      else problems.push(`${cannot}: ${existing ? 'cannot write in it' : `cannot create it in ${parent}`}: ${fileProblem(e)}`);
+    }
+  }
+  return problems;
 }
 
 /** One given value: what was written, and how to name where it was written (--port, or port in FILE). */
@@ -655,22 +728,64 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
     }
   } else {
     const l1Backend = has('l1-sock') || has('l1-addr');
+    const l1Lmdb = has('l1-lmdb');
     if (has('l1-sock') && has('l1-addr')) issue(`give ${w('l1-sock')} or ${w('l1-addr')}, not both`);
     if (l1Backend && has('l1-inmem'))
       issue(`${w('l1-inmem')} cannot be combined with ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')}: the L1 is one or the other`);
-    if (l1Backend && has('l1-inmem-size')) {
+    if (l1Backend && has('l1-inmem-size') && !l1Lmdb) {
       issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')} makes a memcached the L1`);
     }
-    if (!l1Backend && c.maxItemSize > c.l1InmemSize) {
+    const l2Flags = ['l2-enabled', 'l2-sock', 'l2-addr', 'l2-lmdb'].filter(has);
+    if (l1Lmdb) {
+      for (const other of ['l1-inmem', 'l1-sock', 'l1-addr'].filter(has))
+        issue(`${w(other)} cannot be combined with ${w('l1-lmdb')}: the L1 is one or the other`);
+      if (has('l1-inmem-size'))
+        issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w('l1-lmdb')} makes an LMDB store the only tier`);
+      if (l2Flags.length > 0) {
+        issue(
+          `${w('l1-lmdb')} cannot be combined with ${l2Flags.map(w).join(', ')}: it is the only tier ` +
+            `(an LMDB store behind the in-memory L1 is --l2-lmdb alone)`,
+        );
+      }
+    }
+    if (!l1Backend && !l1Lmdb && c.maxItemSize > c.l1InmemSize) {
       issue(`${w('max-item-size')} (${formatSize(c.maxItemSize)}) must not exceed ${w('l1-inmem-size')} (${formatSize(c.l1InmemSize)})`);
     }
     if (c.chunked && !l1Backend) issue(`${w('chunked')} needs a memcached L1 (--l1-sock or --l1-addr)`);
     if (has('chunk-size') && !c.chunked) issue(`${w('chunk-size')} needs --chunked`);
     const l2Given = has('l2-sock') || has('l2-addr');
-    if (has('l2-sock') && has('l2-addr')) issue(`give ${w('l2-sock')} or ${w('l2-addr')}, not both`);
-    if (c.l2Enabled && !l2Given) issue(`${w('l2-enabled')} needs --l2-sock or --l2-addr`);
-    if (l2Given && !c.l2Enabled) issue(`${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')} needs --l2-enabled`);
-    if (has('batch-port') && !c.l2Enabled) issue(`${w('batch-port')} serves the L1L2Batch tiers and needs --l2-enabled`);
+    const l2Lmdb = has('l2-lmdb');
+    // With --l1-lmdb every L2 flag is refused above.
+    if (!l1Lmdb) {
+      if (has('l2-sock') && has('l2-addr')) issue(`give ${w('l2-sock')} or ${w('l2-addr')}, not both`);
+      if (l2Lmdb && l2Given) issue(`give ${w('l2-lmdb')} or ${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')}, not both: there is one L2`);
+      if (c.l2Enabled && !l2Given && !l2Lmdb) issue(`${w('l2-enabled')} needs --l2-sock, --l2-addr or --l2-lmdb`);
+      if (l2Given && !c.l2Enabled && !l2Lmdb) issue(`${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')} needs --l2-enabled`);
+      // The LMDB L2 stands on its own; --l2-enabled beside it says what it already does.
+      if (l2Lmdb) c.l2Enabled = true;
+    }
+    if (has('batch-port') && !c.l2Enabled) {
+      issue(
+        l1Lmdb
+          ? `${w('batch-port')} serves the L1L2Batch tiers and needs an L2; ${w('l1-lmdb')} is a single tier`
+          : `${w('batch-port')} serves the L1L2Batch tiers and needs an L2 (--l2-enabled with --l2-sock or --l2-addr, or --l2-lmdb)`,
+      );
+    }
+    for (const tier of ['l1', 'l2'] as const) {
+      const store = `${tier}-lmdb`;
+      for (const name of [`${store}-size`, `${store}-sync`]) if (has(name) && !has(store)) issue(`${w(name)} needs --${store}`);
+      const cap = tier === 'l1' ? c.l1LmdbSize : c.l2LmdbSize;
+      const least = minimumMaxBytes(c.maxItemSize);
+      if (has(store) && cap < least) {
+        const given = has(`${store}-size`)
+          ? `${w(`${store}-size`)} (${formatSize(cap)})`
+          : `--${store}-size (${formatSize(cap)}, the default)`;
+        issue(
+          `${given} must be at least ${formatSize(least)} with ${w('max-item-size')} ${formatSize(c.maxItemSize)}: ` +
+            `the smallest LMDB store for items that large`,
+        );
+      }
+    }
     if (c.useDomainSocket && has('port'))
       issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
     if (!c.useDomainSocket && has('sock-path')) issue(`${w('sock-path')} needs --use-domain-socket`);

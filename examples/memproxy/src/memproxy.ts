@@ -8,10 +8,21 @@ import { MemcachedHandler } from '@cleave/handler-memcached';
 import { l1l2, l1l2Batch } from '@cleave/tiers';
 import type { Handler } from '@cleave/protocol';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
-import { checkHosts, ConfigError, fileProblem, HELP, loadConfig, logFileProblem, socketPathProblem, type Config } from './config.js';
+import {
+  checkHosts,
+  ConfigError,
+  fileProblem,
+  HELP,
+  loadConfig,
+  logFileProblem,
+  socketPathProblem,
+  storePathProblems,
+  type Config,
+} from './config.js';
 import { Log } from './log.js';
 import { metricsRegistry, serveMetrics, type MetricsBackend, type MetricsServer } from './metrics.js';
 import { loadSecurity, type Security } from './security.js';
+import { lockStore, openStore, StoreProblem } from './store.js';
 import { VERSION } from './twemproxy/args.js';
 import { describeListen, servePools } from './twemproxy/build.js';
 
@@ -21,17 +32,38 @@ const BACKEND_ITEM_MAX = 1024 * 1024;
 const backendAddress = (sock: string | undefined, addr: Address | undefined): Address | undefined =>
   sock !== undefined ? { path: sock } : addr;
 
-/** The tiers the flags describe, in words: "in-memory L1 67108864 bytes", "L1 memcached 127.0.0.1:11311 (chunked)". */
+/** The LMDB stores the flags name: --l1-lmdb (the only tier) and --l2-lmdb, each with its flag, cap and sync. */
+function lmdbStores(config: Config): { tier: 'l1' | 'l2'; flag: string; path: string; maxBytes: number; sync: boolean }[] {
+  const stores = [];
+  if (config.l1Lmdb !== undefined)
+    stores.push({ tier: 'l1' as const, flag: 'l1-lmdb', path: config.l1Lmdb, maxBytes: config.l1LmdbSize, sync: config.l1LmdbSync });
+  if (config.l2Lmdb !== undefined)
+    stores.push({ tier: 'l2' as const, flag: 'l2-lmdb', path: config.l2Lmdb, maxBytes: config.l2LmdbSize, sync: config.l2LmdbSync });
+  return stores;
+}
+
+/**
+ * The tiers the flags describe, in words: "in-memory L1 67108864 bytes", "L1 memcached 127.0.0.1:11311 (chunked)",
+ * "in-memory L1 67108864 bytes, L2 LMDB /var/cache/cleave 1073741824 bytes (sync)".
+ */
 function describeTiers(config: Config): string {
   const memcached = (address: Address, label: string) =>
     `${label} memcached ${describeListen(address)}${config.chunked ? ' (chunked)' : ''}`;
+  const lmdb = Object.fromEntries(
+    lmdbStores(config).map((s) => [s.tier, `${s.tier.toUpperCase()} LMDB ${s.path} ${s.maxBytes} bytes${s.sync ? ' (sync)' : ''}`]),
+  );
+  if (lmdb.l1 !== undefined) return lmdb.l1;
   const l1Address = backendAddress(config.l1Sock, config.l1Addr);
   const l1 = l1Address ? memcached(l1Address, 'L1') : `in-memory L1 ${config.l1InmemSize} bytes`;
+  if (lmdb.l2 !== undefined) return `${l1}, ${lmdb.l2}`;
   const l2Address = backendAddress(config.l2Sock, config.l2Addr);
   return config.l2Enabled && l2Address ? `${l1}, ${memcached(l2Address, 'L2')}` : l1;
 }
 
-/** The storage the flags describe: one or two tiers, each a Handler, and the memcached backends among them. */
+/**
+ * The storage the flags describe: one or two tiers, each a Handler, and the memcached backends among them.
+ * Throws a StoreProblem when an LMDB store cannot be opened.
+ */
 function buildTiers(config: Config, logger: Logger): { l1: Handler; l2?: Handler; backends: MetricsBackend[] } {
   const backends: MetricsBackend[] = [];
   /** A memcached tier; with --chunked, large values spread over chunk items within the backend's limit. */
@@ -50,10 +82,25 @@ function buildTiers(config: Config, logger: Logger): { l1: Handler; l2?: Handler
     if (!config.chunked) return backend(config.maxItemSize);
     return new ChunkedHandler(backend(BACKEND_ITEM_MAX), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize });
   };
+  // An LMDB store takes values up to --max-item-size as they are: no chunks.
+  const lmdb = Object.fromEntries(
+    lmdbStores(config).map((s) => [
+      s.tier,
+      openStore(config.labels[s.flag] ?? `--${s.flag}`, {
+        path: s.path,
+        maxBytes: s.maxBytes,
+        sync: s.sync,
+        maxItemSize: config.maxItemSize,
+        logger,
+      }),
+    ]),
+  );
+  if (lmdb.l1 !== undefined) return { l1: lmdb.l1, backends };
   const l1Address = backendAddress(config.l1Sock, config.l1Addr);
   const l1 = l1Address
     ? memcached(l1Address, 'l1')
     : new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
+  if (lmdb.l2 !== undefined) return { l1, l2: lmdb.l2, backends };
   const l2Address = backendAddress(config.l2Sock, config.l2Addr);
   return config.l2Enabled && l2Address ? { l1, l2: memcached(l2Address, 'l2'), backends } : { l1, backends };
 }
@@ -125,6 +172,7 @@ async function serveTiers(config: Config, security: Security, log: Log, onShutdo
     listen.push(config.useDomainSocket ? { path: config.sockPath, mode: config.unixMask } : { port: config.port, host: config.host });
   if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
   const auth = security.auth;
+  for (const s of lmdbStores(config)) await lockStore(config.labels[s.flag] ?? `--${s.flag}`, s.path);
   const tiers = buildTiers(config, log.logger);
   // The whole deployment is one Handler: L1 alone, or L1 in front of L2.
   const handler = tiers.l2 ? l1l2(tiers.l1, tiers.l2) : tiers.l1;
@@ -264,7 +312,7 @@ async function main(): Promise<void> {
     config = loaded;
     security = loadSecurity(config);
     await checkHosts(config);
-    const fileProblems = [logFileProblem(config), socketPathProblem(config)].filter((p) => p !== undefined);
+    const fileProblems = [logFileProblem(config), socketPathProblem(config), ...storePathProblems(config)].filter((p) => p !== undefined);
     if (fileProblems.length > 0) throw new ConfigError(fileProblems);
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -332,7 +380,7 @@ async function main(): Promise<void> {
       ? await servePoolsOf(config, security, config.pools, log)
       : await serveTiers(config, security, log, shutdownCommand);
   } catch (e) {
-    log.fatal({}, listenProblem(e, config));
+    log.fatal({}, e instanceof StoreProblem ? e.message : listenProblem(e, config));
     process.exit(1);
   }
   servers = served.servers;

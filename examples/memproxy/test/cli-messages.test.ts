@@ -136,7 +136,21 @@ describe('bad flag values name the flag and say what is allowed', () => {
       expect(problem([`--${flag}`])).toMatch(new RegExp(`^--${flag} needs a value: \\w`));
       // An empty value is wrong for every flag; numbers, sizes, times and addresses refuse "-1x" too.
       expect(problem([`--${flag}`, ''])).toMatch(new RegExp(`^--${flag} must be .+, got ''$`));
-      if (!['sock-path', 'l1-sock', 'l2-sock', 'tls-cert', 'tls-key', 'tls-ca', 'auth-file', 'log-file', 'config'].includes(flag)) {
+      if (
+        ![
+          'sock-path',
+          'l1-sock',
+          'l2-sock',
+          'l1-lmdb',
+          'l2-lmdb',
+          'tls-cert',
+          'tls-key',
+          'tls-ca',
+          'auth-file',
+          'log-file',
+          'config',
+        ].includes(flag)
+      ) {
         expect(problem([`--${flag}`, '-1x'])).toMatch(new RegExp(`^--${flag} must be .+, got '-1x'$`));
       }
     }

@@ -53,10 +53,13 @@ export function startMemproxy(args: string[]): Promise<Running> {
   });
 }
 
-/** Run memproxy to completion (for --help and bad flags). */
-export function runMemproxy(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Run memproxy to completion (for --help and bad flags); `as` runs it as another user (the tests run as root). */
+export function runMemproxy(
+  args: string[],
+  as?: { uid: number; gid: number },
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MEMPROXY, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [MEMPROXY, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...as });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

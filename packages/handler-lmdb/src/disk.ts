@@ -12,7 +12,7 @@
  */
 import type { Logger } from '@cleave/core';
 import { ItemState } from '@cleave/protocol';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, type RootDatabase, open } from 'lmdb';
 import { HEADER_BYTES, type Rec, decodeHeader, diskBytes, encodeHeader, expKey, indexItemKey, indexNumber, lruKey } from './record.js';
@@ -59,8 +59,12 @@ const CHECK_EVERY = 16;
 const PENDING_LIMIT = 16 * 1024 * 1024;
 /** The share of the cap the file may reach before the counted share drops. */
 const FILE_HIGH = 0.9;
-/** Index entries examined per eviction pass before giving up (a cap on the work one write can cause). */
-const SCAN_LIMIT = 10_000;
+/**
+ * Index entries one eviction pass examines at most: a write makes room for
+ * itself with a short pass, so no write holds the event loop for long; the
+ * background sweep passes again in slices of its own while the store is over.
+ */
+export const SCAN_LIMIT = 64;
 
 export interface DiskOptions {
   path: string;
@@ -111,8 +115,9 @@ export class Disk {
     this.maxBytes = o.maxBytes;
     this.sync = o.sync;
     this.logger = o.logger;
-    this.root = open({ path: o.path, maxDbs: 8, mapSize: o.maxBytes * 2, noMemInit: true });
     this.dataFile = join(o.path, 'data.mdb');
+    checkDataFile(this.dataFile);
+    this.root = open({ path: o.path, maxDbs: 8, mapSize: o.maxBytes * 2, noMemInit: true });
     this.target = o.maxBytes * FILL;
     this.pendingLimit = Math.min(PENDING_LIMIT, o.maxBytes / 16);
     const binary = { keyEncoding: 'binary', encoding: 'binary' } as const;
@@ -276,17 +281,17 @@ export class Disk {
   /**
    * Bring the counted bytes under the cap: expired items first (up to
    * `now`), then the least recently used. `dead` tells a record that a flush
-   * killed. Work per call is bounded by SCAN_LIMIT index entries.
+   * killed. Work per call is bounded by `limit` index entries of each index.
    */
-  makeRoom(now: number, dead: (r: Rec) => boolean): void {
+  makeRoom(now: number, dead: (r: Rec) => boolean, limit = SCAN_LIMIT): void {
     if (!this.full) return;
-    this.reclaimExpired(now, SCAN_LIMIT, () => this.full);
+    this.reclaimExpired(now, limit, () => this.full);
     let scanned = 0;
     // From where the last scan stopped to the end, then once more from the oldest entry.
     for (let pass = 0; pass < 2 && this.full; pass++) {
       const from = this.lruCursor;
       for (const k of this.lru.getKeys({ start: from, exclusiveStart: from !== undefined, snapshot: false })) {
-        if (!this.full || ++scanned > SCAN_LIMIT) return;
+        if (!this.full || ++scanned > limit) return;
         this.lruCursor = Buffer.from(k);
         const r = this.committedRecord(k, 'seq');
         if (r === undefined) continue;
@@ -394,4 +399,30 @@ export class Disk {
 function own(r: Rec): Buffer {
   r.key = Buffer.from(r.key);
   return r.key;
+}
+
+/** LMDB's magic number, in the meta record at the start of the file (after a 16- or 24-byte page header). */
+const LMDB_MAGIC = 0xbeefc0de;
+
+/**
+ * Refuse a data file that is not LMDB's: lmdb's native open reads it
+ * unchecked and may crash the process on one that is not.
+ */
+function checkDataFile(file: string): void {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return; // None yet (a new store), or one lmdb will report itself.
+  }
+  try {
+    const head = Buffer.alloc(32);
+    const n = readSync(fd, head, 0, 32, 0);
+    if (n === 0) return;
+    if (n < 32 || (head.readUInt32LE(16) !== LMDB_MAGIC && head.readUInt32LE(24) !== LMDB_MAGIC)) {
+      throw new Error(`${file} is not an LMDB data file`);
+    }
+  } finally {
+    closeSync(fd);
+  }
 }

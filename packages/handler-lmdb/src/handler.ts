@@ -45,8 +45,9 @@ const { FETCHED, STALE, TOKEN_SENT, KEY_BINARY } = ItemState;
 const U64_MAX = (1n << 64n) - 1n;
 /** memcached's ITEM_UPDATE_INTERVAL: an access refreshes an item's time (and LRU place) at most once per 60 s. */
 const ITEM_UPDATE_INTERVAL = 60;
-/** Index entries the background reclaim examines per tick. */
-const SWEEP_BATCH = 5_000;
+/** Index entries the background reclaim examines per slice, and the slices of one tick (each in its own event-loop turn). */
+const SWEEP_BATCH = 256;
+const SWEEP_SLICES = 32;
 
 /**
  * memcached on disk: items in LMDB under a byte cap, evicted expired-first
@@ -105,7 +106,7 @@ export class LmdbHandler implements Handler {
       this.disk.count > 0 ? 'LMDB store opened warm' : 'LMDB store opened',
     );
     if (sweepIntervalMs > 0) {
-      this.timer = setInterval(() => this.sweep(), sweepIntervalMs);
+      this.timer = setInterval(() => this.sweepInSlices(SWEEP_SLICES), sweepIntervalMs);
       this.timer.unref();
     }
   }
@@ -292,7 +293,7 @@ export class LmdbHandler implements Handler {
     if (old === undefined) {
       if (compareCas !== undefined && (mode === 'set' || mode === 'replace')) return 'NOT_FOUND';
       if (mode !== 'set' && mode !== 'add') return 'NOT_STORED';
-      return this.stored(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, undefined, now);
+      return this.acknowledged(this.put(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, undefined, now));
     }
     switch (mode) {
       case 'add':
@@ -307,34 +308,27 @@ export class LmdbHandler implements Handler {
         if (memcachedItemSize(klen, old.flags, total) > this.maxItemSize) return 'NOT_STORED';
         const oldValue = this.disk.valueOf(old);
         const joined = mode === 'append' ? Buffer.concat([oldValue, value], total) : Buffer.concat([value, oldValue], total);
-        return this.stored(key, joined, old.flags, old.exptime, kb, cmd.newCas, old, now);
+        return this.acknowledged(this.put(key, joined, old.flags, old.exptime, kb, cmd.newCas, old, now));
       }
       default: {
         // set/replace; with a CAS they are memcached's cas command.
         if (compareCas !== undefined && !(compareCas !== 0n && compareCas === old.cas)) {
           // Meta I: an older CAS still stores, but the item is stale and keeps its TTL and token state.
           if (storesStale(cmd.invalidate, compareCas, old.cas)) {
-            return this.stored(key, copy(value), cmd.flags, old.exptime, staleStoreBits(old.state, cmd), cmd.newCas, old, now);
+            return this.acknowledged(
+              this.put(key, copy(value), cmd.flags, old.exptime, staleStoreBits(old.state, cmd), cmd.newCas, old, now),
+            );
           }
           return 'EXISTS';
         }
-        return this.stored(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, old, now);
+        return this.acknowledged(this.put(key, copy(value), cmd.flags, absoluteExptime(cmd.exptime, now), kb, cmd.newCas, old, now));
       }
     }
   }
 
-  private stored(
-    key: Buffer,
-    value: Buffer,
-    flags: number,
-    exptime: number,
-    bits: number,
-    newCas: bigint | undefined,
-    old: Rec | undefined,
-    now: number,
-  ): MaybePromise<StoreOutcome> {
-    const { item, ack } = this.put(key, value, flags, exptime, bits, newCas, old, now);
-    return this.answer(ack, item);
+  /** A stored item, answered once its write is acknowledged. */
+  private acknowledged(w: { item: Item; ack: Promise<void> | undefined }): MaybePromise<StoreOutcome> {
+    return this.answer(w.ack, w.item);
   }
 
   /** The answer once the write is acknowledged: at once, or after its durable commit (`sync`). */
@@ -472,8 +466,16 @@ export class LmdbHandler implements Handler {
       if (walked.next === undefined && !this.flushRule.comesLater(now)) this.flushWalking = false;
     }
     this.disk.checkFile();
-    this.disk.makeRoom(now, this.dead);
+    this.disk.makeRoom(now, this.dead, limit);
     return n;
+  }
+
+  /** The timer's sweep: short slices, each in an event-loop turn of its own, while there is work left. */
+  private sweepInSlices(slices: number): void {
+    const reclaimed = this.sweep();
+    if (slices > 1 && this.timer !== undefined && (reclaimed > 0 || this.disk.full || this.flushWalk !== undefined)) {
+      setImmediate(() => this.sweepInSlices(slices - 1));
+    }
   }
 
   /** Resolves once every write made so far is committed and flushed to disk. */
