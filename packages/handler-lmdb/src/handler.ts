@@ -478,6 +478,11 @@ export class LmdbHandler implements Handler {
     }
   }
 
+  /** A flush_all kept from before a restart that still applies to new items (for a tier in front to replay). */
+  pendingFlush(): number | undefined {
+    return this.flushRule.pendingAt(this.now());
+  }
+
   /** Resolves once every write made so far is committed and flushed to disk. */
   flushed(): Promise<void> {
     return this.disk.settle();

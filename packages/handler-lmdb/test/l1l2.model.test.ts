@@ -61,7 +61,32 @@ describe('L1 in memory over an LMDB L2, model-based', () => {
         ),
         runSequence,
       ),
-      { numRuns: runs(100) },
+      {
+        numRuns: runs(100),
+        // A flush_all L2 kept across the restart still applies to what the new L1 copies: one that came this
+        // second, and a delayed one that comes after the restart.
+        examples: [
+          [
+            [
+              { t: 'flush', delay: 1 },
+              { t: 'restart' },
+              { t: 'arithmetic', key: 'dd', incr: false, delta: 1n, initial: 0n },
+              { t: 'getMany', keys: ['dd'] },
+            ],
+          ],
+          [
+            [
+              { t: 'flush', delay: 30 },
+              { t: 'advance', ms: 5000 },
+              { t: 'restart' },
+              { t: 'store', mode: 'set', key: 'a', value: 'x', flags: 0, exptime: 0 },
+              { t: 'get', key: 'a', protocol: 'text' },
+              { t: 'advance', ms: 30000 },
+              { t: 'get', key: 'a', protocol: 'text' },
+            ],
+          ],
+        ],
+      },
     );
   });
 });

@@ -78,6 +78,15 @@ export class FlushRule {
     return this.oldestLive > now;
   }
 
+  /**
+   * The flush_all that still applies to items stored from `now` on: the
+   * absolute time a flush_all given it would set the same threshold with
+   * (a delayed one not come yet, or one whose threshold is this second).
+   */
+  pendingAt(now: number): number | undefined {
+    return this.oldestLive !== 0 && this.oldestLive >= now ? this.oldestLive + 1 : undefined;
+  }
+
   /** The rule's state as five numbers, for a store that keeps it across restarts. */
   save(): number[] {
     return [this.oldestLive, this.generation, this.flushedGen, this.throughGen, this.flushedThrough];

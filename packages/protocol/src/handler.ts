@@ -76,6 +76,15 @@ export interface Handler {
    * Optional: storage in this process, always up, may leave it out.
    */
   ping?(): MaybePromise<void>;
+  /**
+   * A store that keeps flush_all across restarts reports the one that still
+   * applies to items stored from now on: the absolute time (wire form) of a
+   * delayed flush_all that has not come, or of one whose threshold is this
+   * second. A tier in front (L1L2) replays it into its own copies when it is
+   * built, so they are flushed with the store's items. Optional: a store
+   * that forgets flush_all on restart leaves it out.
+   */
+  pendingFlush?(): number | undefined;
   /** Release resources (timers, sockets). Called once, on server close. */
   close(): MaybePromise<void>;
   /**

@@ -124,6 +124,15 @@ export class L1L2 implements Handler {
     this.clock = options.clock;
     this.keepsNewCas = l2.keepsNewCas;
     this.casFromL2 = l1.keepsNewCas !== true;
+    // L2 kept a flush_all across a restart that still applies: L1 gets the same threshold before any call.
+    const at = l2.pendingFlush?.();
+    if (at !== undefined) {
+      if (this.clock !== undefined) this.flushOldest = at - 1;
+      attempt(
+        () => l1.flush(at),
+        (err) => this.onL1Error(err),
+      );
+    }
   }
 
   /** Now in Unix seconds while a delayed flush_all is known (else 0: no clock read). Taken when an L2 call starts. */
