@@ -49,6 +49,16 @@ async function kill9(mp: Running, load: AckedLoad): Promise<void> {
   running.delete(mp);
 }
 
+/** A checking load of sets on keys of its own, then kill -9 while some are in flight; the load as it ended. */
+async function crashUnderLoad(mp: Running): Promise<AckedLoad> {
+  const load = await AckedLoad.start(mp.port, 'k');
+  await load.until(() => load.acks >= 300);
+  await kill9(mp, load);
+  await load.ended();
+  expect(load.violations).toEqual([]);
+  return load;
+}
+
 const SHAPES = [
   { name: 'a single LMDB tier (--l1-lmdb)', flag: '--l1-lmdb', size: '--l1-lmdb-size', sync: '--l1-lmdb-sync', stats: '' },
   { name: 'the in-memory L1 over an LMDB L2 (--l2-lmdb)', flag: '--l2-lmdb', size: '--l2-lmdb-size', sync: '--l2-lmdb-sync', stats: 'l2_' },
@@ -129,11 +139,7 @@ describe.each(SHAPES)('memproxy on $name', (shape) => {
     const dir = newStore();
     const args = [shape.flag, dir, shape.sync];
     let mp = await start(args);
-    const load = await AckedLoad.start(mp.port, 'k');
-    await load.until(() => load.acks >= 300);
-    await kill9(mp, load);
-    await load.ended();
-    expect(load.violations).toEqual([]);
+    const load = await crashUnderLoad(mp);
 
     mp = await start(args);
     const problems: string[] = [];
@@ -171,11 +177,7 @@ describe.each(SHAPES)('memproxy on $name', (shape) => {
     await stop(mp);
 
     mp = await start(args);
-    const load = await AckedLoad.start(mp.port, 'k');
-    await load.until(() => load.acks >= 300);
-    await kill9(mp, load);
-    await load.ended();
-    expect(load.violations).toEqual([]);
+    const load = await crashUnderLoad(mp);
 
     mp = await start(args);
     const problems: string[] = [];

@@ -17,6 +17,7 @@ import { MemcachedHandler } from '@cleave/handler-memcached';
 import { listenAndServe, type Server, type ServerLimits } from '@cleave/server';
 import { l1l2 } from '@cleave/tiers';
 import {
+  CLOSING_CASES,
   RawClient,
   binaryCases,
   binaryPacket,
@@ -412,22 +413,15 @@ describe('binary and meta pipelines across servers', () => {
 
 /**
  * Cases left out, and why:
- * - those that end with memcached closing the connection: each step here ends
- *   at a marker reply, and they never reach a handler (the server's own
- *   differential suite covers them);
+ * - those that end with memcached closing the connection (testkit's
+ *   CLOSING_CASES): each step here ends at a marker reply, and they never
+ *   reach a handler (the server's own differential suite covers them);
  * - none differs because the keys live on three servers: every case's replies
  *   depend on each key's own item, which one server holds, and flush_all
  *   reaches all three. (Neither the text nor the binary shared suite holds
  *   `stats`, whose figures would be the pool's and the server's, not one
  *   memcached's.)
  */
-const CLOSES = new Set([
-  'quit closes the connection after earlier replies',
-  'invalid extras length',
-  'key too long',
-  'quit answers then closes',
-  'bad magic closes',
-]);
 
 describe('through a pool of 3 memcached, the differential suite matches one memcached', () => {
   let trio: Backend[];
@@ -447,7 +441,7 @@ describe('through a pool of 3 memcached, the differential suite matches one memc
   ] as const) {
     describe(`${protocol} protocol`, () => {
       for (const [what, steps] of Object.entries(cases as Record<string, Array<Buffer | string>>)) {
-        if (CLOSES.has(what)) continue;
+        if (CLOSING_CASES.has(what)) continue;
         it(what, async () => {
           await sameAsMemcached(port, steps, protocol === 'binary' ? 'binary' : 'text', flushTrio);
         });

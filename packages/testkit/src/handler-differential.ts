@@ -88,18 +88,19 @@ export async function binarySideBySide(referencePort: number, port: number, step
 }
 
 /**
- * The server's differential cases, less those that end with memcached closing
- * the connection (this harness ends every step at a marker reply; the
- * server's own suite covers them, and they never reach a handler).
+ * The server's differential cases that end with memcached closing the
+ * connection. A harness that ends every step at a marker reply leaves them
+ * out: the server's own suite covers them, and they never reach a handler.
  */
-const CLOSES = new Set([
+export const CLOSING_CASES: ReadonlySet<string> = new Set([
   'quit closes the connection after earlier replies',
   'invalid extras length',
   'key too long',
   'quit answers then closes',
   'bad magic closes',
 ]);
-const open = <T>(cases: Record<string, T>): Record<string, T> => Object.fromEntries(Object.entries(cases).filter(([n]) => !CLOSES.has(n)));
+const open = <T>(cases: Record<string, T>): Record<string, T> =>
+  Object.fromEntries(Object.entries(cases).filter(([n]) => !CLOSING_CASES.has(n)));
 
 export const handlerTextCases: Record<string, string[]> = {
   ...open(textCases),
