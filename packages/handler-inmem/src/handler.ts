@@ -20,6 +20,7 @@ import {
   storesStale,
   vivifiedBits,
   winsToken,
+  withReplyFacts,
 } from '@cleave/protocol';
 import type {
   AdminCommand,
@@ -509,7 +510,7 @@ export class InMemoryHandler implements Handler {
       this.memory.unlink(id);
       const item = this.put(key, h, copies.latin1(digits), undefined, flags, exptime, bits, cmd.newCas, now);
       if (item === undefined) return 'NOT_FOUND';
-      return previousExptime === undefined ? item : withFacts(item, previousExptime, false);
+      return previousExptime === undefined ? item : withReplyFacts(item, previousExptime, false);
     }
     // Fits: memcached rewrites the bytes in place, space-padded to the old
     // length, keeping the item's flags and fetch/stale state.
@@ -545,7 +546,7 @@ export class InMemoryHandler implements Handler {
     const exptime = absoluteExptime(cmd.exptime ?? 0, now);
     const item = this.put(key, h, this.copies.latin1(digits), undefined, 0, exptime, keyBits(cmd), cmd.newCas, now);
     if (item === undefined) return 'NOT_FOUND';
-    return withFacts(item, undefined, true);
+    return withReplyFacts(item, undefined, true);
   }
 
   flush(delay: number): void {
@@ -610,23 +611,4 @@ export class InMemoryHandler implements Handler {
       crawler: this.adminCommands.crawlerEnabled,
     };
   }
-}
-
-/** The same item, with the reply facts of the request that made it. */
-function withFacts(it: Item, previousExptime: number | undefined, created: boolean): Item {
-  return new Item(
-    it.key,
-    it.value,
-    it.flags,
-    it.cas,
-    it.exptime,
-    it.lastAccess,
-    it.fetched,
-    it.stale,
-    it.win,
-    it.tokenSent,
-    it.keyBinary,
-    previousExptime,
-    created,
-  );
 }

@@ -8,20 +8,12 @@
  * command counters (cmd_get, get_hits, ...) are the server's, which counts
  * them for every handler from the requests and their outcomes.
  */
-import type { StatsGroup } from '@cleave/protocol';
+import { StoreCounters, type StatsGroup, storeStats } from '@cleave/protocol';
 import type { Lru } from './lru.js';
 import type { Slabs } from './slabs.js';
 
-export class Counters {
-  totalItems = 0;
-  getExpired = 0;
-  getFlushed = 0;
-  storeTooLarge = 0;
-  storeNoMemory = 0;
-  evictions = 0;
-  evictedUnfetched = 0;
-  expiredUnfetched = 0;
-  reclaimed = 0;
+/** Every store's counters (protocol's StoreCounters), and the in-memory store's own: slab moves, the crawler, per class. */
+export class Counters extends StoreCounters {
   slabsMoved = 0;
   crawlerItemsChecked = 0;
   // Per class (items:<n>:...).
@@ -46,6 +38,7 @@ export class Counters {
   readonly clsTouchHits: Float64Array;
 
   constructor(classCount: number) {
+    super();
     this.clsEvicted = new Float64Array(classCount);
     this.clsEvictedNonzero = new Float64Array(classCount);
     this.clsEvictedTime = new Float64Array(classCount);
@@ -66,11 +59,8 @@ export class Counters {
   }
 
   /** `stats reset`: zero the counters (not the contents). */
-  reset(): void {
-    this.totalItems = 0;
-    this.getExpired = this.getFlushed = 0;
-    this.storeTooLarge = this.storeNoMemory = 0;
-    this.evictions = this.evictedUnfetched = this.expiredUnfetched = this.reclaimed = 0;
+  override reset(): void {
+    super.reset();
     this.slabsMoved = this.crawlerItemsChecked = 0;
     for (const a of [
       this.clsEvicted,
@@ -117,22 +107,9 @@ export interface StatsSource {
 
 /** `stats`: memcached's storage figures (the server adds the command counters). */
 export function generalStats(s: StatsSource): StatsGroup {
-  const c = s.counters;
   return {
-    get_expired: c.getExpired,
-    get_flushed: c.getFlushed,
-    store_too_large: c.storeTooLarge,
-    store_no_memory: c.storeNoMemory,
-    limit_maxbytes: s.maxBytes,
-    slabs_moved: c.slabsMoved,
-    bytes: s.itemBytes,
-    curr_items: s.currItems,
-    total_items: c.totalItems,
-    expired_unfetched: c.expiredUnfetched,
-    evicted_unfetched: c.evictedUnfetched,
-    evicted_active: 0,
-    evictions: c.evictions,
-    reclaimed: c.reclaimed,
+    ...storeStats(s.counters, { maxBytes: s.maxBytes, bytes: s.itemBytes, currItems: s.currItems }),
+    slabs_moved: s.counters.slabsMoved,
   };
 }
 

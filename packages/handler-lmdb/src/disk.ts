@@ -11,27 +11,19 @@
  * latest state; the entry goes when its own commit lands.
  */
 import type { Logger } from '@cleave/core';
-import { ItemState } from '@cleave/protocol';
+import { ItemState, StoreCounters } from '@cleave/protocol';
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Database, type RootDatabase, open } from 'lmdb';
 import { HEADER_BYTES, type Rec, decodeHeader, diskBytes, encodeHeader, expKey, indexItemKey, indexNumber, lruKey } from './record.js';
 
-/** Counters of what the store did, in memcached's names (`stats`). */
-export class DiskCounters {
-  totalItems = 0;
-  evictions = 0;
-  evictedUnfetched = 0;
-  reclaimed = 0;
-  expiredUnfetched = 0;
-  getExpired = 0;
-  getFlushed = 0;
-  storeTooLarge = 0;
+/** Every store's counters (protocol's StoreCounters), and the commits that failed. */
+export class DiskCounters extends StoreCounters {
   writeErrors = 0;
 
-  reset(): void {
-    this.totalItems = this.evictions = this.evictedUnfetched = this.reclaimed = this.expiredUnfetched = 0;
-    this.getExpired = this.getFlushed = this.storeTooLarge = this.writeErrors = 0;
+  override reset(): void {
+    super.reset();
+    this.writeErrors = 0;
   }
 }
 

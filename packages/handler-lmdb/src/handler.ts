@@ -21,6 +21,8 @@ import {
   storesStale,
   vivifiedBits,
   winsToken,
+  withReplyFacts,
+  storeStats,
 } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
@@ -399,7 +401,7 @@ export class LmdbHandler implements Handler {
     if (digits.length > width) {
       // Longer: a new item with the same flags and exptime.
       const { item, ack } = this.put(key, digits, r.flags, exptime, r.state & KEY_BINARY, cmd.newCas, r, now);
-      return this.answer(ack, withFacts(item, previousExptime, false));
+      return this.answer(ack, withReplyFacts(item, previousExptime, false));
     }
     // Fits: memcached rewrites the bytes in place, space-padded to the old length, keeping the item's flags and state.
     const next = r.clone();
@@ -436,7 +438,7 @@ export class LmdbHandler implements Handler {
     if (memcachedItemSize(key.length, 0, digits.length) > this.maxItemSize) return 'NOT_FOUND';
     const exptime = absoluteExptime(cmd.exptime ?? 0, now);
     const { item, ack } = this.put(key, digits, 0, exptime, keyBits(cmd), cmd.newCas, undefined, now);
-    return this.answer(ack, withFacts(item, undefined, true));
+    return this.answer(ack, withReplyFacts(item, undefined, true));
   }
 
   flush(delay: number): void {
@@ -493,19 +495,7 @@ export class LmdbHandler implements Handler {
     switch (group) {
       case '':
         return {
-          get_expired: c.getExpired,
-          get_flushed: c.getFlushed,
-          store_too_large: c.storeTooLarge,
-          store_no_memory: 0,
-          limit_maxbytes: this.disk.maxBytes,
-          bytes: this.disk.bytes,
-          curr_items: this.disk.count,
-          total_items: c.totalItems,
-          expired_unfetched: c.expiredUnfetched,
-          evicted_unfetched: c.evictedUnfetched,
-          evicted_active: 0,
-          evictions: c.evictions,
-          reclaimed: c.reclaimed,
+          ...storeStats(c, { maxBytes: this.disk.maxBytes, bytes: this.disk.bytes, currItems: this.disk.count }),
           lmdb_file_bytes: this.fileBytes,
           lmdb_write_errors: c.writeErrors,
         };
@@ -547,23 +537,4 @@ function copy(value: Buffer): Buffer {
   const out = Buffer.allocUnsafeSlow(value.length);
   value.copy(out);
   return out;
-}
-
-/** The same item, with the reply facts of the request that made it. */
-function withFacts(it: Item, previousExptime: number | undefined, created: boolean): Item {
-  return new Item(
-    it.key,
-    it.value,
-    it.flags,
-    it.cas,
-    it.exptime,
-    it.lastAccess,
-    it.fetched,
-    it.stale,
-    it.win,
-    it.tokenSent,
-    it.keyBinary,
-    previousExptime,
-    created,
-  );
 }

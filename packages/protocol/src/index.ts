@@ -65,7 +65,8 @@ export {
   slabClassFor,
 } from './item-size.js';
 export { absoluteExptime, isExpired, EXPIRED_EXPTIME, REALTIME_MAXDELTA } from './exptime.js';
-export { Item } from './item.js';
+export { Item, withReplyFacts } from './item.js';
+export { StoreCounters, storeStats } from './store-stats.js';
 export { ItemState, keyBits, winsToken, vivifiedBits, invalidatedState, storesStale, staleStoreBits } from './item-state.js';
 export { parseCounter, applyDelta, writeLatin1 } from './counter.js';
 export { FlushRule } from './flush.js';

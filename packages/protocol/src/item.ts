@@ -26,3 +26,22 @@ export class Item implements ItemView {
     readonly created: boolean | undefined,
   ) {}
 }
+
+/** The same item, with the reply facts of the request that made it (meta `t` before `T`, `ma N`'s creation). */
+export function withReplyFacts(it: Item, previousExptime: number | undefined, created: boolean): Item {
+  return new Item(
+    it.key,
+    it.value,
+    it.flags,
+    it.cas,
+    it.exptime,
+    it.lastAccess,
+    it.fetched,
+    it.stale,
+    it.win,
+    it.tokenSent,
+    it.keyBinary,
+    previousExptime,
+    created,
+  );
+}
