@@ -225,20 +225,16 @@ export class LmdbHandler implements Handler {
     const r = this.find(key, now);
     if (r === undefined) return cmd.vivify === undefined ? undefined : this.vivify(cmd, now);
     const touch = cmd.touch;
-    const next = r.clone();
-    let previousExptime: number | undefined;
-    if (touch !== undefined) {
-      previousExptime = r.exptime;
-      next.exptime = absoluteExptime(touch, now);
-    }
-    const won = winsToken(cmd, r.state, next.exptime, now);
+    const previousExptime = touch !== undefined ? r.exptime : undefined;
+    const exptime = touch !== undefined ? absoluteExptime(touch, now) : r.exptime;
+    const won = winsToken(cmd, r.state, exptime, now);
     // The answer shows the fetched mark, token and last access from before this fetch.
     const item = new Item(
       key,
       this.disk.valueOf(r),
       r.flags,
       r.cas,
-      next.exptime,
+      exptime,
       r.time,
       (r.state & FETCHED) !== 0,
       (r.state & STALE) !== 0,
@@ -248,16 +244,17 @@ export class LmdbHandler implements Handler {
       previousExptime,
       false,
     );
-    if (won) next.state |= TOKEN_SENT;
-    if (cmd.noBump !== true) {
-      next.state |= FETCHED;
-      if (r.time < now - ITEM_UPDATE_INTERVAL) next.time = now;
-    }
-    if (next.state !== r.state || next.time !== r.time || next.exptime !== r.exptime) {
-      const ack = this.disk.rewrite(next, r);
-      if (ack !== undefined && touch !== undefined) return ack.then(() => item);
-    }
-    return item;
+    const bump = cmd.noBump !== true;
+    const state = r.state | (won ? TOKEN_SENT : 0) | (bump ? FETCHED : 0);
+    const time = bump && r.time < now - ITEM_UPDATE_INTERVAL ? now : r.time;
+    // Most hits change nothing (fetched already, bumped within the minute): no write.
+    if (state === r.state && time === r.time && exptime === r.exptime) return item;
+    const next = r.clone();
+    next.state = state;
+    next.time = time;
+    next.exptime = exptime;
+    const ack = this.disk.rewrite(next, r);
+    return ack !== undefined && touch !== undefined ? ack.then(() => item) : item;
   }
 
   /** Meta `N`: a miss creates an empty item with `vivify` as its exptime, and this fetch wins the recache token. */
