@@ -3,7 +3,7 @@
  * L1L2Batch port. Each check looks into the backends directly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RawClient, runMemccapable, startMemcached, type MemcachedProcess } from '@cleave/testkit';
+import { RawClient, runMemccapable, startMemcached, stopProcess, type MemcachedProcess } from '@cleave/testkit';
 import { startMemproxy, type Running } from './spawn.js';
 
 const started: Array<{ stop(): Promise<unknown> }> = [];
@@ -202,7 +202,7 @@ describe('backend faults', () => {
     const mp = await memproxy(['--l1-addr', `127.0.0.1:${mc.port}`, '--backend-timeout', '300ms']);
     const c = await RawClient.connect({ port: mp.port });
     expect((await c.request('set a 0 0 1\r\nx\r\n', '\r\n')).toString()).toBe('STORED\r\n');
-    process.kill(mc.pid, 'SIGSTOP');
+    await stopProcess(mc.pid);
     const t0 = Date.now();
     const stalled = (await c.request('get a\r\n', '\r\n', 3000)).toString();
     expect(stalled).toMatch(/^SERVER_ERROR /);

@@ -27,6 +27,7 @@ import {
   sleep,
   startMemcached,
   startSlowRelay,
+  stopProcess,
   type ClientProtocol,
   type MemcachedProcess,
 } from '@cleave/testkit';
@@ -327,7 +328,7 @@ describe('Server.close(graceMs) with requests stuck on a stalled backend', () =>
     text.s.write('set a 0 0 5\r\nhello\r\nget a\r\n');
     bin.s.write(encodeGet('binary', 'a', 7));
     await sleep(200);
-    process.kill(mc.pid, 'SIGSTOP');
+    await stopProcess(mc.pid);
     cleanup.push(() => process.kill(mc.pid, 'SIGCONT'));
     await sleep(20);
     // Stuck: the backend will not answer these in time.

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { sleep } from './checked-load.js';
 import { memcachedBinary } from './memcached.js';
 import { waitForListen } from './ports.js';
 
@@ -8,7 +9,17 @@ process.once('exit', () => {
   for (const c of children) c.kill('SIGKILL');
 });
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * SIGSTOP `pid` and resolve once the kernel shows it stopped (`T` in
+ * `/proc/PID/stat`): a request sent before that may still be answered.
+ */
+export async function stopProcess(pid: number): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const state = () => readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0];
+  const deadline = Date.now() + 2000;
+  while (state() !== 'T' && Date.now() < deadline) await sleep(1);
+  if (state() !== 'T') throw new Error(`process ${pid} did not stop within 2 s of SIGSTOP`);
+}
 
 /**
  * A real memcached on a fixed TCP port or unix socket path, controlled by
@@ -43,12 +54,8 @@ export class FixedMemcached {
 
   /** Send `sig`; for SIGSTOP, return once the kernel shows the process stopped. */
   async signal(sig: NodeJS.Signals): Promise<void> {
-    const pid = this.pid;
-    process.kill(pid, sig);
-    if (sig !== 'SIGSTOP') return;
-    const state = () => readFileSync(`/proc/${pid}/stat`, 'latin1').replace(/^.*\) /s, '')[0];
-    const deadline = Date.now() + 2000;
-    while (state() !== 'T' && Date.now() < deadline) await sleep(1);
+    if (sig === 'SIGSTOP') return stopProcess(this.pid);
+    process.kill(this.pid, sig);
   }
 
   /** SIGSTOP, returning once the process is stopped. */
