@@ -4,3 +4,28 @@ export { KEY_HASHES, type KeyHash } from './hashkit/index.js';
 export { HASH_NAMES, DISTRIBUTIONS, type HashName, type Distribution, type RingServer } from './types.js';
 export { pool, Pool, PoolCounters, type PoolOptions, type PoolServerOptions } from './pool.js';
 export { MemberCounters, isServerFailure, type PoolMember, type MemberState } from './member.js';
+export {
+  Route,
+  operationOf,
+  isWrite,
+  failoverKind,
+  settle,
+  unsettle,
+  severity,
+  isMiss,
+  isHit,
+  isError,
+  serves,
+  MC_OPERATIONS,
+  FAILOVER_KINDS,
+  DEFAULT_FAILOVER_KINDS,
+  type RouteOp,
+  type RouteOps,
+  type RouteRequest,
+  type AnyRequest,
+  type AnyOutcome,
+  type McOperation,
+  type FailoverKind,
+  type Settled,
+  type KeyHealth,
+} from './routes/route.js';

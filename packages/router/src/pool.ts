@@ -262,6 +262,12 @@ export class Pool implements Handler {
     return i < 0 ? undefined : this.servers[i];
   }
 
+  /** Whether the server for `key` is in service now (routes skip a child that cannot serve a key: mcrouter's TKO). */
+  serves(key: Buffer): boolean {
+    const i = this.placement.serverFor(key);
+    return i >= 0 && this.servers[i]!.serving;
+  }
+
   // -------------------------------------------------------------------------
   // Handler
   // -------------------------------------------------------------------------
