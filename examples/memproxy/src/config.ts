@@ -88,6 +88,8 @@ export interface Config {
   labels: Readonly<Record<string, string>>;
   /** With a nutcracker.yml --config: its pools, each served on its own listen address. */
   pools?: readonly ConfPool[];
+  /** --routes: an mcrouter config (JSON or YAML) whose route tree serves memproxy's listeners. */
+  routes?: string;
 }
 
 const KB = 1024;
@@ -285,6 +287,7 @@ const OPTIONS: readonly Option[] = [
   { name: 'metrics-port', value: PORT },
   { name: 'metrics-host', value: HOST },
   { name: 'config', value: path('a file path'), flagOnly: true },
+  { name: 'routes', value: path('a file path (an mcrouter config, JSON or YAML)') },
   { name: 'check', flagOnly: true },
   { name: 'help', short: 'h', flagOnly: true },
   { name: 'version', short: 'V', flagOnly: true },
@@ -315,6 +318,26 @@ const WITH_POOLS = [
   'metrics-port',
   'metrics-host',
 ] as const;
+
+/** The tiers' flags: with --routes the file's tree is the storage, so these are refused. */
+const ROUTES_EXCLUDE = [
+  'l1-inmem',
+  'l1-inmem-size',
+  'l1-sock',
+  'l1-addr',
+  'chunked',
+  'chunk-size',
+  'l2-enabled',
+  'l2-sock',
+  'l2-addr',
+  'l2-lmdb',
+  'l2-lmdb-size',
+  'l2-lmdb-sync',
+  'l1-lmdb',
+  'l1-lmdb-size',
+  'l1-lmdb-sync',
+  'batch-port',
+];
 
 export const HELP = `memproxy — a memcached-compatible server built from cleave
 
@@ -406,6 +429,19 @@ Usage: memproxy [options]
                             --auth-file, the log and metrics options and, for a file of one pool,
                             --tls-port/--tls-cert/--tls-key/--tls-ca (a TLS listener on --host
                             beside the pool's own) apply; any other flag is refused
+      --routes FILE         serve the route tree of an mcrouter config (JSON, or the same tree
+                            in YAML): pools of memcached servers ("host:port", "unix:/path"),
+                            placed as mcrouter places keys (Ch3, WeightedCh3), and routes
+                            (PoolRoute, FailoverRoute, AllSyncRoute, WarmUpRoute, ...,
+                            and cleave's ReplicaRoute); see docs/routes.md. Macros are
+                            refused. It serves the listeners above (--port, --use-domain-socket,
+                            TLS, --auth-file) with --backend-conns and --backend-timeout (for
+                            pools without server_timeout); the --l1-*/--l2-* tiers, --chunked
+                            and --batch-port do not apply, nor a nutcracker.yml --config.
+                            SIGHUP, or a change to FILE, reloads it: new commands go to the
+                            new tree, those in flight finish on the old one, servers in both
+                            keep their connections; a file with a mistake leaves the old tree
+                            serving (the log says why)
       --check               check everything (values, the config file, that the certificate,
                             key, CA and auth files are readable and usable, that --host
                             resolves) and exit: 0 saying what would be served, or 2 and why
@@ -417,7 +453,7 @@ A bad value is reported naming its flag or config key, with status 2.
 
 Signals: SIGTERM or SIGINT finishes the requests in flight, then exits 0; a second one while
 finishing exits at once with status 128 + the signal's number (143 for SIGTERM, 130 for SIGINT).
-SIGHUP reopens the --log-file; memproxy keeps serving.
+SIGHUP reopens the --log-file (and reloads --routes); memproxy keeps serving.
 `;
 
 export class ConfigError extends Error {
@@ -675,6 +711,86 @@ function readConfigFile(file: string): { options: Map<string, Given>; pools?: Co
   return { options };
 }
 
+type Has = (name: string) => boolean;
+type Named = (name: string) => string;
+type Issue = (message: string) => void;
+
+/** The storage tiers' flags together (memproxy without a nutcracker.yml or --routes). */
+function tierProblems(c: Config, has: Has, w: Named, issue: Issue): void {
+  const l1Backend = has('l1-sock') || has('l1-addr');
+  const l1Lmdb = has('l1-lmdb');
+  if (has('l1-sock') && has('l1-addr')) issue(`give ${w('l1-sock')} or ${w('l1-addr')}, not both`);
+  if (l1Backend && has('l1-inmem'))
+    issue(`${w('l1-inmem')} cannot be combined with ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')}: the L1 is one or the other`);
+  if (l1Backend && has('l1-inmem-size') && !l1Lmdb) {
+    issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')} makes a memcached the L1`);
+  }
+  const l2Flags = ['l2-enabled', 'l2-sock', 'l2-addr', 'l2-lmdb'].filter(has);
+  if (l1Lmdb) {
+    for (const other of ['l1-inmem', 'l1-sock', 'l1-addr'].filter(has))
+      issue(`${w(other)} cannot be combined with ${w('l1-lmdb')}: the L1 is one or the other`);
+    if (has('l1-inmem-size')) issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w('l1-lmdb')} makes an LMDB store the only tier`);
+    if (l2Flags.length > 0) {
+      issue(
+        `${w('l1-lmdb')} cannot be combined with ${l2Flags.map(w).join(', ')}: it is the only tier ` +
+          `(an LMDB store behind the in-memory L1 is --l2-lmdb alone)`,
+      );
+    }
+  }
+  if (!l1Backend && !l1Lmdb && c.maxItemSize > c.l1InmemSize) {
+    issue(`${w('max-item-size')} (${formatSize(c.maxItemSize)}) must not exceed ${w('l1-inmem-size')} (${formatSize(c.l1InmemSize)})`);
+  }
+  if (c.chunked && !l1Backend) issue(`${w('chunked')} needs a memcached L1 (--l1-sock or --l1-addr)`);
+  if (has('chunk-size') && !c.chunked) issue(`${w('chunk-size')} needs --chunked`);
+  const l2Given = has('l2-sock') || has('l2-addr');
+  const l2Lmdb = has('l2-lmdb');
+  // With --l1-lmdb every L2 flag is refused above.
+  if (!l1Lmdb) {
+    if (has('l2-sock') && has('l2-addr')) issue(`give ${w('l2-sock')} or ${w('l2-addr')}, not both`);
+    if (l2Lmdb && l2Given) issue(`give ${w('l2-lmdb')} or ${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')}, not both: there is one L2`);
+    if (c.l2Enabled && !l2Given && !l2Lmdb) issue(`${w('l2-enabled')} needs --l2-sock, --l2-addr or --l2-lmdb`);
+    if (l2Given && !c.l2Enabled && !l2Lmdb) issue(`${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')} needs --l2-enabled`);
+    // The LMDB L2 stands on its own; --l2-enabled beside it says what it already does.
+    if (l2Lmdb) c.l2Enabled = true;
+  }
+  if (has('batch-port') && !c.l2Enabled) {
+    issue(
+      l1Lmdb
+        ? `${w('batch-port')} serves the L1L2Batch tiers and needs an L2; ${w('l1-lmdb')} is a single tier`
+        : `${w('batch-port')} serves the L1L2Batch tiers and needs an L2 (--l2-enabled with --l2-sock or --l2-addr, or --l2-lmdb)`,
+    );
+  }
+  for (const tier of ['l1', 'l2'] as const) {
+    const store = `${tier}-lmdb`;
+    for (const name of [`${store}-size`, `${store}-sync`]) if (has(name) && !has(store)) issue(`${w(name)} needs --${store}`);
+    const cap = tier === 'l1' ? c.l1LmdbSize : c.l2LmdbSize;
+    const least = minimumMaxBytes(c.maxItemSize);
+    if (has(store) && cap < least) {
+      const given = has(`${store}-size`)
+        ? `${w(`${store}-size`)} (${formatSize(cap)})`
+        : `--${store}-size (${formatSize(cap)}, the default)`;
+      issue(
+        `${given} must be at least ${formatSize(least)} with ${w('max-item-size')} ${formatSize(c.maxItemSize)}: ` +
+          `the smallest LMDB store for items that large`,
+      );
+    }
+  }
+}
+
+/** The listeners' flags together (memproxy without a nutcracker.yml). */
+function listenerProblems(c: Config, has: Has, w: Named, issue: Issue): void {
+  if (c.useDomainSocket && has('port'))
+    issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
+  if (!c.useDomainSocket && has('sock-path')) issue(`${w('sock-path')} needs --use-domain-socket`);
+  if (!c.useDomainSocket && has('unix-mask')) issue(`${w('unix-mask')} needs --use-domain-socket`);
+  if (c.tlsOnly && c.useDomainSocket)
+    issue(`${w('tls-only')} cannot be combined with ${w('use-domain-socket')} (it removes the plaintext listener)`);
+  if (c.tlsOnly && has('batch-port')) issue(`${w('tls-only')} cannot be combined with ${w('batch-port')} (the batch port is plaintext)`);
+  if (c.tlsOnly && has('port')) issue(`${w('tls-only')} cannot be combined with ${w('port')} (there is no plaintext listener)`);
+  if (c.batchPort !== undefined && c.batchPort !== 0 && !c.useDomainSocket && c.batchPort === c.port)
+    issue(`${w('batch-port')} must differ from ${w('port')} (both ${c.port})`);
+}
+
 /** Parse argv (without node and script) into a validated config, or throw ConfigError saying what is wrong. */
 export function loadConfig(argv: string[]): Config | 'help' | 'version' {
   const { flags, problems: argProblems } = readArgs(argv);
@@ -691,6 +807,10 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
   if (pools !== undefined) {
     for (const [name, given] of flags) {
       if (name === 'config' || name === 'check' || (WITH_POOLS as readonly string[]).includes(name)) continue;
+      if (name === 'routes') {
+        problems.push(`${given.label} cannot be combined with a nutcracker.yml --config ${configFile}: give one or the other`);
+        continue;
+      }
       problems.push(
         `${given.label} cannot be combined with a nutcracker.yml --config (each pool serves on its own listen: address ` +
           `through its own servers:); with one, only ${WITH_POOLS.map((f) => '--' + f).join(', ')} apply`,
@@ -727,75 +847,12 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
       );
     }
   } else {
-    const l1Backend = has('l1-sock') || has('l1-addr');
-    const l1Lmdb = has('l1-lmdb');
-    if (has('l1-sock') && has('l1-addr')) issue(`give ${w('l1-sock')} or ${w('l1-addr')}, not both`);
-    if (l1Backend && has('l1-inmem'))
-      issue(`${w('l1-inmem')} cannot be combined with ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')}: the L1 is one or the other`);
-    if (l1Backend && has('l1-inmem-size') && !l1Lmdb) {
-      issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w(has('l1-sock') ? 'l1-sock' : 'l1-addr')} makes a memcached the L1`);
-    }
-    const l2Flags = ['l2-enabled', 'l2-sock', 'l2-addr', 'l2-lmdb'].filter(has);
-    if (l1Lmdb) {
-      for (const other of ['l1-inmem', 'l1-sock', 'l1-addr'].filter(has))
-        issue(`${w(other)} cannot be combined with ${w('l1-lmdb')}: the L1 is one or the other`);
-      if (has('l1-inmem-size'))
-        issue(`${w('l1-inmem-size')} sizes the in-memory L1, and ${w('l1-lmdb')} makes an LMDB store the only tier`);
-      if (l2Flags.length > 0) {
-        issue(
-          `${w('l1-lmdb')} cannot be combined with ${l2Flags.map(w).join(', ')}: it is the only tier ` +
-            `(an LMDB store behind the in-memory L1 is --l2-lmdb alone)`,
-        );
-      }
-    }
-    if (!l1Backend && !l1Lmdb && c.maxItemSize > c.l1InmemSize) {
-      issue(`${w('max-item-size')} (${formatSize(c.maxItemSize)}) must not exceed ${w('l1-inmem-size')} (${formatSize(c.l1InmemSize)})`);
-    }
-    if (c.chunked && !l1Backend) issue(`${w('chunked')} needs a memcached L1 (--l1-sock or --l1-addr)`);
-    if (has('chunk-size') && !c.chunked) issue(`${w('chunk-size')} needs --chunked`);
-    const l2Given = has('l2-sock') || has('l2-addr');
-    const l2Lmdb = has('l2-lmdb');
-    // With --l1-lmdb every L2 flag is refused above.
-    if (!l1Lmdb) {
-      if (has('l2-sock') && has('l2-addr')) issue(`give ${w('l2-sock')} or ${w('l2-addr')}, not both`);
-      if (l2Lmdb && l2Given) issue(`give ${w('l2-lmdb')} or ${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')}, not both: there is one L2`);
-      if (c.l2Enabled && !l2Given && !l2Lmdb) issue(`${w('l2-enabled')} needs --l2-sock, --l2-addr or --l2-lmdb`);
-      if (l2Given && !c.l2Enabled && !l2Lmdb) issue(`${w(has('l2-sock') ? 'l2-sock' : 'l2-addr')} needs --l2-enabled`);
-      // The LMDB L2 stands on its own; --l2-enabled beside it says what it already does.
-      if (l2Lmdb) c.l2Enabled = true;
-    }
-    if (has('batch-port') && !c.l2Enabled) {
-      issue(
-        l1Lmdb
-          ? `${w('batch-port')} serves the L1L2Batch tiers and needs an L2; ${w('l1-lmdb')} is a single tier`
-          : `${w('batch-port')} serves the L1L2Batch tiers and needs an L2 (--l2-enabled with --l2-sock or --l2-addr, or --l2-lmdb)`,
-      );
-    }
-    for (const tier of ['l1', 'l2'] as const) {
-      const store = `${tier}-lmdb`;
-      for (const name of [`${store}-size`, `${store}-sync`]) if (has(name) && !has(store)) issue(`${w(name)} needs --${store}`);
-      const cap = tier === 'l1' ? c.l1LmdbSize : c.l2LmdbSize;
-      const least = minimumMaxBytes(c.maxItemSize);
-      if (has(store) && cap < least) {
-        const given = has(`${store}-size`)
-          ? `${w(`${store}-size`)} (${formatSize(cap)})`
-          : `--${store}-size (${formatSize(cap)}, the default)`;
-        issue(
-          `${given} must be at least ${formatSize(least)} with ${w('max-item-size')} ${formatSize(c.maxItemSize)}: ` +
-            `the smallest LMDB store for items that large`,
-        );
-      }
-    }
-    if (c.useDomainSocket && has('port'))
-      issue(`${w('port')} cannot be combined with ${w('use-domain-socket')}: it listens on --sock-path instead`);
-    if (!c.useDomainSocket && has('sock-path')) issue(`${w('sock-path')} needs --use-domain-socket`);
-    if (!c.useDomainSocket && has('unix-mask')) issue(`${w('unix-mask')} needs --use-domain-socket`);
-    if (c.tlsOnly && c.useDomainSocket)
-      issue(`${w('tls-only')} cannot be combined with ${w('use-domain-socket')} (it removes the plaintext listener)`);
-    if (c.tlsOnly && has('batch-port')) issue(`${w('tls-only')} cannot be combined with ${w('batch-port')} (the batch port is plaintext)`);
-    if (c.tlsOnly && has('port')) issue(`${w('tls-only')} cannot be combined with ${w('port')} (there is no plaintext listener)`);
-    if (c.batchPort !== undefined && c.batchPort !== 0 && !c.useDomainSocket && c.batchPort === c.port)
-      issue(`${w('batch-port')} must differ from ${w('port')} (both ${c.port})`);
+    const routes = has('routes');
+    for (const name of ROUTES_EXCLUDE.filter((n) => routes && has(n)))
+      issue(`${w(name)} cannot be combined with ${w('routes')}: the routes file says where keys go (its pools and routes)`);
+    // The tiers' rules, when the flags describe tiers.
+    if (!routes) tierProblems(c, has, w, issue);
+    listenerProblems(c, has, w, issue);
   }
   if (has('verbose') && has('log-level')) issue(`give ${w('log-level')} or -v, not both`);
   else if (c.verbose !== undefined) c.logLevel = c.verbose > 1 ? 'trace' : 'debug';

@@ -25,6 +25,8 @@ import { loadSecurity, type Security } from './security.js';
 import { lockStore, openStore, StoreProblem } from './store.js';
 import { VERSION } from './twemproxy/args.js';
 import { describeListen, servePools } from './twemproxy/build.js';
+import { describeRoutes, loadRoutes, RoutesService } from './routes/serve.js';
+import { RoutesError, type RoutesSpec } from './routes/schema.js';
 
 /** memcached's default item size limit (-I): chunks keep every backend item within it. */
 const BACKEND_ITEM_MAX = 1024 * 1024;
@@ -134,7 +136,7 @@ const withTls = (where: string, tls: boolean | undefined) => where + (tls ? ' (T
 const describeServer = (s: Server) => s.addresses.map((a) => withTls(describeListen(a), a.tls)).join(' and ');
 
 /** What --check says would be served: the lines the start would write, before anything listens. */
-function wouldServe(config: Config, security: Security): string[] {
+function wouldServe(config: Config, security: Security, routes: RoutesSpec | undefined): string[] {
   const tlsListener =
     security.tls !== undefined && config.tlsPort !== undefined
       ? withTls(describeListen({ host: config.host, port: config.tlsPort }), true)
@@ -148,8 +150,71 @@ function wouldServe(config: Config, security: Security): string[] {
   if (!config.tlsOnly)
     listeners.push(describeListen(config.useDomainSocket ? { path: config.sockPath } : { host: config.host, port: config.port }));
   if (tlsListener) listeners.push(tlsListener);
+  if (routes !== undefined) return [routesLine(config, security, listeners.join(' and '), routes)];
   const batch = config.batchPort !== undefined ? describeListen({ host: config.host, port: config.batchPort }) : undefined;
   return [tiersLine(config, security, listeners.join(' and '), batch)];
+}
+
+/** After "listening on ": the listeners, then the routes file's tree. */
+function routesLine(config: Config, security: Security, listeners: string, routes: RoutesSpec): string {
+  const tcp = !config.useDomainSocket || security.tls !== undefined;
+  const exposure = tcp && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
+  return `${listeners}${exposure}: routes ${config.routes}: ${describeRoutes(routes)}${loginOf(security)}, max item ${config.maxItemSize} bytes`;
+}
+
+/** The listeners the flags describe (not a nutcracker.yml's): plaintext unless --tls-only, and TLS with --tls-port. */
+function listenTargets(config: Config, security: Security): ListenTarget[] {
+  const listen: ListenTarget[] = [];
+  if (!config.tlsOnly)
+    listen.push(config.useDomainSocket ? { path: config.sockPath, mode: config.unixMask } : { port: config.port, host: config.host });
+  if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
+  return listen;
+}
+
+/** Serve a --routes file's tree on the listeners the flags describe; SIGHUP and changes to the file reload it. */
+async function serveRoutes(
+  config: Config,
+  security: Security,
+  log: Log,
+  loaded: { spec: RoutesSpec; text: string },
+  onShutdown: (() => void) | undefined,
+): Promise<Served & { routes: RoutesService }> {
+  const routes = new RoutesService(config.routes!, loaded, {
+    connections: config.backendConns,
+    timeoutMs: config.backendTimeout,
+    maxItemSize: config.maxItemSize,
+    logger: log.logger,
+  });
+  let server: Server;
+  try {
+    server = await listenAndServe({
+      listen: listenTargets(config, security),
+      handler: routes.handler,
+      limits: limitsOf(config),
+      auth: security.auth,
+      onError: onErrorOf(log.logger),
+      metrics: config.metricsPort !== undefined,
+      shutdown: onShutdown,
+      // The routes close their servers themselves, after the listeners (RoutesService.close).
+      closeHandlers: false,
+    });
+  } catch (e) {
+    await routes.close();
+    throw e;
+  }
+  routes.watch();
+  log.logger.info(
+    { version: VERSION, listen: listenedOn(server), routes: config.routes },
+    `memproxy listening on ${routesLine(config, security, describeServer(server), loaded.spec)}`,
+  );
+  return {
+    servers: [server],
+    // Read at each scrape: the servers change with reloads.
+    get backends() {
+      return routes.servers.map((handler) => ({ handler, tier: 'routes' }));
+    },
+    routes,
+  };
 }
 
 /** What serves: the servers, first the main one, and the memcached backends behind them. */
@@ -167,10 +232,7 @@ const onErrorOf =
 /** Serve the tiers the flags describe (and the batch port). */
 async function serveTiers(config: Config, security: Security, log: Log, onShutdown: () => void): Promise<Served> {
   const servers: Server[] = [];
-  const listen: ListenTarget[] = [];
-  if (!config.tlsOnly)
-    listen.push(config.useDomainSocket ? { path: config.sockPath, mode: config.unixMask } : { port: config.port, host: config.host });
-  if (security.tls && config.tlsPort !== undefined) listen.push({ port: config.tlsPort, host: config.host, tls: security.tls });
+  const listen = listenTargets(config, security);
   const auth = security.auth;
   for (const s of lmdbStores(config)) await lockStore(config.labels[s.flag] ?? `--${s.flag}`, s.path);
   const tiers = buildTiers(config, log.logger);
@@ -297,6 +359,7 @@ function loggedConfig(config: Config): Record<string, unknown> {
 async function main(): Promise<void> {
   let config: Config;
   let security: Security = {};
+  let routesFile: { spec: RoutesSpec; text: string } | undefined;
   try {
     // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
     const args = process.argv.slice(2);
@@ -314,6 +377,14 @@ async function main(): Promise<void> {
     await checkHosts(config);
     const fileProblems = [logFileProblem(config), socketPathProblem(config), ...storePathProblems(config)].filter((p) => p !== undefined);
     if (fileProblems.length > 0) throw new ConfigError(fileProblems);
+    if (config.routes !== undefined) {
+      try {
+        routesFile = loadRoutes(config.routes);
+      } catch (e) {
+        if (e instanceof RoutesError) throw new ConfigError([...e.problems]);
+        throw e;
+      }
+    }
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.problems.map((p) => `memproxy: ${p}\n`).join('')}Run memproxy --help for the options.\n`);
@@ -322,7 +393,9 @@ async function main(): Promise<void> {
     throw e;
   }
   if (config.check) {
-    for (const line of wouldServe(config, security)) process.stdout.write(`memproxy: configuration OK: would listen on ${line}\n`);
+    for (const w of routesFile?.spec.warnings ?? []) process.stdout.write(`memproxy: --routes ${config.routes}: ${w}\n`);
+    for (const line of wouldServe(config, security, routesFile?.spec))
+      process.stdout.write(`memproxy: configuration OK: would listen on ${line}\n`);
     return;
   }
 
@@ -341,9 +414,11 @@ async function main(): Promise<void> {
   // INT and TERM are handled from before the first listener opens, so a signal during start-up stops it gracefully too.
   let servers: Server[] | undefined;
   let metricsServer: MetricsServer | undefined;
+  let routes: RoutesService | undefined;
   let stopping = false;
   const finish = (listening: Server[]) =>
     Promise.all([...listening].reverse().map((s) => s.close()))
+      .then(() => routes?.close())
       .then(() => metricsServer?.close())
       .then(
         () => {
@@ -376,9 +451,19 @@ async function main(): Promise<void> {
   logger.debug({ config: loggedConfig(config) }, 'configuration');
   let served: Served;
   try {
-    served = config.pools
-      ? await servePoolsOf(config, security, config.pools, log)
-      : await serveTiers(config, security, log, shutdownCommand);
+    if (routesFile !== undefined) {
+      const r = await serveRoutes(config, security, log, routesFile, config.enableShutdown ? shutdownCommand : undefined);
+      routes = r.routes;
+      served = r;
+      onHangup.push(() => {
+        void r.routes.reload('SIGHUP');
+        return `reloading routes from ${config.routes}`;
+      });
+    } else {
+      served = config.pools
+        ? await servePoolsOf(config, security, config.pools, log)
+        : await serveTiers(config, security, log, shutdownCommand);
+    }
   } catch (e) {
     log.fatal({}, e instanceof StoreProblem ? e.message : listenProblem(e, config));
     process.exit(1);
