@@ -7,7 +7,7 @@
 
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { parseAddress, type Address, nearest } from '@cleave/core';
+import { editDistance, nearest, parseAddress, type Address } from '@cleave/core';
 import { FAILOVER_KINDS, MC_OPERATIONS, type FailoverKind, type McOperation } from '@cleave/router';
 
 /** The config cannot be served: each problem names its path in the file. */
@@ -300,6 +300,11 @@ const show = (v: unknown): string => {
 };
 const kindOf = (v: unknown) =>
   v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'an object' : `${typeof v} ${show(v)}`;
+/** The nearest of `names` when it is a likely typo (at most two edits away). */
+const close = (name: string, names: readonly string[]) => {
+  const near = nearest(name, names);
+  return near !== undefined && editDistance(name, near) <= 2 ? near : undefined;
+};
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const at = (path: string, key: string | number) =>
   typeof key === 'number'
@@ -313,6 +318,21 @@ const where = (path: string) => (path === '' ? '(top level)' : path);
 
 /** mcrouter's macro syntax: `@name(...)` calls, `%var%` substitutions, `#include`. */
 const MACRO = /^@[A-Za-z_][\w]*(?:\(|$)|%[A-Za-z_][\w]*%|^#include\b/;
+
+/** Every string (value or key) in the document written in mcrouter's macro syntax, by path: macros are refused. */
+function macros(v: unknown, path: string, out: string[]): void {
+  const refuse = (p: string, s: string) =>
+    out.push(`${where(p)}: ${show(s)} is an mcrouter macro; macros are not supported: write the config out`);
+  if (typeof v === 'string') {
+    if (MACRO.test(v)) refuse(path, v);
+  } else if (Array.isArray(v)) v.forEach((item, i) => macros(item, at(path, i), out));
+  else if (isObject(v)) {
+    for (const [key, item] of Object.entries(v)) {
+      if (MACRO.test(key)) refuse(at(path, key), key);
+      else macros(item, at(path, key), out);
+    }
+  }
+}
 
 class Reader {
   readonly problems: string[] = [];
@@ -355,11 +375,6 @@ class Reader {
     const out: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(v)) {
       const p = at(path, key);
-      if (typeof value === 'string' && MACRO.test(value)) {
-        this.problem(p, `${show(value)} is an mcrouter macro; macros are not supported: write the value out`);
-        ok = false;
-        continue;
-      }
       const field = shape.fields[key];
       if (field !== undefined) {
         const r = field.schema.safeParse(value);
@@ -394,7 +409,6 @@ class Reader {
   /** A pool by name (from `pools`), read once. */
   namedPool(path: string, name: string): string | undefined {
     if (this.pools.has(name)) return name;
-    if (MACRO.test(name)) return this.problem(path, `${show(name)} is an mcrouter macro; macros are not supported: write the value out`);
     const def = this.raw[name];
     if (def === undefined) {
       const names = Object.keys(this.raw);
@@ -554,8 +568,7 @@ class Reader {
   }
 
   unknownType(path: string, type: string): undefined {
-    if (MACRO.test(type)) return this.problem(path, `${show(type)} is an mcrouter macro; macros are not supported: write the route out`);
-    const near = nearest(type, ROUTE_TYPES);
+    const near = close(type, ROUTE_TYPES);
     return this.problem(
       path,
       `unknown route type '${type}'${near !== undefined ? `; did you mean '${near}'?` : ''}; one of ${ROUTE_TYPES.join(', ')}`,
@@ -564,7 +577,6 @@ class Reader {
 
   /** "PoolRoute|A", "AllSyncRoute|Pool|A", "FailoverRoute|Pool|A", ... (mcrouter splits at the first '|'). */
   shortForm(path: string, s: string): RouteSpec | undefined {
-    if (MACRO.test(s)) return this.problem(path, `${show(s)} is an mcrouter macro; macros are not supported: write the route out`);
     const bar = s.indexOf('|');
     const type = bar < 0 ? s : s.slice(0, bar);
     const rest = bar < 0 ? '' : s.slice(bar + 1);
@@ -583,10 +595,11 @@ class Reader {
     }
     if (!LIST_TYPES.has(type)) return this.problem(path, `${type} needs an object (with its fields), not the short form ${show(s)}`);
     if (rest === '') return this.problem(path, `${show(s)} needs children after '|' (e.g. "${type}|Pool|A")`);
-    return this.build(path, type, { type, children: rest });
+    return this.build(path, type, { type, children: rest }, path);
   }
 
-  build(path: string, type: string, f: Record<string, unknown>): RouteSpec | undefined {
+  /** A route from its checked fields; `childrenPath` is where its children are written (the string itself for a short form). */
+  build(path: string, type: string, f: Record<string, unknown>, childrenPath = at(path, 'children')): RouteSpec | undefined {
     switch (type) {
       case 'PoolRoute': {
         const p = at(path, 'pool');
@@ -612,7 +625,7 @@ class Reader {
         return { type: 'PoolRoute', pool: name, hash, shadows: shadows as ShadowSpec[] };
       }
       case 'HashRoute': {
-        const children = this.list(at(path, 'children'), f.children);
+        const children = this.list(childrenPath, f.children);
         if (children === undefined) return undefined;
         const weights = f.weights as number[] | undefined;
         if (weights !== undefined && weights.length !== children.length)
@@ -623,7 +636,7 @@ class Reader {
       }
       case 'FailoverRoute':
       case 'LatestRoute': {
-        const children = this.list(at(path, 'children'), f.children);
+        const children = this.list(childrenPath, f.children);
         const errors = f.failover_errors === undefined ? undefined : this.failoverErrors(at(path, 'failover_errors'), f.failover_errors);
         if (children === undefined || (f.failover_errors !== undefined && errors === undefined)) return undefined;
         if (type === 'FailoverRoute') {
@@ -649,11 +662,11 @@ class Reader {
         };
       }
       case 'ReplicaRoute': {
-        const children = this.list(at(path, 'children'), f.children);
+        const children = this.list(childrenPath, f.children);
         return children === undefined ? undefined : { type, children, read: (f.read as ReadPolicy | undefined) ?? 'primary-first' };
       }
       case 'MissFailoverRoute': {
-        const children = this.list(at(path, 'children'), f.children);
+        const children = this.list(childrenPath, f.children);
         return children === undefined ? undefined : { type, children, returnBestOnError: f.return_best_on_error === true };
       }
       case 'AllSyncRoute':
@@ -662,7 +675,7 @@ class Reader {
       case 'AllFastestRoute':
       case 'AllInitialRoute':
       case 'RandomRoute': {
-        const children = this.list(at(path, 'children'), f.children);
+        const children = this.list(childrenPath, f.children);
         return children === undefined ? undefined : { type, children };
       }
       case 'WarmUpRoute': {
@@ -771,6 +784,9 @@ export function readRoutes(text: string): RoutesSpec {
     doc = yaml.toJS();
   }
   if (!isObject(doc)) throw new RoutesError([`holds ${kindOf(doc)}; an mcrouter config is an object with pools and route`]);
+  const found: string[] = [];
+  macros(doc, '', found);
+  if (found.length > 0) throw new RoutesError(found);
   const r = new Reader(doc);
   const top = r.fields('', doc, TOP_SHAPE, 'an mcrouter config');
   if (top === undefined) throw new RoutesError(r.problems);
