@@ -29,3 +29,6 @@ export {
   type Settled,
   type KeyHealth,
 } from './routes/route.js';
+export { failover, FailoverRoute, type FailoverOptions, type FailoverErrors } from './routes/failover.js';
+export { missFailover, MissFailoverRoute, type MissFailoverOptions } from './routes/miss-failover.js';
+export { latest, LatestRoute, type LatestOptions } from './routes/latest.js';
