@@ -30,3 +30,21 @@ export {
   type KeyHealth,
 } from './routes/route.js';
 export { Reloadable } from './routes/reloadable.js';
+export { detach } from './routes/route.js';
+export { failover, FailoverRoute, type FailoverOptions, type FailoverErrors } from './routes/failover.js';
+export { missFailover, MissFailoverRoute, type MissFailoverOptions } from './routes/miss-failover.js';
+export {
+  allSync,
+  allAsync,
+  allMajority,
+  allFastest,
+  allInitial,
+  AllSyncRoute,
+  AllAsyncRoute,
+  AllMajorityRoute,
+  AllFastestRoute,
+  AllInitialRoute,
+  defaultReply,
+} from './routes/all.js';
+export { random, RandomRoute } from './routes/random.js';
+export { latest, LatestRoute, type LatestOptions } from './routes/latest.js';

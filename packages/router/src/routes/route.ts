@@ -351,3 +351,33 @@ export abstract class Route implements Handler, KeyHealth {
     );
   }
 }
+
+/**
+ * The same request over its own copy of the command's key (and a store's value), for sends that may outlive the
+ * client's answer (all-async, the children an all-fastest or all-majority did not wait for): the server may reuse
+ * the bytes a command points into once it is answered.
+ */
+export function detach(r: AnyRequest): AnyRequest {
+  switch (r.op) {
+    case 'get': {
+      const cmd: GetCommand = { ...r.cmd, key: Buffer.from(r.cmd.key) };
+      return { op: 'get', cmd, key: cmd.key, send: (h) => sending(() => h.get(cmd)) };
+    }
+    case 'store': {
+      const cmd: StoreCommand = { ...r.cmd, key: Buffer.from(r.cmd.key), value: Buffer.from(r.cmd.value) };
+      return { op: 'store', cmd, key: cmd.key, send: (h) => sending(() => h.store(cmd)) };
+    }
+    case 'delete': {
+      const cmd: DeleteCommand = { ...r.cmd, key: Buffer.from(r.cmd.key) };
+      return { op: 'delete', cmd, key: cmd.key, send: (h) => sending(() => h.delete(cmd)) };
+    }
+    case 'arithmetic': {
+      const cmd: ArithmeticCommand = { ...r.cmd, key: Buffer.from(r.cmd.key) };
+      return { op: 'arithmetic', cmd, key: cmd.key, send: (h) => sending(() => h.arithmetic(cmd)) };
+    }
+    case 'touch': {
+      const cmd: TouchCommand = { ...r.cmd, key: Buffer.from(r.cmd.key) };
+      return { op: 'touch', cmd, key: cmd.key, send: (h) => sending(() => h.touch(cmd)) };
+    }
+  }
+}
