@@ -149,6 +149,7 @@ describe('bad flag values name the flag and say what is allowed', () => {
           'auth-file',
           'log-file',
           'config',
+          'routes',
         ].includes(flag)
       ) {
         expect(problem([`--${flag}`, '-1x'])).toMatch(new RegExp(`^--${flag} must be .+, got '-1x'$`));
