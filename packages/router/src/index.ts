@@ -29,3 +29,4 @@ export {
   type Settled,
   type KeyHealth,
 } from './routes/route.js';
+export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing-key.js';
