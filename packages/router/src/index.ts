@@ -30,3 +30,4 @@ export {
   type KeyHealth,
 } from './routes/route.js';
 export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing-key.js';
+export { replicas, ReplicasRoute, type ReplicaRead, type ReplicasOptions } from './routes/replicas.js';
