@@ -31,3 +31,4 @@ export {
 } from './routes/route.js';
 export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing-key.js';
 export { replicas, ReplicasRoute, type ReplicaRead, type ReplicasOptions } from './routes/replicas.js';
+export { warmUp, WarmUpRoute, type WarmUpOptions } from './routes/warm-up.js';
