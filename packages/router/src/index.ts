@@ -32,3 +32,4 @@ export {
 export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing-key.js';
 export { replicas, ReplicasRoute, type ReplicaRead, type ReplicasOptions } from './routes/replicas.js';
 export { warmUp, WarmUpRoute, type WarmUpOptions } from './routes/warm-up.js';
+export { shadow, ShadowRoute, type ShadowOptions } from './routes/shadow.js';
