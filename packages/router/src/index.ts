@@ -33,3 +33,4 @@ export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing
 export { replicas, ReplicasRoute, type ReplicaRead, type ReplicasOptions } from './routes/replicas.js';
 export { warmUp, WarmUpRoute, type WarmUpOptions } from './routes/warm-up.js';
 export { shadow, ShadowRoute, type ShadowOptions } from './routes/shadow.js';
+export { prefixSelector, operationSelector, PrefixSelectorRoute, OperationSelectorRoute } from './routes/selector.js';
