@@ -18,7 +18,7 @@ import type {
   StoreCommand,
   TouchCommand,
 } from '@cleave/protocol';
-import { attempt } from '@cleave/core';
+import { andThen, attempt } from '@cleave/core';
 import { Route, serves, type AnyOutcome, type AnyRequest } from './route.js';
 import { routingKeyHash } from './routing-key.js';
 
@@ -119,7 +119,7 @@ export class ShadowRoute extends Route {
     const base = this.main.stats?.(group);
     if (group !== '') return base;
     const add = (st: StatsGroup | undefined): StatsGroup => ({ ...st, shadow_requests: this.shadowed, shadow_errors: this.shadowErrors });
-    return base instanceof Promise ? base.then(add) : add(base);
+    return andThen(base, add);
   }
 }
 
