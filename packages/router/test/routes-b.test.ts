@@ -82,6 +82,9 @@ class Fake implements Handler {
   flush(delay: number) {
     return this.answer('flush_all', () => this.mem.flush(delay));
   }
+  stats(group: string) {
+    return this.mem.stats(group);
+  }
   close() {
     return this.mem.close();
   }
@@ -188,6 +191,7 @@ describe('replicas', () => {
     const st = await r.stats('');
     expect(st?.replicas_read_failovers).toBe(2);
     expect(st?.replicas).toBe(3);
+    expect(st?.['replica:2:curr_items']).toBe(1);
     // Every replica down: the last failure; none serving: out of service.
     c.failing = closed;
     c.async = true;

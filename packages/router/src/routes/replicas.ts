@@ -6,7 +6,7 @@
  * replica when one fails with a failover error; a miss is an answer.
  */
 import { HandlerError, type Handler, type MaybePromise, type StatsGroup } from '@cleave/protocol';
-import { andThen, isPromise } from '@cleave/core';
+import { all, andThen, attempt, isPromise } from '@cleave/core';
 import {
   DEFAULT_FAILOVER_KINDS,
   Route,
@@ -113,14 +113,29 @@ export class ReplicasRoute extends Route {
     throw err;
   }
 
+  /**
+   * `stats`: the first replica's group, with the route's counters and each replica's own group under
+   * `replica:<i>:` (a pool's `pool_servers_up` and `server:<label>:state` show that replica's health).
+   */
   override stats(group: string): MaybePromise<StatsGroup | undefined> {
-    const base = super.stats(group);
-    if (group !== '') return base;
-    return andThen(base, (st) => {
-      const out: StatsGroup = { ...st };
+    if (group !== '') return super.stats(group);
+    const groups = all(
+      this.children.map((c) =>
+        attempt(
+          () => c.stats?.(''),
+          () => undefined,
+        ),
+      ),
+    );
+    return andThen(groups, (gs) => {
+      const out: StatsGroup = { ...gs[0] };
       out.replicas = this.children.length;
       out.replicas_read_failovers = this.readFailovers;
       out.replicas_read_skips = this.readSkips;
+      for (let i = 0; i < gs.length; i++) {
+        const st = gs[i];
+        if (st !== undefined) for (const key in st) out[`replica:${i}:${key}`] = st[key]!;
+      }
       return out;
     });
   }
