@@ -93,6 +93,10 @@ describe('replicas over real memcached', () => {
     // The first read timed out on the stopped primary and failed over; once it was out of service the rest skipped it.
     expect(r.readFailovers).toBeGreaterThanOrEqual(1);
     expect(r.readSkips).toBeGreaterThanOrEqual(keys.length - 5);
+    // stats shows which replica is out of service.
+    const st = (await r.stats(''))!;
+    const states = Object.entries(st).filter(([key]) => /^replica:\d:server:.*:state$/.test(key));
+    expect(states.map(([key, v]) => `${key.slice(0, 9)}${v}`)).toEqual(['replica:0down', 'replica:1up']);
 
     // A write answers the failure (all-sync: the worst reply) but reaches the live replica.
     await expect(Promise.resolve().then(() => r.store(set('rep:new', 'n')))).rejects.toThrow();
