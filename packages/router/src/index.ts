@@ -29,8 +29,7 @@ export {
   type Settled,
   type KeyHealth,
 } from './routes/route.js';
-export { Reloadable } from './routes/reloadable.js';
-export { detach } from './routes/route.js';
+export { detach, worstOf } from './routes/route.js';
 export { failover, FailoverRoute, type FailoverOptions, type FailoverErrors } from './routes/failover.js';
 export { missFailover, MissFailoverRoute, type MissFailoverOptions } from './routes/miss-failover.js';
 export {
@@ -45,6 +44,13 @@ export {
   AllFastestRoute,
   AllInitialRoute,
   defaultReply,
+  allSyncOver,
 } from './routes/all.js';
 export { random, RandomRoute } from './routes/random.js';
 export { latest, LatestRoute, type LatestOptions } from './routes/latest.js';
+export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing-key.js';
+export { replicas, ReplicasRoute, type ReplicaRead, type ReplicasOptions } from './routes/replicas.js';
+export { warmUp, WarmUpRoute, type WarmUpOptions } from './routes/warm-up.js';
+export { shadow, ShadowRoute, type ShadowOptions } from './routes/shadow.js';
+export { prefixSelector, operationSelector, PrefixSelectorRoute, OperationSelectorRoute } from './routes/selector.js';
+export { Reloadable } from './routes/reloadable.js';

@@ -26,6 +26,7 @@ import {
   settle,
   severity,
   unsettle,
+  worstOf,
   type AnyOutcome,
   type AnyRequest,
   type RouteOp,
@@ -43,11 +44,20 @@ abstract class AllRoute extends Route {
 
   /** Send `r` to every child in order; settled answers, ready ones as values. */
   protected sendAll(r: AnyRequest): MaybePromise<Settled<AnyOutcome>>[] {
-    const c = this.children;
-    const out = new Array<MaybePromise<Settled<AnyOutcome>>>(c.length);
-    for (let i = 0; i < c.length; i++) out[i] = settle(r.send(c[i]!) as MaybePromise<AnyOutcome>);
-    return out;
+    return sendAll(this.children, r);
   }
+}
+
+function sendAll(children: readonly Handler[], r: AnyRequest): MaybePromise<Settled<AnyOutcome>>[] {
+  const out = new Array<MaybePromise<Settled<AnyOutcome>>>(children.length);
+  for (let i = 0; i < children.length; i++) out[i] = settle(r.send(children[i]!) as MaybePromise<AnyOutcome>);
+  return out;
+}
+
+/** `r` sent to every child at once, in order; the worst answer once all answered (AllSyncRoute, and replicas' writes). */
+export function allSyncOver(children: readonly Handler[], r: AnyRequest): MaybePromise<AnyOutcome> {
+  const answers = all(sendAll(children, r));
+  return isPromise(answers) ? answers.then((a) => worstOf(r.op, a)) : worstOf(r.op, answers);
 }
 
 // ---------------------------------------------------------------------------
@@ -56,22 +66,8 @@ export class AllSyncRoute extends AllRoute {
   readonly kind = 'AllSyncRoute';
 
   protected route(r: AnyRequest): MaybePromise<AnyOutcome> {
-    const answers = all(this.sendAll(r));
-    return isPromise(answers) ? answers.then((a) => worst(r.op, a)) : worst(r.op, answers);
+    return allSyncOver(this.children, r);
   }
-}
-
-function worst(op: RouteOp, answers: readonly Settled<AnyOutcome>[]): AnyOutcome {
-  let w = answers[0]!;
-  let ws = severity(op, w);
-  for (let i = 1; i < answers.length; i++) {
-    const s = severity(op, answers[i]!);
-    if (s > ws) {
-      w = answers[i]!;
-      ws = s;
-    }
-  }
-  return unsettle(w);
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@
  */
 import {
   HandlerError,
+  ItemFacts,
   type AdminCommand,
   type ArithmeticCommand,
   type ArithmeticOutcome,
@@ -56,13 +57,31 @@ export type AnyOutcome = RouteOps[RouteOp]['outcome'];
 
 /**
  * mcrouter's operation names, as OperationSelectorRoute's `operation_policies` and PrefixSelectorRoute's users
- * write them: a get with a new exptime is `gat`, a store with a CAS is `cas`, incr and decr are apart.
+ * write them: a get with a new exptime is `gat`, a store with a CAS is `cas`, incr and decr are apart. A get whose
+ * reply shows the CAS unique (text gets/gats, meta `c`, every binary get) is `gets`/`gats`: mcrouter's own
+ * requests, which a policy for `get` does not take.
  */
-export type McOperation = 'get' | 'gat' | 'set' | 'add' | 'replace' | 'append' | 'prepend' | 'cas' | 'delete' | 'incr' | 'decr' | 'touch';
+export type McOperation =
+  | 'get'
+  | 'gets'
+  | 'gat'
+  | 'gats'
+  | 'set'
+  | 'add'
+  | 'replace'
+  | 'append'
+  | 'prepend'
+  | 'cas'
+  | 'delete'
+  | 'incr'
+  | 'decr'
+  | 'touch';
 
 export const MC_OPERATIONS: readonly McOperation[] = [
   'get',
+  'gets',
   'gat',
+  'gats',
   'set',
   'add',
   'replace',
@@ -79,6 +98,7 @@ export const MC_OPERATIONS: readonly McOperation[] = [
 export function operationOf(r: AnyRequest): McOperation {
   switch (r.op) {
     case 'get':
+      if (((r.cmd.want ?? 0) & ItemFacts.CAS) !== 0) return r.cmd.touch === undefined ? 'gets' : 'gats';
       return r.cmd.touch === undefined ? 'get' : 'gat';
     case 'store':
       return r.cmd.compareCas !== undefined && r.cmd.mode === 'set' ? 'cas' : r.cmd.mode;
@@ -209,6 +229,20 @@ export function severity(op: RouteOp, s: Settled<AnyOutcome>): number {
     default:
       return op === 'get' ? 4 : 1; // DELETED, TOUCHED, EXISTS
   }
+}
+
+/** The worst of several answers by `severity` (mcrouter's AllSyncRoute); of equals, the first. Throws a failure picked. */
+export function worstOf(op: RouteOp, answers: readonly Settled<AnyOutcome>[]): AnyOutcome {
+  let w = answers[0]!;
+  let ws = severity(op, w);
+  for (let i = 1; i < answers.length; i++) {
+    const s = severity(op, answers[i]!);
+    if (s > ws) {
+      w = answers[i]!;
+      ws = s;
+    }
+  }
+  return unsettle(w);
 }
 
 /** A miss: a get that found nothing, or a command whose item was not there (mcrouter's `isMissResult`). */
