@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CheckedLoad, RawClient, sleep, startMemcached, stopProcess, type MemcachedProcess } from '@cleave/testkit';
+import { furcHash } from '@cleave/router';
 import { logMessages, startMemproxy, type Running } from './spawn.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memproxy-routes-'));
@@ -89,12 +90,90 @@ describe('memproxy --routes', () => {
         const holders = [];
         for (let i = 0; i < 3; i++) if ((await get(direct[i]!, k)) === `v-${k}`) holders.push(i);
         expect(holders, k).toHaveLength(1);
+        // Where mcrouter's PoolRoute puts it: Ch3, furc_hash over the servers in the file's order.
+        expect(holders[0], k).toBe(furcHash(Buffer.from(k), 0, k.length, 3));
         perServer[holders[0]!]!++;
       }
       expect(perServer.filter((n) => n > 0).length, `keys per server: ${perServer}`).toBeGreaterThan(1);
       const st = (await c.request('stats\r\n', 'END\r\n', 5000)).toString();
       for (const m of mcs) expect(st).toContain(`STAT pool:main:server:${addr(m)}:state up\r\n`);
       expect(st).toContain('STAT pool:main:pool_servers 3\r\n');
+    } finally {
+      c.close();
+      for (const d of direct) d.close();
+    }
+  });
+
+  it('every kind of route builds and serves: replicas, warm-up, shadow, hash, selectors, all-*', async () => {
+    const [m1, m2, m3] = mcs as [MemcachedProcess, MemcachedProcess, MemcachedProcess];
+    const { p } = await serve(
+      'every.yaml',
+      [
+        'pools:',
+        `  a: { servers: ["${addr(m1)}"] }`,
+        `  b: { servers: ["${addr(m2)}"] }`,
+        `  c: { servers: ["${addr(m3)}"] }`,
+        `  w: { servers: ["${addr(m1)}", "${addr(m2)}"], weights: [1, 0.5] }`,
+        'route:',
+        '  type: PrefixSelectorRoute',
+        '  policies:',
+        '    "rep:": { type: ReplicaRoute, children: ["PoolRoute|a", "PoolRoute|b"], read: round-robin }',
+        '    "warm:": { type: WarmUpRoute, cold: PoolRoute|c, warm: PoolRoute|a }',
+        '    "shadow:": { type: PoolRoute, pool: c, shadows: [{ target: PoolRoute|b, key_fraction_range: [0, 1] }] }',
+        '    "hash:": { type: HashRoute, children: Pool|w, hash_func: Crc32 }',
+        '    "wch3:": PoolRoute|w',
+        '  wildcard:',
+        '    type: OperationSelectorRoute',
+        '    operation_policies: { delete: AllSyncRoute|Pool|w }',
+        '    default_policy:',
+        '      type: MissFailoverRoute',
+        '      children:',
+        '        - { type: AllMajorityRoute, children: ["PoolRoute|a", "PoolRoute|b", "PoolRoute|c"] }',
+        '        - { type: AllFastestRoute, children: ["PoolRoute|c"] }',
+        '        - { type: LatestRoute, children: ["PoolRoute|a", "PoolRoute|b"], failover_count: 2 }',
+        '        - "AllInitialRoute|Pool|w"',
+        '        - "AllAsyncRoute|Pool|w"',
+        '        - "RandomRoute|Pool|w"',
+        '',
+      ].join('\n'),
+    );
+    const c = await RawClient.connect({ port: p.port });
+    const direct = await Promise.all([m1, m2, m3].map((m) => RawClient.connect({ port: m.port })));
+    const [d1, d2, d3] = direct as [RawClient, RawClient, RawClient];
+    const eventually = async (f: () => Promise<boolean>) => {
+      const deadline = Date.now() + 5000;
+      while (!(await f())) {
+        if (Date.now() > deadline) return false;
+        await sleep(20);
+      }
+      return true;
+    };
+    try {
+      // Replicas: a write reaches both, a read comes from either.
+      expect(await set(c, 'rep:1', 'r1')).toBe('STORED\r\n');
+      expect([await get(d1, 'rep:1'), await get(d2, 'rep:1')]).toEqual(['r1', 'r1']);
+      expect([await get(c, 'rep:1'), await get(c, 'rep:1')]).toEqual(['r1', 'r1']);
+      // Warm-up: a miss in cold (c) is answered from warm (a) and copied into cold.
+      expect(await set(d1, 'warm:1', 'w1')).toBe('STORED\r\n');
+      expect(await get(c, 'warm:1')).toBe('w1');
+      expect(await eventually(async () => (await get(d3, 'warm:1')) === 'w1')).toBe(true);
+      // Shadow: main (c) answers; every key is also sent to the shadow (b).
+      expect(await set(c, 'shadow:1', 's1')).toBe('STORED\r\n');
+      expect(await get(d3, 'shadow:1')).toBe('s1');
+      expect(await eventually(async () => (await get(d2, 'shadow:1')) === 's1')).toBe(true);
+      // HashRoute and a WeightedCh3 pool: one server each.
+      for (const k of ['hash:1', 'wch3:1']) {
+        expect(await set(c, k, k)).toBe('STORED\r\n');
+        expect(await get(c, k)).toBe(k);
+        expect([await get(d1, k), await get(d2, k)].filter((v) => v === k)).toHaveLength(1);
+      }
+      // The rest: the majority of a, b, c stores; a delete goes to every server of w.
+      expect(await set(c, 'other:1', 'o1')).toBe('STORED\r\n');
+      expect(await get(c, 'other:1')).toBe('o1');
+      expect((await c.request('delete other:1\r\n', '\r\n', 5000)).toString()).toBe('DELETED\r\n');
+      expect([await get(d1, 'other:1'), await get(d2, 'other:1')]).toEqual([undefined, undefined]);
+      const st = (await c.request('stats\r\n', 'END\r\n', 5000)).toString();
+      for (const pool of ['a', 'b', 'c', 'w']) expect(st).toContain(`STAT pool:${pool}:pool_servers `);
     } finally {
       c.close();
       for (const d of direct) d.close();
