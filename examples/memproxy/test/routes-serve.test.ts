@@ -251,6 +251,10 @@ describe('memproxy --routes', () => {
       writeFileSync(file, JSON.stringify({ pools: { b: { servers: [addr(m2)] } }, route: 'PoolRoute|b' }));
       p.child.kill('SIGHUP');
       expect(await logged(p, /^routes reloaded/, at)).toMatch(/pools added: none; removed: a; changed: none; now 1 pool \(b: 1 server\)/);
+      const client = await RawClient.connect({ port: p.port });
+      const st = await statsOf(client);
+      client.close();
+      expect([st.routes_reloads, st.routes_reload_failures, st.routes_pools]).toEqual(['2', '1', '1']);
       await load.runPhase(300, 'after');
       await load.runPhase(300);
       await load.stop(5000);

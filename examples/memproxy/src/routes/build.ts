@@ -159,6 +159,7 @@ export class RouteTree implements Handler {
     readonly root: Handler,
     readonly pools: ReadonlyMap<string, Pool>,
     readonly backends: ReadonlySet<string>,
+    private readonly reloads = new ReloadCounters(),
   ) {
     this.keepsNewCas = root.keepsNewCas === true;
   }
@@ -190,7 +191,12 @@ export class RouteTree implements Handler {
     if (group !== '') return this.root.stats?.(group);
     const pools = [...this.pools];
     return andThen(all(pools.map(([, p]) => p.stats('') as MaybePromise<StatsGroup | undefined>)), (groups) => {
-      const out: StatsGroup = { routes_pools: pools.length, routes_servers: this.backends.size };
+      const out: StatsGroup = {
+        routes_pools: pools.length,
+        routes_servers: this.backends.size,
+        routes_reloads: this.reloads.reloads,
+        routes_reload_failures: this.reloads.reloadFailures,
+      };
       groups.forEach((g, i) => {
         const prefix = `pool:${pools[i]![0]}:`;
         if (g !== undefined) for (const k in g) out[prefix + k] = g[k]!;
@@ -203,10 +209,18 @@ export class RouteTree implements Handler {
   }
 }
 
+/** Reloads of the routes file so far, shown by `stats`. */
+export class ReloadCounters {
+  reloads = 0;
+  reloadFailures = 0;
+}
+
 export interface BuildOptions {
   /** How often a pool probes a server out of service, ms (the pool's default when undefined). */
   probeIntervalMs?: number;
   logger?: Logger;
+  /** Shown by the tree's `stats` as routes_reloads and routes_reload_failures. */
+  reloads?: ReloadCounters;
 }
 
 /** Build the tree a config describes, its servers from `backends`. */
@@ -314,7 +328,7 @@ export function buildRoutes(spec: RoutesSpec, backends: Backends, options: Build
   };
 
   const root = make(spec.route);
-  return new RouteTree(root, pools, used);
+  return new RouteTree(root, pools, used, options.reloads);
 }
 
 /** What changed from one tree to the next, for the reload's log line: pools added and removed. */

@@ -8,7 +8,7 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { Logger } from '@cleave/core';
 import { Reloadable } from '@cleave/router';
-import { Backends, buildRoutes, poolChanges, type BackendOptions, type RouteTree } from './build.js';
+import { Backends, buildRoutes, poolChanges, ReloadCounters, type BackendOptions, type RouteTree } from './build.js';
 import { readRoutes, RoutesError, type RoutesSpec } from './schema.js';
 
 /** How long a change to the file must rest before it is read (editors write in several steps). */
@@ -54,8 +54,7 @@ export class RoutesService {
   /** The reload running, and whether another was asked for meanwhile. */
   private running: Promise<void> | undefined;
   private again: string | undefined;
-  reloads = 0;
-  reloadFailures = 0;
+  readonly counters = new ReloadCounters();
 
   constructor(
     readonly file: string,
@@ -73,6 +72,7 @@ export class RoutesService {
   private build(spec: RoutesSpec): RouteTree {
     return buildRoutes(spec, this.backends, {
       logger: this.options.logger,
+      reloads: this.counters,
       ...(this.options.probeIntervalMs !== undefined && { probeIntervalMs: this.options.probeIntervalMs }),
     });
   }
@@ -124,7 +124,7 @@ export class RoutesService {
       if (why === 'file changed' && loaded.text === this.text) return;
       next = this.build(loaded.spec);
     } catch (e) {
-      this.reloadFailures++;
+      this.counters.reloadFailures++;
       const problems = e instanceof RoutesError ? e.problems : [`--routes ${this.file}: ${(e as Error).message}`];
       log.error({ routes: this.file, problems }, `routes not reloaded (${why}): ${problems.join('; ')}; still serving the previous routes`);
       // Servers the failed tree made and nothing uses are let go.
@@ -141,7 +141,7 @@ export class RoutesService {
     // The old tree's commands have settled: stop its probes, close the servers only it used.
     await old.close();
     await this.backends.retain([next]);
-    this.reloads++;
+    this.counters.reloads++;
     const list = (names: string[]) => (names.length === 0 ? 'none' : names.join(', '));
     log.info(
       { routes: this.file, added: changes.added, removed: changes.removed, changed: changes.changed },
