@@ -317,6 +317,9 @@ const WITH_POOLS = [
 export const HELP = `memproxy — a memcached-compatible server built from cleave
 
 Usage: memproxy [options]
+       memproxy recover --from HOST:PORT --to HOST:PORT
+                            refill a memcached (a replica that came back empty) from a
+                            healthy peer while traffic continues; memproxy recover --help
 
   -p, --port N              TCP port to listen on (default 11211; 0 = any free port)
       --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)
