@@ -485,12 +485,17 @@ export async function recoverMain(argv: readonly string[]): Promise<never> {
   process.on('SIGTERM', onSignal);
 
   let listingProblem: string | undefined;
+  let busySaid = false;
   try {
     await listKeys(
       config.from,
       Math.max(config.timeout, 5000),
       (k) => recovery.add(k),
-      () => undefined,
+      () => {
+        if (!busySaid)
+          process.stderr.write(`memproxy recover: the source's LRU crawler is busy; waiting for it (up to ${BUSY_WAIT_MS / 1000} s)\n`);
+        busySaid = true;
+      },
     );
   } catch (err) {
     if (!(err instanceof ListingError)) throw err;
