@@ -479,7 +479,8 @@ export async function recoverMain(argv: readonly string[]): Promise<never> {
   const onSignal = (signal: NodeJS.Signals) => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    recovery.stop(`${signal}: stopped before the end (${signal} again to exit at once)`);
+    process.stderr.write(`${tty ? '\n' : ''}memproxy recover: ${signal}: finishing the keys in flight (${signal} again to exit at once)\n`);
+    recovery.stop(`interrupted by ${signal}`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
