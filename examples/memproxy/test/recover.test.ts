@@ -52,7 +52,9 @@ async function putAll(h: MemcachedHandler, items: readonly Put[]): Promise<void>
   expect(outcomes.every((o) => typeof o !== 'string')).toBe(true);
 }
 
-const handler = (m: MemcachedProcess) => new MemcachedHandler({ address: { host: m.host, port: m.port }, timeoutMs: 5000 });
+// Generous timeouts: the machine is busy with other tests.
+const handler = (m: MemcachedProcess) =>
+  new MemcachedHandler({ address: { host: m.host, port: m.port }, timeoutMs: 5000, connectTimeoutMs: 5000 });
 
 /** Run `memproxy recover ARGS` to its end. */
 function recover(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -94,7 +96,16 @@ describe('memproxy recover', () => {
       .filter((_, i) => i % 13 === 0 && i % 40 !== 0)
       .map((it) => ({ ...it, value: Buffer.from('newer, during the copy'), flags: 2 }));
 
-    const run = recover(['--from', `${source.host}:${source.port}`, '--to', `${target.host}:${target.port}`, '--in-flight', '16']);
+    const run = recover([
+      '--from',
+      `${source.host}:${source.port}`,
+      '--to',
+      `${target.host}:${target.port}`,
+      '--in-flight',
+      '16',
+      '--timeout',
+      '5s',
+    ]);
     let exited = false;
     void run.then(() => (exited = true));
     const writer = (async () => {
@@ -122,32 +133,37 @@ describe('memproxy recover', () => {
 
     const expected = new Map(items.map((it) => [it.key.toString('latin1'), it]));
     for (const it of [...before, ...during]) expected.set(it.key.toString('latin1'), it);
-    const got = await Promise.all(items.map((it) => dst.get({ key: it.key, noBump: true, want: ItemFacts.KEY_FORM })));
-    const t = now();
-    let checked = 0;
+    const [got, onSource] = await Promise.all(
+      [dst, src].map((h) => Promise.all(items.map((it) => h.get({ key: it.key, noBump: true, want: ItemFacts.KEY_FORM })))),
+    );
+    let copiedSeen = 0;
     for (let i = 0; i < items.length; i++) {
       const want = expected.get(items[i]!.key.toString('latin1'))!;
-      const have = got[i];
+      const have = got![i];
       expect(have, `key ${JSON.stringify(want.key.toString('latin1'))}`).toBeDefined();
       expect(have!.value.equals(want.value)).toBe(true);
       expect(have!.flags).toBe(want.flags >>> 0);
       expect(have!.keyBinary === true).toBe(want.keyBinary);
-      const exptime = want.exptime === 0 ? 0 : want.exptime > 30 * DAY ? want.exptime : undefined;
-      if (exptime === 0) expect(have!.exptime).toBe(0);
-      else if (exptime !== undefined) expect(Math.abs(have!.exptime - exptime)).toBeLessThanOrEqual(2);
-      else expect(Math.abs(have!.exptime - t - want.exptime)).toBeLessThanOrEqual(3);
-      checked++;
+      if (want !== items[i]) continue;
+      // A copy expires when the source's item does (memcached's clock ticks in whole seconds); one without a TTL never.
+      const source = onSource![i]!;
+      expect(source.value.equals(want.value)).toBe(true);
+      if (want.exptime === 0) expect(have!.exptime).toBe(0);
+      else expect(Math.abs(have!.exptime - source.exptime)).toBeLessThanOrEqual(2);
+      // Over 30 days left: sent as an absolute time (as seconds it would read as a time long past).
+      if (want.exptime > 30 * DAY) expect(have!.exptime - now()).toBeGreaterThan(39 * DAY);
+      copiedSeen++;
     }
-    expect(checked).toBe(items.length);
-    // The copy neither changed nor bumped the source: its items are as written.
-    const left = await Promise.all(items.slice(0, 50).map((it) => src.get({ key: it.key, noBump: true })));
-    for (let i = 0; i < 50; i++) expect(left[i]!.value.equals(items[i]!.value)).toBe(true);
+    // Copied: every key the target got no newer value for, and those written during the copy after their add.
+    expect(copiedSeen).toBe(items.length - before.length - during.length);
+    expect(copied - copiedSeen).toBeGreaterThanOrEqual(0);
+    expect(copied - copiedSeen).toBeLessThanOrEqual(during.length);
   });
 
   it('a key deleted or expired on the source after it was listed counts as skipped gone', async () => {
     const [from, to] = await Promise.all([startMemcached(), startMemcached()]);
-    // Requests to the source arrive 4 s late: the keys are listed well before they are read.
-    const relay = await startSlowRelay({ target: { port: from.port }, delayMs: 4000, direction: 'requests' });
+    // Requests to the source arrive 5 s late: the keys are listed (at 5 s) well before they are read (10 s or later).
+    const relay = await startSlowRelay({ target: { port: from.port }, delayMs: 5000, direction: 'requests' });
     const f = handler(from);
     try {
       const item = (key: string, exptime: number) => ({
@@ -157,8 +173,8 @@ describe('memproxy recover', () => {
         flags: 3,
         exptime,
       });
-      // Listed about 4 s from now, read 4 s later: expired by then (memcached's clock ticks in whole seconds).
-      await putAll(f, [item('stays', 0), item('deleted', 0), item('expires', 6)]);
+      // TTL 7: live when listed, expired when read, with 2 s to spare each way (memcached's clock ticks in whole seconds).
+      await putAll(f, [item('stays', 0), item('deleted', 0), item('expires', 7)]);
       const run = start(['--from', `127.0.0.1:${relay.port}`, '--to', `${to.host}:${to.port}`, '--timeout', '20s']);
       // The progress line once the listing ended and before any read arrived.
       await run.waitFor(/^memproxy recover: 3 listed, 0 copied.*$/m);
