@@ -97,19 +97,13 @@ export function loadRecoverConfig(argv: readonly string[]): RecoverConfig | 'hel
 // The listing: `lru_crawler metadump`, read line by line as memcached sends it.
 // ---------------------------------------------------------------------------
 
-/** A key the source listed, and its absolute expiry then (0 = never). */
-interface Listed {
-  readonly key: Buffer;
-  readonly exp: number;
-}
-
 /** Why the listing could not be had or did not finish, in words. */
 class ListingError extends Error {}
 
 const HEX = /^[0-9a-fA-F]{2}$/;
 
 /** metadump's key: bytes other than letters, digits and -._~ are %XX. */
-export function uriDecodeKey(text: string): Buffer {
+function uriDecodeKey(text: string): Buffer {
   if (!text.includes('%')) return Buffer.from(text, 'latin1');
   const out = Buffer.allocUnsafe(text.length);
   let n = 0;
@@ -125,12 +119,10 @@ export function uriDecodeKey(text: string): Buffer {
   return out.subarray(0, n);
 }
 
-/** `key=<uriencoded> exp=<-1|abs> la=... cas=... fetch=... cls=... size=...`, or undefined when the line is not one. */
-function parseDumpLine(line: string): Listed | undefined {
-  const m = /^key=(\S+) exp=(-?\d+) /.exec(line);
-  if (m === null) return undefined;
-  const exp = Number(m[2]);
-  return { key: uriDecodeKey(m[1]!), exp: exp < 0 ? 0 : exp };
+/** The key of a `key=<uriencoded> exp=<-1|abs> la=... cas=... fetch=... cls=... size=...` line, or undefined when the line is not one. */
+function dumpedKey(line: string): Buffer | undefined {
+  const m = /^key=(\S+) exp=-?\d+ /.exec(line);
+  return m === null ? undefined : uriDecodeKey(m[1]!);
 }
 
 /** What a socket error means, in words. */
@@ -158,7 +150,7 @@ function socketProblem(err: NodeJS.ErrnoException): string {
  * the number listed once END came, or with the line memcached refused the dump with (BUSY, BADCLASS, ERROR ...).
  * Rejects with a ListingError when the connection fails or goes silent for `timeoutMs`.
  */
-function metadump(addr: Address, mode: string, timeoutMs: number, onKey: (k: Listed) => void): Promise<number | string> {
+function metadump(addr: Address, mode: string, timeoutMs: number, onKey: (key: Buffer) => void): Promise<number | string> {
   const request = encodeTextRequest({
     protocol: 'text',
     quiet: false,
@@ -196,10 +188,10 @@ function metadump(addr: Address, mode: string, timeoutMs: number, onKey: (k: Lis
         const line = text.slice(at, nl > at && text[nl - 1] === '\r' ? nl - 1 : nl);
         at = nl + 1;
         if (line === 'END') return finish(listed);
-        const k = parseDumpLine(line);
-        if (k !== undefined) {
+        const key = dumpedKey(line);
+        if (key !== undefined) {
           listed++;
-          onKey(k);
+          onKey(key);
         } else if (listed === 0) {
           return finish(line);
         } else {
@@ -220,7 +212,7 @@ const BUSY_RETRY_MS = 200;
  * moves between LRU queues meanwhile), or `metadump all` from a memcached without it. Waits out a crawler busy
  * with other work. Resolves with the number of keys; rejects with a ListingError.
  */
-async function listKeys(addr: Address, timeoutMs: number, onKey: (k: Listed) => void, onBusy: () => void): Promise<number> {
+async function listKeys(addr: Address, timeoutMs: number, onKey: (key: Buffer) => void, onBusy: () => void): Promise<number> {
   let mode = 'hash';
   const deadline = Date.now() + BUSY_WAIT_MS;
   for (;;) {
@@ -267,7 +259,7 @@ function wireExptime(exptime: number, now: number): number {
   return left <= REALTIME_MAXDELTA ? left : exptime;
 }
 
-export interface Counts {
+interface Counts {
   listed: number;
   copied: number;
   newer: number;
@@ -285,7 +277,7 @@ class Recovery {
   stopped: string | undefined;
   /** Listed keys never tried (the copy stopped first). */
   untried = 0;
-  private readonly queue: (Listed | undefined)[] = [];
+  private readonly queue: (Buffer | undefined)[] = [];
   private head = 0;
   private active = 0;
   private listingDone = false;
@@ -315,9 +307,9 @@ class Recovery {
     return this.target.ping();
   }
 
-  add(k: Listed): void {
+  add(key: Buffer): void {
     this.counts.listed++;
-    this.queue.push(k);
+    this.queue.push(key);
     this.pump();
   }
 
@@ -348,10 +340,10 @@ class Recovery {
       this.head = 0;
     }
     while (this.active < this.config.inFlight && this.head < this.queue.length) {
-      const k = this.queue[this.head]!;
+      const key = this.queue[this.head]!;
       this.queue[this.head++] = undefined;
       this.active++;
-      this.copy(k).finally(() => {
+      this.copy(key).finally(() => {
         this.active--;
         this.pump();
       });
@@ -363,10 +355,10 @@ class Recovery {
     if (this.listingDone && this.active === 0 && this.head >= this.queue.length) this.whenDone?.();
   }
 
-  private async copy(k: Listed): Promise<void> {
+  private async copy(key: Buffer): Promise<void> {
     let item: ItemView | undefined;
     try {
-      item = await this.source.get({ key: k.key, noBump: true, want: ItemFacts.KEY_FORM });
+      item = await this.source.get({ key, noBump: true, want: ItemFacts.KEY_FORM });
       this.succeeded('source');
     } catch (err) {
       return this.fail('source', err);
@@ -380,7 +372,7 @@ class Recovery {
     let outcome: StoreOutcome;
     try {
       outcome = await this.target.store({
-        key: k.key,
+        key,
         keyBinary: item.keyBinary === true,
         mode: 'add',
         value: item.value,
@@ -491,7 +483,7 @@ export async function recoverMain(argv: readonly string[]): Promise<never> {
     await listKeys(
       config.from,
       Math.max(config.timeout, 5000),
-      (k) => recovery.add(k),
+      (key) => recovery.add(key),
       () => {
         if (!busySaid)
           process.stderr.write(`memproxy recover: the source's LRU crawler is busy; waiting for it (up to ${BUSY_WAIT_MS / 1000} s)\n`);
