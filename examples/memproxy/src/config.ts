@@ -124,12 +124,12 @@ const DEFAULTS = {
 } satisfies Partial<Config>;
 
 /** What the value of an option may be, in words, and the reader that returns it checked (INVALID when it is not). */
-interface Value {
+export interface Value {
   readonly allowed: string;
   readonly read: (raw: unknown) => unknown;
 }
 
-const INVALID = Symbol('invalid');
+export const INVALID = Symbol('invalid');
 
 /** 1048576 → "1m", 16384 → "16k": sizes in messages as they are typed. */
 function formatSize(n: number): string {
@@ -143,7 +143,7 @@ function formatSize(n: number): string {
   return String(n);
 }
 
-const whole = (min: number, max: number): Value => ({
+export const whole = (min: number, max: number): Value => ({
   allowed: `a whole number from ${min} to ${max}`,
   read: (raw) => {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\s*[+-]?\d+\s*$/.test(raw) ? Number(raw) : NaN;
@@ -173,7 +173,7 @@ const size = (min: number, max: number | undefined, examples: string): Value => 
 });
 
 /** Milliseconds: seconds as a plain number, or with ms, s, m or h. */
-const duration = (allowed: string, positive: boolean): Value => ({
+export const duration = (allowed: string, positive: boolean): Value => ({
   allowed,
   read: (raw) => {
     let ms = NaN;
@@ -190,7 +190,7 @@ const duration = (allowed: string, positive: boolean): Value => ({
 });
 
 /** An IP address, or a name made of letters, digits and hyphens between dots (999.1.1.1 is neither). */
-function isHostName(s: string): boolean {
+export function isHostName(s: string): boolean {
   if (isIP(s) !== 0) return true;
   if (/^[\d.]+$/.test(s)) return false;
   return s.length <= 253 && s.split('.').every((label) => /^[a-z\d](?:[a-z\d-]{0,61}[a-z\d])?$/i.test(label));
@@ -236,7 +236,7 @@ const oneOf = (words: readonly string[]): Value => ({
 /** A switch's value in a config file. */
 const BOOLEAN: Value = { allowed: 'true or false', read: (raw) => (typeof raw === 'boolean' ? raw : INVALID) };
 
-interface Option {
+export interface Option {
   /** The long flag without its dashes; also the config file key. */
   readonly name: string;
   readonly short?: string;
@@ -295,8 +295,6 @@ const OPTIONS: readonly Option[] = [
 
 const camel = (name: string) => name.replace(/-([a-z\d])/g, (_, c: string) => c.toUpperCase());
 const BY_NAME = new Map(OPTIONS.flatMap((o) => [[o.name, o] as const, [camel(o.name), o] as const]));
-const BY_SHORT = new Map(OPTIONS.filter((o) => o.short !== undefined).map((o) => [o.short!, o] as const));
-const FLAGS = OPTIONS.map((o) => o.name);
 const FILE_KEYS = OPTIONS.filter((o) => !o.flagOnly).map((o) => o.name);
 
 /** What applies to every pool of a nutcracker.yml `--config`; any other flag is refused with it. */
@@ -342,6 +340,9 @@ const ROUTES_EXCLUDE = [
 export const HELP = `memproxy — a memcached-compatible server built from cleave
 
 Usage: memproxy [options]
+       memproxy recover --from HOST:PORT --to HOST:PORT
+                            refill a memcached (a replica that came back empty) from a
+                            healthy peer while traffic continues; memproxy recover --help
 
   -p, --port N              TCP port to listen on (default 11211; 0 = any free port)
       --host ADDR           address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)
@@ -470,7 +471,7 @@ export class ConfigError extends Error {
 }
 
 /** A value as the user wrote it: numbers bare (-1), text quoted ('abc'). */
-function show(raw: unknown): string {
+export function show(raw: unknown): string {
   if (typeof raw === 'string') return /^[+-]?\d+(?:\.\d+)?$/.test(raw.trim()) ? raw.trim() : `'${raw}'`;
   if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
   return JSON.stringify(raw) ?? String(raw);
@@ -577,13 +578,22 @@ export function storePathProblems(c: Config): string[] {
 }
 
 /** One given value: what was written, and how to name where it was written (--port, or port in FILE). */
-interface Given {
+export interface Given {
   readonly raw: unknown;
   readonly label: string;
 }
 
-/** The command line, read like getopt: a value follows its flag (--port 1, --port=1, -p 1, -p1), negative numbers included. */
-function readArgs(argv: readonly string[]): { flags: Map<string, Given>; problems: string[] } {
+/**
+ * The command line, read like getopt: a value follows its flag (--port 1, --port=1, -p 1, -p1), negative numbers
+ * included. `options` and `command` (how messages name the program) are memproxy's unless a subcommand gives its own.
+ */
+export function readArgs(
+  argv: readonly string[],
+  options: readonly Option[] = OPTIONS,
+  command = 'memproxy',
+): { flags: Map<string, Given>; problems: string[] } {
+  const byShort = new Map(options.filter((o) => o.short !== undefined).map((o) => [o.short!, o] as const));
+  const names = options.map((o) => o.name);
   const flags = new Map<string, Given>();
   const problems: string[] = [];
   const looksLikeOption = (arg: string) => arg.length > 1 && arg.startsWith('-') && !/^-[\d.]/.test(arg);
@@ -594,39 +604,39 @@ function readArgs(argv: readonly string[]): { flags: Map<string, Given>; problem
     let option: Option | undefined;
     let inline: string | undefined;
     if (arg === '--') {
-      for (const rest of argv.slice(i + 1)) problems.push(`unexpected argument '${rest}': memproxy takes options only`);
+      for (const rest of argv.slice(i + 1)) problems.push(`unexpected argument '${rest}': ${command} takes options only`);
       break;
     } else if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       if (eq >= 0) inline = arg.slice(eq + 1);
-      option = OPTIONS.find((o) => o.name === name);
+      option = options.find((o) => o.name === name);
       if (option === undefined) {
-        const near = nearest(name, FLAGS);
+        const near = nearest(name, names);
         problems.push(`unknown option --${name}${near !== undefined ? `; did you mean --${near}?` : ''}`);
         i = skipValue(i, eq >= 0);
         continue;
       }
-    } else if (/^-v+$/.test(arg)) {
+    } else if (/^-v+$/.test(arg) && byShort.get('v')?.name === 'verbose') {
       // -v, -vv: each v one step more verbose.
       const before = flags.get('verbose')?.raw;
       flags.set('verbose', { raw: (typeof before === 'number' ? before : 0) + arg.length - 1, label: '-v' });
       continue;
-    } else if (looksLikeOption(arg) && OPTIONS.some((o) => o.name === arg.slice(1))) {
+    } else if (looksLikeOption(arg) && options.some((o) => o.name === arg.slice(1))) {
       problems.push(`unknown option ${arg}; did you mean -${arg}?`);
       i = skipValue(i, false);
       continue;
     } else if (looksLikeOption(arg)) {
-      option = BY_SHORT.get(arg[1]!);
+      option = byShort.get(arg[1]!);
       if (arg.length > 2) inline = arg.slice(arg[2] === '=' ? 3 : 2);
       if (option === undefined || (option.value === undefined && inline !== undefined)) {
-        const near = nearest(arg.slice(1), FLAGS);
+        const near = nearest(arg.slice(1), names);
         problems.push(`unknown option ${arg}${near !== undefined ? `; did you mean --${near}?` : ''}`);
         i = skipValue(i, arg.length > 2);
         continue;
       }
     } else {
-      problems.push(`unexpected argument '${arg}': options start with - or -- (memproxy --help lists them)`);
+      problems.push(`unexpected argument '${arg}': options start with - or -- (${command} --help lists them)`);
       continue;
     }
     const label = `--${option.name}`;

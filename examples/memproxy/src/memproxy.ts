@@ -22,6 +22,7 @@ import {
 import { Log } from './log.js';
 import { metricsRegistry, serveMetrics, type MetricsBackend, type MetricsServer } from './metrics.js';
 import { loadSecurity, type Security } from './security.js';
+import { recoverMain } from './recover.js';
 import { lockStore, openStore, StoreProblem } from './store.js';
 import { VERSION } from './twemproxy/args.js';
 import { describeListen, servePools } from './twemproxy/build.js';
@@ -357,13 +358,15 @@ function loggedConfig(config: Config): Record<string, unknown> {
 }
 
 async function main(): Promise<void> {
+  // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
+  const given = process.argv.slice(2);
+  const args = given[0] === '--' ? given.slice(1) : given;
+  if (args[0] === 'recover') return recoverMain(args.slice(1));
   let config: Config;
   let security: Security = {};
   let routesFile: { spec: RoutesSpec; text: string } | undefined;
   try {
-    // `pnpm start -- --flag` passes the `--` through; accept it as "options follow".
-    const args = process.argv.slice(2);
-    const loaded = loadConfig(args[0] === '--' ? args.slice(1) : args);
+    const loaded = loadConfig(args);
     if (loaded === 'help') {
       process.stdout.write(HELP);
       return;
