@@ -120,8 +120,11 @@ export class RoutesService {
     let next: RouteTree;
     try {
       loaded = loadRoutes(this.file);
-      // A change event that left the text as it was (several events for one write) changes nothing.
-      if (why === 'file changed' && loaded.text === this.text) return;
+      // The text served already (several change events for one write; a SIGHUP after the change was seen): nothing to do.
+      if (loaded.text === this.text) {
+        if (why !== 'file changed') log.info({ routes: this.file }, `routes not reloaded (${why}): ${this.file} is as already served`);
+        return;
+      }
       next = this.build(loaded.spec);
     } catch (e) {
       this.counters.reloadFailures++;
