@@ -119,6 +119,15 @@ describe('reading an mcrouter config', () => {
     ]);
   });
 
+  it('reports a bad pool once, however many routes name it', () => {
+    expect(problems({ pools: { main: { servers: [] } }, route: 'AllSyncRoute|Pool|main' })).toEqual([
+      'pools.main.servers: must be a list of "host:port" strings, got []',
+    ]);
+    expect(
+      problems({ pools: { main: { servers: 'x' } }, route: { type: 'AllSyncRoute', children: ['PoolRoute|main', 'Pool|main'] } }),
+    ).toEqual(['pools.main.servers: must be a list of "host:port" strings, got "x"']);
+  });
+
   it('names a pool that does not exist', () => {
     expect(problems({ pools: POOLS, route: 'PoolRoute|mian' })).toEqual(["route: no pool named 'mian'; did you mean 'main'?"]);
     expect(problems({ pools: POOLS, route: { type: 'AllSyncRoute', children: ['PoolRoute|main', 'Pool|elsewhere'] } })).toEqual([

@@ -339,8 +339,8 @@ class Reader {
   readonly warnings: string[] = [];
   readonly pools = new Map<string, PoolSpec>();
   private readonly raw: Record<string, unknown>;
-  /** Pools being read (a pool's shadow naming the pool itself). */
-  private readonly reading = new Set<string>();
+  /** Pools read already, good or not (a bad one is reported once, however many routes name it). */
+  private readonly read = new Set<string>();
   /** Each pool's placement, as the first PoolRoute over it gives it: one pool is one placement. */
   private readonly placements = new Map<string, { hash: HashSpec; path: string }>();
 
@@ -424,8 +424,8 @@ class Reader {
   /** A pool's definition (named or inline). */
   pool(path: string, name: string, def: unknown): string | undefined {
     if (!isObject(def)) return this.problem(path, `a pool must be an object with servers, got ${kindOf(def)}`);
-    if (this.reading.has(name)) return name;
-    this.reading.add(name);
+    if (this.read.has(name)) return this.pools.has(name) ? name : undefined;
+    this.read.add(name);
     const f = this.fields(path, def, POOL_SHAPE, `pool '${name}'`);
     if (f === undefined) return undefined;
     const servers: ServerSpec[] = [];
