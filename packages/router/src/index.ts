@@ -29,3 +29,15 @@ export {
   type Settled,
   type KeyHealth,
 } from './routes/route.js';
+// mcrouter's placement (furc_hash, WeightedCh3, Crc32, ConstShard) and its HashRoute.
+export {
+  furcHash,
+  murmurHash64A,
+  spookyHash32,
+  FURC_MAX_POOL_SIZE,
+  McrouterHash,
+  MC_HASH_NAMES,
+  type McrouterHashOptions,
+} from './hashkit/index.js';
+export type { McHashName } from './types.js';
+export { hashRoute, HashRoute, type HashRouteOptions } from './routes/hash.js';
