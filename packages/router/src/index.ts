@@ -39,5 +39,5 @@ export {
   MC_HASH_NAMES,
   type McrouterHashOptions,
 } from './hashkit/index.js';
-export type { McHashName } from './types.js';
+export { NUTCRACKER_DISTRIBUTIONS, type McHashName } from './types.js';
 export { hashRoute, HashRoute, type HashRouteOptions } from './routes/hash.js';

@@ -38,6 +38,9 @@ export type Distribution = 'ketama' | 'modula' | 'random' | 'ch3' | 'weighted_ch
 
 export const DISTRIBUTIONS: readonly Distribution[] = ['ketama', 'modula', 'random', 'ch3', 'weighted_ch3'];
 
+/** The distributions nutcracker.yml knows. */
+export const NUTCRACKER_DISTRIBUTIONS: readonly Distribution[] = ['ketama', 'modula', 'random'];
+
 /** mcrouter's hash functions, as its HashRoute's `hash_func` names them. */
 export type McHashName = 'Ch3' | 'WeightedCh3' | 'Crc32' | 'ConstShard';
 

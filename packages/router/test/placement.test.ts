@@ -28,10 +28,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, memcachedBinary, RawClient, startMemcached, waitForListen, type MemcachedProcess } from '@cleave/testkit';
 import { ketamaPoints, Placement, ringName } from '../src/placement.js';
-import { HASH_NAMES, type Distribution, type HashName } from '../src/types.js';
-
-/** nutcracker's distributions (mcrouter's ch3 and weighted_ch3 never move keys: ch3-pool.test.ts). */
-const NUTCRACKER_DISTRIBUTIONS = ['ketama', 'modula', 'random'] as const;
+// nutcracker's distributions only: mcrouter's ch3 and weighted_ch3 never move keys (ch3-pool.test.ts).
+import { HASH_NAMES, NUTCRACKER_DISTRIBUTIONS, type Distribution, type HashName } from '../src/types.js';
 
 const NUTCRACKER = process.env.NUTCRACKER_BIN ?? '/usr/sbin/nutcracker';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
