@@ -48,9 +48,21 @@ export {
 } from './routes/all.js';
 export { random, RandomRoute } from './routes/random.js';
 export { latest, LatestRoute, type LatestOptions } from './routes/latest.js';
-export { routingKeyStart, routingKeyEnd, routingKeyHash } from './routes/routing-key.js';
+export { routingKeyStart, routingKeyEnd, routingKeyHash } from './hashkit/routing-key.js';
 export { replicas, ReplicasRoute, type ReplicaRead, type ReplicasOptions } from './routes/replicas.js';
 export { warmUp, WarmUpRoute, type WarmUpOptions } from './routes/warm-up.js';
 export { shadow, ShadowRoute, type ShadowOptions } from './routes/shadow.js';
 export { prefixSelector, operationSelector, PrefixSelectorRoute, OperationSelectorRoute } from './routes/selector.js';
+// mcrouter's placement (furc_hash, WeightedCh3, Crc32, ConstShard) and its HashRoute.
+export {
+  furcHash,
+  murmurHash64A,
+  spookyHash32,
+  FURC_MAX_POOL_SIZE,
+  McrouterHash,
+  MC_HASH_NAMES,
+  type McrouterHashOptions,
+} from './hashkit/index.js';
+export { NUTCRACKER_DISTRIBUTIONS, type McHashName } from './types.js';
+export { hashRoute, HashRoute, type HashRouteOptions } from './routes/hash.js';
 export { Reloadable } from './routes/reloadable.js';

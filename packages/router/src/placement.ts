@@ -13,7 +13,12 @@
 // - A pool of one server answers it without hashing; an empty key hashes to 0.
 // - hash_tag "ab": when the key holds an `a`, then later a `b` with at least one byte between them, the
 //   bytes between are hashed instead of the key.
+//
+// mcrouter's placement (distribution ch3 / weighted_ch3, hashkit/mcrouter.ts) keeps the servers in the config's
+// order, hashes with furc_hash (and mcrouter's salt and "|#|" hash stop) and never moves a key: a server that is not
+// live leaves its keys without a server.
 import { KEY_HASHES, md5Words, type KeyHash } from './hashkit/index.js';
+import { McrouterHash, checkWeight } from './hashkit/mcrouter.js';
 import { DISTRIBUTIONS, HASH_NAMES, type Distribution, type HashName, type RingServer } from './types.js';
 
 /** What a pool's placement is built from: nutcracker.yml's `distribution`, `hash`, `hash_tag` and `servers`. */
@@ -22,7 +27,14 @@ export interface PlacementOptions {
   readonly hash: HashName;
   /** nutcracker's `hash_tag`: two characters (two bytes in UTF-8), opening and closing the hashed part of a key. */
   readonly hashTag?: string | undefined;
+  /** ch3 and weighted_ch3 only: mcrouter's hash salt, appended to each key before hashing. */
+  readonly salt?: string | undefined;
   readonly servers: readonly RingServer[];
+}
+
+/** Whether a distribution is mcrouter's (servers in config order, weights in [0, 1] for weighted_ch3). */
+function isMcrouter(distribution: Distribution): distribution is 'ch3' | 'weighted_ch3' {
+  return distribution === 'ch3' || distribution === 'weighted_ch3';
 }
 
 /**
@@ -72,9 +84,13 @@ export class Placement {
   readonly distribution: Distribution;
   readonly hash: HashName;
   readonly hashTag: string | undefined;
+  readonly salt: string | undefined;
   readonly servers: readonly RingServer[];
 
   private readonly keyHash: KeyHash;
+  /** ch3 / weighted_ch3: mcrouter's hash over all servers, and which servers are live. */
+  private readonly mcrouter: McrouterHash | undefined;
+  private live: Uint8Array = new Uint8Array(0);
   /** hash_tag's opening and closing bytes, or -1 when there is no hash_tag. */
   private readonly tagOpen: number;
   private readonly tagClose: number;
@@ -91,7 +107,7 @@ export class Placement {
   private nlive = 0;
 
   constructor(options: PlacementOptions) {
-    const { distribution, hash, hashTag, servers } = options;
+    const { distribution, hash, hashTag, salt, servers } = options;
     if (!DISTRIBUTIONS.includes(distribution)) {
       throw new TypeError(`placement: unknown distribution ${JSON.stringify(distribution)}: use one of ${DISTRIBUTIONS.join(', ')}`);
     }
@@ -105,12 +121,18 @@ export class Placement {
         throw new TypeError(`placement: hash_tag ${JSON.stringify(hashTag)} is not a hash tag of two characters (two bytes, e.g. "{}")`);
       }
     }
+    const mcrouter = isMcrouter(distribution);
+    if (mcrouter && hashTag !== undefined) {
+      throw new TypeError(`placement: ${distribution} has no hash_tag (mcrouter hashes a key up to its "|#|" hash stop)`);
+    }
+    if (!mcrouter && salt !== undefined) throw new TypeError(`placement: a salt is for ch3 and weighted_ch3, not ${distribution}`);
     if (!Array.isArray(servers) || servers.length === 0) throw new TypeError('placement: a pool needs at least one server');
     const names = servers.map((s, i) => {
       if (s === null || typeof s !== 'object' || typeof s.name !== 'string' || s.name === '') {
         throw new TypeError(`placement: servers[${i}] needs a name (see ringName)`);
       }
-      if (!Number.isSafeInteger(s.weight) || s.weight < 1) {
+      if (distribution === 'weighted_ch3') checkWeight(s.weight, `servers[${i}] (${s.name})`);
+      else if (!Number.isSafeInteger(s.weight) || s.weight < 1) {
         throw new TypeError(`placement: servers[${i}] (${s.name}) has weight ${String(s.weight)}: a weight is a positive integer`);
       }
       return Buffer.from(s.name, 'utf8');
@@ -124,11 +146,19 @@ export class Placement {
     this.distribution = distribution;
     this.hash = hash;
     this.hashTag = hashTag;
+    this.salt = salt;
     this.servers = servers;
     this.keyHash = KEY_HASHES[hash];
+    this.mcrouter = mcrouter
+      ? new McrouterHash(distribution === 'ch3' ? 'Ch3' : 'WeightedCh3', servers.length, {
+          salt,
+          weights: distribution === 'weighted_ch3' ? servers.map((s) => s.weight) : undefined,
+        })
+      : undefined;
     this.tagOpen = tag ? tag[0]! : -1;
     this.tagClose = tag ? tag[1]! : -1;
-    this.order = Int32Array.from(order);
+    // mcrouter keeps the config's order; nutcracker's is by name.
+    this.order = mcrouter ? Int32Array.from(servers, (_, i) => i) : Int32Array.from(order);
     this.nameBytes = names;
     this.rebuild(servers.map(() => true));
   }
@@ -142,7 +172,8 @@ export class Placement {
    * Rebuild over the servers with `live[i]` true, as nutcracker rebuilds when it
    * ejects servers or brings them back: ketama points are shared out by the live
    * servers' weight and count, modula gives each live server `weight` slots,
-   * random one slot per live server. Not for the hot path.
+   * random one slot per live server. ch3 and weighted_ch3 move no key: a
+   * server not live has no keys served. Not for the hot path.
    */
   rebuild(live: readonly boolean[]): void {
     const n = this.servers.length;
@@ -160,6 +191,10 @@ export class Placement {
       }
     }
     this.nlive = nlive;
+    if (this.mcrouter !== undefined) {
+      this.live = Uint8Array.from(live, (l) => (l ? 1 : 0));
+      return;
+    }
     if (nlive === 0) {
       this.count = 0;
       return;
@@ -174,6 +209,8 @@ export class Placement {
       case 'random':
         this.buildSlots(live, nlive, () => 1);
         break;
+      default:
+        throw new Error(`placement: no build for ${this.distribution}`);
     }
   }
 
@@ -224,10 +261,15 @@ export class Placement {
 
   /**
    * The index into `servers` of the server `key[start, end)` goes to, or -1
-   * when no server is live (nutcracker answers such requests with an error).
+   * when no server is live (nutcracker answers such requests with an error);
+   * for ch3 and weighted_ch3, -1 when the key's server is not live.
    */
   serverFor(key: Uint8Array, start = 0, end: number = key.length): number {
     if (this.nlive === 0) return -1;
+    if (this.mcrouter !== undefined) {
+      const s = this.mcrouter.select(key, start, end);
+      return this.live[s] === 1 ? s : -1;
+    }
     // nutcracker: "skip hashing and dispatching for pools with only one server".
     if (this.servers.length === 1) return 0;
     if (this.distribution === 'random') return this.owners[Math.floor(Math.random() * this.count)]!;

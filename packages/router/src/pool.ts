@@ -40,7 +40,10 @@ export interface PoolServerOptions {
   handler: Handler;
   /** The name hashed onto the ketama ring (nutcracker's rule: `ringName(host, port, name)`). */
   name: string;
-  /** Relative share of the keys (nutcracker's `:weight`; default 1). */
+  /**
+   * Relative share of the keys (nutcracker's `:weight`, a positive integer; default 1). For `weighted_ch3`,
+   * mcrouter's weight: a number in [0, 1], the share of this server's furc_hash keys it keeps.
+   */
   weight?: number;
   /** How stats and logs name the server (default: `name`). */
   label?: string;
@@ -50,16 +53,22 @@ export interface PoolOptions {
   servers: readonly PoolServerOptions[];
   /** The pool's name (nutcracker.yml's top-level key), for stats. */
   name?: string;
-  /** Default 'ketama' (nutcracker's default). */
+  /**
+   * Default 'ketama' (nutcracker's default). `ch3` and `weighted_ch3` place keys as mcrouter's PoolRoute does
+   * (furc_hash, servers in the order given here; `hash` and `hashTag` do not apply).
+   */
   distribution?: Distribution;
   /** Default 'fnv1a_64' (nutcracker's default). */
   hash?: HashName;
+  /** ch3 and weighted_ch3 only: mcrouter's hash salt, appended to each key before hashing. */
+  salt?: string;
   /** Two characters, e.g. `{}`: a key holding `{tag}` is placed by `tag` alone. */
   hashTag?: string;
   /**
    * Take a failing server out of the ring, moving its keys to the others
    * (nutcracker's auto_eject_hosts). When false (the default) its keys stay
-   * where they are and fail at once while it is down: no reshuffle.
+   * where they are and fail at once while it is down: no reshuffle. Not with
+   * ch3 or weighted_ch3: mcrouter never moves a key (fail over with routes).
    */
   autoEjectHosts?: boolean;
   /** Failures in a row that take a server out of service (default 2). */
@@ -174,6 +183,14 @@ function byClass(g: StatsGroup): StatsGroup {
 /** When no server is in the ring (all ejected). */
 const noServer = new HandlerError('no server available', 'BACKEND_UNAVAILABLE', BinaryStatus.ETMPFAIL);
 
+/** A weighted_ch3 weight: a number in [0, 1] (default 1). */
+function unitWeight(name: string, v: number | undefined): number {
+  if (v === undefined) return 1;
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1))
+    throw new TypeError(`pool: ${name} has weight ${String(v)}: a weighted_ch3 weight is a number in [0, 1]`);
+  return v;
+}
+
 function positiveInteger(name: string, v: number | undefined, dflt: number): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)
@@ -188,6 +205,7 @@ export class Pool implements Handler {
   readonly distribution: Distribution;
   readonly hash: HashName;
   readonly hashTag: string | undefined;
+  readonly salt: string | undefined;
   readonly keepsNewCas: boolean;
   private readonly servers: Member[];
   private readonly placement: Placement;
@@ -207,6 +225,11 @@ export class Pool implements Handler {
     if (!HASH_NAMES.includes(this.hash))
       throw new TypeError(`pool: hash must be one of ${HASH_NAMES.join(', ')}, got ${String(this.hash)}`);
     this.hashTag = options.hashTag === undefined || options.hashTag === '' ? undefined : options.hashTag;
+    this.salt = options.salt === undefined || options.salt === '' ? undefined : options.salt;
+    const mcrouter = this.distribution === 'ch3' || this.distribution === 'weighted_ch3';
+    if (mcrouter && options.autoEjectHosts === true) {
+      throw new TypeError(`pool: autoEjectHosts would move keys, and ${this.distribution} never does (mcrouter's rule): leave it off`);
+    }
     const failureLimit = positiveInteger('serverFailureLimit', options.serverFailureLimit, 2);
     const retryTimeoutMs = positiveInteger('serverRetryTimeoutMs', options.serverRetryTimeoutMs, 30_000);
     const probeIntervalMs = positiveInteger('probeIntervalMs', options.probeIntervalMs, 1000);
@@ -228,7 +251,10 @@ export class Pool implements Handler {
     this.servers = list.map((s, i) => {
       if (s === null || typeof s !== 'object' || s.handler === undefined) throw new TypeError(`pool: servers[${i}] needs a handler`);
       if (typeof s.name !== 'string' || s.name === '') throw new TypeError(`pool: servers[${i}] needs a name`);
-      const weight = positiveInteger(`servers[${i}].weight`, s.weight, 1);
+      const weight =
+        this.distribution === 'weighted_ch3'
+          ? unitWeight(`servers[${i}] (${s.name})`, s.weight)
+          : positiveInteger(`servers[${i}].weight`, s.weight, 1);
       return new Member(s.handler, s.name, s.label ?? s.name, weight, this.rules, events);
     });
     this.members = this.servers;
@@ -236,6 +262,7 @@ export class Pool implements Handler {
       distribution: this.distribution,
       hash: this.hash,
       hashTag: this.hashTag,
+      salt: this.salt,
       servers: this.servers.map((m) => ({ name: m.name, weight: m.weight })),
     });
     this.keepsNewCas = this.servers.every((m) => m.handler.keepsNewCas === true);
@@ -512,6 +539,7 @@ export class Pool implements Handler {
           pool_distribution: this.distribution,
           pool_hash: this.hash,
           pool_hash_tag: this.hashTag ?? '',
+          pool_salt: this.salt ?? '',
           pool_auto_eject_hosts: this.rules.autoEject,
           pool_server_failure_limit: this.rules.failureLimit,
           pool_server_retry_timeout_ms: this.rules.retryTimeoutMs,

@@ -30,10 +30,19 @@ export const HASH_NAMES: readonly HashName[] = [
   'jenkins',
 ];
 
-/** How keys are spread over servers: nutcracker's `distribution:` values. */
-export type Distribution = 'ketama' | 'modula' | 'random';
+/**
+ * How keys are spread over servers: nutcracker's `distribution:` values, and mcrouter's placement (`ch3`:
+ * furc_hash over the servers in the config's order; `weighted_ch3`: the same with a weight in [0, 1] a server).
+ */
+export type Distribution = 'ketama' | 'modula' | 'random' | 'ch3' | 'weighted_ch3';
 
-export const DISTRIBUTIONS: readonly Distribution[] = ['ketama', 'modula', 'random'];
+export const DISTRIBUTIONS: readonly Distribution[] = ['ketama', 'modula', 'random', 'ch3', 'weighted_ch3'];
+
+/** The distributions nutcracker.yml knows. */
+export const NUTCRACKER_DISTRIBUTIONS: readonly Distribution[] = ['ketama', 'modula', 'random'];
+
+/** mcrouter's hash functions, as its HashRoute's `hash_func` names them. */
+export type McHashName = 'Ch3' | 'WeightedCh3' | 'Crc32' | 'ConstShard';
 
 /** A server as placement sees it. */
 export interface RingServer {
@@ -43,6 +52,6 @@ export interface RingServer {
    * else `host:port` (a unix socket: its path). See `ringName`.
    */
   readonly name: string;
-  /** Relative share of the keys (nutcracker's `:weight`, default 1). */
+  /** Relative share of the keys (nutcracker's `:weight`, default 1); for `weighted_ch3`, mcrouter's weight in [0, 1]. */
   readonly weight: number;
 }

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseAllDocuments, type Pair } from 'yaml';
-import { DISTRIBUTIONS, HASH_NAMES, ringName, type Distribution, type HashName } from '@cleave/router';
+import { NUTCRACKER_DISTRIBUTIONS, HASH_NAMES, ringName, type Distribution, type HashName } from '@cleave/router';
 
 /** Where a pool listens: `host:port`, or a unix socket path with the permissions to give it (`mode`, octal in the file). */
 export type ListenAddress = { host: string; port: number } | { path: string; mode?: number };
@@ -237,7 +237,9 @@ function setKey(p: Draft, key: PoolKey, value: string): string | undefined {
       p.hash = value as HashName;
       return undefined;
     case 'distribution':
-      if (!(DISTRIBUTIONS as readonly string[]).includes(value)) return `is not a valid distribution (one of ${DISTRIBUTIONS.join(', ')})`;
+      if (!(NUTCRACKER_DISTRIBUTIONS as readonly string[]).includes(value)) {
+        return `is not a valid distribution (one of ${NUTCRACKER_DISTRIBUTIONS.join(', ')})`;
+      }
       p.distribution = value as Distribution;
       return undefined;
     case 'hash_tag':

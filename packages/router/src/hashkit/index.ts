@@ -30,3 +30,8 @@ export const KEY_HASHES: Readonly<Record<HashName, KeyHash>> = Object.freeze({
 });
 
 export { crc16, crc32, crc32a, fnv1_32, fnv1_64, fnv1a_32, fnv1a_64, hsieh, jenkins, md5, md5Words, murmur, oneAtATime };
+
+// mcrouter's placement: furc_hash, SpookyHash V2, and the HashRoute hash functions built on them.
+export { furcHash, murmurHash64A, FURC_MAX_POOL_SIZE } from './furc.js';
+export { spookyHash32 } from './spooky.js';
+export { ch3, weightedCh3, mcCrc32, constShard, McrouterHash, MC_HASH_NAMES, type McrouterHashOptions } from './mcrouter.js';

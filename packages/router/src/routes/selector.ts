@@ -6,7 +6,7 @@
  */
 import { HandlerError, type Handler, type MaybePromise } from '@cleave/protocol';
 import { MC_OPERATIONS, Route, operationOf, type AnyOutcome, type AnyRequest, type McOperation } from './route.js';
-import { routingKeyEnd, routingKeyStart } from './routing-key.js';
+import { routingKeyEnd, routingKeyStart } from '../hashkit/routing-key.js';
 
 export class PrefixSelectorRoute extends Route {
   readonly kind = 'PrefixSelectorRoute';

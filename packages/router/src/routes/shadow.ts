@@ -11,7 +11,7 @@
 import type { Handler, MaybePromise, StatsGroup } from '@cleave/protocol';
 import { andThen, attempt } from '@cleave/core';
 import { Route, detach, serves, type AnyOutcome, type AnyRequest } from './route.js';
-import { routingKeyHash } from './routing-key.js';
+import { routingKeyHash } from '../hashkit/routing-key.js';
 
 export interface ShadowOptions {
   /** The shadow: any Handler (a pool, a route). */

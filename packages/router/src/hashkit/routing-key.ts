@@ -3,7 +3,7 @@
  * `rest` (the prefix names a cluster in mcrouter), and a key with a `|#|` hash stop by the part before it, so
  * `user:1|#|a` and `user:1|#|b` go where `user:1` goes.
  */
-import { spookyHash32 } from '../hashkit/spooky.js';
+import { spookyHash32 } from './spooky.js';
 
 const SLASH = 0x2f;
 const BAR = 0x7c;
