@@ -100,7 +100,7 @@ class AckWriter {
 async function keysOf(mc: FixedMemcached): Promise<string[]> {
   const c = await RawClient.connect(mc.target);
   try {
-    const dump = (await c.request('lru_crawler metadump all\r\n', 'END\r\n', 10_000)).toString('latin1');
+    const dump = (await c.request('lru_crawler metadump hash\r\n', 'END\r\n', 10_000)).toString('latin1');
     return [...dump.matchAll(/^key=(\S+)/gm)].map((m) => decodeURIComponent(m[1]!));
   } finally {
     c.close();

@@ -184,7 +184,7 @@ describe('MemcachedHandler stats over a running memcached', () => {
     });
 
     it('a metadump lists every key', async () => {
-      const dump = (await h.admin(cmd('lru_crawler metadump all'))).toString('latin1');
+      const dump = (await h.admin(cmd('lru_crawler metadump hash'))).toString('latin1');
       const keys = dump
         .split('\n')
         .filter((l) => l.startsWith('key='))
@@ -199,7 +199,9 @@ describe('MemcachedHandler stats over a running memcached', () => {
       for (let i = 0; i < 3000; i++) sets.push(set(h, `many:${i}:${'p'.repeat(100)}`, 'v'));
       sets.push(set(h, 'many:last', 'v'));
       await Promise.all(sets);
-      const dump = (await h.admin(cmd('lru_crawler metadump all'))).toString('latin1');
+      // `hash`, not `all`: `all` walks each LRU queue and can miss an item that moves between them meanwhile (memcached's
+      // LRU maintainer moves new items out of HOT), so its count is not exact.
+      const dump = (await h.admin(cmd('lru_crawler metadump hash'))).toString('latin1');
       // metadump URL-encodes keys: ':' is %3A.
       expect(dump.split('\n').filter((l) => l.startsWith('key=many%3A')).length).toBe(3001);
       const ours = await h.admin(cmd('stats cachedump 1 0'));
@@ -330,8 +332,8 @@ describe('as L2 under l1l2', () => {
       expect(settings.maxbytes).toBe(8 << 20);
       expect(settings.l2_maxbytes).toBe(64 * 1024 * 1024);
       expect((await tiers.stats('items'))!['l2_items:1:number']).toBe(5);
-      const dump = await tiers.admin(cmd('lru_crawler metadump all'));
-      expect(dumpLines(dump!)).toEqual(dumpLines(await backendAdmin(port, 'lru_crawler metadump all', 'END\r\n')));
+      const dump = await tiers.admin(cmd('lru_crawler metadump hash'));
+      expect(dumpLines(dump!)).toEqual(dumpLines(await backendAdmin(port, 'lru_crawler metadump hash', 'END\r\n')));
       await b.pause();
       try {
         const t0 = Date.now();

@@ -520,7 +520,7 @@ describe('compositions over a pool', () => {
     const dumps = await Promise.all(
       four.map((b) =>
         direct(b.target, async (d) => {
-          const out = (await d.request('lru_crawler metadump all\r\n', 'END\r\n', 10_000)).toString('latin1');
+          const out = (await d.request('lru_crawler metadump hash\r\n', 'END\r\n', 10_000)).toString('latin1');
           return [...out.matchAll(/^key=(\S+) /gm)].map((m) => decodeURIComponent(m[1]!));
         }),
       ),
