@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { listenAndServe } from '@cleave/server';
-import { CheckedLoad, FixedMemcached, RawClient, binaryPacket, freePort, sleep, type ClientProtocol, type Reply } from '@cleave/testkit';
+import { CheckedLoad, FixedMemcached, RawClient, binaryPacket, freePort, until, type ClientProtocol, type Reply } from '@cleave/testkit';
 import { ringName } from '../src/placement.js';
 import { pool, type Pool } from '../src/pool.js';
 import type { PoolMember } from '../src/member.js';
@@ -56,15 +56,6 @@ afterAll(async () => {
 });
 const dir = mkdtempSync(join(tmpdir(), 'cleave-pool-faults-'));
 cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Wait until `cond()` holds; fail naming `what` after `ms`. */
-async function until(what: string, cond: () => boolean, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(5);
-  }
-}
 
 interface Rig {
   readonly mcs: FixedMemcached[];

@@ -7,7 +7,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemcachedHandler } from '@cleave/handler-memcached';
-import { RawClient, startMemcached, stopProcess, type MemcachedProcess } from '@cleave/testkit';
+import { RawClient, startMemcached, stopProcess, until, type MemcachedProcess } from '@cleave/testkit';
 import type { GetCommand, Handler, ItemView, StoreCommand } from '@cleave/protocol';
 import { pool, replicas, ringName, shadow, warmUp, type Pool } from '../src/index.js';
 
@@ -51,15 +51,6 @@ function poolOf(p: MemcachedProcess, timeoutMs: number): Pool {
   });
   cleanup.push(() => pl.close());
   return pl;
-}
-
-/** Wait until `f` holds (polling), failing after `ms`. */
-async function until(what: string, f: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** A key's TTL as memcached reports it to `mg <key> t v` (-1: never expires), or undefined on a miss. */

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { InMemoryHandler } from '@cleave/handler-inmem';
+import { until } from '@cleave/testkit';
 import {
   HandlerError,
   ItemFacts,
@@ -93,15 +94,6 @@ class Fake implements Handler {
 const set = (key: string, value = 'v', exptime = 0): StoreCommand => ({ key: k(key), mode: 'set', value: k(value), flags: 0, exptime });
 const get = (key: string): GetCommand => ({ key: k(key) });
 const valueOf = (v: unknown) => (v as ItemView | undefined)?.value.toString();
-
-/** Wait until `f` holds (polling), failing after 2 s. */
-async function until(f: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 2000;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 2 s');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 // ---------------------------------------------------------------------------
 // replicas
@@ -251,13 +243,13 @@ describe('warmUp', () => {
     const w = warmUp(cold, warm);
     const item = (await w.get(get('x'))) as ItemView;
     expect(item.value.toString()).toBe('warm');
-    await until(() => cold.mem.get(get('x')) !== undefined);
+    await until('the copy in cold', () => cold.mem.get(get('x')) !== undefined);
     expect(cold.log).toEqual(['get x', 'add x']);
     const copied = cold.mem.get(get('x')) as ItemView;
     expect(copied.value.toString()).toBe('warm');
     expect(Math.abs(copied.exptime - item.exptime)).toBeLessThanOrEqual(1);
     await w.get(get('forever'));
-    await until(() => cold.mem.get(get('forever')) !== undefined);
+    await until('the copy in cold', () => cold.mem.get(get('forever')) !== undefined);
     expect((cold.mem.get(get('forever')) as ItemView).exptime).toBe(0);
     expect(w.copies).toBe(2);
   });
@@ -266,7 +258,7 @@ describe('warmUp', () => {
     const [cold, warm] = [new Fake(), new Fake()];
     warm.mem.store(set('x', 'warm', 1000));
     await warmUp(cold, warm, { exptime: 50 }).get(get('x'));
-    await until(() => cold.mem.get(get('x')) !== undefined);
+    await until('the copy in cold', () => cold.mem.get(get('x')) !== undefined);
     const e = (cold.mem.get(get('x')) as ItemView).exptime;
     expect(e).toBeGreaterThanOrEqual(now() + 49);
     expect(e).toBeLessThanOrEqual(now() + 51);
@@ -291,19 +283,19 @@ describe('warmUp', () => {
     const reply = w.get(get('x'));
     cold.release(); // the miss; the copy is held
     cold.hold();
-    await until(() => cold.log.length === 2);
+    await until('two commands in cold', () => cold.log.length === 2);
     // A client's set lands before the copy is answered: the copy is an add and leaves it.
     cold.mem.store(set('x', 'new'));
     cold.release();
     expect(valueOf(await reply)).toBe('old');
-    await until(() => cold.log.includes('add x'));
+    await until('the add in cold', () => cold.log.includes('add x'));
     expect(valueOf(cold.mem.get(get('x')))).toBe('new');
     // The add fails: the client still gets warm's hit.
     warm.mem.store(set('y', 'w', 1000));
     const failingCold = { ...cold, get: (c: GetCommand) => cold.mem.get(c), store: () => Promise.reject(closed()) } as unknown as Handler;
     const w2 = warmUp(failingCold, warm);
     expect(valueOf(await w2.get(get('y')))).toBe('w');
-    await until(() => w2.copyErrors === 1);
+    await until('a copy error counted', () => w2.copyErrors === 1);
   });
 
   it("gets and gat: a warm hit is added to cold, then cold answers (its CAS, the gat's TTL)", async () => {
@@ -363,7 +355,7 @@ describe('shadow', () => {
     await s.delete({ key: k('y') });
     await s.arithmetic({ key: k('n'), incr: true, delta: 1n });
     await s.touch({ key: k('x'), exptime: 5 });
-    await until(() => sh.log.length === 5);
+    await until('five commands in the shadow', () => sh.log.length === 5);
     expect(sh.log).toEqual(['set y', 'get x', 'delete y', 'incr n', 'touch x']);
     expect(s.shadowed).toBe(5);
   });
@@ -375,7 +367,7 @@ describe('shadow', () => {
     expect(await s.store(set('x', 'v'))).toMatchObject({ value: k('v') });
     sh.async = true;
     expect(valueOf(await s.get(get('x')))).toBe('v');
-    await until(() => s.shadowErrors === 2);
+    await until('two shadow errors counted', () => s.shadowErrors === 2);
     // A shadow that does not answer: main's answer comes at once.
     sh.failing = undefined;
     sh.hold();
@@ -398,7 +390,7 @@ describe('shadow', () => {
     cmd.key.write('XXXX');
     cmd.value.write('XXXXX');
     sh.release();
-    await until(() => sh.mem.get(get('orig')) !== undefined);
+    await until('the shadow copy', () => sh.mem.get(get('orig')) !== undefined);
     expect(valueOf(sh.mem.get(get('orig')))).toBe('value');
   });
 

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import { listenAndServe, type Server } from '@cleave/server';
-import { FixedMemcached, RawClient, freePort, sleep } from '@cleave/testkit';
+import { FixedMemcached, RawClient, freePort, until } from '@cleave/testkit';
 import type { Handler } from '@cleave/protocol';
 import { allAsync, allSync, failover, pool, ringName } from '../src/index.js';
 
@@ -71,15 +71,6 @@ async function valueIn(m: FixedMemcached, key: string): Promise<string | undefin
     return reply[0] === 'END' ? undefined : reply[1];
   } finally {
     c.close();
-  }
-}
-
-/** Wait until `cond()` holds; fail naming `what` after `ms`. */
-async function until(what: string, cond: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await sleep(10);
   }
 }
 

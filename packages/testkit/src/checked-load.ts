@@ -525,3 +525,12 @@ export class CheckedLoad {
     return parts.join('\n');
   }
 }
+
+/** Poll `cond` until it holds; throw naming `what` once `timeoutMs` passed without it. */
+export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await sleep(5);
+  }
+}
