@@ -58,6 +58,14 @@ const FILE_HIGH = 0.9;
  */
 export const SCAN_LIMIT = 64;
 
+/**
+ * A removal in `pending`: a new object for each one, so that the commit of
+ * an earlier removal of a key, landing after a later one was written, knows
+ * the entry is not its own and leaves it (a shared marker let it drop the
+ * later removal's entry, and reads saw the item again until that commit).
+ */
+class Removed {}
+
 export interface DiskOptions {
   path: string;
   maxBytes: number;
@@ -72,8 +80,8 @@ export class Disk {
   private readonly lru: Database<Buffer, Buffer>;
   private readonly exp: Database<Buffer, Buffer>;
   private readonly meta: Database<unknown, string>;
-  /** Written and not yet committed: the record, or null for a removed item. Keyed by the key's bytes as Latin-1. */
-  private readonly pending = new Map<string, Rec | null>();
+  /** Written and not yet committed: the record, or a Removed for a removed item. Keyed by the key's bytes as Latin-1. */
+  private readonly pending = new Map<string, Rec | Removed>();
   /** The latest write's promise: lmdb commits in order, so it settles after every earlier one. */
   private last: Promise<unknown> = Promise.resolve(true);
   private readonly dataFile: string;
@@ -131,7 +139,7 @@ export class Disk {
   read(key: Buffer): Rec | undefined {
     if (this.pending.size !== 0) {
       const p = this.pending.get(key.toString('latin1'));
-      if (p !== undefined) return p === null ? undefined : p;
+      if (p !== undefined) return p instanceof Removed ? undefined : p;
     }
     const h = this.headers.getBinaryFast(key);
     if (h === undefined || h.length !== HEADER_BYTES) return undefined;
@@ -196,7 +204,7 @@ export class Disk {
     this.count--;
     this.bytes -= diskBytes(key.length, old.vlen, old.exptime !== 0);
     this.headers.remove(key);
-    return this.written(null, key, this.values.remove(key));
+    return this.written(new Removed(), key, this.values.remove(key));
   }
 
   private dropIndexes(old: Rec): void {
@@ -209,12 +217,12 @@ export class Disk {
    * acknowledges it. `done` is the write's last put or remove: lmdb commits
    * in order, so it settles after the rest.
    */
-  private written(r: Rec | null, key: Buffer, done: Promise<boolean>): Promise<void> | undefined {
+  private written(r: Rec | Removed, key: Buffer, done: Promise<boolean>): Promise<void> | undefined {
     const k = key.toString('latin1');
     this.pending.set(k, r);
     this.last = done;
     // Value bytes this write holds in memory until its commit lands.
-    const held = r !== null && r.value !== undefined ? r.vlen : 0;
+    const held = r instanceof Removed || r.value === undefined ? 0 : r.vlen;
     this.pendingBytes += held;
     const settled = done.then(
       () => {

@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ItemView } from '@cleave/protocol';
+import type { RootDatabase } from 'lmdb';
 import { describe, expect, it } from 'vitest';
 import { LmdbHandler, minimumMaxBytes } from '../src/index.js';
 import { b, makeHandler, peek, tempStore } from './helpers.js';
@@ -36,6 +37,44 @@ describe('writes and answers', () => {
       expect((s.h.arithmetic({ key: b('n'), incr: true, delta: 1n }) as ItemView).value.toString()).toBe('43');
       await s.h.flushed();
       expect((s.h.get({ key: b('n') }) as ItemView).value.toString()).toBe('43');
+    } finally {
+      await s.dispose();
+    }
+  });
+
+  it("an earlier removal's commit landing after a later removal of the key does not bring the item back", async () => {
+    // A set after flush_all removes the flushed item and links the new one in one batch. When that batch's
+    // commit is reported only after a refused set (or a delete) removed the new item again, and before that
+    // removal's own commit, reads must still miss: the report is not the later removal's.
+    const s = makeHandler();
+    try {
+      type Db = { put: unknown; remove: (key: Buffer) => Promise<boolean> };
+      const disk = (s.h as unknown as { disk: { root: RootDatabase; headers: Db; values: Db } }).disk;
+      s.h.store(set('a', 'old'));
+      await s.h.flushed();
+      expect(s.h.delete({ key: b('a') })).toBe('DELETED');
+      s.h.store(set('a', 'x'));
+      const firstBatch = new Promise((resolve) => void disk.root.committed.then(resolve));
+      // The next removal's record and value removals wait to be written: its commit is still to come.
+      const held: Array<() => Promise<boolean>> = [];
+      let land!: (p: Promise<boolean>) => void;
+      const landed = new Promise<boolean>((resolve) => (land = (p) => void p.then(resolve)));
+      for (const db of [disk.headers, disk.values]) {
+        const remove = db.remove.bind(db);
+        db.remove = (key: Buffer) => {
+          held.push(() => remove(key));
+          return landed;
+        };
+      }
+      expect(s.h.delete({ key: b('a') })).toBe('DELETED');
+      await firstBatch;
+      expect(s.h.get({ key: b('a') })).toBeUndefined();
+      // Its commit lands.
+      for (const db of [disk.headers, disk.values]) delete (db as { remove?: unknown }).remove;
+      land(Promise.all(held.map((write) => write())).then(() => true));
+      await landed;
+      await s.h.flushed();
+      expect(s.h.get({ key: b('a') })).toBeUndefined();
     } finally {
       await s.dispose();
     }
