@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { formatAddress, parseAddress, type Address } from '@cleave/core';
 import { MemcachedHandler } from '@cleave/handler-memcached';
-import { encodeTextRequest, HandlerError, ItemFacts, REALTIME_MAXDELTA, type ItemView, type StoreOutcome } from '@cleave/protocol';
+import { encodeTextRequest, HandlerError, ItemFacts, remainingExptime, type ItemView, type StoreOutcome } from '@cleave/protocol';
 import { ConfigError, duration, INVALID, readArgs, show, whole, type Given, type Option, type Value } from './config.js';
 
 export const RECOVER_HELP = `memproxy recover — refill a memcached from a healthy peer while traffic continues
@@ -252,13 +252,6 @@ function requestProblem(err: unknown, timeoutMs: number): string {
   }
 }
 
-/** The wire exptime that gives an item the same expiry: seconds left up to 30 days, else the absolute time. */
-function wireExptime(exptime: number, now: number): number {
-  if (exptime === 0) return 0;
-  const left = exptime - now;
-  return left <= REALTIME_MAXDELTA ? left : exptime;
-}
-
 interface Counts {
   listed: number;
   copied: number;
@@ -363,9 +356,9 @@ class Recovery {
     } catch (err) {
       return this.fail('source', err);
     }
-    const now = nowSeconds();
     // Deleted since listed, or expired since (its TTL left is none: T0 would keep it forever).
-    if (item === undefined || (item.exptime !== 0 && item.exptime <= now)) {
+    const exptime = item === undefined ? undefined : remainingExptime(item.exptime, nowSeconds());
+    if (item === undefined || exptime === undefined) {
       this.counts.gone++;
       return;
     }
@@ -377,7 +370,7 @@ class Recovery {
         mode: 'add',
         value: item.value,
         flags: item.flags,
-        exptime: wireExptime(item.exptime, now),
+        exptime,
       });
       this.succeeded('target');
     } catch (err) {

@@ -21,6 +21,19 @@ export function absoluteExptime(exptime: number, now: number): number {
   return now + exptime;
 }
 
+/**
+ * The wire exptime that gives an item expiring at absolute `exptime` the same
+ * expiry when stored at `now` (a copy into another store): 0 stays 0, up to 30
+ * days left goes as seconds left, more as the absolute time; `undefined` when
+ * the item has expired by `now`.
+ */
+export function remainingExptime(exptime: number, now: number): number | undefined {
+  if (exptime === 0) return 0;
+  const left = exptime - now;
+  if (left <= 0) return undefined;
+  return left <= REALTIME_MAXDELTA ? left : exptime;
+}
+
 /** Whether an item with absolute expiry `exptime` is expired at `now` (memcached: `exptime <= current_time`). */
 export function isExpired(exptime: number, now: number): boolean {
   return exptime !== 0 && exptime <= now;

@@ -64,7 +64,7 @@ export {
   itemTooLarge,
   slabClassFor,
 } from './item-size.js';
-export { absoluteExptime, isExpired, EXPIRED_EXPTIME, REALTIME_MAXDELTA } from './exptime.js';
+export { absoluteExptime, remainingExptime, isExpired, EXPIRED_EXPTIME, REALTIME_MAXDELTA } from './exptime.js';
 export { Item, withReplyFacts } from './item.js';
 export { StoreCounters, storeStats } from './store-stats.js';
 export { ItemState, keyBits, winsToken, vivifiedBits, invalidatedState, storesStale, staleStoreBits } from './item-state.js';

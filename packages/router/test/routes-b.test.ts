@@ -387,6 +387,7 @@ describe('shadow', () => {
     const s = shadow(main, [{ handler: sh }]);
     const cmd = set('orig', 'value');
     await s.store(cmd);
+    // The client's buffers are the connection's again once answered: overwrite them, as a next read would.
     cmd.key.write('XXXX');
     cmd.value.write('XXXXX');
     sh.release();

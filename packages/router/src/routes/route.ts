@@ -245,19 +245,9 @@ export function worstOf(op: RouteOp, answers: readonly Settled<AnyOutcome>[]): A
   return unsettle(w);
 }
 
-/** A miss: a get that found nothing, or a command whose item was not there (mcrouter's `isMissResult`). */
-export function isMiss(s: Settled<AnyOutcome>): boolean {
-  return s.ok && (s.value === undefined || s.value === 'NOT_FOUND');
-}
-
 /** A hit: a get that found the item, or a delete, touch or incr that found it (`isHitResult`). */
 export function isHit(s: Settled<AnyOutcome>): boolean {
   return s.ok && s.value !== undefined && s.value !== 'NOT_FOUND';
-}
-
-/** An error answer (the child failed). */
-export function isError(s: Settled<AnyOutcome>): boolean {
-  return !s.ok;
 }
 
 // ---------------------------------------------------------------------------

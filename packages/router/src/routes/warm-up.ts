@@ -13,7 +13,7 @@
  * expires within the second is not copied. A gat's copy takes the gat's own exptime, as mcrouter's does.
  */
 import {
-  REALTIME_MAXDELTA,
+  remainingExptime,
   type GetCommand,
   type Handler,
   type ItemView,
@@ -82,10 +82,7 @@ export class WarmUpRoute extends Route {
   /** The wire exptime a copy of `item` gets, or undefined when it is about to expire. */
   private copyExptime(item: ItemView): number | undefined {
     if (this.opts.exptime !== undefined) return this.opts.exptime;
-    if (item.exptime === 0) return 0;
-    const left = item.exptime - Math.floor(Date.now() / 1000);
-    if (left <= 0) return undefined;
-    return left > REALTIME_MAXDELTA ? item.exptime : left;
+    return remainingExptime(item.exptime, Math.floor(Date.now() / 1000));
   }
 
   private add(key: Buffer, keyBinary: boolean | undefined, item: ItemView, exptime: number): MaybePromise<unknown> {
