@@ -11,3 +11,4 @@ export * from './tls.js';
 export * from './fixed-memcached.js';
 export * from './rebuilt-handler.js';
 export * from './checked-load.js';
+export * from './linearizability.js';
