@@ -7,6 +7,7 @@ export * from './differential-cases.js';
 export * from './handler-differential.js';
 export * from './slow-relay.js';
 export * from './reference-model.js';
+export * from './wire-model.js';
 export * from './tls.js';
 export * from './fixed-memcached.js';
 export * from './rebuilt-handler.js';
