@@ -2,7 +2,9 @@
  * Concurrency across threads: 16 connections set, get and cas 8 overlapping
  * keys (values unique per write), incr shared counters and run gets + cas
  * increment loops for 3 s against memproxy --threads 4, in-memory (one cache
- * shared by every thread) and in front of a memcached; the recorded history
+ * shared by every thread), in front of a memcached, and as an in-memory L1
+ * over a memcached L2 (a write through one thread must leave no stale L1
+ * copy visible through another); the recorded history
  * must pass @cleave/testkit's linearizability-style check: every get returns
  * a value some set wrote and none older than a write acknowledged before the
  * get began, no cas update is lost, incr sums exactly. The checker itself is
@@ -16,13 +18,20 @@ import { THREADS, startThreaded } from './threads-shared.js';
 
 const threads = THREADS[THREADS.length - 1]!;
 
-for (const mode of ['in-memory', 'in front of memcached'] as const) {
+/** memproxy's flags for each mode, given a backend memcached's address. */
+const modes = {
+  'in-memory': undefined,
+  'in front of memcached': (addr: string) => ['--l1-addr', addr],
+  'in-memory L1 over a memcached L2': (addr: string) => ['--l2-enabled', '--l2-addr', addr],
+};
+
+for (const [mode, flags] of Object.entries(modes)) {
   describe(`memproxy --threads ${threads}, ${mode}, under concurrent load`, () => {
     let mp: Running;
     let backend: MemcachedProcess | undefined;
     beforeAll(async () => {
-      if (mode === 'in front of memcached') backend = await startMemcached({ threads: 2 });
-      mp = await startThreaded(threads, backend ? ['--l1-addr', `127.0.0.1:${backend.port}`] : []);
+      if (flags) backend = await startMemcached({ threads: 2 });
+      mp = await startThreaded(threads, flags && backend ? flags(`127.0.0.1:${backend.port}`) : []);
     });
     afterAll(async () => {
       await mp?.stop();
