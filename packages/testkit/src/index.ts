@@ -13,3 +13,4 @@ export * from './fixed-memcached.js';
 export * from './rebuilt-handler.js';
 export * from './checked-load.js';
 export * from './linearizability.js';
+export * from './event-loops.js';

@@ -155,6 +155,8 @@ export interface ConcurrentLoadOptions {
   seed?: number;
   /** Prefix of every key (default `lin`), so runs against one server do not meet. */
   prefix?: string;
+  /** Called with the connections' local ports once all are open, before the load starts (e.g. to see where they landed). */
+  onConnected?: (localPorts: number[]) => Promise<void> | void;
 }
 
 export interface ConcurrentLoadResult {
@@ -237,6 +239,7 @@ export async function runConcurrentLoad(options: ConcurrentLoadOptions): Promise
   const counts = { sets: 0, gets: 0, casStored: 0, casExists: 0, incrs: 0 };
   const now = () => process.hrtime.bigint();
   try {
+    await options.onConnected?.(conns.map((c) => c.c.localPort!));
     const setup = conns[0]!;
     for (const k of registers) {
       const l = await setup.simple(`delete ${k}\r\n`);
