@@ -18,7 +18,7 @@ import {
   type MemcachedProcess,
 } from '@cleave/testkit';
 import type { Running } from './spawn.js';
-import { THREADS, startThreaded } from './threads-shared.js';
+import { THREADS, spreadOf, startThreaded } from './threads-shared.js';
 
 let reference: MemcachedProcess;
 beforeAll(async () => {
@@ -40,6 +40,11 @@ for (const threads of THREADS) {
       afterAll(async () => {
         await mp?.stop();
         await backend?.stop();
+      });
+      it(`spreads connections over all ${threads} threads`, async () => {
+        // As many at once as the cases below open, several times over.
+        const shares = await spreadOf(mp, 4 * threads);
+        expect(shares).toHaveLength(threads);
       });
       const spread = { connections: threads };
       for (const [what, steps] of Object.entries(handlerTextCases)) {

@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConcurrentLoad, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import type { Running } from './spawn.js';
-import { THREADS, startThreaded } from './threads-shared.js';
+import { THREADS, startThreaded, threadShares } from './threads-shared.js';
 
 const threads = THREADS[THREADS.length - 1]!;
 
@@ -39,8 +39,19 @@ for (const [mode, flags] of Object.entries(modes)) {
     });
 
     it('answers 16 connections on 8 shared keys linearizably', async () => {
-      const res = await runConcurrentLoad({ port: mp.port, connections: 16, keys: 8, durationMs: 3000 });
+      let shares: number[] = [];
+      const res = await runConcurrentLoad({
+        port: mp.port,
+        connections: 16,
+        keys: 8,
+        durationMs: 3000,
+        onConnected: async (ports) => {
+          shares = await threadShares(mp, ports);
+        },
+      });
       expect(res.violations).toEqual([]);
+      // The connections landed on every thread.
+      expect(shares).toHaveLength(threads);
       // Enough ran, and contended, for the check to mean something.
       expect(res.counts.sets).toBeGreaterThan(200);
       expect(res.counts.gets).toBeGreaterThan(200);

@@ -11,10 +11,10 @@
  * CLEAVE_MODEL_RUNS=<n> sets the number of sequences.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, runModelOverWire, wireModelCommandArb } from '@cleave/testkit';
 import type { Running } from './spawn.js';
-import { THREADS, startThreaded } from './threads-shared.js';
+import { THREADS, startThreaded, threadShares } from './threads-shared.js';
 
 const RUNS = Number(process.env.CLEAVE_MODEL_RUNS ?? 0);
 
@@ -25,10 +25,19 @@ for (const threads of THREADS) {
     beforeAll(async () => {
       mp = await startThreaded(threads);
       clients = await Promise.all(Array.from({ length: 2 * threads }, () => RawClient.connect({ port: mp.port })));
+      await Promise.all(clients.map((c) => c.request('version\r\n', '\r\n')));
     });
     afterAll(async () => {
       for (const c of clients) c.close();
       await mp?.stop();
+    });
+
+    it('sends the commands over connections on different threads', async () => {
+      const shares = await threadShares(
+        mp,
+        clients.map((c) => c.localPort!),
+      );
+      expect(shares.length).toBeGreaterThanOrEqual(Math.min(threads, 2));
     });
 
     it('answers every command of random text and meta sequences as the model does', async () => {
