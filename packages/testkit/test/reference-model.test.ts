@@ -41,4 +41,20 @@ describe('the reference model against memcached 1.6.18', () => {
     );
     if (RUNS > 0) console.log(`reference-model.test: ${commands} commands against memcached`);
   });
+
+  it('answers as memcached -t 4 does with each command on the next of 8 connections (as memproxy --threads runs it)', async () => {
+    const spread = await startMemcached({ threads: 4, args: ['-o', 'no_lru_crawler,no_lru_maintainer'] });
+    const clients = await Promise.all(Array.from({ length: 8 }, () => RawClient.connect({ port: spread.port })));
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(wireModelCommandArb, { maxLength: 60, size: 'max' }), async (ops) => {
+          await runModelOverWire(clients, ops);
+        }),
+        { numRuns: RUNS > 0 ? RUNS : 40 },
+      );
+    } finally {
+      for (const c of clients) c.close();
+      await spread.stop();
+    }
+  });
 });
