@@ -1,7 +1,7 @@
 /**
  * Concurrency across threads: 16 connections set, get and cas 8 overlapping
  * keys (values unique per write), incr shared counters and run gets + cas
- * increment loops for 3 s against memproxy --threads 4, in-memory (one cache
+ * increment loops for 2.5 s against memproxy --threads 4, in-memory (one cache
  * shared by every thread), in front of a memcached, and as an in-memory L1
  * over a memcached L2 (a write through one thread must leave no stale L1
  * copy visible through another); the recorded history
@@ -14,7 +14,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConcurrentLoad, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import type { Running } from './spawn.js';
-import { THREADS, startThreaded, threadShares } from './threads-shared.js';
+import { THREADS, leastThreads, startThreaded, threadShares } from './threads-shared.js';
 
 const threads = THREADS[THREADS.length - 1]!;
 
@@ -44,14 +44,14 @@ for (const [mode, flags] of Object.entries(modes)) {
         port: mp.port,
         connections: 16,
         keys: 8,
-        durationMs: 3000,
+        durationMs: 2500,
         onConnected: async (ports) => {
           shares = await threadShares(mp, ports);
         },
       });
       expect(res.violations).toEqual([]);
-      // The connections landed on every thread.
-      expect(shares).toHaveLength(threads);
+      // The connections landed on several threads (as many as the server's balance promises for 16).
+      expect(shares.length).toBeGreaterThanOrEqual(leastThreads(16, threads));
       // Enough ran, and contended, for the check to mean something.
       expect(res.counts.sets).toBeGreaterThan(200);
       expect(res.counts.gets).toBeGreaterThan(200);

@@ -2,11 +2,23 @@
  * What memproxy's thread suites share: the thread counts they run at, the
  * flags that ask for them, and a memproxy started with them.
  */
-import { RawClient, loopShares, servingLoops } from '@cleave/testkit';
+import { loopShares, servingLoops } from '@cleave/testkit';
 import { startMemproxy, type Running } from './spawn.js';
 
 /** The thread counts the issue's proof names. */
 export const THREADS = [2, 4] as const;
+
+/**
+ * Connections enough that, opened at once, every one of `threads` threads
+ * serves some: the server keeps each thread within its share + 2
+ * (ceil(connections / threads) + 2, packages/server), so threads - 1 of them
+ * cannot hold threads * (2 * threads - 1).
+ */
+export const everyThread = (threads: number): number => threads * (2 * threads - 1);
+
+/** The fewest threads `connections` opened at once can land on, by the same rule. */
+export const leastThreads = (connections: number, threads: number): number =>
+  Math.ceil(connections / (Math.ceil(connections / threads) + 2));
 
 /** memproxy's flags for `threads` serving threads (none for one: the default). */
 export const threadFlags = (threads: number): string[] => (threads > 1 ? ['--threads', String(threads)] : []);
@@ -18,21 +30,4 @@ export const startThreaded = (threads: number, extra: string[] = []): Promise<Ru
 /** How many of the connections from `ports` each of memproxy's threads serves, largest first (testkit's servingLoops). */
 export async function threadShares(mp: Running, ports: readonly number[]): Promise<number[]> {
   return loopShares(await servingLoops(mp.child.pid!, mp.port, ports));
-}
-
-/**
- * Open `count` connections at once, each answering a request, and tell how
- * many each thread serves, largest first; the connections are closed again.
- */
-export async function spreadOf(mp: Running, count: number): Promise<number[]> {
-  const clients = await Promise.all(Array.from({ length: count }, () => RawClient.connect({ port: mp.port })));
-  try {
-    await Promise.all(clients.map((c) => c.request('version\r\n', '\r\n')));
-    return await threadShares(
-      mp,
-      clients.map((c) => c.localPort!),
-    );
-  } finally {
-    for (const c of clients) c.close();
-  }
 }
