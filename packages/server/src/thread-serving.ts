@@ -1,0 +1,247 @@
+import net from 'node:net';
+import type { Handler, StatsGroup, StatsRequest } from '@cleave/protocol';
+import type { ShutdownMode } from './admin.js';
+import type { AuthOptions } from './auth.js';
+import { ServerMetrics } from './metrics.js';
+import type { ServerLimits } from './options.js';
+import { Serving } from './serving.js';
+import { detailCommand, isDetail, isReset, resetCounters, sharedCounters, storageGroup, type ConnInfo, type StatsReply } from './stats.js';
+import type { TlsOptions } from './tls.js';
+
+/** What the threads of one server share: connection counts, counters and metrics, one slice per thread. */
+export interface SharedFigures {
+  /** Int32: connections open on thread i at [i]; at [threads], on the whole server. */
+  readonly counts: SharedArrayBuffer;
+  /** Float64: each thread's ServerCounters (COUNTER_FIELDS.length slots each). */
+  readonly counters: SharedArrayBuffer;
+  /** Float64: each thread's ServerMetrics (ServerMetrics.SLOTS each). */
+  readonly metrics: SharedArrayBuffer;
+}
+
+/** One listener as every thread serves it. */
+export interface ThreadListener {
+  /** The bound descriptor (main thread's), duplicated for each worker. */
+  readonly fd: number;
+  /** Its address as `stats conns` shows it. */
+  readonly addr: string;
+  readonly tls?: TlsOptions;
+  readonly backlog: number;
+}
+
+/** Everything a serving thread is started with: structured-cloneable. */
+export interface ThreadStart {
+  readonly index: number;
+  readonly threads: number;
+  /** file: URL of the HandlerModule. */
+  readonly module: string;
+  readonly export: string;
+  readonly data: unknown;
+  readonly limits: ServerLimits;
+  readonly version: string;
+  readonly auth?: AuthOptions;
+  readonly metrics: boolean;
+  readonly shutdown: boolean;
+  readonly closeHandlers: boolean;
+  readonly listeners: readonly ThreadListener[];
+  readonly shared: SharedFigures;
+}
+
+/** One thread's answer to a stats request: its handler's group, its connections, its `stats detail` counts. */
+export interface LocalStats {
+  storage?: StatsGroup;
+  conns?: ConnInfo[];
+  detail?: [Uint8Array, number, number, number, number][];
+}
+
+export interface ThreadHooks {
+  onError(err: unknown): void;
+  shutdown(mode: ShutdownMode): void;
+  verbosity(level: number): void;
+  gather(req: StatsRequest, asking: number): Promise<StatsReply>;
+  /** A connection was admitted or released on this thread (to balance accepting). */
+  changed?(): void;
+}
+
+/** A thread's serving over the shared figures: connection slots counted for the whole server. */
+export function threadServing(start: ThreadStart, handler: Handler, hooks: ThreadHooks): Serving {
+  const { index, threads, limits } = start;
+  const counts = new Int32Array(start.shared.counts);
+  const counters = sharedCounters(new Float64Array(start.shared.counters), index);
+  const metrics = new ServerMetrics(start.metrics, start.shared.metrics, index);
+  const changed = hooks.changed;
+  return new Serving({
+    handler,
+    limits,
+    version: start.version,
+    counters,
+    metrics,
+    ...(start.auth !== undefined && { auth: start.auth }),
+    onError: hooks.onError,
+    listeners: start.listeners.length,
+    idStep: threads,
+    idOffset: index,
+    admit: () => {
+      // maxConnections is the whole server's.
+      if (Atomics.add(counts, threads, 1) >= limits.maxConnections) {
+        Atomics.sub(counts, threads, 1);
+        counters.rejectedConnections++;
+        return false;
+      }
+      Atomics.add(counts, index, 1);
+      counters.currConnections++;
+      counters.totalConnections++;
+      changed?.();
+      return true;
+    },
+    release: () => {
+      Atomics.sub(counts, threads, 1);
+      Atomics.sub(counts, index, 1);
+      counters.currConnections--;
+      changed?.();
+    },
+    ...(start.shutdown && { shutdown: hooks.shutdown }),
+    verbosity: hooks.verbosity,
+    gather: hooks.gather,
+  });
+}
+
+/**
+ * This thread's part of a stats request: `stats reset` and `stats detail
+ * on|off` applied here, and what the merge needs from this thread.
+ */
+export async function localStats(serving: Serving, handler: Handler, req: StatsRequest, asking: number): Promise<LocalStats> {
+  const out: LocalStats = {};
+  if (isReset(req)) {
+    resetCounters(serving.counters);
+    serving.detail.clear();
+  } else if (isDetail(req)) {
+    detailCommand(serving.detail, req);
+    out.detail = serving.detail.entries();
+  } else if (req.group === 'conns' && req.protocol !== 'binary') {
+    out.conns = [...serving.conns(asking)];
+  }
+  const group = storageGroup(req);
+  if (group !== undefined) {
+    const storage = await handler.stats?.(group);
+    if (storage !== undefined) out.storage = storage;
+  }
+  return out;
+}
+
+/** A raw listening handle (TCP or Pipe) received from the helper process. */
+interface RawListener {
+  onconnection: ((status: number, client?: object) => void) | null;
+  listen(backlog: number): number;
+  close(cb?: () => void): void;
+}
+
+/**
+ * A worker's listeners: each its own duplicate of the bound descriptor,
+ * served through the raw handle (net.Server.listen would wrap a Pipe's
+ * descriptor a second time, and two wraps would close it twice), its
+ * connections handed to a net.Server or tls.Server that never listens.
+ *
+ * Balance: a thread holding more than its share of the server's
+ * connections (ceil(total / threads) + 1) closes its duplicates and stops
+ * accepting; it takes fresh ones (fetched as it stops) once back at or under
+ * its share. libuv accepts in a loop until EAGAIN, so without this one
+ * thread can take a whole burst.
+ */
+export class WorkerListeners {
+  private readonly handles: (RawListener | undefined)[];
+  private spares: (RawListener | undefined)[] = [];
+  private paused = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly counts: Int32Array;
+
+  constructor(
+    private readonly start: ThreadStart,
+    private readonly servers: readonly net.Server[],
+    private readonly get: (i: number) => Promise<object>,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.handles = servers.map(() => undefined);
+    this.counts = new Int32Array(start.shared.counts);
+  }
+
+  /** Listen on a first duplicate of every listener. */
+  async listen(): Promise<void> {
+    const handles = await Promise.all(this.servers.map((_, i) => this.get(i)));
+    handles.forEach((h, i) => this.open(i, h as RawListener));
+  }
+
+  private open(i: number, h: RawListener): void {
+    const server = this.servers[i]!;
+    h.onconnection = (status, client) => {
+      if (status < 0 || client === undefined) return;
+      const socket = new net.Socket({ handle: client, allowHalfOpen: true, readable: true, writable: true } as net.SocketConstructorOpts);
+      server.emit('connection', socket);
+    };
+    const err = h.listen(this.start.listeners[i]!.backlog);
+    if (err < 0) {
+      h.close();
+      throw Object.assign(new Error(`listen failed on a duplicate of ${this.start.listeners[i]!.addr} (${err})`), { errno: err });
+    }
+    this.handles[i] = h;
+  }
+
+  /** After a connection was admitted or released here. */
+  changed(): void {
+    if (this.stopped) return;
+    const { index, threads } = this.start;
+    const own = Atomics.load(this.counts, index);
+    const share = Math.ceil(Atomics.load(this.counts, threads) / threads);
+    if (!this.paused && own > share + 1) this.pause();
+    else if (this.paused && own <= share) this.resume();
+  }
+
+  private pause(): void {
+    this.paused = true;
+    for (const h of this.handles) h?.close();
+    this.handles.fill(undefined);
+    this.spares = this.servers.map(() => undefined);
+    this.servers.forEach((_, i) => {
+      this.get(i).then(
+        (h) => {
+          if (this.stopped) (h as RawListener).close();
+          else {
+            this.spares[i] = h as RawListener;
+            this.resumeIfUnder();
+          }
+        },
+        (err) => this.onError(err),
+      );
+    });
+    // Others' connections change the share too: look again now and then while stopped.
+    this.timer = setInterval(() => this.resumeIfUnder(), 20);
+    this.timer.unref();
+  }
+
+  private resumeIfUnder(): void {
+    const { index, threads } = this.start;
+    if (this.paused && Atomics.load(this.counts, index) <= Math.ceil(Atomics.load(this.counts, threads) / threads)) this.resume();
+  }
+
+  private resume(): void {
+    if (this.stopped || this.spares.some((h) => h === undefined)) return;
+    clearInterval(this.timer);
+    this.paused = false;
+    const spares = this.spares;
+    this.spares = [];
+    try {
+      spares.forEach((h, i) => this.open(i, h!));
+    } catch (err) {
+      this.onError(err);
+    }
+  }
+
+  /** Stop accepting for good. */
+  close(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const h of [...this.handles, ...this.spares]) h?.close();
+    this.handles.fill(undefined);
+    this.spares = [];
+  }
+}
