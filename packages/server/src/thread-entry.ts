@@ -10,7 +10,7 @@ import type { Handler, StatsRequest } from '@cleave/protocol';
 import { ListenerDup } from './listener-dup.js';
 import type { Serving } from './serving.js';
 import type { StatsReply } from './stats.js';
-import { localStats, threadServing, WorkerListeners, type ThreadStart } from './thread-serving.js';
+import { localStats, threadServing, ThreadListeners, type ThreadStart } from './thread-serving.js';
 import { loadFactory, rebuiltStatsRequest, receivedReply, type FromWorker, type ToWorker } from './threads.js';
 
 const start = workerData as ThreadStart;
@@ -21,7 +21,7 @@ const gathers = new Map<number, (reply: StatsReply) => void>();
 let nextGather = 0;
 let serving: Serving | undefined;
 let handler: Handler | undefined;
-let listeners: WorkerListeners | undefined;
+let listeners: ThreadListeners | undefined;
 let dup: ListenerDup | undefined;
 
 const onError = (err: unknown) => post({ t: 'error', err });
@@ -87,7 +87,7 @@ try {
   });
   dup = new ListenerDup(start.listeners.map((l) => l.fd));
   const d = dup;
-  listeners = new WorkerListeners(start, servers, (i) => d.get(i), onError);
+  listeners = new ThreadListeners(start, servers, (i) => d.get(i), onError);
   await listeners.listen();
   post({ t: 'ready' });
 } catch (err) {

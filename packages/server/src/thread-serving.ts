@@ -10,7 +10,7 @@ import type { TlsOptions } from './tls.js';
 
 /** What the threads of one server share: connection counts, counters and metrics, one slice per thread. */
 export interface SharedFigures {
-  /** Int32: connections open on thread i at [i]; at [threads], on the whole server. */
+  /** Int32: connections open on thread i at [i]; at [threads], on the whole server; at [threads + 1], threads accepting. */
   readonly counts: SharedArrayBuffer;
   /** Float64: each thread's ServerCounters (COUNTER_FIELDS.length slots each). */
   readonly counters: SharedArrayBuffer;
@@ -20,7 +20,7 @@ export interface SharedFigures {
 
 /** One listener as every thread serves it. */
 export interface ThreadListener {
-  /** The bound descriptor (main thread's), duplicated for each worker. */
+  /** A descriptor of the bound listener the main thread holds (never accepting on it), duplicated for each thread. */
   readonly fd: number;
   /** Its address as `stats conns` shows it. */
   readonly addr: string;
@@ -136,23 +136,22 @@ interface RawListener {
 }
 
 /**
- * A worker's listeners: each its own duplicate of the bound descriptor,
+ * A thread's listeners: each its own duplicate of the bound descriptor,
  * served through the raw handle (net.Server.listen would wrap a Pipe's
  * descriptor a second time, and two wraps would close it twice), its
- * connections handed to a net.Server or tls.Server that never listens.
+ * connections handed to the thread's net.Server or tls.Server.
  *
  * Balance: a thread holding more than its share of the server's
  * connections (ceil(total / threads) + 1) closes its duplicates and stops
- * accepting; it takes fresh ones (fetched as it stops) once back at or under
- * its share. libuv accepts in a loop until EAGAIN, so without this one
- * thread can take a whole burst.
+ * accepting; it takes fresh ones (fetched in advance) once back at or under
+ * its share, woken by the others' changes to the count. libuv accepts in a
+ * loop until EAGAIN, so without this one thread can take a whole burst.
  */
-export class WorkerListeners {
+export class ThreadListeners {
   private readonly handles: (RawListener | undefined)[];
   private spares: (RawListener | undefined)[] = [];
   private paused = false;
   private stopped = false;
-  private timer: NodeJS.Timeout | undefined;
   private readonly counts: Int32Array;
 
   constructor(
@@ -169,6 +168,26 @@ export class WorkerListeners {
   async listen(): Promise<void> {
     const handles = await Promise.all(this.servers.map((_, i) => this.get(i)));
     handles.forEach((h, i) => this.open(i, h as RawListener));
+    this.prefetch();
+  }
+
+  /** Fetch the duplicates to start again with, before they are needed: starting again must not wait. */
+  private prefetch(): void {
+    this.spares = this.servers.map(() => undefined);
+    this.servers.forEach((_, i) => {
+      this.get(i).then(
+        (h) => {
+          if (this.stopped) (h as RawListener).close();
+          else {
+            this.spares[i] = h as RawListener;
+            this.resumeIfUnder();
+          }
+        },
+        (err) => {
+          if (!this.stopped) this.onError(err);
+        },
+      );
+    });
   }
 
   private open(i: number, h: RawListener): void {
@@ -190,6 +209,8 @@ export class WorkerListeners {
   changed(): void {
     if (this.stopped) return;
     const { index, threads } = this.start;
+    // A thread that stopped accepting waits on the count to start again.
+    if (Atomics.load(this.counts, threads + 1) < threads) Atomics.notify(this.counts, threads);
     const own = Atomics.load(this.counts, index);
     const share = Math.ceil(Atomics.load(this.counts, threads) / threads);
     if (!this.paused && own > share + 1) this.pause();
@@ -197,25 +218,28 @@ export class WorkerListeners {
   }
 
   private pause(): void {
+    // The last thread accepting stops too: a thread that has stopped wakes late on a busy machine
+    // (milliseconds), and the last one would take the rest of a burst meanwhile. Some other thread
+    // is then at or under its share, holds its duplicates (fetched in advance) and starts again at
+    // the notify below; the burst waits in the kernel's backlog for that long.
+    Atomics.sub(this.counts, this.start.threads + 1, 1);
+    Atomics.notify(this.counts, this.start.threads);
     this.paused = true;
     for (const h of this.handles) h?.close();
     this.handles.fill(undefined);
-    this.spares = this.servers.map(() => undefined);
-    this.servers.forEach((_, i) => {
-      this.get(i).then(
-        (h) => {
-          if (this.stopped) (h as RawListener).close();
-          else {
-            this.spares[i] = h as RawListener;
-            this.resumeIfUnder();
-          }
-        },
-        (err) => this.onError(err),
-      );
-    });
-    // Others' connections change the share too: look again now and then while stopped.
-    this.timer = setInterval(() => this.resumeIfUnder(), 20);
-    this.timer.unref();
+    void this.watch();
+  }
+
+  /** While stopped: look again whenever the server's connection count changes (others notify it). */
+  private async watch(): Promise<void> {
+    const total = this.start.threads;
+    while (this.paused && !this.stopped) {
+      const seen = Atomics.load(this.counts, total);
+      this.resumeIfUnder();
+      if (!this.paused) return;
+      const w = Atomics.waitAsync(this.counts, total, seen, 100);
+      if (w.async) await w.value;
+    }
   }
 
   private resumeIfUnder(): void {
@@ -225,21 +249,20 @@ export class WorkerListeners {
 
   private resume(): void {
     if (this.stopped || this.spares.some((h) => h === undefined)) return;
-    clearInterval(this.timer);
     this.paused = false;
+    Atomics.add(this.counts, this.start.threads + 1, 1);
     const spares = this.spares;
-    this.spares = [];
     try {
       spares.forEach((h, i) => this.open(i, h!));
     } catch (err) {
       this.onError(err);
     }
+    this.prefetch();
   }
 
   /** Stop accepting for good. */
   close(): void {
     this.stopped = true;
-    clearInterval(this.timer);
     for (const h of [...this.handles, ...this.spares]) h?.close();
     this.handles.fill(undefined);
     this.spares = [];

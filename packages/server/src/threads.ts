@@ -1,6 +1,8 @@
 import type net from 'node:net';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import { Worker, threadId } from 'node:worker_threads';
+import { ListenerDup } from './listener-dup.js';
 import type { Handler, StatsRequest } from '@cleave/protocol';
 import type { ShutdownMode } from './admin.js';
 import { PrefixStats } from './detail.js';
@@ -26,7 +28,7 @@ import {
   type ServerSettings,
   type StatsReply,
 } from './stats.js';
-import { localStats, threadServing, type LocalStats, type ThreadListener, type ThreadStart } from './thread-serving.js';
+import { localStats, threadServing, ThreadListeners, type LocalStats, type ThreadListener, type ThreadStart } from './thread-serving.js';
 
 /**
  * The worker threads' entry, built into dist next to the package's own
@@ -184,6 +186,41 @@ class WorkerLink {
   }
 }
 
+/** A raw listening handle (TCP or Pipe) as it comes from the helper process. */
+interface RawHandle {
+  readonly fd: number;
+  close(): void;
+}
+
+/**
+ * Close the listener the main thread bound, now that duplicates hold its
+ * socket. Closing a unix socket's listener removes its file: a second link
+ * taken before, renamed back after, keeps the path (it is missing only
+ * between two synchronous calls, while the server starts).
+ */
+function closeBound(server: net.Server, bound: BoundAddress): void {
+  if (!('path' in bound)) {
+    server.close();
+    return;
+  }
+  const keep = `${bound.path}.${process.pid}.${threadId}`;
+  linkSync(bound.path, keep);
+  server.close();
+  renameSync(keep, bound.path);
+}
+
+/** Remove the unix socket files (the listeners that bound them closed long ago, without removing them). */
+function removeSockets(addresses: readonly BoundAddress[]): void {
+  for (const a of addresses) {
+    if (!('path' in a)) continue;
+    try {
+      if (lstatSync(a.path).isSocket()) unlinkSync(a.path);
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
 /** The sum over threads, as `stats` answers (see stats.ts): one reply from each thread's LocalStats. */
 function mergedReply(
   req: StatsRequest,
@@ -223,7 +260,13 @@ function mergedReply(
 /**
  * listenAndServe with serving threads: the main thread binds every listener
  * and serves as thread 0; each worker thread builds its own Handler and
- * accepts on its own duplicates of the listeners (see WorkerListeners).
+ * accepts on its own duplicates of the listeners (see ThreadListeners).
+ *
+ * The main thread binds each listener as a single-threaded server does,
+ * takes from its helper process one duplicate it never accepts on (it keeps
+ * the descriptor alive for the workers' helpers to inherit) and one it
+ * accepts on, then closes the bound one: thread 0 then stops and starts
+ * accepting as the others do.
  */
 export async function startThreads(options: ServerOptions, worker: HandlerModule, threads: number): Promise<Server> {
   if (options.auth?.verify !== undefined) {
@@ -239,7 +282,7 @@ export async function startThreads(options: ServerOptions, worker: HandlerModule
   // libuv reads it at its first listen in the process: one connection per wake-up, so the threads share a burst.
   process.env.UV_TCP_SINGLE_ACCEPT = '1';
   const shared = {
-    counts: new SharedArrayBuffer(4 * (threads + 1)),
+    counts: new SharedArrayBuffer(4 * (threads + 2)),
     counters: new SharedArrayBuffer(8 * threads * COUNTER_FIELDS.length),
     metrics: new SharedArrayBuffer(8 * threads * ServerMetrics.SLOTS),
   };
@@ -283,11 +326,15 @@ export async function startThreads(options: ServerOptions, worker: HandlerModule
 
   const servers: net.Server[] = [];
   const addresses: BoundAddress[] = [];
+  const held: RawHandle[] = [];
+  let dup: ListenerDup | undefined;
+  let accepting: ThreadListeners | undefined;
+  Atomics.store(new Int32Array(shared.counts), threads + 1, threads);
   const factory = await loadFactory(worker);
   handler = await factory(worker.data, { index: 0, threads });
   try {
     const placeholders = targets.map((t) => ({ fd: -1, addr: '', ...(t.tls && { tls: t.tls }), backlog: t.backlog ?? DEFAULT_BACKLOG }));
-    main = threadServing(startFor(0, placeholders), handler, hooks);
+    main = threadServing(startFor(0, placeholders), handler, { ...hooks, changed: () => accepting?.changed() });
     const listeners: ThreadListener[] = [];
     for (const [i, t] of targets.entries()) {
       const { server: s, listener } = main.createListener(i, t.tls);
@@ -295,20 +342,31 @@ export async function startThreads(options: ServerOptions, worker: HandlerModule
       const bound = await listenOne(s, t);
       listener.addr = listenerAddr(bound);
       addresses.push(t.tls ? { ...bound, tls: true } : bound);
-      const fd = (s as unknown as { _handle: { fd: number } })._handle.fd;
-      listeners.push({ ...placeholders[i]!, fd, addr: listener.addr });
+      listeners.push({ ...placeholders[i]!, addr: listener.addr });
     }
     const firstBound = addresses.find((a): a is { host: string; port: number; family: string } => 'port' in a);
     if (firstBound) settings.tcpPort = firstBound.port;
+    dup = new ListenerDup(servers.map((s) => (s as unknown as { _handle: RawHandle })._handle.fd));
+    const d = dup;
+    held.push(...(await Promise.all(servers.map((_, i) => d.get(i) as Promise<RawHandle>))));
+    servers.forEach((s, i) => closeBound(s, addresses[i]!));
+    listeners.forEach((l, i) => Object.assign(l, { fd: held[i]!.fd }));
+    accepting = new ThreadListeners(startFor(0, listeners), servers, (i) => d.get(i), onError);
+    await accepting.listen();
     for (let i = 1; i < threads; i++) workers.push(new WorkerLink(i, startFor(i, listeners), hooks));
     await Promise.all(workers.map((w) => w.ready));
   } catch (err) {
+    accepting?.close();
     await Promise.all(workers.map((w) => w.close(0)));
     main?.stop();
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const h of held) h.close();
+    await dup?.close();
+    removeSockets(addresses);
     await handler.close();
     throw err;
   }
+  const listening = accepting;
 
   const metricSlices = Array.from({ length: threads }, (_, i) => new ServerMetrics(timed, shared.metrics, i));
   const serving = main;
@@ -331,9 +389,13 @@ export async function startThreads(options: ServerOptions, worker: HandlerModule
     },
     close(graceMs = 5000) {
       closing ??= (async () => {
+        listening.close();
         const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
         await Promise.all([serving.shutdownConnections(graceMs), ...workers.map((w) => w.close(graceMs))]);
         await Promise.all(stopped);
+        for (const h of held) h.close();
+        await dup?.close();
+        removeSockets(addresses);
         serving.stop();
         if (options.closeHandlers !== false) await mainHandler.close();
       })();
