@@ -128,6 +128,13 @@ export async function localStats(serving: Serving, handler: Handler, req: StatsR
   return out;
 }
 
+/** Atomics.waitAsync: Node 20 has it, the project's TypeScript lib does not. */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(a: Int32Array, index: number, value: number, timeoutMs: number): { async: boolean; value: Promise<string> | string };
+  }
+).waitAsync;
+
 /** A raw listening handle (TCP or Pipe) received from the helper process. */
 interface RawListener {
   onconnection: ((status: number, client?: object) => void) | null;
@@ -237,7 +244,7 @@ export class ThreadListeners {
       const seen = Atomics.load(this.counts, total);
       this.resumeIfUnder();
       if (!this.paused) return;
-      const w = Atomics.waitAsync(this.counts, total, seen, 100);
+      const w = waitAsync(this.counts, total, seen, 100);
       if (w.async) await w.value;
     }
   }
