@@ -59,9 +59,8 @@ port.on('message', (m: ToWorker) => {
 
 async function close(graceMs: number): Promise<void> {
   listeners?.close();
-  await serving?.shutdownConnections(graceMs);
+  await Promise.all([dup?.close(), serving?.shutdownConnections(graceMs)]);
   serving?.stop();
-  await dup?.close();
   if (start.closeHandlers && handler !== undefined) await handler.close();
 }
 

@@ -389,12 +389,12 @@ export async function startThreads(options: ServerOptions, worker: HandlerModule
     },
     close(graceMs = 5000) {
       closing ??= (async () => {
+        // Stop accepting first: the socket closes once no thread and no helper process holds it.
         listening.close();
-        const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-        await Promise.all([serving.shutdownConnections(graceMs), ...workers.map((w) => w.close(graceMs))]);
-        await Promise.all(stopped);
         for (const h of held) h.close();
-        await dup?.close();
+        const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+        await Promise.all([dup?.close(), serving.shutdownConnections(graceMs), ...workers.map((w) => w.close(graceMs))]);
+        await Promise.all(stopped);
         removeSockets(addresses);
         serving.stop();
         if (options.closeHandlers !== false) await mainHandler.close();
