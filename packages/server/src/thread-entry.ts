@@ -24,7 +24,14 @@ let handler: Handler | undefined;
 let listeners: ThreadListeners | undefined;
 let dup: ListenerDup | undefined;
 
-const onError = (err: unknown) => post({ t: 'error', err });
+const onError = (err: unknown) => {
+  try {
+    post({ t: 'error', err });
+  } catch {
+    // Not structured-cloneable (an error carrying a socket, say): its text then.
+    post({ t: 'error', err: new Error(err instanceof Error ? (err.stack ?? err.message) : String(err)) });
+  }
+};
 
 port.on('message', (m: ToWorker) => {
   switch (m.t) {

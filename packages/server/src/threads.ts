@@ -151,6 +151,10 @@ class WorkerLink {
     this.exited = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
         readyDone(new Error(`serving thread ${index} exited (code ${code}) before it was ready`));
+        // A thread that died took its connections with it: they hold no slot any more.
+        const counts = new Int32Array(start.shared.counts);
+        Atomics.sub(counts, start.threads, Atomics.exchange(counts, index, 0));
+        new Float64Array(start.shared.counters)[index * COUNTER_FIELDS.length + COUNTER_FIELDS.indexOf('currConnections')] = 0;
         for (const answer of this.asks.values()) answer({});
         this.asks.clear();
         this.onClosed?.();
