@@ -10,8 +10,17 @@ import type { Handler, StatsRequest } from '@cleave/protocol';
 import { ListenerDup } from './listener-dup.js';
 import type { Serving } from './serving.js';
 import type { StatsReply } from './stats.js';
-import { localStats, threadServing, ThreadListeners, type ThreadStart } from './thread-serving.js';
-import { loadFactory, rebuiltStatsRequest, receivedReply, type FromWorker, type ToWorker } from './threads.js';
+import {
+  loadFactory,
+  localStats,
+  rebuiltStatsRequest,
+  receivedReply,
+  threadServing,
+  ThreadListeners,
+  type FromWorker,
+  type ThreadStart,
+  type ToWorker,
+} from './thread-serving.js';
 
 const start = workerData as ThreadStart;
 const port = parentPort!;

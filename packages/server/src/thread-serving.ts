@@ -1,9 +1,10 @@
 import net from 'node:net';
+import { pathToFileURL } from 'node:url';
 import type { Handler, StatsGroup, StatsRequest } from '@cleave/protocol';
 import type { ShutdownMode } from './admin.js';
 import type { AuthOptions } from './auth.js';
 import { ServerMetrics } from './metrics.js';
-import type { ServerLimits } from './options.js';
+import type { HandlerFactory, ServerLimits } from './options.js';
 import { Serving } from './serving.js';
 import { detailCommand, isDetail, isReset, resetCounters, sharedCounters, storageGroup, type ConnInfo, type StatsReply } from './stats.js';
 import type { TlsOptions } from './tls.js';
@@ -274,4 +275,46 @@ export class ThreadListeners {
     this.handles.fill(undefined);
     this.spares = [];
   }
+}
+
+/** A HandlerModule's module as a URL import() takes. */
+export function moduleHref(m: string | URL): string {
+  if (m instanceof URL) return m.href;
+  return m.startsWith('file:') ? m : pathToFileURL(m).href;
+}
+
+/** The factory a HandlerModule names. */
+export async function loadFactory(m: { module: string | URL; export?: string }): Promise<HandlerFactory> {
+  const href = moduleHref(m.module);
+  const name = m.export ?? 'createHandler';
+  const mod = (await import(href)) as Record<string, unknown> & { default?: Record<string, unknown> };
+  // A CommonJS module's exports may come only as its default.
+  const f = mod[name] ?? mod.default?.[name];
+  if (typeof f !== 'function') throw new TypeError(`${href} has no export '${name}' that is a function`);
+  return f as HandlerFactory;
+}
+
+/** Messages between the main thread and a worker thread. */
+export type ToWorker =
+  | { t: 'part'; id: number; group: string; protocol: StatsRequest['protocol']; asking: number }
+  | { t: 'gathered'; id: number; reply: StatsReply | Uint8Array }
+  | { t: 'close'; graceMs: number };
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'failed'; err: unknown }
+  | { t: 'part'; id: number; part: LocalStats }
+  | { t: 'gather'; id: number; group: string; protocol: StatsRequest['protocol']; asking: number }
+  | { t: 'error'; err: unknown }
+  | { t: 'shutdown'; mode: ShutdownMode }
+  | { t: 'verbosity'; level: number }
+  | { t: 'closed' };
+
+/** A stats request rebuilt from its group and protocol (what the stats code reads of it). */
+export function rebuiltStatsRequest(group: string, protocol: StatsRequest['protocol']): StatsRequest {
+  return { cmd: 'stats', protocol, group } as StatsRequest;
+}
+
+/** A reply that crossed threads: a Buffer arrives as a Uint8Array. */
+export function receivedReply(reply: StatsReply | Uint8Array): StatsReply {
+  return reply instanceof Uint8Array && !Buffer.isBuffer(reply) ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength) : reply;
 }

@@ -1,5 +1,4 @@
 import type net from 'node:net';
-import { pathToFileURL } from 'node:url';
 import { linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import { Worker, threadId } from 'node:worker_threads';
 import { ListenerDup } from './listener-dup.js';
@@ -7,14 +6,7 @@ import type { Handler, StatsRequest } from '@cleave/protocol';
 import type { ShutdownMode } from './admin.js';
 import { PrefixStats } from './detail.js';
 import { ServerMetrics } from './metrics.js';
-import {
-  DEFAULT_SERVER_LIMITS,
-  DEFAULT_VERSION,
-  type HandlerFactory,
-  type HandlerModule,
-  type ServerLimits,
-  type ServerOptions,
-} from './options.js';
+import { DEFAULT_SERVER_LIMITS, DEFAULT_VERSION, type HandlerModule, type ServerLimits, type ServerOptions } from './options.js';
 import type { Server, BoundAddress } from './server.js';
 import { DEFAULT_BACKLOG, defaultOnError, listenOne, listenerAddr, replyGroup, serverSettings, statsRequest } from './server.js';
 import type { Serving } from './serving.js';
@@ -28,55 +20,27 @@ import {
   type ServerSettings,
   type StatsReply,
 } from './stats.js';
-import { localStats, threadServing, ThreadListeners, type LocalStats, type ThreadListener, type ThreadStart } from './thread-serving.js';
+import {
+  localStats,
+  moduleHref,
+  loadFactory,
+  rebuiltStatsRequest,
+  threadServing,
+  ThreadListeners,
+  type FromWorker,
+  type LocalStats,
+  type ThreadListener,
+  type ThreadStart,
+  type ToWorker,
+} from './thread-serving.js';
+
+export { loadFactory };
 
 /**
  * The worker threads' entry, built into dist next to the package's own
  * files; from the sources (tests) it is the built one in dist too.
  */
 const THREAD_ENTRY = new URL('../dist/thread-entry.js', import.meta.url);
-
-/** A HandlerModule's module as a URL import() takes. */
-export function moduleHref(m: string | URL): string {
-  if (m instanceof URL) return m.href;
-  return m.startsWith('file:') ? m : pathToFileURL(m).href;
-}
-
-/** The factory a HandlerModule names. */
-export async function loadFactory(m: { module: string | URL; export?: string }): Promise<HandlerFactory> {
-  const href = moduleHref(m.module);
-  const name = m.export ?? 'createHandler';
-  const mod = (await import(href)) as Record<string, unknown> & { default?: Record<string, unknown> };
-  // A CommonJS module's exports may come only as its default.
-  const f = mod[name] ?? mod.default?.[name];
-  if (typeof f !== 'function') throw new TypeError(`${href} has no export '${name}' that is a function`);
-  return f as HandlerFactory;
-}
-
-/** Messages between the main thread and a worker thread. */
-export type ToWorker =
-  | { t: 'part'; id: number; group: string; protocol: StatsRequest['protocol']; asking: number }
-  | { t: 'gathered'; id: number; reply: StatsReply | Uint8Array }
-  | { t: 'close'; graceMs: number };
-export type FromWorker =
-  | { t: 'ready' }
-  | { t: 'failed'; err: unknown }
-  | { t: 'part'; id: number; part: LocalStats }
-  | { t: 'gather'; id: number; group: string; protocol: StatsRequest['protocol']; asking: number }
-  | { t: 'error'; err: unknown }
-  | { t: 'shutdown'; mode: ShutdownMode }
-  | { t: 'verbosity'; level: number }
-  | { t: 'closed' };
-
-/** A stats request rebuilt from its group and protocol (what the stats code reads of it). */
-export function rebuiltStatsRequest(group: string, protocol: StatsRequest['protocol']): StatsRequest {
-  return { cmd: 'stats', protocol, group } as StatsRequest;
-}
-
-/** A reply that crossed threads: a Buffer arrives as a Uint8Array. */
-export function receivedReply(reply: StatsReply | Uint8Array): StatsReply {
-  return reply instanceof Uint8Array && !Buffer.isBuffer(reply) ? Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength) : reply;
-}
 
 interface MainHooks {
   onError(err: unknown): void;
