@@ -5,6 +5,7 @@
  * (dist/memproxy.js and dist/thread.js, which each serving thread loads): build first.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -91,6 +92,49 @@ function threadsInLog(mp: Running, message: string): Set<number> {
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
+/**
+ * A relay in front of a memcached that counts the request bytes of each connection through it: with
+ * --backend-conns 1 each is one memproxy thread's backend connection, so the connections that carried a phase's
+ * requests are the threads that served it.
+ */
+async function countingRelay(target: number): Promise<{ port: number; sent: number[]; stop(): Promise<void> }> {
+  const sent: number[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((c) => {
+    const i = sent.push(0) - 1;
+    const up = connect(target, '127.0.0.1');
+    for (const s of [c, up]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        sockets.delete(s);
+        c.destroy();
+        up.destroy();
+      });
+    }
+    c.on('data', (d: Buffer) => {
+      sent[i]! += d.length;
+      up.write(d);
+    });
+    up.pipe(c);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const relay = {
+    port: (server.address() as AddressInfo).port,
+    sent,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  started.push(relay);
+  return relay;
+}
+
+/** How many of the relay's connections sent requests since `before` (a copy of `sent`). */
+const busy = (sent: number[], before: number[]) => sent.filter((n, i) => n > (before[i] ?? 0)).length;
+
 describe('memproxy --threads: in-memory, one cache for every thread', () => {
   for (const threads of [2, 4]) {
     it(`--threads ${threads}: a set on one connection is read on every other, and stats count the store once`, async () => {
@@ -128,17 +172,18 @@ describe('memproxy --threads: in front of memcached', () => {
     l2 = await memcached();
   });
 
-  /** How many connections the memcached at `port` has from clients (our own asking one left out). */
-  const backendConnections = async (port: number) => Number((await stats(port)).get('curr_connections')) - 1;
-
   for (const threads of [2, 4]) {
-    it(`--threads ${threads}, L1 a memcached: each thread has its own backend connections`, async () => {
-      const before = await backendConnections(l1.port);
-      const mp = await memproxy(['--threads', String(threads), '--backend-conns', '1', '--l1-addr', `127.0.0.1:${l1.port}`]);
-      await until('every thread connected to its backend', async () => (await backendConnections(l1.port)) - before === threads);
+    it(`--threads ${threads}, L1 a memcached: each thread has its own backend connections, and connections land on several`, async () => {
+      const relay = await countingRelay(l1.port);
+      const mp = await memproxy(['--threads', String(threads), '--backend-conns', '1', '--l1-addr', `127.0.0.1:${relay.port}`]);
+      await until('every thread connected to its backend', () => relay.sent.length === threads);
       await until('a backend line from every thread', () => threadsInLog(mp, 'backend connected').size === threads);
       expect([...threadsInLog(mp, 'backend connected')].sort()).toEqual(range(threads));
+      const before = [...relay.sent];
       await setThenGetFromMany(mp.port, 4 * threads, `proxy${threads}`);
+      // The gets reached the backend through more than one thread's connection.
+      expect(busy(relay.sent, before)).toBeGreaterThan(1);
+      expect(relay.sent.length).toBe(threads);
       expect(await ask({ port: l1.port }, `get proxy${threads}\r\n`, 'END\r\n')).toBe(`VALUE proxy${threads} 3 5\r\nvvvvv\r\nEND\r\n`);
     });
   }
@@ -149,8 +194,11 @@ describe('memproxy --threads: in front of memcached', () => {
   });
 
   it('--threads 4, in-memory L1 + L2 memcached: a write through any thread leaves no stale L1 copy for another', async () => {
-    const mp = await memproxy(['--threads', '4', '--l2-enabled', '--l2-addr', `127.0.0.1:${l2.port}`]);
+    const relay = await countingRelay(l2.port);
+    const mp = await memproxy(['--threads', '4', '--backend-conns', '1', '--l2-enabled', '--l2-addr', `127.0.0.1:${relay.port}`]);
+    await until('every thread connected to L2', () => relay.sent.length === 4);
     await setThenGetFromMany(mp.port, 16, 'tiered');
+    const before = [...relay.sent];
     // Every thread's L1L2 has read `tiered` into the one L1; a write on any connection replaces it for all.
     const clients = await Promise.all(range(16).map(() => RawClient.connect({ port: mp.port })));
     try {
@@ -165,6 +213,8 @@ describe('memproxy --threads: in front of memcached', () => {
       for (const c of clients) c.close();
     }
     expect(await ask({ port: l2.port }, 'get tiered\r\n', 'END\r\n')).toBe('VALUE tiered 0 4\r\nr019\r\nEND\r\n');
+    // The writes went through more than one thread (each thread writes L2 on its own connection).
+    expect(busy(relay.sent, before)).toBeGreaterThan(1);
     const s = await stats(mp.port);
     expect(s.get('threads')).toBe('4');
     expect(s.get('curr_items')).toBe('1');
@@ -182,7 +232,7 @@ describe('memproxy --threads with a nutcracker.yml pool', () => {
     const yml = join(dir, 'nutcracker.yml');
     writeFileSync(
       yml,
-      `alpha:\n  listen: 127.0.0.1:${port}\n  hash: fnv1a_64\n  distribution: ketama\n  server_connections: 1\n  servers:\n` +
+      `alpha:\n  listen: 127.0.0.1:${port}\n  hash: fnv1a_64\n  distribution: modula\n  server_connections: 1\n  servers:\n` +
         `   - 127.0.0.1:${a.port}:1 a\n   - 127.0.0.1:${b.port}:1 b\n`,
     );
     const mp = await memproxy(['--config', yml, '--threads', '2']);
