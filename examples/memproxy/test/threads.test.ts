@@ -4,13 +4,14 @@
  * connections in the backend's figures, and the log shows each thread building its tiers. Runs the built CLI
  * (dist/memproxy.js and dist/thread.js, which each serving thread loads): build first.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { logLines, runMemproxy, startMemproxy, type Running } from './spawn.js';
+import { logLines, MEMPROXY, runMemproxy, startMemproxy, type Running } from './spawn.js';
 
 const started: Array<{ stop(): Promise<unknown> }> = [];
 afterAll(async () => {
@@ -218,6 +219,73 @@ describe('memproxy --threads: in front of memcached', () => {
     const s = await stats(mp.port);
     expect(s.get('threads')).toBe('4');
     expect(s.get('curr_items')).toBe('1');
+  });
+});
+
+describe('memproxy --threads: metrics and the log', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'memproxy-threads-log-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--metrics-port sums the commands of every thread', async () => {
+    const mp = await memproxy(['--threads', '2', '--metrics-port', '0']);
+    let url = '';
+    await until('the metrics line', () => {
+      url = (logLines(mp.stdout()).find((l) => typeof l.metrics === 'string')?.metrics as string | undefined) ?? '';
+      return url !== '';
+    });
+    // 8 gets on as many connections, then 2 more on each of 8 others: spread over both threads.
+    await setThenGetFromMany(mp.port, 8, 'm');
+    const clients = await Promise.all(range(8).map(() => RawClient.connect({ port: mp.port })));
+    try {
+      // mn's MN comes after both replies (and counts as no get).
+      await Promise.all(clients.map((c) => c.request('get m\r\nget m\r\nmn\r\n', 'MN\r\n', 10_000)));
+    } finally {
+      for (const c of clients) c.close();
+    }
+    const text = await (await fetch(url)).text();
+    const gets = /^memproxy_commands_total\{command="get"\} (\d+)$/m.exec(text)?.[1];
+    expect(Number(gets)).toBe(8 + 16);
+  });
+
+  it('SIGHUP reopens the --log-file in every thread', async () => {
+    const backend = await memcached();
+    const file = join(dir, 'memproxy.log');
+    // The log goes to the file: nothing on stdout to wait for.
+    const child = spawn(
+      process.execPath,
+      [MEMPROXY, '-p', '0', '--threads', '2', '--l1-addr', `127.0.0.1:${backend.port}`, '--log-file', file],
+      {
+        stdio: 'ignore',
+      },
+    );
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    started.push({ stop: () => (child.exitCode === null && child.kill('SIGTERM') ? exited : Promise.resolve()) });
+    const lines = (f: string) => (existsSync(f) ? logLines(readFileSync(f, 'utf8')) : []);
+    await until(
+      'both threads connected',
+      () =>
+        new Set(
+          lines(file)
+            .filter((l) => l.msg === 'backend connected')
+            .map((l) => l.thread),
+        ).size === 2,
+    );
+    renameSync(file, `${file}.1`);
+    child.kill('SIGHUP');
+    await until('the SIGHUP line in the new file', () => lines(file).some((l) => l.msg.startsWith('SIGHUP received')));
+    expect(lines(file).find((l) => l.msg.startsWith('SIGHUP received'))!.msg).toContain('told the 2 serving threads to reopen it');
+    // Each thread's next line goes to the new file: the backend going away.
+    await backend.stop();
+    await until(
+      'both threads in the new file',
+      () =>
+        new Set(
+          lines(file)
+            .filter((l) => l.msg.startsWith('backend'))
+            .map((l) => l.thread),
+        ).size === 2,
+    );
+    expect(lines(`${file}.1`).some((l) => l.msg.startsWith('backend went away'))).toBe(false);
   });
 });
 
