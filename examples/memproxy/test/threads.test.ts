@@ -194,6 +194,12 @@ describe('memproxy --threads: in front of memcached', () => {
       // The gets reached the backend through more than one thread's connection.
       expect(busy(relay, before)).toBeGreaterThan(1);
       expect(openCount(relay)).toBe(threads);
+      // stats: the backend's figures once, every thread's backend connection counted.
+      const [mine, backend] = [await stats(mp.port), await stats(l1.port)];
+      expect(mine.get('threads')).toBe(String(threads));
+      expect(mine.get('backend_connections')).toBe(String(threads));
+      expect(mine.get('curr_items')).toBe(backend.get('curr_items'));
+      expect(mine.get('total_items')).toBe(backend.get('total_items'));
       expect(await ask({ port: l1.port }, `get proxy${threads}\r\n`, 'END\r\n')).toBe(`VALUE proxy${threads} 3 5\r\nvvvvv\r\nEND\r\n`);
     });
   }
@@ -228,6 +234,9 @@ describe('memproxy --threads: in front of memcached', () => {
     const s = await stats(mp.port);
     expect(s.get('threads')).toBe('4');
     expect(s.get('curr_items')).toBe('1');
+    // L2's figures once too.
+    expect(s.get('l2_curr_items')).toBe((await stats(l2.port)).get('curr_items'));
+    expect(s.get('l2_backend_connections')).toBe('4');
   });
 });
 
@@ -323,6 +332,10 @@ describe('memproxy --threads with a nutcracker.yml pool', () => {
       if ((await ask({ port: b.port }, `get pool${i}\r\n`, 'END\r\n')).startsWith('VALUE')) inB++;
     }
     expect(inA + inB).toBe(20);
+    // The servers' figures once, not once per thread.
+    const st = await stats(mp.port);
+    expect(st.get('curr_items')).toBe('20');
+    expect(st.get('pool_servers')).toBe('2');
     expect(inA).toBeGreaterThan(0);
     expect(inB).toBeGreaterThan(0);
     await until(
