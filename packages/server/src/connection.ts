@@ -418,7 +418,7 @@ export class Connection {
     let outcome: unknown;
     let failed = false;
     try {
-      outcome = runRequest(this.handler, req);
+      outcome = runRequest(this.handler, req, this.ctx, this.id);
     } catch (err) {
       outcome = err;
       failed = true;

@@ -7,6 +7,7 @@
  */
 const BUCKETS = 256;
 const DELIMITER = 0x3a; // ':'
+const COLON = Buffer.from(':');
 
 interface Prefix {
   readonly bytes: Buffer;
@@ -41,6 +42,26 @@ export class PrefixStats {
   /** `stats reset` forgets every prefix. */
   clear(): void {
     this.buckets.fill(undefined);
+  }
+
+  /** Every prefix and its counts, in dump order (to merge threads' counts with `add`). */
+  entries(): [prefix: Buffer, gets: number, hits: number, sets: number, dels: number][] {
+    const out: [Buffer, number, number, number, number][] = [];
+    for (const b of this.buckets) if (b !== undefined) for (const p of b) out.push([p.bytes, p.gets, p.hits, p.sets, p.dels]);
+    return out;
+  }
+
+  /** Add another PrefixStats' `entries()` (given in dump order, so a bucket keeps its order). */
+  add(entries: readonly (readonly [Uint8Array, number, number, number, number])[]): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [bytes, gets, hits, sets, dels] = entries[i]!;
+      const p = this.find(Buffer.concat([bytes, COLON]));
+      if (p === undefined) continue;
+      p.gets += gets;
+      p.hits += hits;
+      p.sets += sets;
+      p.dels += dels;
+    }
   }
 
   /** `PREFIX <p> get N hit N set N del N` lines, then END. */

@@ -20,14 +20,14 @@ import { adminWithoutHandler, shutdownRefusal, type ShutdownMode } from './admin
 import type { Authenticator } from './auth.js';
 import type { PrefixStats } from './detail.js';
 import type { ServerMetrics } from './metrics.js';
-import { storageGroup } from './stats.js';
+import { storageGroup, type StatsReply } from './stats.js';
 
 /**
  * Runs the storage part of one request (its command) on the handler. Returns
  * the outcome, or a Promise of it when the handler answers asynchronously.
  * Requests with no storage part return `undefined`.
  */
-export function runRequest(handler: Handler, req: Request): unknown {
+export function runRequest(handler: Handler, req: Request, ctx?: ServerContext, connId = -1): unknown {
   switch (req.cmd) {
     case 'get':
     case 'me':
@@ -46,6 +46,8 @@ export function runRequest(handler: Handler, req: Request): unknown {
     case 'flush_all':
       return handler.flush(req.delay);
     case 'stats': {
+      // With threads, the whole reply, merged over every thread.
+      if (ctx?.gather !== undefined) return ctx.gather(req, connId);
       // The storage's part of the reply; the server adds its own figures when encoding.
       const group = storageGroup(req);
       return group === undefined ? undefined : handler.stats?.(group);
@@ -102,6 +104,11 @@ export interface ServerContext {
    * reply (text `stats detail`); `undefined` for an unknown group.
    */
   stats(req: StatsRequest, storage: StatsGroup | undefined, asking: number): Iterable<readonly [string, StatValue]> | Buffer | undefined;
+  /**
+   * With serving threads: the whole reply to a stats request, merged over
+   * every thread (the outcome `encodeOutcome` encodes as it is).
+   */
+  gather?(req: StatsRequest, asking: number): Promise<StatsReply>;
   /** `verbosity <n>` was answered. */
   verbosity(level: number): void;
   readonly metrics: ServerMetrics;
@@ -165,7 +172,7 @@ export function encodeOutcome(
       enc.quit(w, req);
       return;
     case 'stats': {
-      const reply = ctx.stats(req, outcome as StatsGroup | undefined, connId);
+      const reply = ctx.gather !== undefined ? (outcome as StatsReply) : ctx.stats(req, outcome as StatsGroup | undefined, connId);
       // A whole text reply: text and meta connections only (binary replies are entries).
       if (Buffer.isBuffer(reply)) w.bytes(reply);
       else enc.stats(w, req, reply);

@@ -2,9 +2,12 @@ export { listenAndServe, type Server, type BoundAddress } from './server.js';
 export {
   DEFAULT_SERVER_LIMITS,
   DEFAULT_VERSION,
+  type HandlerFactory,
+  type HandlerModule,
   type ListenTarget,
   type ServerLimits,
   type ServerOptions,
+  type ThreadInfo,
 } from './options.js';
 export type { ServerCounters } from './stats.js';
 export { ServerMetrics, COMMAND_KINDS, LATENCY_BUCKETS } from './metrics.js';

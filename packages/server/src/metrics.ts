@@ -65,23 +65,53 @@ export const LATENCY_BUCKETS: readonly number[] = [
 export class ServerMetrics {
   readonly commands: readonly string[] = COMMAND_KINDS;
   /** Requests answered, per kind (index in `commands`). */
-  readonly requests = new Float64Array(COMMAND_KINDS.length);
+  readonly requests: Float64Array;
   /** Of those, handler failures, per kind. */
-  readonly errors = new Float64Array(COMMAND_KINDS.length);
+  readonly errors: Float64Array;
   readonly latencyBuckets: readonly number[] = LATENCY_BUCKETS;
   /**
    * Requests per latency bucket (not cumulative): index
    * `kind * (latencyBuckets.length + 1) + bucket`, the last bucket of a kind
    * being +Inf. All zero unless `ServerOptions.metrics` is on.
    */
-  readonly latencyCounts = new Float64Array(COMMAND_KINDS.length * (LATENCY_BUCKETS.length + 1));
+  readonly latencyCounts: Float64Array;
   /** Sum of the latencies, in seconds, per kind. */
-  readonly latencySum = new Float64Array(COMMAND_KINDS.length);
+  readonly latencySum: Float64Array;
   /** Whether latency is measured (`ServerOptions.metrics`). */
   readonly timed: boolean;
 
-  constructor(timed: boolean) {
+  /** Float64 slots one ServerMetrics takes in a shared buffer. */
+  static readonly SLOTS = COMMAND_KINDS.length * (3 + LATENCY_BUCKETS.length + 1);
+
+  /**
+   * With `shared`, the figures live in slice `slice` of that buffer (SLOTS
+   * float64s each), where other threads can read them.
+   */
+  constructor(timed: boolean, shared?: SharedArrayBuffer, slice = 0) {
     this.timed = timed;
+    const k = COMMAND_KINDS.length;
+    const buffer = shared ?? new ArrayBuffer(ServerMetrics.SLOTS * 8);
+    let at = shared === undefined ? 0 : slice * ServerMetrics.SLOTS * 8;
+    const take = (n: number) => {
+      const a = new Float64Array(buffer, at, n);
+      at += n * 8;
+      return a;
+    };
+    this.requests = take(k);
+    this.errors = take(k);
+    this.latencyCounts = take(k * (LATENCY_BUCKETS.length + 1));
+    this.latencySum = take(k);
+  }
+
+  /** Add another's figures to these (a sum over threads). */
+  add(other: ServerMetrics): void {
+    const pairs = [
+      [this.requests, other.requests],
+      [this.errors, other.errors],
+      [this.latencyCounts, other.latencyCounts],
+      [this.latencySum, other.latencySum],
+    ] as const;
+    for (const [to, from] of pairs) for (let i = 0; i < to.length; i++) to[i]! += from[i]!;
   }
 
   /** One request of `kind` took `seconds`. */

@@ -57,8 +57,20 @@ export interface ServerOptions {
    * The Handler every request goes to: storage, or a composition of
    * Handlers (tiers, chunking) built by the caller, e.g.
    * `l1l2(new InMemoryHandler(), new MemcachedHandler({ address }))`.
+   * Exactly one of `handler` and `worker` is given.
    */
-  handler: Handler;
+  handler?: Handler;
+  /**
+   * Serving threads (default 1). The main thread is thread 0 and serves too;
+   * threads 1..N-1 are worker threads, each accepting on every listener and
+   * serving its connections with a Handler of its own, built by `worker`.
+   * Over 1, the process's libuv accepts one connection per wake-up
+   * (UV_TCP_SINGLE_ACCEPT=1, set before the first listener is bound; libuv
+   * reads it once per process).
+   */
+  threads?: number;
+  /** How each thread builds its Handler (required when `threads` > 1). */
+  worker?: HandlerModule;
   limits?: Partial<ServerLimits>;
   /** The version `version` answers (memcached clients expect `x.y.z`). */
   version?: string;
@@ -92,6 +104,28 @@ export interface ServerOptions {
    */
   shutdown?: boolean | ((mode: ShutdownMode) => void);
 }
+
+/**
+ * A module that builds a thread's Handler: loaded in every serving thread
+ * (worker threads run JavaScript, so a built file, not TypeScript source).
+ */
+export interface HandlerModule {
+  /** Absolute path or file: URL of an ES module (or CommonJS) loadable in a worker thread. */
+  module: string | URL;
+  /** Its export, a HandlerFactory (default 'createHandler'). */
+  export?: string;
+  /** Passed to the factory in every thread: structured-cloned, SharedArrayBuffers shared. */
+  data?: unknown;
+}
+
+/** Which serving thread a factory builds for: `index` 0 is the main thread. */
+export interface ThreadInfo {
+  readonly index: number;
+  readonly threads: number;
+}
+
+/** Builds one thread's Handler from `HandlerModule.data`. */
+export type HandlerFactory<D = unknown> = (data: D, thread: ThreadInfo) => Handler | Promise<Handler>;
 
 /**
  * What `version` answers by default: the memcached release whose behaviour

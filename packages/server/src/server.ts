@@ -1,19 +1,12 @@
 import net from 'node:net';
-import type tls from 'node:tls';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import type { Handler } from '@cleave/protocol';
-import { Authenticator } from './auth.js';
-import { Connection, socketAddress } from './connection.js';
-import { PrefixStats } from './detail.js';
-import type { ShutdownMode } from './admin.js';
-import type { ServerContext } from './execute.js';
+import type { Handler, StatValue, StatsGroup, StatsRequest } from '@cleave/protocol';
+import { socketAddress } from './connection.js';
 import { ServerMetrics } from './metrics.js';
 import { DEFAULT_SERVER_LIMITS, DEFAULT_VERSION, type ListenTarget, type ServerLimits, type ServerOptions } from './options.js';
-import { collectStats, newCounters, type ConnInfo, type ServerCounters, type ServerSettings } from './stats.js';
-import { createTlsServer } from './tls.js';
-
-/** memcached's reply to a connection over the limit, before it closes it. */
-const TOO_MANY_CONNECTIONS = Buffer.from('ERROR Too many open connections\r\n');
+import { newCounters, storageGroup, type ServerCounters, type ServerSettings } from './stats.js';
+import { Serving } from './serving.js';
+import { loadFactory, startThreads } from './threads.js';
 
 /** A bound listener: TCP address or unix socket path; `tls` when it speaks TLS. */
 export type BoundAddress = ({ host: string; port: number; family: string } | { path: string }) & { tls?: true };
@@ -22,12 +15,19 @@ export type BoundAddress = ({ host: string; port: number; family: string } | { p
 export interface Server {
   /** Where each listener is bound (TCP port resolved when 0 was asked). */
   readonly addresses: readonly BoundAddress[];
-  /** Live counters: connections, bytes, memcached's command counters, output stalls. */
+  /** Live counters: connections, bytes, memcached's command counters, output stalls (with threads, the sum, read anew each time). */
   readonly counters: Readonly<ServerCounters>;
-  /** Per command kind: requests, errors and (with `ServerOptions.metrics`) latency histograms. */
+  /** Per command kind: requests, errors and (with `ServerOptions.metrics`) latency histograms (with threads, the sum, read anew each time). */
   readonly metrics: ServerMetrics;
-  /** The Handler every request goes to. */
+  /** The Handler every request goes to (with threads, the main thread's). */
   readonly handler: Handler;
+  /** Serving threads (ServerOptions.threads). */
+  readonly threads: number;
+  /**
+   * The figures `stats <group>` answers ('' for general stats), merged over
+   * every thread as the command answers them.
+   */
+  stats(group: string): Promise<StatsGroup>;
   /**
    * Graceful shutdown: stop accepting, stop reading, finish every request
    * already read and flush its reply, close connections, then close the
@@ -36,10 +36,10 @@ export interface Server {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Whether a server accepts connections on the unix socket at `path` (a live listener, not a stale file). */
 /** Pending connections the kernel queues for a listener unless told otherwise (Node's and nutcracker's default). */
-const DEFAULT_BACKLOG = 511;
+export const DEFAULT_BACKLOG = 511;
 
+/** Whether a server accepts connections on the unix socket at `path` (a live listener, not a stale file). */
 function socketInUse(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const probe = net.connect({ path });
@@ -60,7 +60,7 @@ function pathKind(path: string): 'socket' | 'other' | undefined {
   }
 }
 
-async function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddress> {
+export async function listenOne(server: net.Server, target: ListenTarget): Promise<BoundAddress> {
   // A stale socket from an earlier run would make listen fail with EADDRINUSE; a live one belongs to a running server.
   // Only a socket is removed: a file, directory or link at the path is someone's data (memcached's rule too).
   if ('path' in target) {
@@ -140,36 +140,42 @@ function listenUnix(server: net.Server, path: string, mode: number | undefined, 
  *       listen: { port: 11211 },
  *       handler: new InMemoryHandler({ maxBytes: 64 << 20 }),
  *     });
+ *
+ * With `threads` and `worker`, every thread builds its own Handler from the
+ * worker module's factory and serves connections on every listener.
  */
 export async function listenAndServe(options: ServerOptions): Promise<Server> {
-  const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
-  const handler = options.handler;
-  const onError =
-    options.onError ??
-    ((err: unknown) => {
-      process.stderr.write(`cleave: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    });
-  const counters = newCounters();
-  const version = options.version ?? DEFAULT_VERSION;
-  const startedAt = Date.now();
-  const targets = Array.isArray(options.listen) ? options.listen : [options.listen];
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a whole number of at least 1, not ${threads}`);
+  if (options.handler !== undefined && options.worker !== undefined) throw new TypeError('give either handler or worker, not both');
+  if (threads > 1) {
+    if (options.worker === undefined) throw new TypeError("threads over 1 need worker: a module that builds each thread's Handler");
+    return startThreads(options, options.worker, threads);
+  }
+  if (options.worker !== undefined) {
+    const factory = await loadFactory(options.worker);
+    const handler = await factory(options.worker.data, { index: 0, threads: 1 });
+    try {
+      return await serveOneThread(options, handler);
+    } catch (err) {
+      await handler.close();
+      throw err;
+    }
+  }
+  if (options.handler === undefined) throw new TypeError('listenAndServe needs a handler (or a worker module)');
+  return serveOneThread(options, options.handler);
+}
+
+/** What every server writes server-side problems to unless told otherwise. */
+export function defaultOnError(err: unknown): void {
+  process.stderr.write(`cleave: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+}
+
+/** The settings `stats settings` reports, before the listeners are bound. */
+export function serverSettings(targets: readonly ListenTarget[], limits: ServerLimits, auth: boolean): ServerSettings {
   const firstTcp = targets.find((t): t is { port: number; host?: string } => 'port' in t);
   const firstUnix = targets.find((t): t is { path: string } => 'path' in t);
-  const connections = new Set<Connection>();
-  const metrics = new ServerMetrics(options.metrics === true);
-  const detail = new PrefixStats();
-  // memcached's current_time: whole seconds from a timer, so a read notes its time without a clock call.
-  const clock = { now: Math.floor(Date.now() / 1000) };
-  const ticker = setInterval(() => {
-    clock.now = Math.floor(Date.now() / 1000);
-  }, 1000);
-  ticker.unref();
-  /** Listener ids and addresses for `stats conns` (connections take the ids after them). */
-  const listeners: { id: number; addr: string }[] = [];
-  let nextId = 0;
-
-  const auth = options.auth === undefined ? undefined : new Authenticator(options.auth, onError);
-  const settings: ServerSettings = {
+  return {
     maxConnections: limits.maxConnections,
     maxItemSize: limits.maxItemSize,
     idleTimeoutMs: limits.idleTimeoutMs,
@@ -178,92 +184,87 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
     domainSocket: firstUnix?.path,
     tcpBacklog: targets[0]?.backlog ?? DEFAULT_BACKLOG,
     verbosity: 0,
-    auth: auth !== undefined,
+    auth,
     tls: targets.some((t) => t.tls !== undefined),
   };
-  const startedSecs = clock.now;
-  function* conns(asking: number): Iterable<ConnInfo> {
-    for (const l of listeners) yield { id: l.id, addr: l.addr, state: 'conn_listening', lastCmd: startedSecs };
-    for (const c of connections) yield c.info(asking);
-  }
+}
+
+/** A listener's address as `stats conns` shows it. */
+export function listenerAddr(bound: BoundAddress): string {
+  return 'path' in bound ? `unix:${bound.path}` : socketAddress(bound.family, bound.host, bound.port);
+}
+
+/** A stats request for `server.stats(group)`: the text command's. */
+export function statsRequest(group: string): StatsRequest {
+  return { cmd: 'stats', protocol: 'text', group } as StatsRequest;
+}
+
+/** A stats reply as a group: entries as they are, a whole text reply (stats detail) as `detailed`. */
+export function replyGroup(reply: Iterable<readonly [string, StatValue]> | Buffer | undefined): StatsGroup {
+  if (reply === undefined) return {};
+  if (Buffer.isBuffer(reply)) return { detailed: reply.toString('latin1') };
+  return Object.fromEntries(reply);
+}
+
+async function serveOneThread(options: ServerOptions, handler: Handler): Promise<Server> {
+  const limits: ServerLimits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
+  const onError = options.onError ?? defaultOnError;
+  const counters = newCounters();
+  const startedAt = Date.now();
+  const targets = Array.isArray(options.listen) ? options.listen : [options.listen];
+  const metrics = new ServerMetrics(options.metrics === true);
+  const settings = serverSettings(targets, limits, options.auth !== undefined);
   let self: Server | undefined;
   const shutdown = options.shutdown;
-  const ctx: ServerContext = {
-    ...(auth && { auth }),
-    // Run after the request that asked (it is inside a connection's run loop).
+  const serving = new Serving({
+    handler,
+    limits,
+    version: options.version ?? DEFAULT_VERSION,
+    counters,
+    metrics,
+    ...(options.auth !== undefined && { auth: options.auth }),
+    onError,
+    listeners: targets.length,
+    idStep: 1,
+    idOffset: 0,
+    admit: () => {
+      if (counters.currConnections >= limits.maxConnections) {
+        counters.rejectedConnections++;
+        return false;
+      }
+      counters.currConnections++;
+      counters.totalConnections++;
+      return true;
+    },
+    release: () => {
+      counters.currConnections--;
+    },
     ...(shutdown !== undefined &&
       shutdown !== false && {
-        shutdown: (mode: ShutdownMode) =>
-          setImmediate(() => {
-            if (typeof shutdown === 'function') shutdown(mode);
-            else void self?.close(mode === 'graceful' ? undefined : 0);
-          }),
+        shutdown: (mode) => {
+          if (typeof shutdown === 'function') shutdown(mode);
+          else void self?.close(mode === 'graceful' ? undefined : 0);
+        },
       }),
-    version,
-    metrics,
-    detail,
-    clock,
     verbosity: (level) => {
       settings.verbosity = level;
     },
-    stats: (req, storage, asking) =>
-      collectStats({ version, startedAt, counters, settings, detail, now: () => clock.now, conns: () => conns(asking) }, req, storage),
-  };
-
-  /** Take a connection slot, or count a refusal when all are taken. */
-  const admit = (): boolean => {
-    if (counters.currConnections >= limits.maxConnections) {
-      counters.rejectedConnections++;
-      return false;
-    }
-    counters.currConnections++;
-    counters.totalConnections++;
-    return true;
-  };
-  const release = () => {
-    counters.currConnections--;
-  };
-  /** Serve a connection; `releaseWhenDone` frees its slot when it closes. */
-  const serve = (socket: net.Socket, releaseWhenDone: boolean, listenAddr: string) => {
-    const conn = new Connection(nextId++, listenAddr, socket, handler, ctx, limits, counters, onError);
-    connections.add(conn);
-    void conn.done.then(() => {
-      if (releaseWhenDone) release();
-      connections.delete(conn);
-    });
-  };
-  const onConnection = (listener: { addr: string }) => (socket: net.Socket) => {
-    if (!admit()) {
-      socket.on('error', () => {});
-      socket.end(TOO_MANY_CONNECTIONS, () => socket.destroy());
-      return;
-    }
-    serve(socket, true, listener.addr);
-  };
-  // TLS: a connection holds its slot from accept, through its handshake, to its close.
-  const onTlsConnection = (raw: net.Socket): boolean => {
-    if (!admit()) return false;
-    raw.once('close', release);
-    return true;
-  };
-  const onSecureConnection = (listener: { addr: string }) => (socket: tls.TLSSocket) => serve(socket, false, listener.addr);
+    settings,
+    startedAt,
+  });
 
   const servers: net.Server[] = [];
   const addresses: BoundAddress[] = [];
   try {
-    for (const t of targets) {
-      const listener = { id: nextId++, addr: '' };
-      const s = t.tls
-        ? createTlsServer(t.tls, onTlsConnection, onSecureConnection(listener))
-        : net.createServer({ noDelay: true, allowHalfOpen: true }, onConnection(listener));
+    for (const [i, t] of targets.entries()) {
+      const { server: s, listener } = serving.createListener(i, t.tls);
       servers.push(s);
       const bound = await listenOne(s, t);
-      listener.addr = 'path' in bound ? `unix:${bound.path}` : socketAddress(bound.family, bound.host, bound.port);
-      listeners.push(listener);
+      listener.addr = listenerAddr(bound);
       addresses.push(t.tls ? { ...bound, tls: true } : bound);
     }
   } catch (err) {
-    clearInterval(ticker);
+    serving.stop();
     for (const s of servers) s.close();
     throw err;
   }
@@ -276,12 +277,19 @@ export async function listenAndServe(options: ServerOptions): Promise<Server> {
     counters,
     metrics,
     handler,
+    threads: 1,
+    async stats(group) {
+      const req = statsRequest(group);
+      const g = storageGroup(req);
+      const storage = g === undefined ? undefined : await handler.stats?.(g);
+      return replyGroup(serving.ctx.stats(req, storage, -1));
+    },
     close(graceMs = 5000) {
       closing ??= (async () => {
         const stopped = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
-        await Promise.all([...connections].map((c) => c.shutdown(graceMs)));
+        await serving.shutdownConnections(graceMs);
         await Promise.all(stopped);
-        clearInterval(ticker);
+        serving.stop();
         if (options.closeHandlers !== false) await handler.close();
       })();
       return closing;

@@ -93,6 +93,41 @@ export function newCounters(): ServerCounters {
   };
 }
 
+/** The counters' names, in the order of their slots in a thread's slice of shared counters. */
+export const COUNTER_FIELDS = Object.keys(newCounters()) as (keyof ServerCounters)[];
+
+/**
+ * A thread's counters in its slice of a Float64Array over a SharedArrayBuffer
+ * (`slice` of COUNTER_FIELDS.length slots), so any thread can sum every
+ * thread's counters synchronously. Only the owning thread writes its slice.
+ */
+export function sharedCounters(all: Float64Array, slice: number): ServerCounters {
+  const base = slice * COUNTER_FIELDS.length;
+  const c = {} as ServerCounters;
+  COUNTER_FIELDS.forEach((name, i) => {
+    Object.defineProperty(c, name, {
+      enumerable: true,
+      get: () => all[base + i]!,
+      set: (v: number) => {
+        all[base + i] = v;
+      },
+    });
+  });
+  return c;
+}
+
+/** The sum of `slices` threads' shared counters, as a plain object. */
+export function sumCounters(all: Float64Array, slices: number): ServerCounters {
+  const c = newCounters();
+  const n = COUNTER_FIELDS.length;
+  COUNTER_FIELDS.forEach((name, i) => {
+    let v = 0;
+    for (let t = 0; t < slices; t++) v += all[t * n + i]!;
+    c[name] = v;
+  });
+  return c;
+}
+
 /** `stats reset`: zero what memcached's stats_reset zeroes (not curr_connections, nor nutcracker's or the metrics' counts). */
 export function resetCounters(c: ServerCounters): void {
   c.totalConnections = c.rejectedConnections = c.bytesRead = c.bytesWritten = c.idleKicks = 0;
@@ -323,6 +358,48 @@ export interface StatsSources {
   now(): number;
   /** Listeners, then connections; `self` is the asking one. */
   conns(): Iterable<ConnInfo>;
+  /** Serving threads (`threads`, `num_threads`); default 1. */
+  threads?: number;
+}
+
+/** What a stats request is answered with (see collectStats). */
+export type StatsReply = Entries | Buffer | undefined;
+
+/**
+ * General-stats keys that describe the process, not a thread: taken once
+ * (from the first thread) when threads' stats are merged.
+ */
+const PROCESS_WIDE = new Set([
+  'pid',
+  'uptime',
+  'time',
+  'version',
+  'libevent',
+  'pointer_size',
+  'rusage_user',
+  'rusage_system',
+  'max_connections',
+  'threads',
+  'limit_maxbytes',
+]);
+
+/**
+ * Threads' answers for one stats group merged: numbers summed, process-wide
+ * keys and anything not a number taken from the first thread that has the key.
+ */
+export function mergeGroups(groups: readonly (StatsGroup | undefined)[]): StatsGroup | undefined {
+  let out: Record<string, StatValue> | undefined;
+  for (const g of groups) {
+    if (g === undefined) continue;
+    out ??= {};
+    for (const k in g) {
+      const v = g[k]!;
+      const had = out[k];
+      if (had === undefined) out[k] = v;
+      else if (typeof had === 'number' && typeof v === 'number' && !PROCESS_WIDE.has(k)) out[k] = had + v;
+    }
+  }
+  return out;
 }
 
 const USAGE_DETAIL = Buffer.from('CLIENT_ERROR usage: stats detail on|off|dump\r\n');
@@ -396,13 +473,13 @@ export function collectStats(src: StatsSources, req: StatsRequest, storage: Stat
       bytes_read: c.bytesRead,
       bytes_written: c.bytesWritten,
       accepting_conns: c.currConnections < s.maxConnections ? 1 : 0,
-      threads: 1,
+      threads: src.threads ?? 1,
     };
     // As memcached: idle_kicks only with an idle timeout.
     if (s.idleTimeoutMs > 0) own.idle_kicks = c.idleKicks;
     return inOrder(GENERAL_ORDER, GENERAL_KNOWN, own, storage);
   }
-  if (binary ? group.startsWith('reset') : group === 'reset') {
+  if (isReset(req)) {
     resetCounters(c);
     src.detail.clear();
     return [];
@@ -415,7 +492,7 @@ export function collectStats(src: StatsSources, req: StatsRequest, storage: Stat
       inter: s.inter ?? 'NULL',
       verbosity: s.verbosity,
       domain_socket: s.domainSocket ?? 'NULL',
-      num_threads: 1,
+      num_threads: src.threads ?? 1,
       stat_key_prefix: ':',
       detail_enabled: src.detail.enabled ? 'yes' : 'no',
       cas_enabled: 'yes',
@@ -431,7 +508,7 @@ export function collectStats(src: StatsSources, req: StatsRequest, storage: Stat
     };
     return inOrder(SETTINGS_ORDER, SETTINGS_KNOWN, own, storage);
   }
-  if (binary ? group.startsWith('detail') : group === 'detail' || group.startsWith('detail ')) return detail(src.detail, req);
+  if (isDetail(req)) return detailCommand(src.detail, req);
   if (group === 'conns' && !binary) {
     const out: Entries = [];
     const now = src.now();
@@ -448,8 +525,19 @@ export function collectStats(src: StatsSources, req: StatsRequest, storage: Stat
   return storage ? Object.entries(storage) : undefined;
 }
 
+/** Whether `req` is a `stats detail ...` request. */
+export function isDetail(req: StatsRequest): boolean {
+  const g = req.group;
+  return req.protocol === 'binary' ? g.startsWith('detail') : g === 'detail' || g.startsWith('detail ');
+}
+
+/** Whether `req` is `stats reset` (binary: a key starting with reset). */
+export function isReset(req: StatsRequest): boolean {
+  return req.protocol === 'binary' ? req.group.startsWith('reset') : req.group === 'reset';
+}
+
 /** `stats detail on|off|dump`: text words after `detail`, binary key prefixes (`detail onX` is on). */
-function detail(d: PrefixStats, req: StatsRequest): Entries | Buffer | undefined {
+export function detailCommand(d: PrefixStats, req: StatsRequest): Entries | Buffer | undefined {
   const g = req.group;
   if (req.protocol === 'binary') {
     const sub = g.slice(6);
