@@ -872,6 +872,8 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
     // The tiers' rules, when the flags describe tiers.
     if (!routes) tierProblems(c, has, w, issue);
     if (c.threads > 1) {
+      // "--threads 4", or "threads in FILE (4)".
+      const threadsGiven = w('threads').startsWith('-') ? `${w('threads')} ${c.threads}` : `${w('threads')} (${c.threads})`;
       // Each needs one owner of its state: a reloaded route tree, the batch port's tiers, an LMDB store's pending writes.
       for (const [name, why] of [
         ['routes', 'a --routes tree is served by one thread'],
@@ -879,7 +881,7 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
         ['l1-lmdb', 'an LMDB store is served by one thread'],
         ['l2-lmdb', 'an LMDB store is served by one thread'],
       ] as const) {
-        if (has(name)) issue(`${w('threads')} ${c.threads} cannot be combined with ${w(name)}: ${why} (give --threads 1, the default)`);
+        if (has(name)) issue(`${threadsGiven} cannot be combined with ${w(name)}: ${why} (give --threads 1, the default)`);
       }
     }
     listenerProblems(c, has, w, issue);
