@@ -10,10 +10,28 @@ import type {
   StoreOutcome,
 } from '@cleave/protocol';
 import { FakeClock } from '@cleave/testkit';
-import { InMemoryHandler, type InMemoryHandlerOptions } from '../src/index.js';
+import { InMemoryHandler, sharedStore, type InMemoryHandlerOptions } from '../src/index.js';
 
 /** A clock tests move by hand (shared with the reference model in the test kit). */
 export { FakeClock };
+
+/**
+ * The two ways to have a store: a handler of its own, and a handler over a
+ * store shared by threads (`sharedStore`; here used by this thread alone),
+ * built from the same options, for tests that must hold for both.
+ */
+export const STORE_KINDS = [
+  { kind: 'a handler of its own', build: (options: InMemoryHandlerOptions) => new InMemoryHandler(options) },
+  {
+    kind: 'a store shared by threads',
+    build: ({ clock, statsReporter, ...store }: InMemoryHandlerOptions) =>
+      new InMemoryHandler({
+        shared: sharedStore(store),
+        ...(clock !== undefined ? { clock } : {}),
+        ...(statsReporter !== undefined ? { statsReporter } : {}),
+      }),
+  },
+] as const;
 
 export function makeHandler(options: InMemoryHandlerOptions = {}): { h: InMemoryHandler; clock: FakeClock } {
   const clock = new FakeClock();
