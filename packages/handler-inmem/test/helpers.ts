@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BinaryParser, TextParser } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
@@ -144,4 +148,23 @@ export function parsedArithmetic(wire: string | Buffer, binary = false): Arithme
   const r = parsed(wire, binary);
   if (r.cmd !== 'incr' && r.cmd !== 'decr') throw new Error(`expected incr/decr, parsed ${r.cmd}`);
   return r;
+}
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The handler's sources bundled as plain JavaScript (tsup, ESM), for what
+ * runs outside vitest: child processes and worker threads. Returns the
+ * bundle's path and a function that removes it.
+ */
+export function bundleSources(name: string): { file: string; remove(): void } {
+  // Inside the package, so the bundle resolves @cleave/protocol through the workspace's node_modules.
+  mkdirSync(join(pkg, '.tmp'), { recursive: true });
+  const outDir = mkdtempSync(join(pkg, '.tmp', `${name}-`));
+  execFileSync(
+    join(pkg, '..', '..', 'node_modules', '.bin', 'tsup'),
+    ['src/index.ts', '--format', 'esm', '--target', 'node20', '--tsconfig', '../../tsconfig.build.json', '--out-dir', outDir, '--silent'],
+    { cwd: pkg, stdio: 'pipe' },
+  );
+  return { file: join(outDir, 'index.js'), remove: () => rmSync(outDir, { recursive: true, force: true }) };
 }
