@@ -125,7 +125,8 @@ export class InMemoryHandler implements Handler {
           },
     );
     this.shared = shared;
-    this.reporter = options.statsReporter ?? true;
+    // A handler of its own always reports: statsReporter is for stores shared by threads.
+    this.reporter = shared === undefined || options.statsReporter !== false;
     this.maxItemSize = s.maxItemSize;
     this.sweepBatch = s.sweepBatch;
     this.clock = s.clock;
@@ -195,13 +196,15 @@ export class InMemoryHandler implements Handler {
       <A, R>(f: (a: A) => R) =>
       (a: A): R => {
         lock(h);
+        const cas = u64[CAS_NEXT]!;
         try {
           flushes.sync();
           table.sync();
-          this.casNext = u64[CAS_NEXT]!;
+          this.casNext = cas;
           return f.call(this, a);
         } finally {
-          u64[CAS_NEXT] = this.casNext;
+          // Written back only when used: a read leaves the header's line clean for the other threads.
+          if (this.casNext !== cas) u64[CAS_NEXT] = this.casNext;
           unlock(h);
         }
       };
@@ -404,7 +407,8 @@ export class InMemoryHandler implements Handler {
     const item = this.copies.snapshot(id, won, previousExptime, key);
     if (won) t.i32[id * STRIDE + STATE] = st | TOKEN_SENT;
     if (cmd.noBump !== true) {
-      t.i32[id * STRIDE + STATE] |= FETCHED;
+      // Written once: a record left unwritten stays in the cache of every thread that reads it.
+      if ((t.i32[id * STRIDE + STATE]! & FETCHED) === 0) t.i32[id * STRIDE + STATE] |= FETCHED;
       this.lru.update(id, now);
     }
     return item;
