@@ -78,13 +78,15 @@ const REPORTED_GROUPS = new Set(['', 'items', 'slabs', 'sizes']);
  * vivify and recache rules follow memcached 1.6.
  *
  * Every method answers synchronously. Items returned are snapshots with
- * their own copies of key and value, never changed afterwards.
+ * their own copies of key and value, never changed afterwards. Over a
+ * `sharedStore` (option `shared`), handlers in several threads serve one
+ * store, each command under the store lock (shared.ts).
  */
 export class InMemoryHandler implements Handler {
   /** Stores an item with the CAS unique `newCas` gives (meta `E`). */
   readonly keepsNewCas = true;
   readonly maxItemSize: number;
-  /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes. */
+  /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes (a shared store's may be more: options.ts). */
   readonly pageSize: number;
   private readonly clock: () => number;
   private readonly sweepBatch: number;

@@ -13,7 +13,7 @@
  * elsewhere. Chunk bytes are never handed out: readers get copies, so a
  * chunk can be reused the moment its item is gone.
  *
- * A chunk reference is `page * refShift + index`. The bookkeeping (free
+ * A chunk reference is `page << refBits | index` (a uint32). The bookkeeping (free
  * lists, pages per class, each page's class and live chunks) lives in the
  * header and the page table, so threads sharing a store share it.
  */
@@ -76,8 +76,9 @@ export class Slabs {
   private readonly freeHead: Uint32Array;
   private readonly freeCounts: Int32Array;
   private readonly h: Int32Array;
-  /** Chunk references are `page * refShift + index`. */
-  private readonly refShift: number;
+  /** Chunk references are `page << refBits | index`: bits for the index, and their mask. */
+  private readonly refBits: number;
+  private readonly refMask: number;
 
   /**
    * @param arena a shared store's pages (its page table sized for them), or
@@ -93,9 +94,10 @@ export class Slabs {
     this.pageSize = pageSize;
     this.sizes = classSizes(chunkMax);
     this.perPage = this.sizes.map((s) => Math.floor(pageSize / s));
-    let shift = 65536;
-    while (shift <= this.perPage[0]!) shift *= 2;
-    this.refShift = shift;
+    let bits = 16;
+    while (2 ** bits <= this.perPage[0]!) bits++;
+    this.refBits = bits;
+    this.refMask = 2 ** bits - 1;
     this.pagesOf = header.pagesOf;
     this.freeHead = header.freeHead;
     this.freeCounts = header.freeCount;
@@ -171,13 +173,12 @@ export class Slabs {
   }
 
   pageOf(ref: number): number {
-    return Math.floor(ref / this.refShift);
+    return ref >>> this.refBits;
   }
 
   /** Byte offset of a chunk inside its page. */
   offsetOf(ref: number): number {
-    const page = Math.floor(ref / this.refShift);
-    return (ref - page * this.refShift) * this.sizes[this.pageClass[page]!]!;
+    return (ref & this.refMask) * this.sizes[this.pageClass[ref >>> this.refBits]!]!;
   }
 
   freeCount(cls: number): number {
@@ -186,13 +187,13 @@ export class Slabs {
 
   /** The next free chunk after `ref` (in its header; chunks are 8-byte aligned). */
   private nextFree(ref: number): number {
-    const page = Math.floor(ref / this.refShift);
-    return this.pageWords[page]![((ref - page * this.refShift) * this.sizes[this.pageClass[page]!]!) >>> 2]!;
+    const page = ref >>> this.refBits;
+    return this.pageWords[page]![((ref & this.refMask) * this.sizes[this.pageClass[page]!]!) >>> 2]!;
   }
 
   private setNextFree(ref: number, next: number): void {
-    const page = Math.floor(ref / this.refShift);
-    this.pageWords[page]![((ref - page * this.refShift) * this.sizes[this.pageClass[page]!]!) >>> 2] = next;
+    const page = ref >>> this.refBits;
+    this.pageWords[page]![((ref & this.refMask) * this.sizes[this.pageClass[page]!]!) >>> 2] = next;
   }
 
   /** A free chunk of class `cls`, or -1. */
@@ -201,12 +202,12 @@ export class Slabs {
     if (ref === NONE) return -1;
     this.freeHead[cls] = this.nextFree(ref);
     this.freeCounts[cls]!--;
-    this.pageLive[Math.floor(ref / this.refShift)]!++;
+    this.pageLive[ref >>> this.refBits]!++;
     return ref;
   }
 
   release(ref: number): void {
-    const page = Math.floor(ref / this.refShift);
+    const page = ref >>> this.refBits;
     const cls = this.pageClass[page]!;
     this.setNextFree(ref, this.freeHead[cls]!);
     this.freeHead[cls] = ref;
@@ -242,7 +243,7 @@ export class Slabs {
     this.pageLive[page] = 0;
     this.pagesOf[cls]!++;
     // Low offsets first: linked in reverse so they are handed out in order.
-    const first = page * this.refShift;
+    const first = (page << this.refBits) >>> 0;
     for (let i = this.perPage[cls]! - 1; i >= 0; i--) {
       this.setNextFree(first + i, this.freeHead[cls]!);
       this.freeHead[cls] = first + i;
@@ -257,7 +258,7 @@ export class Slabs {
     let removed = 0;
     for (let ref = this.freeHead[cls]!; ref !== NONE; ) {
       const next = this.nextFree(ref);
-      if (Math.floor(ref / this.refShift) === page) {
+      if (ref >>> this.refBits === page) {
         if (prev === NONE) this.freeHead[cls] = next;
         else this.setNextFree(prev, next);
         removed++;
@@ -308,6 +309,6 @@ export class Slabs {
 
   /** Chunk references of a page, for scanning its items. */
   refsOf(page: number): { first: number; count: number } {
-    return { first: page * this.refShift, count: this.perPage[this.pageClass[page]!]! };
+    return { first: (page << this.refBits) >>> 0, count: this.perPage[this.pageClass[page]!]! };
   }
 }
