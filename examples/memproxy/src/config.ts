@@ -43,6 +43,8 @@ export interface Config {
   maxItemSize: number;
   idleTimeout: number;
   maxOutputBytes: number;
+  /** Serving threads (the main one among them), each accepting on every listener; one in-memory cache for all. */
+  threads: number;
   // Backends (memcached reached over a unix socket or TCP).
   l1Sock?: string;
   l1Addr?: HostPort;
@@ -108,6 +110,7 @@ const DEFAULTS = {
   maxItemSize: 1024 * 1024,
   idleTimeout: 0,
   maxOutputBytes: 4 * 1024 * 1024,
+  threads: 1,
   chunked: false,
   l2Enabled: false,
   l2LmdbSize: GB,
@@ -258,6 +261,7 @@ const OPTIONS: readonly Option[] = [
   { name: 'max-item-size', value: size(KB, GB, '512k, 1m, 16m') },
   { name: 'idle-timeout', value: duration('a duration such as 30s, 5m or 250ms (a plain number is seconds; 0 = never)', false) },
   { name: 'max-output-bytes', value: size(16 * KB, undefined, '512k, 4m') },
+  { name: 'threads', short: 't', value: whole(1, 64) },
   { name: 'l1-sock', value: path('a unix socket path') },
   { name: 'l1-addr', value: hostPort('--l1-sock') },
   { name: 'chunked' },
@@ -303,6 +307,7 @@ const WITH_POOLS = [
   'max-item-size',
   'idle-timeout',
   'max-output-bytes',
+  'threads',
   'backend-timeout',
   'auth-file',
   'host',
@@ -358,6 +363,10 @@ Usage: memproxy [options]
       --max-output-bytes SIZE
                             replies one connection may have unsent before it runs nothing
                             more until its client reads (default 4m)
+  -t, --threads N           serving threads, like memcached -t (default 1, at most 64): each
+                            accepts connections on every listener; the in-memory L1 is one
+                            cache for all of them, and each has its own backend connections.
+                            Not with --routes, --batch-port, --l1-lmdb or --l2-lmdb
 
   Backends (real memcached as storage; memproxy becomes a proxy):
       --l1-sock PATH        L1 is the memcached at this unix socket (instead of in-memory)
@@ -862,6 +871,19 @@ export function loadConfig(argv: string[]): Config | 'help' | 'version' {
       issue(`${w(name)} cannot be combined with ${w('routes')}: the routes file says where keys go (its pools and routes)`);
     // The tiers' rules, when the flags describe tiers.
     if (!routes) tierProblems(c, has, w, issue);
+    if (c.threads > 1) {
+      // "--threads 4", or "threads in FILE (4)".
+      const threadsGiven = w('threads').startsWith('-') ? `${w('threads')} ${c.threads}` : `${w('threads')} (${c.threads})`;
+      // Each needs one owner of its state: a reloaded route tree, the batch port's tiers, an LMDB store's pending writes.
+      for (const [name, why] of [
+        ['routes', 'a --routes tree is served by one thread'],
+        ['batch-port', 'the batch port is served by one thread'],
+        ['l1-lmdb', 'an LMDB store is served by one thread'],
+        ['l2-lmdb', 'an LMDB store is served by one thread'],
+      ] as const) {
+        if (has(name)) issue(`${threadsGiven} cannot be combined with ${w(name)}: ${why} (give --threads 1, the default)`);
+      }
+    }
     listenerProblems(c, has, w, issue);
   }
   if (has('verbose') && has('log-level')) issue(`give ${w('log-level')} or -v, not both`);

@@ -52,6 +52,8 @@ export interface LogOptions {
   file?: string;
   /** Readable lines instead of JSON (default: when stdout is a terminal and there is no file). */
   readable?: boolean;
+  /** The serving thread (--threads) whose log this is: a `thread` field on each of its lines. */
+  thread?: number;
 }
 
 export class Log {
@@ -70,7 +72,7 @@ export class Log {
     } else {
       dest = pino.destination({ dest: 1, sync: true });
     }
-    this.logger = pino(
+    const root = pino(
       {
         name: 'memproxy',
         level: options.level,
@@ -79,6 +81,7 @@ export class Log {
       },
       dest,
     );
+    this.logger = options.thread === undefined ? root : root.child({ thread: options.thread });
   }
 
   /**

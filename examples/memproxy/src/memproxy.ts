@@ -1,12 +1,10 @@
 #!/usr/bin/env node
 import { constants } from 'node:os';
 import { dirname } from 'node:path';
-import { ChunkedHandler } from '@cleave/chunked';
+import { BroadcastChannel } from 'node:worker_threads';
 import type { Address, Logger } from '@cleave/core';
-import { InMemoryHandler } from '@cleave/handler-inmem';
 import { MemcachedHandler } from '@cleave/handler-memcached';
-import { l1l2, l1l2Batch } from '@cleave/tiers';
-import type { Handler } from '@cleave/protocol';
+import { l1l2Batch } from '@cleave/tiers';
 import { listenAndServe, type ListenTarget, type Server } from '@cleave/server';
 import {
   checkHosts,
@@ -23,27 +21,13 @@ import { Log } from './log.js';
 import { metricsRegistry, serveMetrics, type MetricsBackend, type MetricsServer } from './metrics.js';
 import { loadSecurity, type Security } from './security.js';
 import { recoverMain } from './recover.js';
-import { lockStore, openStore, StoreProblem } from './store.js';
+import { lockStore, StoreProblem } from './store.js';
+import { HANGUP_CHANNEL, type ThreadData } from './thread.js';
+import { backendAddress, buildTiers, lmdbStores, sharedTiers, tiersHandler } from './tiers.js';
 import { VERSION } from './twemproxy/args.js';
-import { describeListen, servePools } from './twemproxy/build.js';
+import { describeListen, servePools, servePoolsInThreads } from './twemproxy/build.js';
 import { describeRoutes, loadRoutes, RoutesService } from './routes/serve.js';
 import { RoutesError, type RoutesSpec } from './routes/schema.js';
-
-/** memcached's default item size limit (-I): chunks keep every backend item within it. */
-const BACKEND_ITEM_MAX = 1024 * 1024;
-
-const backendAddress = (sock: string | undefined, addr: Address | undefined): Address | undefined =>
-  sock !== undefined ? { path: sock } : addr;
-
-/** The LMDB stores the flags name: --l1-lmdb (the only tier) and --l2-lmdb, each with its flag, cap and sync. */
-function lmdbStores(config: Config): { tier: 'l1' | 'l2'; flag: string; path: string; maxBytes: number; sync: boolean }[] {
-  const stores = [];
-  if (config.l1Lmdb !== undefined)
-    stores.push({ tier: 'l1' as const, flag: 'l1-lmdb', path: config.l1Lmdb, maxBytes: config.l1LmdbSize, sync: config.l1LmdbSync });
-  if (config.l2Lmdb !== undefined)
-    stores.push({ tier: 'l2' as const, flag: 'l2-lmdb', path: config.l2Lmdb, maxBytes: config.l2LmdbSize, sync: config.l2LmdbSync });
-  return stores;
-}
 
 /**
  * The tiers the flags describe, in words: "in-memory L1 67108864 bytes", "L1 memcached 127.0.0.1:11311 (chunked)",
@@ -63,51 +47,6 @@ function describeTiers(config: Config): string {
   return config.l2Enabled && l2Address ? `${l1}, ${memcached(l2Address, 'L2')}` : l1;
 }
 
-/**
- * The storage the flags describe: one or two tiers, each a Handler, and the memcached backends among them.
- * Throws a StoreProblem when an LMDB store cannot be opened.
- */
-function buildTiers(config: Config, logger: Logger): { l1: Handler; l2?: Handler; backends: MetricsBackend[] } {
-  const backends: MetricsBackend[] = [];
-  /** A memcached tier; with --chunked, large values spread over chunk items within the backend's limit. */
-  const memcached = (address: Address, tier: string): Handler => {
-    const backend = (maxItemSize: number) => {
-      const handler = new MemcachedHandler({
-        address,
-        connections: config.backendConns,
-        timeoutMs: config.backendTimeout,
-        maxItemSize,
-        logger,
-      });
-      backends.push({ handler, tier });
-      return handler;
-    };
-    if (!config.chunked) return backend(config.maxItemSize);
-    return new ChunkedHandler(backend(BACKEND_ITEM_MAX), { maxItemSize: config.maxItemSize, chunkSize: config.chunkSize });
-  };
-  // An LMDB store takes values up to --max-item-size as they are: no chunks.
-  const lmdb = Object.fromEntries(
-    lmdbStores(config).map((s) => [
-      s.tier,
-      openStore(config.labels[s.flag] ?? `--${s.flag}`, {
-        path: s.path,
-        maxBytes: s.maxBytes,
-        sync: s.sync,
-        maxItemSize: config.maxItemSize,
-        logger,
-      }),
-    ]),
-  );
-  if (lmdb.l1 !== undefined) return { l1: lmdb.l1, backends };
-  const l1Address = backendAddress(config.l1Sock, config.l1Addr);
-  const l1 = l1Address
-    ? memcached(l1Address, 'l1')
-    : new InMemoryHandler({ maxBytes: config.l1InmemSize, maxItemSize: config.maxItemSize });
-  if (lmdb.l2 !== undefined) return { l1, l2: lmdb.l2, backends };
-  const l2Address = backendAddress(config.l2Sock, config.l2Addr);
-  return config.l2Enabled && l2Address ? { l1, l2: memcached(l2Address, 'l2'), backends } : { l1, backends };
-}
-
 const limitsOf = (config: Config) => ({
   maxConnections: config.maxConns,
   maxItemSize: config.maxItemSize,
@@ -124,13 +63,19 @@ function tiersLine(config: Config, security: Security, listeners: string, batch:
   const exposure = tcp && config.host === '127.0.0.1' ? ' (loopback only; --host 0.0.0.0 to expose)' : '';
   return (
     `${listeners}${exposure}: ${describeTiers(config)}${loginOf(security)}, max item ${config.maxItemSize} bytes, ` +
-    `max ${config.maxConns} connections${batch !== undefined ? `; L1L2Batch on ${batch}` : ''}`
+    `max ${config.maxConns} connections${threadsOf(config)}${batch !== undefined ? `; L1L2Batch on ${batch}` : ''}`
   );
 }
 
-function poolLine(pool: NonNullable<Config['pools']>[number], security: Security, listeners: string): string {
+/** ", 4 threads" after what serves, with --threads above 1. */
+const threadsOf = (config: Config) => (config.threads > 1 ? `, ${config.threads} threads` : '');
+
+/** The module every serving thread loads (dist/thread.js beside dist/memproxy.js): it builds the thread's Handler. */
+const THREAD_MODULE = new URL('./thread.js', import.meta.url);
+
+function poolLine(config: Config, pool: NonNullable<Config['pools']>[number], security: Security, listeners: string): string {
   const n = pool.servers.length;
-  return `${listeners}: pool '${pool.name}', ${n} memcached server${n === 1 ? '' : 's'} (${pool.distribution}/${pool.hash})${loginOf(security)}`;
+  return `${listeners}: pool '${pool.name}', ${n} memcached server${n === 1 ? '' : 's'} (${pool.distribution}/${pool.hash})${loginOf(security)}${threadsOf(config)}`;
 }
 
 const withTls = (where: string, tls: boolean | undefined) => where + (tls ? ' (TLS)' : '');
@@ -144,7 +89,7 @@ function wouldServe(config: Config, security: Security, routes: RoutesSpec | und
       : undefined;
   if (config.pools) {
     return config.pools.map((p) =>
-      poolLine(p, security, [describeListen(p.listenAddress), ...(tlsListener ? [tlsListener] : [])].join(' and ')),
+      poolLine(config, p, security, [describeListen(p.listenAddress), ...(tlsListener ? [tlsListener] : [])].join(' and ')),
     );
   }
   const listeners: string[] = [];
@@ -235,15 +180,34 @@ async function serveTiers(config: Config, security: Security, log: Log, onShutdo
   const servers: Server[] = [];
   const listen = listenTargets(config, security);
   const auth = security.auth;
-  for (const s of lmdbStores(config)) await lockStore(config.labels[s.flag] ?? `--${s.flag}`, s.path);
-  const tiers = buildTiers(config, log.logger);
-  // The whole deployment is one Handler: L1 alone, or L1 in front of L2.
-  const handler = tiers.l2 ? l1l2(tiers.l1, tiers.l2) : tiers.l1;
   const limits = limitsOf(config);
   const onError = onErrorOf(log.logger);
   const metrics = config.metricsPort !== undefined;
   // --enable-shutdown: the shutdown command stops memproxy as a SIGTERM does.
   const shutdown = config.enableShutdown ? onShutdown : undefined;
+  if (config.threads > 1) {
+    // Every thread builds the tiers itself (thread.ts); what they share is made here, once. No LMDB store and no
+    // batch port with threads (config.ts), and each thread's backends are its own: none to list here.
+    const data: ThreadData = { config, shared: sharedTiers(config) };
+    const server = await listenAndServe({
+      listen,
+      threads: config.threads,
+      worker: { module: THREAD_MODULE, data },
+      limits,
+      auth,
+      onError,
+      metrics,
+      shutdown,
+    });
+    log.logger.info(
+      { version: VERSION, listen: listenedOn(server), threads: config.threads, backends: tierBackends(config) },
+      `memproxy listening on ${tiersLine(config, security, describeServer(server), undefined)}`,
+    );
+    return { servers: [server], backends: [] };
+  }
+  for (const s of lmdbStores(config)) await lockStore(config.labels[s.flag] ?? `--${s.flag}`, s.path);
+  const tiers = buildTiers(config, log.logger);
+  const handler = tiersHandler(tiers);
   servers.push(await listenAndServe({ listen, handler, limits, auth, onError, metrics, shutdown }));
   if (config.batchPort !== undefined && tiers.l2) {
     // Rend's bulk-loader port: the same tiers as L1L2Batch; the main server owns (and closes) them.
@@ -275,13 +239,23 @@ async function serveTiers(config: Config, security: Security, log: Log, onShutdo
   return { servers, backends: tiers.backends };
 }
 
+/** The memcached backends the flags name, as the start-up line lists them: "l1 127.0.0.1:11311". */
+function tierBackends(config: Config): string[] {
+  const backends: string[] = [];
+  const l1 = backendAddress(config.l1Sock, config.l1Addr);
+  const l2 = config.l2Lmdb === undefined ? backendAddress(config.l2Sock, config.l2Addr) : undefined;
+  if (l1 !== undefined) backends.push(`l1 ${describeListen(l1)}`);
+  if (config.l2Enabled && l2 !== undefined) backends.push(`l2 ${describeListen(l2)}`);
+  return backends;
+}
+
 /** Where a server listens, for the start-up line's fields. */
 const listenedOn = (s: Server) => s.addresses.map((a) => withTls(describeListen(a), a.tls));
 
 /** A nutcracker.yml --config: each pool on its own listen address, over its own memcached servers. */
 async function servePoolsOf(config: Config, security: Security, pools: NonNullable<Config['pools']>, log: Log): Promise<Served> {
   const tls = security.tls;
-  const served = await servePools(pools, {
+  const options = {
     limits: limitsOf(config),
     auth: security.auth,
     timeoutMs: config.backendTimeout,
@@ -291,23 +265,46 @@ async function servePoolsOf(config: Config, security: Security, pools: NonNullab
     metrics: config.metricsPort !== undefined,
     // A yml of one pool (config.ts refuses --tls-port with more): its TLS listener on --host.
     ...(tls !== undefined && config.tlsPort !== undefined && { moreListen: () => [{ port: config.tlsPort!, host: config.host, tls }] }),
-  });
+  };
+  if (config.threads > 1) {
+    // Each thread builds each pool over backend connections of its own (thread.ts): no backends to list here.
+    const inThreads = await servePoolsInThreads(
+      pools,
+      config.threads,
+      (_conf, pool) => ({ module: THREAD_MODULE, data: { config, shared: {}, pool } satisfies ThreadData }),
+      options,
+    );
+    for (const s of inThreads) logPool(config, security, log, s);
+    return { servers: inThreads.map((s) => s.server), backends: [] };
+  }
+  const served = await servePools(pools, options);
   const backends: MetricsBackend[] = [];
   for (const s of served) {
     for (const member of s.pool.members) {
       if (member.handler instanceof MemcachedHandler) backends.push({ handler: member.handler, tier: s.name, member });
     }
-    log.logger.info(
-      {
-        version: VERSION,
-        listen: listenedOn(s.server),
-        pool: s.name,
-        servers: s.conf.servers.map((m) => `${m.name} ${describeListen(m.address)}`),
-      },
-      `memproxy listening on ${poolLine(s.conf, security, describeServer(s.server))}`,
-    );
+    logPool(config, security, log, s);
   }
   return { servers: served.map((s) => s.server), backends };
+}
+
+/** A pool's start-up line. */
+function logPool(
+  config: Config,
+  security: Security,
+  log: Log,
+  s: { name: string; conf: NonNullable<Config['pools']>[number]; server: Server },
+) {
+  log.logger.info(
+    {
+      version: VERSION,
+      listen: listenedOn(s.server),
+      pool: s.name,
+      servers: s.conf.servers.map((m) => `${m.name} ${describeListen(m.address)}`),
+      ...(config.threads > 1 && { threads: config.threads }),
+    },
+    `memproxy listening on ${poolLine(config, s.conf, security, describeServer(s.server))}`,
+  );
 }
 
 /** Why a listener could not start, naming the flag that chose the address. */
@@ -411,6 +408,15 @@ async function main(): Promise<void> {
   }
   // What SIGHUP does, each step saying what it did; a routes reload joins the list.
   const onHangup: Array<() => string> = [() => log.reopen()];
+  if (config.threads > 1 && config.logFile !== undefined) {
+    // Each serving thread has the file open too (thread.ts): it reopens it when told.
+    const hangups = new BroadcastChannel(HANGUP_CHANNEL);
+    hangups.unref();
+    onHangup.push(() => {
+      hangups.postMessage('reopen');
+      return `told the ${config.threads} serving threads to reopen it`;
+    });
+  }
   const logger = log.logger;
   process.on('SIGHUP', () => logger.info(`SIGHUP received: ${onHangup.map((step) => step()).join('; ')}; still serving`));
 

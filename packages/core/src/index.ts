@@ -4,3 +4,4 @@ export { parseAddress, formatAddress, ADDRESS_FORMS, type Address, type HostPort
 export { fnv1a32 } from './fnv1a.js';
 export { editDistance, nearest } from './suggest.js';
 export type { Logger } from './logger.js';
+export { KeyLocks, sharedKeyLocks, type SharedKeyLocks } from './key-locks.js';

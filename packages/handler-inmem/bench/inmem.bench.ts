@@ -2,12 +2,14 @@
 //  - get hit, get miss (random keys)
 //  - set with 100-byte values (overwriting random existing keys)
 //  - mixed: 90% get hits, 10% sets
+// and the same at 10k keys over a store shared by threads (sharedStore), used by this thread alone: the cost of the
+// store lock when nobody else holds it.
 // Keys and values are views into one large buffer, as a parser hands them over.
 // Each benny op runs BATCH commands; ops/s = benny ops/s x BATCH.
 // Run: cd packages/handler-inmem && npx tsx ../../scripts/run-bench.ts inmem
 import b from 'benny';
 import type { CaseResult } from 'benny/lib/internal/common-types';
-import { InMemoryHandler } from '../src/index.js';
+import { InMemoryHandler, sharedStore } from '../src/index.js';
 
 const BATCH = 100_000;
 
@@ -19,8 +21,9 @@ interface Fixture {
 }
 
 /** `n` distinct keys as views into one buffer, `n` keys that are never stored, and a random access order. */
-function fixture(n: number): Fixture {
-  const h = new InMemoryHandler({ maxBytes: 1024 * 1024 * 1024, sweepIntervalMs: 0 });
+function fixture(n: number, shared = false): Fixture {
+  const options = { maxBytes: 1024 * 1024 * 1024, sweepIntervalMs: 0 };
+  const h = shared ? new InMemoryHandler({ shared: sharedStore(options) }) : new InMemoryHandler(options);
   const text = (i: number, miss: boolean) => `${miss ? 'miss' : 'user'}:session:${String(i).padStart(8, '0')}`;
   const keyLen = text(0, false).length;
   const read = Buffer.alloc(2 * n * (keyLen + 2));
@@ -82,6 +85,15 @@ await b.suite(
   b.complete(),
 );
 small.h.close();
+
+const shared = fixture(10_000, true);
+await b.suite(
+  `InMemoryHandler over a shared store, 10k keys, ${BATCH / 1000}k commands per op`,
+  ...cases('shared, 10k keys', shared),
+  b.cycle((r: CaseResult) => `${r.name}: ${perSecond(r)}`),
+  b.complete(),
+);
+shared.h.close();
 
 const large = fixture(1_000_000);
 await b.suite(

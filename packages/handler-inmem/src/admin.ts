@@ -15,6 +15,7 @@ import type { FlushState } from './flush.js';
 import type { Lru } from './lru.js';
 import type { ItemMemory } from './memory.js';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
+import { CRAWLER, PICK_NEXT, TOCRAWL, type Header } from './state.js';
 import {
   ATIME,
   CAS,
@@ -61,7 +62,8 @@ export interface AdminParts {
   readonly slabs: Slabs;
   readonly memory: ItemMemory;
   readonly flushes: FlushState;
-  /** The store's limit on `maxBytes` (memcached's `cache_memlimit` takes megabytes). */
+  readonly header: Header;
+  /** The store's limit on `maxBytes` (memcached's `cache_memlimit` takes megabytes): a shared store's is what it reserved. */
   readonly maxMaxBytes: number;
   /** Start or stop the background sweep (the LRU crawler). */
   crawler(enabled: boolean): void;
@@ -78,12 +80,25 @@ const URI = (() => {
 })();
 
 export class AdminCommands {
-  /** The LRU crawler runs (`lru_crawler enable|disable`). */
-  crawlerEnabled = true;
-  /** `lru_crawler tocrawl`: items a crawl examines per class (0 = all). */
-  private tocrawl = 0;
+  /** The settings live in the header, shared by threads sharing the store. */
+  private readonly h: Int32Array;
 
-  constructor(private readonly s: AdminParts) {}
+  constructor(private readonly s: AdminParts) {
+    this.h = s.header.i32;
+  }
+
+  /** The LRU crawler runs (`lru_crawler enable|disable`). */
+  get crawlerEnabled(): boolean {
+    return this.h[CRAWLER] !== 0;
+  }
+  set crawlerEnabled(on: boolean) {
+    this.h[CRAWLER] = on ? 1 : 0;
+  }
+
+  /** `lru_crawler tocrawl`: items a crawl examines per class (0 = all). */
+  private get tocrawl(): number {
+    return this.h[TOCRAWL]!;
+  }
 
   run(cmd: AdminCommand, now: number): Buffer | undefined {
     const a = cmd.args;
@@ -119,7 +134,7 @@ export class AdminCommands {
         return OK;
       }
       case 'tocrawl':
-        this.tocrawl = Number(a[1]);
+        this.h[TOCRAWL] = Number(a[1]);
         return OK;
       case 'sleep':
         // The crawl runs at once, without pauses between items.
@@ -248,15 +263,14 @@ export class AdminCommands {
     return this.s.memory.movePage(src - 1, dst - 1, now) ? OK : REASSIGN_NOSPARE;
   }
 
-  private pickNext = 0;
-
   /** memcached's slabs_reassign_pick_any: the next class (round robin) other than `dst` with two pages or more; -1 if none. */
   private pickAny(dst: number): number {
     const slabs = this.s.slabs;
     const n = slabs.classCount;
+    const h = this.h;
     for (let tries = n; tries > 0; tries--) {
-      this.pickNext = this.pickNext >= n ? 1 : this.pickNext + 1;
-      if (this.pickNext !== dst && slabs.pagesOf[this.pickNext - 1]! > 1) return this.pickNext;
+      h[PICK_NEXT] = h[PICK_NEXT]! >= n ? 1 : h[PICK_NEXT]! + 1;
+      if (h[PICK_NEXT] !== dst && slabs.pagesOf[h[PICK_NEXT]! - 1]! > 1) return h[PICK_NEXT]!;
     }
     return -1;
   }

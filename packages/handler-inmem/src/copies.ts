@@ -95,8 +95,8 @@ export class Copies {
       // Short copies by hand: Buffer#copy of a sub-range allocates a view.
       for (let i = 0; i < n; i++) out[p + i] = page[o + i]!;
     } else {
-      // Pages are allocUnsafeSlow (offset 0): one view for the copy, without Buffer#copy's checks.
-      out.set(new Uint8Array(slabs.pageBuffers[pageIndex]!, o, n), p);
+      // One view for the copy, without Buffer#copy's checks.
+      out.set(new Uint8Array(slabs.pageBuffers[pageIndex]!, slabs.pageOffsets[pageIndex]! + o, n), p);
     }
     const ab = this.poolBuffer;
     this.key = key ?? bufferView(ab, p, k);

@@ -43,8 +43,10 @@ import { absoluteExptime } from './exptime.js';
 import { FlushState } from './flush.js';
 import { Lru } from './lru.js';
 import { ItemMemory } from './memory.js';
-import { MAX_MAX_BYTES, U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
-import { CHUNK_HEADER, Slabs } from './slabs.js';
+import { U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
+import { lock, maxMaxBytes, unlock, type SharedStore } from './shared.js';
+import { CHUNK_HEADER, Slabs, classSizes } from './slabs.js';
+import { CAS_NEXT, Header, INITIALIZED, headerBytes } from './state.js';
 import { Counters, generalStats, itemStats, settingsStats, sizesStats, slabStats, type StatsSource } from './stats.js';
 import {
   ATIME,
@@ -63,6 +65,9 @@ import {
   type LargeItem,
 } from './table.js';
 
+/** The stats groups only a shared store's reporter answers (`settings` and `reset` are every handler's). */
+const REPORTED_GROUPS = new Set(['', 'items', 'slabs', 'sizes']);
+
 /**
  * The in-memory store: memcached's design in JavaScript. Items live in slab
  * chunks carved from fixed pages, their metadata in typed arrays, found
@@ -73,13 +78,15 @@ import {
  * vivify and recache rules follow memcached 1.6.
  *
  * Every method answers synchronously. Items returned are snapshots with
- * their own copies of key and value, never changed afterwards.
+ * their own copies of key and value, never changed afterwards. Over a
+ * `sharedStore` (option `shared`), handlers in several threads serve one
+ * store, each command under the store lock (shared.ts).
  */
 export class InMemoryHandler implements Handler {
   /** Stores an item with the CAS unique `newCas` gives (meta `E`). */
   readonly keepsNewCas = true;
   readonly maxItemSize: number;
-  /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes. */
+  /** Slab page size: 1 MiB, or less for small `maxBytes` so memory can move between size classes (a shared store's may be more: options.ts). */
   readonly pageSize: number;
   private readonly clock: () => number;
   private readonly sweepBatch: number;
@@ -94,27 +101,61 @@ export class InMemoryHandler implements Handler {
   private readonly counters: Counters;
   private readonly adminCommands: AdminCommands;
   private readonly sweepIntervalMs: number;
-  private casNext: bigint;
+  private readonly header: Header;
+  /** A shared store's handler that reports its stats and runs its sweep. */
+  private readonly reporter: boolean;
+  private readonly shared: SharedStore | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
+  /** The next CAS unique; a shared store's lives in the header, loaded and saved around each command under the lock. */
+  private casNext: bigint;
 
   constructor(options: InMemoryHandlerOptions = {}) {
-    const s = settingsOf(options);
+    const shared = options.shared;
+    if (shared !== undefined && (options.maxBytes !== undefined || options.maxItemSize !== undefined || options.casStart !== undefined)) {
+      throw new TypeError('InMemoryHandler: maxBytes, maxItemSize and casStart of a shared store are given to sharedStore');
+    }
+    const s = settingsOf(
+      shared === undefined
+        ? options
+        : {
+            maxBytes: shared.maxBytes,
+            maxItemSize: shared.maxItemSize,
+            casStart: shared.casStart,
+            sweepIntervalMs: options.sweepIntervalMs ?? shared.sweepIntervalMs,
+            sweepBatch: options.sweepBatch ?? shared.sweepBatch,
+            ...(options.clock !== undefined ? { clock: options.clock } : {}),
+          },
+    );
+    this.shared = shared;
+    // A handler of its own always reports: statsReporter is for stores shared by threads.
+    this.reporter = shared === undefined || options.statsReporter !== false;
     this.maxItemSize = s.maxItemSize;
     this.sweepBatch = s.sweepBatch;
     this.clock = s.clock;
-    this.casNext = s.casStart;
-    this.pageSize = s.pageSize;
-    this.slabs = new Slabs(s.pageSize, s.chunkMax);
+    this.pageSize = shared?.pageSize ?? s.pageSize;
+    const chunkMax = shared?.chunkMax ?? s.chunkMax;
+    const classes = classSizes(chunkMax).length + 1;
+    const header = new Header(shared?.header ?? new ArrayBuffer(headerBytes(classes)), classes);
+    this.header = header;
+    this.slabs = new Slabs(this.pageSize, chunkMax, header, shared?.pageTable, shared?.arena);
     this.LARGE = this.slabs.classCount;
-    const classes = this.LARGE + 1;
     const large = new Map<number, LargeItem>();
-    this.counters = new Counters(classes);
-    this.table = new ItemTable(this.slabs, large, this.LARGE);
-    this.lru = new Lru(this.table, this.counters.clsMovesWithinLru, classes);
-    this.flushes = new FlushState(this.table);
-    this.memory = new ItemMemory(s.maxBytes, this.table, this.slabs, this.lru, large, this.LARGE, this.flushes, this.counters);
+    this.counters = new Counters(header);
+    this.table = new ItemTable(this.slabs, large, this.LARGE, header, shared);
+    this.lru = new Lru(this.table, this.counters.clsMovesWithinLru, classes, header);
+    this.flushes = new FlushState(this.table, header);
+    this.memory = new ItemMemory(
+      header,
+      this.table,
+      this.slabs,
+      this.lru,
+      large,
+      this.LARGE,
+      shared === undefined,
+      this.flushes,
+      this.counters,
+    );
     this.copies = new Copies(this.table, this.slabs, large, this.LARGE);
-    this.memory.init(64, 64);
     this.sweepIntervalMs = s.sweepIntervalMs;
     this.adminCommands = new AdminCommands({
       table: this.table,
@@ -122,10 +163,64 @@ export class InMemoryHandler implements Handler {
       slabs: this.slabs,
       memory: this.memory,
       flushes: this.flushes,
-      maxMaxBytes: MAX_MAX_BYTES,
-      crawler: (on) => this.crawler(on),
+      header,
+      maxMaxBytes: maxMaxBytes(shared),
+      // A shared store's sweep timer runs in its reporter, which reads the flag at each tick.
+      crawler: (on) => {
+        if (shared === undefined) this.crawler(on);
+      },
     });
-    this.crawler(true);
+    if (header.i32[INITIALIZED] === 0) {
+      // A new store (sharedStore sets a shared one up before any thread has it).
+      this.slabs.init();
+      this.table.init();
+      this.memory.init(s.maxBytes, 64, 64);
+      header.u64[CAS_NEXT] = s.casStart;
+      this.adminCommands.crawlerEnabled = true;
+      header.i32[INITIALIZED] = 1;
+    }
+    this.casNext = header.u64[CAS_NEXT]!;
+    if (shared !== undefined) this.lockCommands();
+    if (this.reporter) this.crawler(true);
+  }
+
+  /**
+   * A shared store: every command runs under the store lock, after taking up
+   * a flush_all or hash table growth another thread made. (Instance properties over the
+   * prototype's methods, so a handler of its own takes no lock at all.)
+   */
+  private lockCommands(): void {
+    const h = this.header.i32;
+    const flushes = this.flushes;
+    const table = this.table;
+    const u64 = this.header.u64;
+    const locked =
+      <A, R>(f: (a: A) => R) =>
+      (a: A): R => {
+        lock(h);
+        const cas = u64[CAS_NEXT]!;
+        try {
+          flushes.sync();
+          table.sync();
+          this.casNext = cas;
+          return f.call(this, a);
+        } finally {
+          // Written back only when used: a read leaves the header's line clean for the other threads.
+          if (this.casNext !== cas) u64[CAS_NEXT] = this.casNext;
+          unlock(h);
+        }
+      };
+    const p = InMemoryHandler.prototype;
+    this.get = locked(p.get);
+    this.getMany = locked(p.getMany);
+    this.store = locked(p.store);
+    this.delete = locked(p.delete);
+    this.touch = locked(p.touch);
+    this.arithmetic = locked(p.arithmetic);
+    this.flush = locked(p.flush);
+    this.sweep = locked(p.sweep);
+    this.admin = locked(p.admin);
+    this.stats = locked(p.stats);
   }
 
   /** Memory limit in bytes (memcached's `-m`; `cache_memlimit` changes it). */
@@ -138,7 +233,9 @@ export class InMemoryHandler implements Handler {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     if (on && this.sweepIntervalMs > 0) {
-      this.timer = setInterval(() => this.sweep(), this.sweepIntervalMs);
+      this.timer = setInterval(() => {
+        if (this.adminCommands.crawlerEnabled) this.sweep();
+      }, this.sweepIntervalMs);
       this.timer.unref();
     }
   }
@@ -312,7 +409,8 @@ export class InMemoryHandler implements Handler {
     const item = this.copies.snapshot(id, won, previousExptime, key);
     if (won) t.i32[id * STRIDE + STATE] = st | TOKEN_SENT;
     if (cmd.noBump !== true) {
-      t.i32[id * STRIDE + STATE] |= FETCHED;
+      // Written once: a record left unwritten stays in the cache of every thread that reads it.
+      if ((t.i32[id * STRIDE + STATE]! & FETCHED) === 0) t.i32[id * STRIDE + STATE] |= FETCHED;
       this.lru.update(id, now);
     }
     return item;
@@ -571,11 +669,18 @@ export class InMemoryHandler implements Handler {
   }
 
   close(): void {
-    this.adminCommands.crawlerEnabled = false;
+    // Other threads' handlers go on with a shared store's crawler.
+    if (this.shared === undefined) this.adminCommands.crawlerEnabled = false;
     this.crawler(false);
   }
 
   stats(group: string): StatsGroup | undefined {
+    // A shared store is reported by one thread's handler; the others answer only its settings.
+    if (!this.reporter && REPORTED_GROUPS.has(group)) return {};
+    return this.groupStats(group);
+  }
+
+  private groupStats(group: string): StatsGroup | undefined {
     switch (group) {
       case '':
         return generalStats(this.statsSource());

@@ -6,6 +6,7 @@
  * list pointers; the tails say which class holds the oldest items when
  * memory must move (see memory.ts).
  */
+import type { Header } from './state.js';
 import { ATIME, CLS, NEXT, PREV, STRIDE, type ItemTable } from './table.js';
 
 /** memcached's ITEM_UPDATE_INTERVAL: a fetched item is relinked at the LRU head at most once per 60 s. */
@@ -25,10 +26,11 @@ export class Lru {
     private readonly movesWithinLru: Float64Array,
     /** Classes, the one for items outside the slabs included. */
     readonly classCount: number,
+    header: Header,
   ) {
-    this.heads = new Int32Array(classCount);
-    this.tails = new Int32Array(classCount);
-    this.items = new Float64Array(classCount);
+    this.heads = header.lruHeads;
+    this.tails = header.lruTails;
+    this.items = header.lruItems;
   }
 
   /** Link a new item at the head of its class's list. */

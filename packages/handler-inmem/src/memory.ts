@@ -18,6 +18,7 @@ import type { FlushState } from './flush.js';
 import { BUCKET_BYTES, META_BYTES, largeFootprint } from './footprint.js';
 import type { Lru } from './lru.js';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
+import { AUTOMOVE, ITEM_BYTES, LARGE_BYTES, MAX_BYTES, SWEEP_CURSOR, USED, type Header } from './state.js';
 import type { Counters } from './stats.js';
 import {
   ATIME,
@@ -39,21 +40,11 @@ import {
 } from './table.js';
 
 export class ItemMemory {
-  /** Bytes charged against maxBytes: pages, records, buckets, large items. */
-  used = 0;
-  /** Bytes attributable to the items themselves (memcached's `bytes`): chunk or large footprint plus record. */
-  itemBytes = 0;
-  /** Bytes charged for the items outside the slabs. */
-  largeBytes = 0;
-  /** The next slot the sweep examines. */
-  private sweepCursor = 1;
-
-  /** Move a page to a class whose items are much younger than another's oldest (memcached's `slabs automove`). */
-  automove = true;
+  private readonly f: Float64Array;
+  private readonly h: Int32Array;
 
   constructor(
-    /** The memory limit; `cache_memlimit` changes it (`setMaxBytes`). */
-    public maxBytes: number,
+    header: Header,
     private readonly table: ItemTable,
     private readonly slabs: Slabs,
     private readonly lru: Lru,
@@ -61,12 +52,57 @@ export class ItemMemory {
     readonly large: Map<number, LargeItem>,
     /** The class number of items stored outside the slabs. */
     private readonly largeClass: number,
+    /** Whether items may be stored outside the slabs (not in a store shared by threads, whose chunks hold any item). */
+    private readonly largeAllowed: boolean,
     private readonly flushes: FlushState,
     private readonly counters: Counters,
-  ) {}
+  ) {
+    this.f = header.f64;
+    this.h = header.i32;
+  }
 
-  /** Start with `records` item records and `buckets` hash buckets. */
-  init(records: number, buckets: number): void {
+  /** Bytes charged against maxBytes: pages, records, buckets, large items. */
+  get used(): number {
+    return this.f[USED]!;
+  }
+  set used(n: number) {
+    this.f[USED] = n;
+  }
+
+  /** Bytes attributable to the items themselves (memcached's `bytes`): chunk or large footprint plus record. */
+  get itemBytes(): number {
+    return this.f[ITEM_BYTES]!;
+  }
+  set itemBytes(n: number) {
+    this.f[ITEM_BYTES] = n;
+  }
+
+  /** Bytes charged for the items outside the slabs. */
+  get largeBytes(): number {
+    return this.f[LARGE_BYTES]!;
+  }
+  set largeBytes(n: number) {
+    this.f[LARGE_BYTES] = n;
+  }
+
+  /** The memory limit; `cache_memlimit` changes it (`setMaxBytes`). */
+  get maxBytes(): number {
+    return this.f[MAX_BYTES]!;
+  }
+
+  /** Move a page to a class whose items are much younger than another's oldest (memcached's `slabs automove`). */
+  get automove(): boolean {
+    return this.h[AUTOMOVE] !== 0;
+  }
+  set automove(on: boolean) {
+    this.h[AUTOMOVE] = on ? 1 : 0;
+  }
+
+  /** Set up a new store with limit `maxBytes`, `records` item records and `buckets` hash buckets (once per store). */
+  init(maxBytes: number, records: number, buckets: number): void {
+    this.f[MAX_BYTES] = maxBytes;
+    this.h[SWEEP_CURSOR] = 1;
+    this.automove = true;
     this.growRecords(records);
     this.growBuckets(buckets);
   }
@@ -91,7 +127,10 @@ export class ItemMemory {
   fits(klen: number, vlen: number): boolean {
     const c = this.slabs.classFor(CHUNK_HEADER + klen + vlen);
     if (c >= 0) return true;
-    return largeFootprint(klen, vlen) + this.table.capacity * META_BYTES + this.table.bucketCount * BUCKET_BYTES <= this.maxBytes;
+    return (
+      this.largeAllowed &&
+      largeFootprint(klen, vlen) + this.table.capacity * META_BYTES + this.table.bucketCount * BUCKET_BYTES <= this.maxBytes
+    );
   }
 
   private chargeOf(id: number): number {
@@ -135,7 +174,7 @@ export class ItemMemory {
     if (c < 0) {
       cls = this.largeClass;
       const f = largeFootprint(klen, vlen);
-      if (!this.reserve(f, now)) {
+      if (!this.largeAllowed || !this.reserve(f, now)) {
         this.table.freeId(id);
         this.counters.clsOutOfMemory[cls]!++;
         return false;
@@ -319,7 +358,7 @@ export class ItemMemory {
    * them, until the store is within the limit.
    */
   setMaxBytes(bytes: number, now: number): void {
-    this.maxBytes = bytes;
+    this.f[MAX_BYTES] = bytes;
     while (this.used > bytes && this.reclaimOne(now)) {}
   }
 
@@ -332,8 +371,8 @@ export class ItemMemory {
     const slabs = this.slabs;
     if (slabs.pagesOf[src]! < 2) return false;
     let page = -1;
-    for (let p = 0; p < slabs.pages.length; p++) {
-      if (slabs.pages[p] === null || slabs.pageClass[p] !== src) continue;
+    for (let p = 0; p < slabs.pageHigh; p++) {
+      if (!slabs.inUse(p) || slabs.pageClass[p] !== src) continue;
       if (page < 0 || slabs.pageLive[p]! < slabs.pageLive[page]!) page = p;
     }
     this.evictPage(page, now);
@@ -419,7 +458,7 @@ export class ItemMemory {
     const t = this.table;
     const k = this.counters;
     let found = 0;
-    let id = this.sweepCursor;
+    let id = this.h[SWEEP_CURSOR]!;
     for (let i = 0; i < limit; i++) {
       if (id >= t.highWater) {
         id = 1;
@@ -434,7 +473,7 @@ export class ItemMemory {
       }
       id++;
     }
-    this.sweepCursor = id;
+    this.h[SWEEP_CURSOR] = id;
     return found;
   }
 

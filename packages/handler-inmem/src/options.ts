@@ -3,7 +3,9 @@
  * checks made when a handler is built (`RangeError`/`TypeError`), and the
  * slab page size that follows from `maxBytes`.
  */
+import { ITEM_HEADER_BYTES } from '@cleave/protocol';
 import { turnClock } from './clock.js';
+import type { SharedStore } from './shared.js';
 
 export interface InMemoryHandlerOptions {
   /** Memory limit in bytes, memcached's `-m` (default 64 MiB; 64 KiB to 64 GiB): slab pages, item metadata, hash table and large items together. */
@@ -18,6 +20,17 @@ export interface InMemoryHandlerOptions {
   sweepBatch?: number;
   /** First CAS unique handed out (default 1). */
   casStart?: bigint;
+  /**
+   * The store this handler serves, shared with handlers in other threads
+   * (`sharedStore`); its maxBytes, maxItemSize and casStart are the store's.
+   */
+  shared?: SharedStore;
+  /**
+   * With `shared`: whether this handler reports the store's stats and runs
+   * its sweep timer (default true). Make it true in one thread only, so a
+   * server summing stats over threads counts the store once.
+   */
+  statsReporter?: boolean;
 }
 
 /** Largest slab page (memcached's slab_page_size). */
@@ -96,4 +109,20 @@ export function settingsOf(options: InMemoryHandlerOptions): Settings {
     pageSize,
     chunkMax: Math.min(MAX_CHUNK, pageSize / 2),
   };
+}
+
+/**
+ * A store shared by threads keeps every item in a slab chunk (a Buffer of
+ * its own per item would live in one thread only): the largest class holds
+ * the largest item `maxItemSize` lets in, and pages are at least that big,
+ * rounded up to a power of two (memcached 1.4's rule: page size = max(1 MiB,
+ * item max)).
+ */
+export function sharedSlabSizes(s: Settings): { pageSize: number; chunkMax: number } {
+  // The chunk header, key and value of the largest item (flags 0): maxItemSize - 59 + 4.
+  const need = (Math.max(0, s.maxItemSize - ITEM_HEADER_BYTES + 4) + 7) & ~7;
+  if (need <= s.chunkMax) return { pageSize: s.pageSize, chunkMax: s.chunkMax };
+  let pageSize = s.pageSize;
+  while (pageSize < need) pageSize *= 2;
+  return { pageSize, chunkMax: need };
 }

@@ -8,14 +8,18 @@
  * command counters (cmd_get, get_hits, ...) are the server's, which counts
  * them for every handler from the requests and their outcomes.
  */
-import { StoreCounters, type StatsGroup, storeStats } from '@cleave/protocol';
+import { type StoreCounters, type StatsGroup, storeStats } from '@cleave/protocol';
 import type { Lru } from './lru.js';
 import type { Slabs } from './slabs.js';
+import { COUNTERS, COUNTER_NAMES, type Header } from './state.js';
 
-/** Every store's counters (protocol's StoreCounters), and the in-memory store's own: slab moves, the crawler, per class. */
-export class Counters extends StoreCounters {
-  slabsMoved = 0;
-  crawlerItemsChecked = 0;
+/**
+ * Every store's counters (protocol's StoreCounters), and the in-memory
+ * store's own: slab moves, the crawler, per class. They live in the header
+ * (state.ts), so threads sharing a store count together.
+ */
+export class Counters implements StoreCounters {
+  private readonly v: Float64Array;
   // Per class (items:<n>:...).
   readonly clsEvicted: Float64Array;
   readonly clsEvictedNonzero: Float64Array;
@@ -37,52 +41,99 @@ export class Counters extends StoreCounters {
   readonly clsCasBadval: Float64Array;
   readonly clsTouchHits: Float64Array;
 
-  constructor(classCount: number) {
-    super();
-    this.clsEvicted = new Float64Array(classCount);
-    this.clsEvictedNonzero = new Float64Array(classCount);
-    this.clsEvictedTime = new Float64Array(classCount);
-    this.clsEvictedUnfetched = new Float64Array(classCount);
-    this.clsReclaimed = new Float64Array(classCount);
-    this.clsExpiredUnfetched = new Float64Array(classCount);
-    this.clsCrawlerReclaimed = new Float64Array(classCount);
-    this.clsOutOfMemory = new Float64Array(classCount);
-    this.clsMovesWithinLru = new Float64Array(classCount);
-    this.clsGetHits = new Float64Array(classCount);
-    this.clsCmdSet = new Float64Array(classCount);
-    this.clsDeleteHits = new Float64Array(classCount);
-    this.clsIncrHits = new Float64Array(classCount);
-    this.clsDecrHits = new Float64Array(classCount);
-    this.clsCasHits = new Float64Array(classCount);
-    this.clsCasBadval = new Float64Array(classCount);
-    this.clsTouchHits = new Float64Array(classCount);
+  constructor(private readonly header: Header) {
+    this.v = header.f64;
+    const c = header.classCounters;
+    this.clsEvicted = c[0]!;
+    this.clsEvictedNonzero = c[1]!;
+    this.clsEvictedTime = c[2]!;
+    this.clsEvictedUnfetched = c[3]!;
+    this.clsReclaimed = c[4]!;
+    this.clsExpiredUnfetched = c[5]!;
+    this.clsCrawlerReclaimed = c[6]!;
+    this.clsOutOfMemory = c[7]!;
+    this.clsMovesWithinLru = c[8]!;
+    this.clsGetHits = c[9]!;
+    this.clsCmdSet = c[10]!;
+    this.clsDeleteHits = c[11]!;
+    this.clsIncrHits = c[12]!;
+    this.clsDecrHits = c[13]!;
+    this.clsCasHits = c[14]!;
+    this.clsCasBadval = c[15]!;
+    this.clsTouchHits = c[16]!;
+  }
+
+  get totalItems(): number {
+    return this.v[COUNTERS]!;
+  }
+  set totalItems(n: number) {
+    this.v[COUNTERS] = n;
+  }
+  get getExpired(): number {
+    return this.v[COUNTERS + 1]!;
+  }
+  set getExpired(n: number) {
+    this.v[COUNTERS + 1] = n;
+  }
+  get getFlushed(): number {
+    return this.v[COUNTERS + 2]!;
+  }
+  set getFlushed(n: number) {
+    this.v[COUNTERS + 2] = n;
+  }
+  get storeTooLarge(): number {
+    return this.v[COUNTERS + 3]!;
+  }
+  set storeTooLarge(n: number) {
+    this.v[COUNTERS + 3] = n;
+  }
+  get storeNoMemory(): number {
+    return this.v[COUNTERS + 4]!;
+  }
+  set storeNoMemory(n: number) {
+    this.v[COUNTERS + 4] = n;
+  }
+  get evictions(): number {
+    return this.v[COUNTERS + 5]!;
+  }
+  set evictions(n: number) {
+    this.v[COUNTERS + 5] = n;
+  }
+  get evictedUnfetched(): number {
+    return this.v[COUNTERS + 6]!;
+  }
+  set evictedUnfetched(n: number) {
+    this.v[COUNTERS + 6] = n;
+  }
+  get expiredUnfetched(): number {
+    return this.v[COUNTERS + 7]!;
+  }
+  set expiredUnfetched(n: number) {
+    this.v[COUNTERS + 7] = n;
+  }
+  get reclaimed(): number {
+    return this.v[COUNTERS + 8]!;
+  }
+  set reclaimed(n: number) {
+    this.v[COUNTERS + 8] = n;
+  }
+  get slabsMoved(): number {
+    return this.v[COUNTERS + 9]!;
+  }
+  set slabsMoved(n: number) {
+    this.v[COUNTERS + 9] = n;
+  }
+  get crawlerItemsChecked(): number {
+    return this.v[COUNTERS + 10]!;
+  }
+  set crawlerItemsChecked(n: number) {
+    this.v[COUNTERS + 10] = n;
   }
 
   /** `stats reset`: zero the counters (not the contents). */
-  override reset(): void {
-    super.reset();
-    this.slabsMoved = this.crawlerItemsChecked = 0;
-    for (const a of [
-      this.clsEvicted,
-      this.clsEvictedNonzero,
-      this.clsEvictedTime,
-      this.clsEvictedUnfetched,
-      this.clsReclaimed,
-      this.clsExpiredUnfetched,
-      this.clsCrawlerReclaimed,
-      this.clsOutOfMemory,
-      this.clsMovesWithinLru,
-      this.clsGetHits,
-      this.clsCmdSet,
-      this.clsDeleteHits,
-      this.clsIncrHits,
-      this.clsDecrHits,
-      this.clsCasHits,
-      this.clsCasBadval,
-      this.clsTouchHits,
-    ]) {
-      a.fill(0);
-    }
+  reset(): void {
+    this.v.fill(0, COUNTERS, COUNTERS + COUNTER_NAMES.length);
+    for (const a of this.header.classCounters) a.fill(0);
   }
 }
 

@@ -8,10 +8,14 @@
  * last access, exptime and CAS. There is no JavaScript object per item, so
  * the V8 heap does not grow with the number of items. Ids are reused once
  * freed; id 0 means "none". The table knows nothing of the memory limit: its
- * owner grows it (`growRecords`, `growBuckets`) and charges the bytes.
+ * owner grows it (`growRecords`, `growBuckets`) and charges the bytes. Its
+ * counts live in the header (state.ts); a store shared by threads reserves
+ * records and buckets for the largest table up front, in SharedArrayBuffers
+ * (memory the OS commits only as it is touched).
  */
 import { ItemState } from '@cleave/protocol';
 import { CHUNK_HEADER, type Slabs } from './slabs.js';
+import { BUCKET_COUNT, CAPACITY, COUNT, FREE_ID, HWM, SEED, type Header } from './state.js';
 
 // A record: 16 int32 slots (64 bytes). Slots 0-11 hold int32/uint32 fields;
 // bytes 48-55 the exptime (float64 slot 6), 56-63 the CAS (uint64 slot 7).
@@ -56,78 +60,126 @@ export interface LargeItem {
 }
 
 export class ItemTable {
-  /** Records allocated (ids 0 .. capacity-1; id 0 is never used). */
-  capacity = 0;
-  /** Ids below this have been handed out at least once. */
-  private hwm = 1;
-  private readonly freeIds: number[] = [];
   // One 64-byte record per item (a cache line), seen through four views.
-  i32 = new Int32Array(0);
-  u32 = new Uint32Array(0);
-  f64 = new Float64Array(0);
-  u64 = new BigUint64Array(0);
-
-  private buckets = new Int32Array(0);
+  i32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  u32: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+  f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  u64: BigUint64Array<ArrayBufferLike> = new BigUint64Array(0);
+  private buckets: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  private readonly h: Int32Array;
+  /** The header's bucket count - 1 and hash seed, as this thread last read them (`sync`). */
   private bucketMask = 0;
-  /** Items linked into the hash table. */
-  count = 0;
-  private readonly seed: number;
+  private seed = 0;
 
   /**
    * @param slabs where slab items' keys are, for comparing keys
    * @param large items stored outside the slabs, by id
    * @param largeClass the class number of items stored outside the slabs
+   * @param shared a shared store's records and buckets, reserved for its
+   *   largest table; undefined: a handler of its own grows them by copying
    */
   constructor(
     private readonly slabs: Slabs,
     private readonly large: Map<number, LargeItem>,
     private readonly largeClass: number,
+    header: Header,
+    private readonly shared: { records: SharedArrayBuffer; buckets: SharedArrayBuffer } | undefined,
   ) {
-    // A per-process seed keeps chosen keys from piling into one hash chain.
-    this.seed = (Math.random() * 0x100000000) | 0;
+    this.h = header.i32;
+    if (shared !== undefined) {
+      this.view(shared.records);
+      this.buckets = new Int32Array(shared.buckets);
+    }
+    this.sync();
   }
 
-  /** Ids handed out so far are below this (the sweep's upper bound). */
-  get highWater(): number {
-    return this.hwm;
+  /** Take up what another thread sharing the store changed: the bucket count (the seed never changes). */
+  sync(): void {
+    this.bucketMask = this.h[BUCKET_COUNT]! - 1;
+    this.seed = this.h[SEED]!;
   }
 
-  get bucketCount(): number {
-    return this.buckets.length;
+  /** Set up a new store (once per store). */
+  init(): void {
+    // A per-store seed keeps chosen keys from piling into one hash chain.
+    this.h[SEED] = (Math.random() * 0x100000000) | 0;
+    this.h[HWM] = 1;
+    this.sync();
   }
 
-  /** A free id, or 0 when every record is in use (grow first). */
-  takeId(): number {
-    const free = this.freeIds.pop();
-    if (free !== undefined) return free;
-    if (this.hwm < this.capacity) return this.hwm++;
-    return 0;
-  }
-
-  /** Give back an id taken but not linked, or one whose item is gone. */
-  freeId(id: number): void {
-    this.freeIds.push(id);
-  }
-
-  /** Grow the records to `capacity`, keeping their contents. */
-  growRecords(capacity: number): void {
-    const ab = new ArrayBuffer(capacity * RECORD_BYTES);
-    new Uint8Array(ab).set(new Uint8Array(this.i32.buffer));
+  private view(ab: ArrayBufferLike): void {
     this.i32 = new Int32Array(ab);
     this.u32 = new Uint32Array(ab);
     this.f64 = new Float64Array(ab);
     this.u64 = new BigUint64Array(ab);
-    this.capacity = capacity;
   }
 
-  /** Grow the hash table to `n` buckets (a power of two), rehashing every chain. */
+  /** Records allocated (ids 0 .. capacity-1; id 0 is never used). */
+  get capacity(): number {
+    return this.h[CAPACITY]!;
+  }
+
+  /** Items linked into the hash table. */
+  get count(): number {
+    return this.h[COUNT]!;
+  }
+
+  /** Ids handed out so far are below this (the sweep's upper bound). */
+  get highWater(): number {
+    return this.h[HWM]!;
+  }
+
+  get bucketCount(): number {
+    return this.h[BUCKET_COUNT]!;
+  }
+
+  /** A free id, or 0 when every record is in use (grow first). */
+  takeId(): number {
+    const h = this.h;
+    const free = h[FREE_ID]!;
+    if (free !== 0) {
+      h[FREE_ID] = this.i32[free * STRIDE + HNEXT]!;
+      this.i32[free * STRIDE + HNEXT] = 0;
+      return free;
+    }
+    if (h[HWM]! < h[CAPACITY]!) return h[HWM]!++;
+    return 0;
+  }
+
+  /** Give back an id taken but not linked, or one whose item is gone (free ids are chained through HNEXT). */
+  freeId(id: number): void {
+    this.i32[id * STRIDE + HNEXT] = this.h[FREE_ID]!;
+    this.h[FREE_ID] = id;
+  }
+
+  /** Grow the records to `capacity`, keeping their contents. */
+  growRecords(capacity: number): void {
+    if (this.shared === undefined) {
+      const ab = new ArrayBuffer(capacity * RECORD_BYTES);
+      new Uint8Array(ab).set(new Uint8Array(this.i32.buffer));
+      this.view(ab);
+    } else if (capacity * RECORD_BYTES > this.shared.records.byteLength) {
+      throw new RangeError('InMemoryHandler: the shared store has no room for more item records');
+    }
+    this.h[CAPACITY] = capacity;
+  }
+
+  /** Grow the hash table to `n` buckets (a power of two), splitting every chain in place. */
   growBuckets(n: number): void {
-    const old = this.buckets.length;
-    const buckets = new Int32Array(n);
+    const old = this.h[BUCKET_COUNT]!;
+    if (this.buckets.length < n) {
+      if (this.shared !== undefined) throw new RangeError('InMemoryHandler: the shared store has no room for more hash buckets');
+      const buckets = new Int32Array(n);
+      buckets.set(this.buckets.subarray(0, old));
+      this.buckets = buckets;
+    }
+    // Doubling: each chain of bucket b splits between b and b + old.
+    const buckets = this.buckets;
     const mask = n - 1;
     const i32 = this.i32;
     for (let b = 0; b < old; b++) {
-      let id = this.buckets[b]!;
+      let id = buckets[b]!;
+      buckets[b] = 0;
       while (id !== 0) {
         const r = id * STRIDE;
         const nx = i32[r + HNEXT]!;
@@ -137,12 +189,12 @@ export class ItemTable {
         id = nx;
       }
     }
-    this.buckets = buckets;
+    this.h[BUCKET_COUNT] = n;
     this.bucketMask = mask;
   }
 
   /**
-   * The key's hash: FNV-1a over the bytes from a per-process seed, finished
+   * The key's hash: FNV-1a over the bytes from a per-store seed, finished
    * with murmur3's mix. Seeded, unlike core's fnv1a32 (which must agree
    * across processes), so a client cannot choose keys that share a chain.
    */
@@ -194,7 +246,7 @@ export class ItemTable {
     const bucket = h & this.bucketMask;
     this.i32[r + HNEXT] = this.buckets[bucket]!;
     this.buckets[bucket] = id;
-    this.count++;
+    this.h[COUNT]!++;
   }
 
   /** Take a record out of the hash table. */
@@ -208,6 +260,6 @@ export class ItemTable {
       i32[cur * STRIDE + HNEXT] = i32[id * STRIDE + HNEXT]!;
     }
     i32[id * STRIDE + HNEXT] = 0;
-    this.count--;
+    this.h[COUNT]!--;
   }
 }

@@ -9,8 +9,8 @@
 import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 import { describe, expect, it } from 'vitest';
 import type { ItemView } from '@cleave/protocol';
-import { InMemoryHandler } from '../src/index.js';
-import { parsed } from './helpers.js';
+import type { InMemoryHandler, InMemoryHandlerOptions } from '../src/index.js';
+import { STORE_KINDS, parsed } from './helpers.js';
 
 const k = (s: string) => Buffer.from(s, 'latin1');
 
@@ -97,8 +97,13 @@ function metaGetReply(it: ItemView | undefined, flags: string[]): Buffer {
 const STAT_NAMES = ['get_expired', 'get_flushed', 'store_too_large', 'curr_items', 'total_items'];
 
 class Pair {
-  readonly h = new InMemoryHandler({ sweepIntervalMs: 0 });
-  constructor(readonly client: RawClient) {}
+  readonly h: InMemoryHandler;
+  constructor(
+    readonly client: RawClient,
+    build: (options: InMemoryHandlerOptions) => InMemoryHandler,
+  ) {
+    this.h = build({ sweepIntervalMs: 0 });
+  }
   /** Send a command to both; return [memcached's reply, the handler's reply]. */
   async send(cmd: string | Buffer): Promise<[string, string]> {
     const raw = typeof cmd === 'string' ? Buffer.from(cmd, 'latin1') : cmd;
@@ -130,13 +135,13 @@ class Pair {
   }
 }
 
-describe('differential against memcached 1.6.18', () => {
+describe.each(STORE_KINDS)('differential against memcached 1.6.18, $kind', ({ build }) => {
   // memcached keeps one CAS counter per process, so each test starts its own.
   let own: MemcachedProcess | undefined;
   async function isolated(): Promise<Pair> {
     own = await startMemcached();
     const c = await RawClient.connect({ port: own.port });
-    return new Pair(c);
+    return new Pair(c, build);
   }
   async function done(p: Pair): Promise<void> {
     p.client.close();

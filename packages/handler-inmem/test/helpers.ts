@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BinaryParser, TextParser } from '@cleave/protocol';
 import type {
   ArithmeticCommand,
@@ -10,10 +14,28 @@ import type {
   StoreOutcome,
 } from '@cleave/protocol';
 import { FakeClock } from '@cleave/testkit';
-import { InMemoryHandler, type InMemoryHandlerOptions } from '../src/index.js';
+import { InMemoryHandler, sharedStore, type InMemoryHandlerOptions } from '../src/index.js';
 
 /** A clock tests move by hand (shared with the reference model in the test kit). */
 export { FakeClock };
+
+/**
+ * The two ways to have a store: a handler of its own, and a handler over a
+ * store shared by threads (`sharedStore`; here used by this thread alone),
+ * built from the same options, for tests that must hold for both.
+ */
+export const STORE_KINDS = [
+  { kind: 'a handler of its own', build: (options: InMemoryHandlerOptions) => new InMemoryHandler(options) },
+  {
+    kind: 'a store shared by threads',
+    build: ({ clock, statsReporter, ...store }: InMemoryHandlerOptions) =>
+      new InMemoryHandler({
+        shared: sharedStore(store),
+        ...(clock !== undefined ? { clock } : {}),
+        ...(statsReporter !== undefined ? { statsReporter } : {}),
+      }),
+  },
+] as const;
 
 export function makeHandler(options: InMemoryHandlerOptions = {}): { h: InMemoryHandler; clock: FakeClock } {
   const clock = new FakeClock();
@@ -126,4 +148,23 @@ export function parsedArithmetic(wire: string | Buffer, binary = false): Arithme
   const r = parsed(wire, binary);
   if (r.cmd !== 'incr' && r.cmd !== 'decr') throw new Error(`expected incr/decr, parsed ${r.cmd}`);
   return r;
+}
+
+const pkg = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * The handler's sources bundled as plain JavaScript (tsup, ESM), for what
+ * runs outside vitest: child processes and worker threads. Returns the
+ * bundle's path and a function that removes it.
+ */
+export function bundleSources(name: string): { file: string; remove(): void } {
+  // Inside the package, so the bundle resolves @cleave/protocol through the workspace's node_modules.
+  mkdirSync(join(pkg, '.tmp'), { recursive: true });
+  const outDir = mkdtempSync(join(pkg, '.tmp', `${name}-`));
+  execFileSync(
+    join(pkg, '..', '..', 'node_modules', '.bin', 'tsup'),
+    ['src/index.ts', '--format', 'esm', '--target', 'node20', '--tsconfig', '../../tsconfig.build.json', '--out-dir', outDir, '--silent'],
+    { cwd: pkg, stdio: 'pipe' },
+  );
+  return { file: join(outDir, 'index.js'), remove: () => rmSync(outDir, { recursive: true, force: true }) };
 }

@@ -5,35 +5,25 @@
  * default V8 settings, as a server would run it.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleSources } from './helpers.js';
 
 const MiB = 1024 * 1024;
 const CAP_MIB = 32;
 const TOTAL_MIB = 300;
 const here = fileURLToPath(new URL('.', import.meta.url));
-const pkg = join(here, '..');
 const fixture = join(here, 'fixtures', 'fill.mjs');
 
-let outDir: string;
-let bundle: string;
+let bundle: { file: string; remove(): void } | undefined;
 
 beforeAll(() => {
-  // Inside the package, so the bundle resolves @cleave/protocol through the workspace's node_modules.
-  mkdirSync(join(pkg, '.tmp'), { recursive: true });
-  outDir = mkdtempSync(join(pkg, '.tmp', 'memory-'));
-  execFileSync(
-    join(pkg, '..', '..', 'node_modules', '.bin', 'tsup'),
-    ['src/index.ts', '--format', 'esm', '--target', 'node20', '--tsconfig', '../../tsconfig.build.json', '--out-dir', outDir, '--silent'],
-    { cwd: pkg, stdio: 'pipe' },
-  );
-  bundle = join(outDir, 'index.js');
+  bundle = bundleSources('memory');
 }, 60_000);
 
 afterAll(() => {
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  bundle?.remove();
 });
 
 interface Run {
@@ -48,7 +38,7 @@ interface Run {
 function run(mode: 'inmem' | 'noop', min: number, max: number): Run {
   const out = execFileSync(
     process.execPath,
-    ['--expose-gc', fixture, bundle, mode, String(CAP_MIB), String(TOTAL_MIB), String(min), String(max)],
+    ['--expose-gc', fixture, bundle!.file, mode, String(CAP_MIB), String(TOTAL_MIB), String(min), String(max)],
     {
       encoding: 'utf8',
       timeout: 120_000,

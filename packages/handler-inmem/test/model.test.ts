@@ -10,8 +10,8 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MODEL_CAS_START, MODEL_KEYS, ModelRunner, ReferenceModel, modelCommandArb, peekCommand, type ModelCommand } from '@cleave/testkit';
-import { InMemoryHandler } from '../src/index.js';
-import { FakeClock } from './helpers.js';
+import type { InMemoryHandler, InMemoryHandlerOptions } from '../src/index.js';
+import { FakeClock, STORE_KINDS } from './helpers.js';
 
 const RUNS = Number(process.env.CLEAVE_MODEL_RUNS ?? 0);
 const runs = (n: number) => (RUNS > 0 ? RUNS : n);
@@ -25,9 +25,9 @@ afterAll(() => {
 });
 
 /** Run one sequence against a fresh handler and model. */
-function runSequence(ops: readonly ModelCommand[], maxItemSize: number): void {
+function runSequence(build: Build, ops: readonly ModelCommand[], maxItemSize: number): void {
   const clock = new FakeClock();
-  const h = new InMemoryHandler({ clock: clock.now, sweepIntervalMs: 0, maxBytes: 1 << 30, maxItemSize, casStart: MODEL_CAS_START });
+  const h = build({ clock: clock.now, sweepIntervalMs: 0, maxBytes: 1 << 30, maxItemSize, casStart: MODEL_CAS_START });
   const runner = new ModelRunner(new ReferenceModel({ clock: clock.now, maxItemSize, casStart: MODEL_CAS_START }));
   try {
     for (const o of ops) {
@@ -44,11 +44,13 @@ function runSequence(ops: readonly ModelCommand[], maxItemSize: number): void {
   }
 }
 
-describe('model-based', () => {
+type Build = (options: InMemoryHandlerOptions) => InMemoryHandler;
+
+describe.each(STORE_KINDS)('model-based, $kind', ({ build }) => {
   it('agrees with the reference model on every reply and on the final state, for random command sequences', () => {
     fc.assert(
       fc.property(fc.array(modelCommandArb({ maxItemSize: MAX_ITEM_SIZE }), { maxLength: 150, size: 'max' }), (ops) =>
-        runSequence(ops, MAX_ITEM_SIZE),
+        runSequence(build, ops, MAX_ITEM_SIZE),
       ),
       { numRuns: runs(400) },
     );
@@ -56,7 +58,9 @@ describe('model-based', () => {
 
   it('agrees with the reference model over long sequences of the plain text-protocol commands', () => {
     fc.assert(
-      fc.property(fc.array(modelCommandArb({ meta: false }), { maxLength: 600, size: 'max' }), (ops) => runSequence(ops, 1024 * 1024)),
+      fc.property(fc.array(modelCommandArb({ meta: false }), { maxLength: 600, size: 'max' }), (ops) =>
+        runSequence(build, ops, 1024 * 1024),
+      ),
       { numRuns: runs(60) },
     );
   });
@@ -81,7 +85,7 @@ describe('model-based', () => {
     fc.assert(
       fc.property(fc.array(smallOp, { maxLength: 300 }), fc.integer({ min: 64 * 1024, max: 256 * 1024 }), (ops, maxBytes) => {
         const clock = new FakeClock();
-        const h = new InMemoryHandler({ clock: clock.now, sweepIntervalMs: 0, maxBytes, maxItemSize: 64 * 1024 });
+        const h = build({ clock: clock.now, sweepIntervalMs: 0, maxBytes, maxItemSize: 64 * 1024 });
         try {
           for (const o of ops) {
             const key = 'k' in o ? Buffer.from(o.k) : Buffer.alloc(0);

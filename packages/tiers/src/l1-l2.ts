@@ -16,7 +16,7 @@ import type {
   TouchOutcome,
 } from '@cleave/protocol';
 import { ItemFacts, REALTIME_MAXDELTA, absoluteExptime } from '@cleave/protocol';
-import { KeyLanes, all, andThen, attempt, isPromise } from '@cleave/core';
+import { KeyLanes, KeyLocks, all, andThen, attempt, isPromise, type SharedKeyLocks } from '@cleave/core';
 
 export interface L1L2Options {
   /**
@@ -37,6 +37,15 @@ export interface L1L2Options {
    * TTLs and delays pass through, exact in each tier's own clock.
    */
   clock?: () => number;
+  /**
+   * Locks shared by every thread whose L1L2 serves the same L1 (one shared
+   * in-memory store, or a memcached L1), from `sharedKeyLocks()`: a change
+   * holds its key's stripe lock from L2 to L1, and an L2 copy goes into L1
+   * only if no change to the stripe came since L2 was asked, so no thread
+   * leaves a stale copy where another reads it. Without it (one thread, or
+   * an L1 of the thread's own) nothing is locked.
+   */
+  keyLocks?: SharedKeyLocks;
 }
 
 const isItem = (v: unknown): v is ItemView => typeof v === 'object' && v !== null;
@@ -106,6 +115,8 @@ export class L1L2 implements Handler {
    * call), and flush_all as a barrier: nothing reads L1 before it is flushed.
    */
   private readonly lanes = new KeyLanes();
+  /** Per-key order across threads over a shared L1 (`keyLocks`). */
+  private readonly locks: KeyLocks | undefined;
   /** The threshold of the latest delayed flush_all (Unix s: items last updated at or before it are flushed once it comes); 0 = none. */
   private flushOldest = 0;
   /** Keys (latin1) whose L1 copy may be stale: L2 changed and L1 could be told neither the change nor to drop its copy. */
@@ -124,6 +135,7 @@ export class L1L2 implements Handler {
     this.clock = options.clock;
     this.keepsNewCas = l2.keepsNewCas;
     this.casFromL2 = l1.keepsNewCas !== true;
+    this.locks = options.keyLocks === undefined ? undefined : new KeyLocks(options.keyLocks);
     // L2 kept a flush_all across a restart that still applies: L1 gets the same threshold before any call.
     const at = l2.pendingFlush?.();
     if (at !== undefined) {
@@ -174,6 +186,16 @@ export class L1L2 implements Handler {
   private l1Exptime(exptime: number): number {
     const clock = this.clock;
     return clock === undefined || exptime === 0 ? exptime : wireExptime(absoluteExptime(exptime, Math.floor(clock() / 1000)));
+  }
+
+  /**
+   * A change to `key` in both tiers, in the key's lane; with `keyLocks`, made
+   * holding the key's stripe lock too, so that no other thread's call on the
+   * stripe comes between its L2 and L1 steps.
+   */
+  private change<T>(key: Buffer, f: () => MaybePromise<T>): MaybePromise<T> {
+    const locks = this.locks;
+    return this.lanes.run(key, locks === undefined ? f : () => locks.change(locks.stripe(key), f));
   }
 
   // -- bookkeeping -----------------------------------------------------------
@@ -258,6 +280,17 @@ export class L1L2 implements Handler {
     );
   }
 
+  /**
+   * Copy an item L2 answered a read with into L1. With `keyLocks` (`stripe`
+   * not -1), only if the stripe's generation is still `gen`, the one read
+   * before L2 was asked: else a change since may have reached L1 already,
+   * which the copy would overwrite with an older item.
+   */
+  private fillRead(cmd: KeyCommand, item: ItemView, since: number, stripe: number, gen: number): MaybePromise<void> {
+    if (stripe < 0) return this.fill(cmd, item, 'set', since);
+    return this.locks!.ifUnchanged(stripe, gen, () => this.fill(cmd, item, 'set', since), undefined);
+  }
+
   /** Whether L2 must answer `cmd`: its reply shows the CAS unique, and L1's copies carry CAS uniques of their own. */
   private casFromL2Only(cmd: GetCommand): boolean {
     return this.casFromL2 && cmd.want !== undefined && (cmd.want & ItemFacts.CAS) !== 0;
@@ -294,6 +327,16 @@ export class L1L2 implements Handler {
   }
 
   private getFromL2(cmd: GetCommand, touchL1: boolean): MaybePromise<ItemView | undefined> {
+    const locks = this.locks;
+    if (locks === undefined) return this.readL2(cmd, touchL1, -1, 0);
+    const stripe = locks.stripe(cmd.key);
+    // gat and the meta anti-dogpile options change L2's item: a change, like a write.
+    if (touchL1) return locks.change(stripe, () => this.readL2(cmd, true, -1, 0));
+    return this.readL2(cmd, false, stripe, locks.generation(stripe));
+  }
+
+  /** Ask L2 and bring L1 in line with its answer; a plain read's copy is guarded by `stripe`'s `gen` (see fillRead). */
+  private readL2(cmd: GetCommand, touchL1: boolean, stripe: number, gen: number): MaybePromise<ItemView | undefined> {
     const since = this.since();
     return andThen(this.l2.get(cmd), (item) => {
       if (item === undefined) {
@@ -314,7 +357,7 @@ export class L1L2 implements Handler {
       }
       // Batch: a plain read leaves L1 alone, but a gat's new TTL must reach a copy L1 holds.
       if (this.batch) return touchL1 ? andThen(this.fill(cmd, item, 'replace', since), () => item) : item;
-      return andThen(this.fill(cmd, item, 'set', since), () => item);
+      return andThen(this.fillRead(cmd, item, since, stripe, gen), () => item);
     });
   }
 
@@ -351,6 +394,10 @@ export class L1L2 implements Handler {
       // twice: the first read wins a recache token, the second sees it taken).
       if (waits.length > 0) misses.sort((a, b) => a - b);
       const l2cmds = misses.map((i) => cmds[i]!);
+      const locks = this.locks;
+      // With keyLocks, each miss's stripe and its generation before L2 is asked (fillRead).
+      const stripes = locks === undefined ? undefined : l2cmds.map((c) => locks.stripe(c.key));
+      const gens = locks === undefined ? undefined : stripes!.map((s) => locks.generation(s));
       const since = this.since();
       const l2 = this.l2.getMany ? this.l2.getMany(l2cmds) : Promise.all(l2cmds.map((c) => this.l2.get(c)));
       return andThen(l2, (items) => {
@@ -359,7 +406,13 @@ export class L1L2 implements Handler {
           const item = items[j];
           out[misses[j]!] = item;
           if (item !== undefined && !this.batch && !item.stale && !item.win && !item.tokenSent) {
-            const f = this.fill(cmds[misses[j]!]!, item, 'set', since);
+            const f = this.fillRead(
+              cmds[misses[j]!]!,
+              item,
+              since,
+              stripes === undefined ? -1 : stripes[j]!,
+              gens === undefined ? 0 : gens[j]!,
+            );
             if (isPromise(f)) fills.push(f);
           }
         }
@@ -382,7 +435,7 @@ export class L1L2 implements Handler {
 
   store(cmd: StoreCommand): MaybePromise<StoreOutcome> {
     const exptime = this.l1Exptime(cmd.exptime);
-    return this.lanes.run(cmd.key, () => {
+    return this.change(cmd.key, () => {
       const since = this.since();
       return andThen(this.l2.store(cmd), (outcome) => {
         if (!isItem(outcome)) {
@@ -426,7 +479,7 @@ export class L1L2 implements Handler {
 
   arithmetic(cmd: ArithmeticCommand): MaybePromise<ArithmeticOutcome> {
     const touch = cmd.touch === undefined ? undefined : this.l1Exptime(cmd.touch);
-    return this.lanes.run(cmd.key, () => {
+    return this.change(cmd.key, () => {
       const since = this.since();
       return andThen(this.l2.arithmetic(cmd), (outcome) => {
         if (!isItem(outcome)) return outcome;
@@ -457,7 +510,7 @@ export class L1L2 implements Handler {
   }
 
   delete(cmd: DeleteCommand): MaybePromise<DeleteOutcome> {
-    return this.lanes.run(cmd.key, () =>
+    return this.change(cmd.key, () =>
       andThen(this.l2.delete(cmd), (outcome) => {
         if (outcome === 'EXISTS') return outcome;
         // Deleted or invalidated in L2 (or already absent there): L1 must not keep a copy.
@@ -471,7 +524,7 @@ export class L1L2 implements Handler {
 
   touch(cmd: TouchCommand): MaybePromise<TouchOutcome> {
     const exptime = this.l1Exptime(cmd.exptime);
-    return this.lanes.run(cmd.key, () =>
+    return this.change(cmd.key, () =>
       andThen(this.l2.touch(cmd), (outcome) =>
         andThen(
           this.l1Apply(cmd, () =>
@@ -493,7 +546,9 @@ export class L1L2 implements Handler {
       // Remembered so that an L1 write straddling the threshold is dropped (crossedFlush). Every call
       // issued before this flush has settled; an immediate one leaves nothing to straddle.
       this.flushOldest = clock !== undefined && at > 0 ? at - 1 : 0;
-      return andThen(this.l2.flush(at), () => this.l1.flush(at));
+      const both = () => andThen(this.l2.flush(at), () => this.l1.flush(at));
+      // Across threads: after every change in progress, and no copy read from L2 before it reaches L1 after it.
+      return this.locks === undefined ? both() : this.locks.changeAll(both);
     });
   }
 

@@ -6,7 +6,15 @@ import { formatAddress, type Logger } from '@cleave/core';
 import { MemcachedHandler } from '@cleave/handler-memcached';
 import type { Handler } from '@cleave/protocol';
 import { pool, type Pool, type PoolMember } from '@cleave/router';
-import { listenAndServe, type AuthOptions, type ListenTarget, type Server, type ServerLimits } from '@cleave/server';
+import {
+  listenAndServe,
+  type AuthOptions,
+  type HandlerModule,
+  type ListenTarget,
+  type Server,
+  type ServerLimits,
+  type ServerOptions,
+} from '@cleave/server';
 import type { ConfPool, ListenAddress } from './conf.js';
 
 /** A pool's backend timeout when nutcracker.yml gives none (or 0, nutcracker's "wait for ever"): MemcachedHandler's default. */
@@ -89,6 +97,22 @@ export interface ServeOptions extends BuildOptions {
   metrics?: boolean;
 }
 
+/** How a pool is served, all but what answers it: its listeners, limits (client_connections), auth, metrics. */
+function poolServing(conf: ConfPool, options: ServeOptions): Omit<ServerOptions, 'handler'> {
+  const maxConnections = conf.clientConnections > 0 ? conf.clientConnections : (options.limits?.maxConnections ?? NO_CONNECTION_LIMIT);
+  return {
+    listen: [listenTarget(conf.listenAddress, conf.backlog), ...(options.moreListen?.(conf) ?? [])],
+    limits: { ...options.limits, maxConnections },
+    ...(options.auth !== undefined && { auth: options.auth }),
+    ...(options.onError !== undefined && { onError: options.onError }),
+    ...(options.metrics === true && { metrics: true }),
+  };
+}
+
+/** A pool that could not listen, named with its listen address. */
+const listenFailed = (conf: ConfPool, e: unknown) =>
+  new Error(`pool '${conf.name}': listen: '${conf.listen}': ${(e as Error).message}`, { cause: e });
+
 /**
  * Build and serve every pool, each on its own listen address. When one cannot listen, the ones already
  * started are closed and the error names the pool and its listen address.
@@ -97,21 +121,36 @@ export async function servePools(pools: readonly ConfPool[], options: ServeOptio
   const served: ServedPool[] = [];
   for (const conf of pools) {
     const p = buildPool(conf, options);
-    const maxConnections = conf.clientConnections > 0 ? conf.clientConnections : (options.limits?.maxConnections ?? NO_CONNECTION_LIMIT);
     try {
-      const server = await listenAndServe({
-        listen: [listenTarget(conf.listenAddress, conf.backlog), ...(options.moreListen?.(conf) ?? [])],
-        handler: options.wrap ? options.wrap(p, conf) : p,
-        limits: { ...options.limits, maxConnections },
-        ...(options.auth !== undefined && { auth: options.auth }),
-        ...(options.onError !== undefined && { onError: options.onError }),
-        ...(options.metrics === true && { metrics: true }),
-      });
+      const server = await listenAndServe({ ...poolServing(conf, options), handler: options.wrap ? options.wrap(p, conf) : p });
       served.push({ name: conf.name, conf, pool: p, server });
     } catch (e) {
       await p.close();
       await Promise.allSettled(served.map((s) => s.server.close()));
-      throw new Error(`pool '${conf.name}': listen: '${conf.listen}': ${(e as Error).message}`, { cause: e });
+      throw listenFailed(conf, e);
+    }
+  }
+  return served;
+}
+
+/**
+ * Serve every pool with `threads` serving threads each: `worker(conf, i)` tells how each thread builds the pool
+ * `pools[i]` (buildPool, over the thread's own backend connections). As servePools otherwise.
+ */
+export async function servePoolsInThreads(
+  pools: readonly ConfPool[],
+  threads: number,
+  worker: (conf: ConfPool, index: number) => HandlerModule,
+  options: ServeOptions = {},
+): Promise<{ name: string; conf: ConfPool; server: Server }[]> {
+  const served: { name: string; conf: ConfPool; server: Server }[] = [];
+  for (const [i, conf] of pools.entries()) {
+    try {
+      const server = await listenAndServe({ ...poolServing(conf, options), threads, worker: worker(conf, i) });
+      served.push({ name: conf.name, conf, server });
+    } catch (e) {
+      await Promise.allSettled(served.map((s) => s.server.close()));
+      throw listenFailed(conf, e);
     }
   }
   return served;
