@@ -23,8 +23,18 @@ const NOOP_REPLY = (() => {
   return b;
 })();
 
+/** How a side-by-side run sends its steps. */
+export interface SideBySideOptions {
+  /**
+   * Fresh connections per server (default 1); step i goes on connection
+   * i mod n, so on a server with threads the steps of one case are served by
+   * different threads and each step must see what the earlier ones did.
+   */
+  connections?: number;
+}
+
 /**
- * Send each step's bytes on one fresh connection per server, followed by a
+ * Send each step's bytes on fresh connections to each server, followed by a
  * marker request (a meta miss, or a binary noop) whose reply shows where the
  * step's replies end; collect what each step answers, without the marker's.
  */
@@ -33,19 +43,21 @@ export async function sideBySide(
   port: number,
   steps: Array<Buffer | string>,
   binary: boolean,
+  options: SideBySideOptions = {},
 ): Promise<[Buffer[], Buffer[]]> {
   const [marker, end] = binary ? [NOOP, NOOP_REPLY] : [MARK, MARK_REPLY];
   const run = async (port: number) => {
-    const c = await RawClient.connect({ port });
+    const conns = await Promise.all(Array.from({ length: options.connections ?? 1 }, () => RawClient.connect({ port })));
     const replies: Buffer[] = [];
-    for (const step of steps) {
+    for (const [i, step] of steps.entries()) {
+      const c = conns[i % conns.length]!;
       c.write(Buffer.concat([typeof step === 'string' ? Buffer.from(step, 'latin1') : step, marker]));
       const ok = await c.waitFor((b) => b.length >= end.length && b.subarray(b.length - end.length).equals(end), 10_000);
       if (!ok) throw new Error(`no end marker after ${JSON.stringify(step.toString().slice(0, 80))}`);
       const all = await c.read(c.received.length);
       replies.push(all.subarray(0, all.length - end.length));
     }
-    c.close();
+    for (const c of conns) c.close();
     return replies;
   };
   // Each case starts from an empty cache on both sides.
@@ -75,15 +87,25 @@ export function reconcileTimes(ours: string, theirs: string): string {
 }
 
 /** Each text or meta step's replies from memcached and from the server under test, normalized (CAS, version) and with remaining TTLs reconciled. */
-export async function textSideBySide(referencePort: number, port: number, steps: Array<Buffer | string>): Promise<[string[], string[]]> {
-  const [theirs, ours] = await sideBySide(referencePort, port, steps, false);
+export async function textSideBySide(
+  referencePort: number,
+  port: number,
+  steps: Array<Buffer | string>,
+  options: SideBySideOptions = {},
+): Promise<[string[], string[]]> {
+  const [theirs, ours] = await sideBySide(referencePort, port, steps, false, options);
   const t = theirs.map(normalizeText);
   return [t, ours.map(normalizeText).map((o, i) => reconcileTimes(o, t[i]!))];
 }
 
 /** Each binary step's replies from memcached and from the server under test, normalized. */
-export async function binarySideBySide(referencePort: number, port: number, steps: Buffer[]): Promise<[string[], string[]]> {
-  const [theirs, ours] = await sideBySide(referencePort, port, steps, true);
+export async function binarySideBySide(
+  referencePort: number,
+  port: number,
+  steps: Buffer[],
+  options: SideBySideOptions = {},
+): Promise<[string[], string[]]> {
+  const [theirs, ours] = await sideBySide(referencePort, port, steps, true, options);
   return [theirs.map(normalizeBinary), ours.map(normalizeBinary)];
 }
 

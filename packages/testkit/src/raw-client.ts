@@ -49,6 +49,11 @@ export class RawClient {
     return this.closedFlag;
   }
 
+  /** The local port of the connection (TCP), which the server sees as the client's. */
+  get localPort(): number | undefined {
+    return this.socket.localPort;
+  }
+
   /** Bytes received and not yet consumed. */
   get received(): Buffer {
     return this.buf;
