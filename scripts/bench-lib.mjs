@@ -1,7 +1,7 @@
 // Shared pieces of the side-by-side load benchmarks: tools on the machine, the mcblast load generator
 // (built from tools/mcblast), free ports, process start-up, mcblast runs, medians.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -193,3 +193,35 @@ export const pick = (runs) => ({
 });
 
 export const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+/** Clock ticks per second, the unit of /proc/<pid>/stat's CPU times (USER_HZ). */
+export function clockTicks() {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100; // no getconf: Linux's USER_HZ is 100 everywhere that matters
+  }
+}
+
+/**
+ * The processes a benchmark starts: `start(name, cmd, args)` logs each to `dir/<name>.log`; `stopAll()` kills
+ * those still running, and so does the script's exit, which also removes `dir`.
+ */
+export function benchProcesses(dir) {
+  const procs = [];
+  const start = (name, cmd, args) => {
+    const log = openSync(join(dir, `${name}.log`), 'a');
+    const p = spawn(cmd, args, { stdio: ['ignore', log, log] });
+    closeSync(log);
+    procs.push(p);
+    return p;
+  };
+  const stopAll = () => {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  };
+  process.on('exit', () => {
+    stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return { start, stopAll };
+}

@@ -7,12 +7,25 @@
 // records the proxy's CPU time per request, and the backends' together.
 //
 // usage: node scripts/bench-routes.mjs [options]   (npx pnpm bench:routes builds first)
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { processTicks } from './bench-e2e/cpu.mjs';
-import { ensureMcblast, ensureTool, fmt, freePort, mcblast, median, numberArg, root, scriptArgs, waitPort } from './bench-lib.mjs';
+import {
+  benchProcesses,
+  clockTicks,
+  ensureMcblast,
+  ensureTool,
+  fmt,
+  freePort,
+  mcblast,
+  median,
+  numberArg,
+  root,
+  scriptArgs,
+  waitPort,
+} from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench-routes.mjs [options]   (or: npx pnpm bench:routes [options], which builds first)
   --rounds N     measured rounds, the two systems alternating (default 5)
@@ -42,28 +55,9 @@ const WORKLOADS = [
   { key: 'text16', title: 'text, 16-deep', depth: 16 },
 ];
 
-let hz = 100;
-try {
-  hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  // Linux's USER_HZ is 100 everywhere that matters
-}
+const hz = clockTicks();
 
-const procs = [];
-function start(name, cmd, args) {
-  const log = openSync(join(dir, `${name}.log`), 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', log, log] });
-  closeSync(log);
-  procs.push(p);
-  return p;
-}
-function stopAll() {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-process.on('exit', () => {
-  stopAll();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { start, stopAll } = benchProcesses(dir);
 
 const memcachedArgs = (port) => [
   ...(process.getuid?.() === 0 ? ['-u', 'root'] : []),

@@ -10,12 +10,25 @@
 // scaling is capped here; the figures that carry over are the ratios and the CPU per request.
 //
 // usage: node scripts/bench-threads.mjs [options]   (npx pnpm bench:threads builds first)
-import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { processTicks } from './bench-e2e/cpu.mjs';
-import { ensureMcblast, ensureTool, fmt, freePort, mcblast, median, numberArg, root, scriptArgs, waitPort } from './bench-lib.mjs';
+import {
+  benchProcesses,
+  clockTicks,
+  ensureMcblast,
+  ensureTool,
+  fmt,
+  freePort,
+  mcblast,
+  median,
+  numberArg,
+  root,
+  scriptArgs,
+  waitPort,
+} from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench-threads.mjs [options]   (or: npx pnpm bench:threads [options], which builds first)
   --rounds N     measured rounds, the members of each pair alternating (default 3)
@@ -63,28 +76,9 @@ const WORKLOADS = [
   { key: 'bin16', title: 'binary, 16-deep', depth: 16, binary: true },
 ];
 
-let hz = 100;
-try {
-  hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  // Linux's USER_HZ is 100 everywhere that matters
-}
+const hz = clockTicks();
 
-const procs = [];
-function start(name, cmd, args) {
-  const log = openSync(join(dir, `${name}.log`), 'a');
-  const p = spawn(cmd, args, { stdio: ['ignore', log, log] });
-  closeSync(log);
-  procs.push(p);
-  return p;
-}
-function stopAll() {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-process.on('exit', () => {
-  stopAll();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { start, stopAll } = benchProcesses(dir);
 
 const asRoot = process.getuid?.() === 0 ? ['-u', 'root'] : [];
 const memcachedArgs = (port, t) => [...asRoot, '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', String(t), '-m', '64'];

@@ -1,13 +1,6 @@
-// The router section of bench:e2e: cleave-twemproxy against nutcracker, both started on the same
-// nutcracker.yml (only `listen:` differs) in front of the same four memcached -t 1, under mcblast: text
-// with 1 and with 16 requests in flight, and 10-key multi-gets. Besides throughput and latency it records
-// the CPU time each proxy (and the four backends together) spent per request, which tells whether a
-// proxy or its backends set the pace. bench-e2e.mjs runs the rounds; this module starts the systems,
-// runs one workload against one of them, and renders the section, its goals and its chart.
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fmt, freePort, mcblast, waitPort } from '../bench-lib.mjs';
+import { clockTicks, fmt, freePort, mcblast, waitPort } from '../bench-lib.mjs';
 import { barPanels, short } from './chart.mjs';
 import { processTicks } from './cpu.mjs';
 import { renderGoals, renderRun } from './page.mjs';
@@ -32,13 +25,7 @@ export const WORKLOADS = [
 for (const w of WORKLOADS)
   w.flags = `-c ${LOAD.conns} -d ${w.depth}${w.keysPerGet > 1 ? ` -g ${w.keysPerGet}` : ''} -r ${LOAD.setRatio} -v ${LOAD.valueSize} -k ${KEYS} -E`;
 
-// Clock ticks per second, the unit of /proc/<pid>/stat's CPU times.
-let hz = 100;
-try {
-  hz = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-} catch {
-  // no getconf: Linux's USER_HZ is 100 everywhere that matters
-}
+const hz = clockTicks();
 
 /** The one nutcracker.yml both proxies read; their two copies differ in `listen:` alone. */
 export const poolYml = (listen, servers) =>
