@@ -2,35 +2,15 @@
  * memproxy in front of real memcached processes: plain, chunked, L1+L2 and the
  * L1L2Batch port. Each check looks into the backends directly.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { RawClient, runMemccapable, startMemcached, stopProcess, type MemcachedProcess } from '@cleave/testkit';
-import { startMemproxy, type Running } from './spawn.js';
+import { ask, startMemproxy, stopAfterAll, type Running } from './spawn.js';
 
-const started: Array<{ stop(): Promise<unknown> }> = [];
-afterAll(async () => {
-  for (const p of started.reverse()) await p.stop();
-});
+const track = stopAfterAll();
 
-async function memcached(opts: Parameters<typeof startMemcached>[0] = {}): Promise<MemcachedProcess> {
-  const mc = await startMemcached(opts);
-  started.push(mc);
-  return mc;
-}
+const memcached = async (opts: Parameters<typeof startMemcached>[0] = {}): Promise<MemcachedProcess> => track(await startMemcached(opts));
 
-async function memproxy(args: string[]): Promise<Running> {
-  const mp = await startMemproxy(['-p', '0', ...args]);
-  started.push(mp);
-  return mp;
-}
-
-async function ask(target: { port: number } | { path: string }, bytes: string, until: string): Promise<string> {
-  const c = await RawClient.connect(target);
-  try {
-    return (await c.request(bytes, until, 5000)).toString('latin1');
-  } finally {
-    c.close();
-  }
-}
+const memproxy = async (args: string[]): Promise<Running> => track(await startMemproxy(['-p', '0', ...args]));
 
 const target = (mc: MemcachedProcess) => (mc.socketPath ? { path: mc.socketPath } : { port: mc.port });
 

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { RawClient } from '@cleave/testkit';
+import { afterAll } from 'vitest';
 
 export const MEMPROXY = fileURLToPath(new URL('../dist/memproxy.js', import.meta.url));
 
@@ -90,3 +92,28 @@ export function logLines(text: string): LogLine[] {
 
 /** The messages of a log so far. */
 export const logMessages = (text: string): string[] => logLines(text).map((l) => l.msg);
+
+/**
+ * What a test file starts and must stop: `track(p)` keeps `p` (a memcached, a memproxy) and returns it; after
+ * the file's tests every tracked process is stopped, the last started first.
+ */
+export function stopAfterAll(): <T extends { stop(): Promise<unknown> }>(p: T) => T {
+  const started: Array<{ stop(): Promise<unknown> }> = [];
+  afterAll(async () => {
+    for (const p of started.reverse()) await p.stop();
+  });
+  return (p) => {
+    started.push(p);
+    return p;
+  };
+}
+
+/** Send `bytes` on a new connection and read until the reply ends with `until` (5 s at most). */
+export async function ask(target: { port: number } | { path: string }, bytes: string, until: string): Promise<string> {
+  const c = await RawClient.connect(target);
+  try {
+    return (await c.request(bytes, until, 5000)).toString('latin1');
+  } finally {
+    c.close();
+  }
+}

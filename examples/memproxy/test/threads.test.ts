@@ -11,33 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { logLines, MEMPROXY, runMemproxy, startMemproxy, type Running } from './spawn.js';
+import { ask, logLines, MEMPROXY, runMemproxy, startMemproxy, stopAfterAll, type Running } from './spawn.js';
 
-const started: Array<{ stop(): Promise<unknown> }> = [];
-afterAll(async () => {
-  for (const p of started.reverse()) await p.stop();
-});
+const track = stopAfterAll();
 
-async function memcached(opts: Parameters<typeof startMemcached>[0] = {}): Promise<MemcachedProcess> {
-  const mc = await startMemcached(opts);
-  started.push(mc);
-  return mc;
-}
+const memcached = async (opts: Parameters<typeof startMemcached>[0] = {}): Promise<MemcachedProcess> => track(await startMemcached(opts));
 
-async function memproxy(args: string[]): Promise<Running> {
-  const mp = await startMemproxy(args.includes('--config') ? args : ['-p', '0', ...args]);
-  started.push(mp);
-  return mp;
-}
-
-async function ask(target: { port: number } | { path: string }, bytes: string, until: string): Promise<string> {
-  const c = await RawClient.connect(target);
-  try {
-    return (await c.request(bytes, until, 5000)).toString('latin1');
-  } finally {
-    c.close();
-  }
-}
+const memproxy = async (args: string[]): Promise<Running> =>
+  track(await startMemproxy(args.includes('--config') ? args : ['-p', '0', ...args]));
 
 /** One `stats` group as name → value. */
 async function stats(port: number, group = ''): Promise<Map<string, string>> {
@@ -134,8 +115,7 @@ async function countingRelay(target: number): Promise<{ port: number; sent: numb
         server.close(() => resolve());
       }),
   };
-  started.push(relay);
-  return relay;
+  return track(relay);
 }
 
 /** How many of the relay's open connections sent requests since `before` (a copy of `sent`). */
@@ -277,7 +257,7 @@ describe('memproxy --threads: metrics and the log', () => {
       },
     );
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    started.push({ stop: () => (child.exitCode === null && child.kill('SIGTERM') ? exited : Promise.resolve()) });
+    track({ stop: () => (child.exitCode === null && child.kill('SIGTERM') ? exited : Promise.resolve()) });
     const lines = (f: string) => (existsSync(f) ? logLines(readFileSync(f, 'utf8')) : []);
     await until(
       'both threads connected',

@@ -6,26 +6,14 @@
  * refuses meta `E`), fetches that show the CAS are answered by L2; with the
  * in-memory L1 (which keeps L2's CAS) L1 answers them. Text, meta and binary.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RawClient, binaryPacket, extras, startMemcached, type MemcachedProcess } from '@cleave/testkit';
-import { startMemproxy, type Running } from './spawn.js';
+import { ask, startMemproxy, stopAfterAll, type Running } from './spawn.js';
 
-const started: Array<{ stop(): Promise<unknown> }> = [];
-afterAll(async () => {
-  for (const p of started.reverse()) await p.stop();
-});
+const track = stopAfterAll();
 
 type Target = { port: number } | { path: string };
 const target = (mc: MemcachedProcess): Target => (mc.socketPath ? { path: mc.socketPath } : { port: mc.port });
-
-async function ask(to: Target, bytes: string, until: string): Promise<string> {
-  const c = await RawClient.connect(to);
-  try {
-    return (await c.request(bytes, until, 5000)).toString('latin1');
-  } finally {
-    c.close();
-  }
-}
 
 /** The CAS unique a memcached holds for `key`, asked directly (`mg <key> c`). */
 async function casIn(mc: MemcachedProcess, key: string): Promise<bigint> {
@@ -132,9 +120,10 @@ describe('memproxy --l1-addr (memcached) --l2-enabled --l2-sock (memcached)', ()
   let mp: Running;
   beforeAll(async () => {
     [l1, l2] = await Promise.all([startMemcached(), startMemcached({ unixSocket: true })]);
-    started.push(l1, l2);
+    track(l1);
+    track(l2);
     mp = await startMemproxy(['-p', '0', '--l1-addr', `127.0.0.1:${l1.port}`, '--l2-enabled', '--l2-sock', l2.socketPath!]);
-    started.push(mp);
+    track(mp);
   });
   beforeEach(async () => {
     // L1 numbers its items ahead of L2, so an L1 unique cannot pass for L2's by chance.
@@ -157,9 +146,9 @@ describe('memproxy with the in-memory L1 --l2-enabled --l2-sock (memcached)', ()
   let mp: Running;
   beforeAll(async () => {
     l2 = await startMemcached({ unixSocket: true });
-    started.push(l2);
+    track(l2);
     mp = await startMemproxy(['-p', '0', '--l2-enabled', '--l2-sock', l2.socketPath!]);
-    started.push(mp);
+    track(mp);
   });
 
   casChecks(() => ({ proxy: mp.port, l2 }));
