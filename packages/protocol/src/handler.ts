@@ -85,6 +85,15 @@ export interface Handler {
    * that forgets flush_all on restart leaves it out.
    */
   pendingFlush?(): number | undefined;
+  /**
+   * Run `body`, in which the server calls this handler for the requests of
+   * one read in turn, as one unit, and return what it returns. A handler
+   * whose state threads share behind a lock (the in-memory store shared by
+   * serving threads) takes the lock once here instead of once per command,
+   * releasing it now and then inside a long run. `body` never waits on
+   * another thread. Optional: without it the server simply runs `body`.
+   */
+  runBatch?<T>(body: () => T): T;
   /** Release resources (timers, sockets). Called once, on server close. */
   close(): MaybePromise<void>;
   /**

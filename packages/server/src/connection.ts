@@ -170,6 +170,8 @@ export class Connection {
   private readonly timedKinds: Uint8Array | undefined;
   private readonly timedReadAt: Float64Array | undefined;
   private timedCount = 0;
+  /** The handler's `runBatch`, which runs one read's requests as one unit (see Handler). */
+  private readonly runBatch: ((body: () => boolean) => boolean) | undefined;
 
   constructor(
     /** The connection's id in `stats conns`. */
@@ -187,6 +189,7 @@ export class Connection {
       this.resolveDone = resolve;
     });
     this.lastRead = ctx.clock.now;
+    this.runBatch = handler.runBatch?.bind(handler);
     this.timed = ctx.metrics.timed;
     if (this.timed) {
       this.timedKinds = new Uint8Array(TIMED_BATCH);
@@ -331,37 +334,10 @@ export class Connection {
     const q = this.queue;
     const maxPending = this.limits.maxPendingRequests;
     if (this.inputPos < input.length) {
-      const w = (this.writer ??= spareWriters.pop() ?? new ResponseWriter());
-      // Bytes of replies the writer may gain before the budget is reached.
-      let room = this.budget - this.socket.writableLength;
+      this.writer ??= spareWriters.pop() ?? new ResponseWriter();
       let stalled = false;
       try {
-        while (this.inputPos < input.length && !this.closing) {
-          if (this.sliceWaiting) break;
-          if (q.length >= maxPending) {
-            stalled = true;
-            break;
-          }
-          if (w.length + this.queuedBytes > room) {
-            // Hand what is encoded to the socket; stop while the socket itself is over budget.
-            this.write();
-            room = this.budget - this.socket.writableLength;
-            if (this.queuedBytes > room) {
-              stalled = true;
-              break;
-            }
-          }
-          const req = input[this.inputPos]!;
-          if (req.cmd === 'mget' && req.keys.length > MULTI_GET_SLICE) {
-            if (!this.runSlices(req)) {
-              stalled = !this.sliceWaiting;
-              break;
-            }
-          } else {
-            this.dispatch(req);
-          }
-          this.inputPos++;
-        }
+        stalled = this.runBatch !== undefined ? this.runBatch(this.runInput) : this.runInput();
       } catch (err) {
         // Only a bug gets here (handler errors are answered per request): drop this client, keep the server.
         this.onError(err);
@@ -396,6 +372,38 @@ export class Connection {
     this.maybeEnd();
     this.maybeResume();
   }
+
+  /**
+   * Run the parsed requests from `inputPos` while the output budget and the
+   * pending limit allow; true when one of them stopped it. (A property, so
+   * the handler's `runBatch` takes it without a closure per read.)
+   */
+  private readonly runInput = (): boolean => {
+    const input = this.input;
+    const q = this.queue;
+    const w = this.writer!;
+    const maxPending = this.limits.maxPendingRequests;
+    // Bytes of replies the writer may gain before the budget is reached.
+    let room = this.budget - this.socket.writableLength;
+    while (this.inputPos < input.length && !this.closing) {
+      if (this.sliceWaiting) return false;
+      if (q.length >= maxPending) return true;
+      if (w.length + this.queuedBytes > room) {
+        // Hand what is encoded to the socket; stop while the socket itself is over budget.
+        this.write();
+        room = this.budget - this.socket.writableLength;
+        if (this.queuedBytes > room) return true;
+      }
+      const req = input[this.inputPos]!;
+      if (req.cmd === 'mget' && req.keys.length > MULTI_GET_SLICE) {
+        if (!this.runSlices(req)) return !this.sliceWaiting;
+      } else {
+        this.dispatch(req);
+      }
+      this.inputPos++;
+    }
+    return false;
+  };
 
   private dispatch(req: Request): void {
     // quit, and errors after which memcached closes the connection, end the pipeline here.

@@ -71,6 +71,33 @@ describe('per-connection pipeline', () => {
     c.close();
   });
 
+  it("runs one read's requests inside one call of the handler's runBatch", async () => {
+    const inner = new InMemoryHandler({ maxBytes: 1 << 24 });
+    // Per runBatch call: the commands the handler was given inside it.
+    const batches: string[][] = [];
+    let open: string[] | undefined;
+    const handler: Handler = Object.assign(Object.create(inner) as Handler, {
+      get(cmd: GetCommand) {
+        open?.push(`get ${cmd.key.toString('latin1')}`);
+        return inner.get(cmd);
+      },
+      runBatch<T>(body: () => T): T {
+        open = [];
+        batches.push(open);
+        try {
+          return body();
+        } finally {
+          open = undefined;
+        }
+      },
+    });
+    const { port } = await serve({ handler });
+    const c = await RawClient.connect({ port });
+    await c.request('get a\r\nget b\r\nget c\r\n', 'END\r\nEND\r\nEND\r\n');
+    expect(batches).toEqual([['get a', 'get b', 'get c']]);
+    c.close();
+  });
+
   it('stops reading from a client that does not read its replies', async () => {
     const { port, server } = await serve();
     const setter = await RawClient.connect({ port });
