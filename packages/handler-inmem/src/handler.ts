@@ -46,7 +46,7 @@ import { ItemMemory } from './memory.js';
 import { U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
 import { lock, maxMaxBytes, unlock, type SharedStore } from './shared.js';
 import { CHUNK_HEADER, Slabs, classSizes } from './slabs.js';
-import { CAS_NEXT, Header, INITIALIZED, headerBytes } from './state.js';
+import { CAS_NEXT, COUNTER_SLICES, COUNTER_SLICES_MAX, Header, INITIALIZED, counterSlots, headerBytes } from './state.js';
 import { Counters, generalStats, itemStats, settingsStats, sizesStats, slabStats, type StatsSource } from './stats.js';
 import {
   ATIME,
@@ -66,6 +66,11 @@ import {
 } from './table.js';
 
 /** The stats groups only a shared store's reporter answers (`settings` and `reset` are every handler's). */
+/**
+ * Commands `runBatch` runs under one hold of a shared store's lock before it
+ * lets the other threads in: a command holds it for about a microsecond.
+ */
+const HOLD_COMMANDS = 32;
 const REPORTED_GROUPS = new Set(['', 'items', 'slabs', 'sizes']);
 
 /**
@@ -140,7 +145,15 @@ export class InMemoryHandler implements Handler {
     this.slabs = new Slabs(this.pageSize, chunkMax, header, shared?.pageTable, shared?.arena);
     this.LARGE = this.slabs.classCount;
     const large = new Map<number, LargeItem>();
-    this.counters = new Counters(header);
+    if (shared === undefined) {
+      this.counters = new Counters(new Float64Array(counterSlots(classes)), classes);
+    } else {
+      // A slice of its own to count in (handlers past COUNTER_SLICES_MAX share one).
+      const i32 = header.i32;
+      const slice = Atomics.add(i32, COUNTER_SLICES, 1) % COUNTER_SLICES_MAX;
+      const inUse = () => Math.min(Atomics.load(i32, COUNTER_SLICES), COUNTER_SLICES_MAX);
+      this.counters = new Counters(new Float64Array(shared.counters), classes, slice, inUse);
+    }
     this.table = new ItemTable(this.slabs, large, this.LARGE, header, shared);
     this.lru = new Lru(this.table, this.counters.clsMovesWithinLru, classes, header);
     this.flushes = new FlushState(this.table, header);
@@ -187,29 +200,67 @@ export class InMemoryHandler implements Handler {
   /**
    * A shared store: every command runs under the store lock, after taking up
    * a flush_all or hash table growth another thread made. (Instance properties over the
-   * prototype's methods, so a handler of its own takes no lock at all.)
+   * prototype's methods, so a handler of its own takes no lock at all.) Inside
+   * `runBatch` the lock is already held: commands run at once, and every
+   * HOLD_COMMANDS of them the lock is released and taken again, so a long
+   * pipeline does not keep the other threads out.
    */
   private lockCommands(): void {
     const h = this.header.i32;
     const flushes = this.flushes;
     const table = this.table;
     const u64 = this.header.u64;
+    /** Whether this thread holds the lock for a batch, and the commands run since it last took it. */
+    let held = false;
+    let run = 0;
+    let cas = 0n;
+    const take = (): void => {
+      lock(h);
+      try {
+        cas = u64[CAS_NEXT]!;
+        this.casNext = cas;
+        flushes.sync();
+        table.sync();
+      } catch (e) {
+        unlock(h);
+        throw e;
+      }
+    };
+    const release = (): void => {
+      // Written back only when used: a read leaves the header's line clean for the other threads.
+      if (this.casNext !== cas) u64[CAS_NEXT] = this.casNext;
+      unlock(h);
+    };
     const locked =
       <A, R>(f: (a: A) => R) =>
       (a: A): R => {
-        lock(h);
-        const cas = u64[CAS_NEXT]!;
+        if (held) {
+          if (++run >= HOLD_COMMANDS) {
+            release();
+            run = 0;
+            take();
+          }
+          return f.call(this, a);
+        }
+        take();
         try {
-          flushes.sync();
-          table.sync();
-          this.casNext = cas;
           return f.call(this, a);
         } finally {
-          // Written back only when used: a read leaves the header's line clean for the other threads.
-          if (this.casNext !== cas) u64[CAS_NEXT] = this.casNext;
-          unlock(h);
+          release();
         }
       };
+    this.runBatch = <T>(body: () => T): T => {
+      if (held) return body();
+      take();
+      held = true;
+      run = 0;
+      try {
+        return body();
+      } finally {
+        held = false;
+        release();
+      }
+    };
     const p = InMemoryHandler.prototype;
     this.get = locked(p.get);
     this.getMany = locked(p.getMany);
@@ -221,6 +272,11 @@ export class InMemoryHandler implements Handler {
     this.sweep = locked(p.sweep);
     this.admin = locked(p.admin);
     this.stats = locked(p.stats);
+  }
+
+  /** Run `body` (the server's run of one read's requests); over a shared store, under one hold of its lock. */
+  runBatch<T>(body: () => T): T {
+    return body();
   }
 
   /** Memory limit in bytes (memcached's `-m`; `cache_memlimit` changes it). */
@@ -703,7 +759,7 @@ export class InMemoryHandler implements Handler {
   private statsSource(): StatsSource {
     const m = this.memory;
     return {
-      counters: this.counters,
+      counters: this.counters.totals(),
       maxBytes: this.maxBytes,
       maxItemSize: this.maxItemSize,
       pageSize: this.pageSize,

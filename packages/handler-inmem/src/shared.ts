@@ -18,7 +18,7 @@ import { InMemoryHandler } from './handler.js';
 import { MAX_MAX_BYTES, settingsOf, sharedSlabSizes, type InMemoryHandlerOptions } from './options.js';
 import { META_BYTES } from './footprint.js';
 import { classSizes, pageTableBytes } from './slabs.js';
-import { LOCK, headerBytes } from './state.js';
+import { COUNTER_SLICES_MAX, LOCK, counterSlots, headerBytes } from './state.js';
 
 /**
  * A store for handlers in several threads. Pass it to each thread (in
@@ -36,6 +36,8 @@ export interface SharedStore {
   readonly pageSize: number;
   readonly chunkMax: number;
   readonly header: SharedArrayBuffer;
+  /** The handlers' counter slices (state.ts). */
+  readonly counters: SharedArrayBuffer;
   readonly pageTable: SharedArrayBuffer;
   readonly records: SharedArrayBuffer;
   readonly buckets: SharedArrayBuffer;
@@ -67,6 +69,7 @@ export function sharedStore(options: InMemoryHandlerOptions = {}): SharedStore {
     pageSize,
     chunkMax,
     header: new SharedArrayBuffer(headerBytes(classes)),
+    counters: new SharedArrayBuffer(COUNTER_SLICES_MAX * counterSlots(classes) * 8),
     pageTable: new SharedArrayBuffer(pageTableBytes(Math.max(1, pages))),
     records: new SharedArrayBuffer(Math.max(64, records) * META_BYTES),
     buckets: new SharedArrayBuffer(buckets * 2 * 4),

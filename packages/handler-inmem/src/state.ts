@@ -31,6 +31,8 @@ export const SPARE_TOP = 15;
 export const EMPTY_TOP = 16;
 /** Set once the store's records and buckets exist. */
 export const INITIALIZED = 17;
+/** Counter slices handed out to the handlers over the store (see counterSlots). */
+export const COUNTER_SLICES = 18;
 const I32_SLOTS = 24;
 
 // Float64 slots.
@@ -42,8 +44,22 @@ export const MAX_BYTES = 3;
 export const CAS_NEXT = 4;
 /** FlushRule's five numbers. */
 export const FLUSH = 5;
-/** The scalar counters (stats.ts), in this order. */
-export const COUNTERS = 10;
+const F64_SLOTS = 10;
+
+/** Per-class Int32 arrays: LRU heads and tails, free chunk counts, pages owned. */
+const I32_PER_CLASS = 4;
+/** Per-class Uint32 array: the first free chunk. */
+const U32_PER_CLASS = 1;
+/** Per-class Float64 array: LRU item counts. */
+const F64_PER_CLASS = 1;
+
+/**
+ * The store's counters (stats.ts) live apart from the header, in slices: a
+ * handler counts in a slice of its own and `stats` sums them, so threads
+ * sharing a store never write each other's cache lines to count. A slice:
+ * the scalar counters in this order, then CLASS_COUNTERS arrays of one
+ * number per class.
+ */
 export const COUNTER_NAMES = [
   'totalItems',
   'getExpired',
@@ -57,15 +73,18 @@ export const COUNTER_NAMES = [
   'slabsMoved',
   'crawlerItemsChecked',
 ] as const;
-const F64_SLOTS = COUNTERS + COUNTER_NAMES.length;
+const CLASS_COUNTERS = 17;
+/**
+ * Slices a shared store reserves. Handlers past that many share slices;
+ * counting stays exact (every count is made under the store lock), only
+ * slower.
+ */
+export const COUNTER_SLICES_MAX = 64;
 
-/** Per-class Int32 arrays: LRU heads and tails, free chunk counts, pages owned. */
-const I32_PER_CLASS = 4;
-/** Per-class Uint32 array: the first free chunk. */
-const U32_PER_CLASS = 1;
-/** Per-class Float64 arrays: LRU item counts and the per-class counters (stats.ts). */
-export const CLASS_COUNTERS = 17;
-const F64_PER_CLASS = 1 + CLASS_COUNTERS;
+/** Float64 slots of one counter slice for `classes` classes: whole 128-byte blocks, so slices share no cache line. */
+export function counterSlots(classes: number): number {
+  return Math.ceil((COUNTER_NAMES.length + CLASS_COUNTERS * classes) / 16) * 16;
+}
 
 /** Bytes of the header for `classes` classes. */
 export function headerBytes(classes: number): number {
@@ -83,8 +102,6 @@ export class Header {
   readonly pagesOf: Int32Array;
   readonly freeHead: Uint32Array;
   readonly lruItems: Float64Array;
-  /** The per-class counters, CLASS_COUNTERS arrays. */
-  readonly classCounters: Float64Array[] = [];
 
   constructor(
     readonly buffer: ArrayBufferLike,
@@ -92,14 +109,7 @@ export class Header {
   ) {
     this.f64 = new Float64Array(buffer, 0, F64_SLOTS + classes * F64_PER_CLASS);
     this.u64 = new BigUint64Array(buffer, 0, F64_SLOTS);
-    let o = F64_SLOTS;
-    const f64 = (): Float64Array => {
-      const a = this.f64.subarray(o, o + classes);
-      o += classes;
-      return a;
-    };
-    this.lruItems = f64();
-    for (let i = 0; i < CLASS_COUNTERS; i++) this.classCounters.push(f64());
+    this.lruItems = this.f64.subarray(F64_SLOTS, F64_SLOTS + classes);
     const base = this.f64.byteLength;
     this.i32 = new Int32Array(buffer, base, I32_SLOTS + classes * I32_PER_CLASS);
     let p = I32_SLOTS;

@@ -11,15 +11,18 @@
 import { type StoreCounters, type StatsGroup, storeStats } from '@cleave/protocol';
 import type { Lru } from './lru.js';
 import type { Slabs } from './slabs.js';
-import { COUNTERS, COUNTER_NAMES, type Header } from './state.js';
+import { COUNTER_NAMES, counterSlots } from './state.js';
 
 /**
  * Every store's counters (protocol's StoreCounters), and the in-memory
- * store's own: slab moves, the crawler, per class. They live in the header
- * (state.ts), so threads sharing a store count together.
+ * store's own: slab moves, the crawler, per class. A handler counts in its
+ * own slice of the store's counter slices (state.ts); `totals()` sums the
+ * slices in use, so threads sharing a store report together.
  */
 export class Counters implements StoreCounters {
+  /** This handler's slice. */
   private readonly v: Float64Array;
+  private readonly slots: number;
   // Per class (items:<n>:...).
   readonly clsEvicted: Float64Array;
   readonly clsEvictedNonzero: Float64Array;
@@ -41,99 +44,121 @@ export class Counters implements StoreCounters {
   readonly clsCasBadval: Float64Array;
   readonly clsTouchHits: Float64Array;
 
-  constructor(private readonly header: Header) {
-    this.v = header.f64;
-    const c = header.classCounters;
-    this.clsEvicted = c[0]!;
-    this.clsEvictedNonzero = c[1]!;
-    this.clsEvictedTime = c[2]!;
-    this.clsEvictedUnfetched = c[3]!;
-    this.clsReclaimed = c[4]!;
-    this.clsExpiredUnfetched = c[5]!;
-    this.clsCrawlerReclaimed = c[6]!;
-    this.clsOutOfMemory = c[7]!;
-    this.clsMovesWithinLru = c[8]!;
-    this.clsGetHits = c[9]!;
-    this.clsCmdSet = c[10]!;
-    this.clsDeleteHits = c[11]!;
-    this.clsIncrHits = c[12]!;
-    this.clsDecrHits = c[13]!;
-    this.clsCasHits = c[14]!;
-    this.clsCasBadval = c[15]!;
-    this.clsTouchHits = c[16]!;
+  /**
+   * Counters in slice `slice` of `all` (slices of counterSlots(classes)
+   * numbers); `inUse` tells how many slices hold counts.
+   */
+  constructor(
+    private readonly all: Float64Array,
+    private readonly classes: number,
+    slice = 0,
+    private readonly inUse: () => number = () => 1,
+  ) {
+    this.slots = counterSlots(classes);
+    this.v = all.subarray(slice * this.slots, (slice + 1) * this.slots);
+    // The per-class arrays follow the scalars, CLASS_COUNTERS of them.
+    const perClass = (i: number) => this.v.subarray(COUNTER_NAMES.length + i * classes, COUNTER_NAMES.length + (i + 1) * classes);
+    this.clsEvicted = perClass(0);
+    this.clsEvictedNonzero = perClass(1);
+    this.clsEvictedTime = perClass(2);
+    this.clsEvictedUnfetched = perClass(3);
+    this.clsReclaimed = perClass(4);
+    this.clsExpiredUnfetched = perClass(5);
+    this.clsCrawlerReclaimed = perClass(6);
+    this.clsOutOfMemory = perClass(7);
+    this.clsMovesWithinLru = perClass(8);
+    this.clsGetHits = perClass(9);
+    this.clsCmdSet = perClass(10);
+    this.clsDeleteHits = perClass(11);
+    this.clsIncrHits = perClass(12);
+    this.clsDecrHits = perClass(13);
+    this.clsCasHits = perClass(14);
+    this.clsCasBadval = perClass(15);
+    this.clsTouchHits = perClass(16);
+  }
+
+  /** Every slice in use summed: what `stats` reports (these counters themselves when they are the only slice). */
+  totals(): Counters {
+    const n = this.inUse();
+    if (n <= 1 && this.v.byteOffset === this.all.byteOffset) return this;
+    const sum = new Float64Array(this.slots);
+    for (let s = 0; s < n; s++) {
+      const base = s * this.slots;
+      for (let i = 0; i < this.slots; i++) sum[i]! += this.all[base + i]!;
+    }
+    return new Counters(sum, this.classes);
   }
 
   get totalItems(): number {
-    return this.v[COUNTERS]!;
+    return this.v[0]!;
   }
   set totalItems(n: number) {
-    this.v[COUNTERS] = n;
+    this.v[0] = n;
   }
   get getExpired(): number {
-    return this.v[COUNTERS + 1]!;
+    return this.v[1]!;
   }
   set getExpired(n: number) {
-    this.v[COUNTERS + 1] = n;
+    this.v[1] = n;
   }
   get getFlushed(): number {
-    return this.v[COUNTERS + 2]!;
+    return this.v[2]!;
   }
   set getFlushed(n: number) {
-    this.v[COUNTERS + 2] = n;
+    this.v[2] = n;
   }
   get storeTooLarge(): number {
-    return this.v[COUNTERS + 3]!;
+    return this.v[3]!;
   }
   set storeTooLarge(n: number) {
-    this.v[COUNTERS + 3] = n;
+    this.v[3] = n;
   }
   get storeNoMemory(): number {
-    return this.v[COUNTERS + 4]!;
+    return this.v[4]!;
   }
   set storeNoMemory(n: number) {
-    this.v[COUNTERS + 4] = n;
+    this.v[4] = n;
   }
   get evictions(): number {
-    return this.v[COUNTERS + 5]!;
+    return this.v[5]!;
   }
   set evictions(n: number) {
-    this.v[COUNTERS + 5] = n;
+    this.v[5] = n;
   }
   get evictedUnfetched(): number {
-    return this.v[COUNTERS + 6]!;
+    return this.v[6]!;
   }
   set evictedUnfetched(n: number) {
-    this.v[COUNTERS + 6] = n;
+    this.v[6] = n;
   }
   get expiredUnfetched(): number {
-    return this.v[COUNTERS + 7]!;
+    return this.v[7]!;
   }
   set expiredUnfetched(n: number) {
-    this.v[COUNTERS + 7] = n;
+    this.v[7] = n;
   }
   get reclaimed(): number {
-    return this.v[COUNTERS + 8]!;
+    return this.v[8]!;
   }
   set reclaimed(n: number) {
-    this.v[COUNTERS + 8] = n;
+    this.v[8] = n;
   }
   get slabsMoved(): number {
-    return this.v[COUNTERS + 9]!;
+    return this.v[9]!;
   }
   set slabsMoved(n: number) {
-    this.v[COUNTERS + 9] = n;
+    this.v[9] = n;
   }
   get crawlerItemsChecked(): number {
-    return this.v[COUNTERS + 10]!;
+    return this.v[10]!;
   }
   set crawlerItemsChecked(n: number) {
-    this.v[COUNTERS + 10] = n;
+    this.v[10] = n;
   }
 
   /** `stats reset`: zero the counters (not the contents). */
   reset(): void {
-    this.v.fill(0, COUNTERS, COUNTERS + COUNTER_NAMES.length);
-    for (const a of this.header.classCounters) a.fill(0);
+    this.all.fill(0, 0, this.inUse() * this.slots);
   }
 }
 

@@ -150,6 +150,47 @@ describe('a store shared by threads', () => {
     expect(missed).toBe(0);
   });
 
+  it('runBatch runs its commands as one unit: a get and a set of the value plus one, from every thread, lose no update', async () => {
+    const { h, threads } = await setup();
+    h.store({ mode: 'set', key: key('b'), value: key('0'), flags: 0, exptime: 0 });
+    const n = 3000;
+    const sets = await threads.all<number>('batchIncrement', () => ({ k: 'b', n }));
+    expect(sets).toEqual(Array(WORKERS).fill(n));
+    expect(value(h, 'b')).toBe(String(WORKERS * n));
+  });
+
+  it('a long runBatch lets the other threads in: a set made while it runs is seen by its later gets', async () => {
+    const { h, threads } = await setup();
+    h.store({ mode: 'set', key: key('w'), value: key('a'), flags: 0, exptime: 0 });
+    const seq = new Int32Array(new SharedArrayBuffer(4));
+    const [seenAfter] = await Promise.all([
+      threads.run<number>(0, 'batchWatch', { k: 'w', want: 'b', ms: 10_000, after: 10, seq }),
+      threads.run<boolean>(1, 'setWhenSignalled', { k: 'w', value: 'b', seq }),
+    ]);
+    // Holding the lock for the whole batch, the set would wait for its end and the batch would never see 'b'.
+    expect(seenAfter).toBeGreaterThan(10);
+    expect(value(h, 'w')).toBe('b');
+  });
+
+  it('counts exactly with more handlers than counter slices', async () => {
+    const { store, h } = await setup();
+    h.store({ mode: 'set', key: key('k'), value: key('x'), flags: 0, exptime: 0 });
+    // 4 workers, this thread and sharedStore's own first handler hold slices already.
+    const more = Array.from({ length: 70 }, () => new mod.InMemoryHandler({ shared: store, statsReporter: false, sweepIntervalMs: 0 }));
+    try {
+      for (const o of more) for (let i = 0; i < 3; i++) expect(value(o, 'k')).toBe('x');
+      const slabs = h.stats('slabs')!;
+      const hits = Object.entries(slabs)
+        .filter(([k]) => k.endsWith(':get_hits'))
+        .reduce((a, [, v]) => a + Number(v), 0);
+      expect(hits).toBe(70 * 3);
+      h.stats('reset');
+      expect(h.stats('slabs')!['1:get_hits']).toBe(0);
+    } finally {
+      for (const o of more) o.close();
+    }
+  });
+
   it('CAS uniques never repeat across threads', async () => {
     const { h, threads } = await setup();
     const n = 5000;
