@@ -53,6 +53,16 @@ const RESOLVED = Promise.resolve();
 const SPARE_WRITERS = 1024;
 
 /** Why a connection ends, for nutcracker's client_eof / client_err: the first cause seen decides. */
+/** Why runInput stopped running requests. */
+const enum Stop {
+  /** Every request ran, a slice waits on a handler, or the connection is closing. */
+  Done,
+  /** The pending limit, or the socket over its budget: run more once replies drain. */
+  Stalled,
+  /** The replies encoded reach the budget: write them (outside runBatch), then run on. */
+  Write,
+}
+
 const enum EndCause {
   Unknown,
   /** The client closed its side or sent quit. */
@@ -171,7 +181,7 @@ export class Connection {
   private readonly timedReadAt: Float64Array | undefined;
   private timedCount = 0;
   /** The handler's `runBatch`, which runs one read's requests as one unit (see Handler). */
-  private readonly runBatch: ((body: () => boolean) => boolean) | undefined;
+  private readonly runBatch: ((body: () => Stop) => Stop) | undefined;
 
   constructor(
     /** The connection's id in `stats conns`. */
@@ -337,7 +347,20 @@ export class Connection {
       this.writer ??= spareWriters.pop() ?? new ResponseWriter();
       let stalled = false;
       try {
-        stalled = this.runBatch !== undefined ? this.runBatch(this.runInput) : this.runInput();
+        for (;;) {
+          const stop = this.runBatch !== undefined ? this.runBatch(this.runInput) : this.runInput();
+          if (stop !== Stop.Write) {
+            stalled = stop === Stop.Stalled;
+            break;
+          }
+          // Hand what is encoded to the socket, outside the handler's batch (no lock of its across a socket
+          // write); stop while the socket itself is over budget.
+          this.write();
+          if (this.queuedBytes + this.socket.writableLength > this.budget) {
+            stalled = !this.sliceWaiting;
+            break;
+          }
+        }
       } catch (err) {
         // Only a bug gets here (handler errors are answered per request): drop this client, keep the server.
         this.onError(err);
@@ -375,34 +398,30 @@ export class Connection {
 
   /**
    * Run the parsed requests from `inputPos` while the output budget and the
-   * pending limit allow; true when one of them stopped it. (A property, so
-   * the handler's `runBatch` takes it without a closure per read.)
+   * pending limit allow, and say why it stopped. It never writes to the
+   * socket: it runs inside the handler's `runBatch`. (A property, so
+   * runBatch takes it without a closure per read.)
    */
-  private readonly runInput = (): boolean => {
+  private readonly runInput = (): Stop => {
     const input = this.input;
     const q = this.queue;
     const w = this.writer!;
     const maxPending = this.limits.maxPendingRequests;
     // Bytes of replies the writer may gain before the budget is reached.
-    let room = this.budget - this.socket.writableLength;
+    const room = this.budget - this.socket.writableLength;
     while (this.inputPos < input.length && !this.closing) {
-      if (this.sliceWaiting) return false;
-      if (q.length >= maxPending) return true;
-      if (w.length + this.queuedBytes > room) {
-        // Hand what is encoded to the socket; stop while the socket itself is over budget.
-        this.write();
-        room = this.budget - this.socket.writableLength;
-        if (this.queuedBytes > room) return true;
-      }
+      if (this.sliceWaiting) return Stop.Done;
+      if (q.length >= maxPending) return Stop.Stalled;
+      if (w.length + this.queuedBytes > room) return w.length > 0 ? Stop.Write : Stop.Stalled;
       const req = input[this.inputPos]!;
       if (req.cmd === 'mget' && req.keys.length > MULTI_GET_SLICE) {
-        if (!this.runSlices(req)) return !this.sliceWaiting;
+        if (!this.runSlices(req)) return this.sliceWaiting ? Stop.Done : Stop.Write;
       } else {
         this.dispatch(req);
       }
       this.inputPos++;
     }
-    return false;
+    return Stop.Done;
   };
 
   private dispatch(req: Request): void {
@@ -470,11 +489,9 @@ export class Connection {
       if (failed || part === Part.LastSlice) break;
       i = end;
       if (this.writer!.length + this.queuedBytes + this.socket.writableLength > this.budget) {
-        this.write();
-        if (this.queuedBytes + this.socket.writableLength > this.budget) {
-          this.sliceNext = i;
-          return false;
-        }
+        // The caller writes what is encoded, then resumes at `sliceNext` or waits for the socket to drain.
+        this.sliceNext = i;
+        return false;
       }
     }
     this.sliceNext = 0;

@@ -98,6 +98,40 @@ describe('per-connection pipeline', () => {
     c.close();
   });
 
+  it("writes to the socket only outside runBatch, also when one read's replies pass the output budget", async () => {
+    const inner = new InMemoryHandler({ maxBytes: 1 << 24 });
+    let inBatch = false;
+    const handler: Handler = Object.assign(Object.create(inner) as Handler, {
+      runBatch<T>(body: () => T): T {
+        inBatch = true;
+        try {
+          return body();
+        } finally {
+          inBatch = false;
+        }
+      },
+    });
+    const { port } = await serve({ handler, limits: { maxOutputBytes: 64 * 1024 } });
+    const c = await RawClient.connect({ port });
+    const value = 'v'.repeat(10_000);
+    await c.request(`set a 0 0 ${value.length}\r\n${value}\r\n`, 'STORED\r\n');
+    const inside: boolean[] = [];
+    const original = net.Socket.prototype.write;
+    const spy = vi.spyOn(net.Socket.prototype, 'write').mockImplementation(function (this: net.Socket, ...args: unknown[]) {
+      if (this.localPort === port) inside.push(inBatch);
+      return (original as (...a: unknown[]) => boolean).apply(this, args);
+    });
+    // 50 gets and a multi-get of 100 keys (run in slices) in one read: about 1.5 MB of replies.
+    const one = `VALUE a 0 ${value.length}\r\n${value}\r\n`;
+    const expected = 50 * (one.length + 5) + 100 * one.length + 5;
+    c.write('get a\r\n'.repeat(50) + `get ${'a '.repeat(100)}\r\n`);
+    expect(await c.waitFor((b) => b.length >= expected, 10_000)).toBe(true);
+    spy.mockRestore();
+    expect(inside.length).toBeGreaterThan(2);
+    expect(inside.filter(Boolean)).toEqual([]);
+    c.close();
+  });
+
   it('stops reading from a client that does not read its replies', async () => {
     const { port, server } = await serve();
     const setter = await RawClient.connect({ port });
