@@ -44,7 +44,7 @@ import { FlushState } from './flush.js';
 import { Lru } from './lru.js';
 import { ItemMemory } from './memory.js';
 import { U64_MAX, settingsOf, type InMemoryHandlerOptions } from './options.js';
-import { lock, maxMaxBytes, unlock, type SharedStore } from './shared.js';
+import { handOff, lock, maxMaxBytes, unlock, type SharedStore } from './shared.js';
 import { CHUNK_HEADER, Slabs, classSizes } from './slabs.js';
 import { CAS_NEXT, COUNTER_SLICES, COUNTER_SLICES_MAX, Header, INITIALIZED, counterSlots, headerBytes } from './state.js';
 import { Counters, generalStats, itemStats, settingsStats, sizesStats, slabStats, type StatsSource } from './stats.js';
@@ -226,17 +226,18 @@ export class InMemoryHandler implements Handler {
         throw e;
       }
     };
-    const release = (): void => {
+    /** Whether a waiter was woken. */
+    const release = (): boolean => {
       // Written back only when used: a read leaves the header's line clean for the other threads.
       if (this.casNext !== cas) u64[CAS_NEXT] = this.casNext;
-      unlock(h);
+      return unlock(h);
     };
     const locked =
       <A, R>(f: (a: A) => R) =>
       (a: A): R => {
         if (held) {
           if (++run >= HOLD_COMMANDS) {
-            release();
+            if (release()) handOff(h);
             run = 0;
             take();
           }

@@ -128,7 +128,25 @@ function lockContended(h: Int32Array): void {
   }
 }
 
-/** Release the store lock, waking one waiter if there may be one. */
-export function unlock(h: Int32Array): void {
-  if (Atomics.exchange(h, LOCK, 0) === 2) Atomics.notify(h, LOCK, 1);
+/** Release the store lock, waking one waiter if there may be one; whether it woke one. */
+export function unlock(h: Int32Array): boolean {
+  if (Atomics.exchange(h, LOCK, 0) !== 2) return false;
+  Atomics.notify(h, LOCK, 1);
+  return true;
+}
+
+/**
+ * Loads of the lock word `handOff` makes at most: a woken thread takes
+ * tens of microseconds to run again.
+ */
+const HANDOFF_SPINS = 100_000;
+
+/**
+ * After an `unlock` that woke a waiter, by a thread that wants the lock
+ * again at once: watch the word until another thread has taken the lock
+ * (or the bound passes), so that the woken one gets it rather than this
+ * thread, which would otherwise win every time.
+ */
+export function handOff(h: Int32Array): void {
+  for (let i = 0; i < HANDOFF_SPINS && Atomics.load(h, LOCK) === 0; i++);
 }
