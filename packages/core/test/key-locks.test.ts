@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { nextMessage } from '@cleave/testkit';
 import { describe, expect, it } from 'vitest';
 import { KeyLocks, sharedKeyLocks } from '../src/key-locks.js';
 import { isPromise } from '../src/maybe.js';
@@ -138,19 +139,6 @@ import(workerData.core).then(({ KeyLocks }) => {
 });
 `;
 
-/** The worker's next message; its exit or error before it fails the wait. */
-const next = (w: Worker) =>
-  new Promise<unknown>((resolve, reject) => {
-    const exit = (code: number) => reject(new Error(`worker exited (${code}) before its message`));
-    w.once('error', reject);
-    w.once('exit', exit);
-    w.once('message', (m) => {
-      w.off('error', reject);
-      w.off('exit', exit);
-      resolve(m);
-    });
-  });
-
 describe('KeyLocks across threads', () => {
   it('orders changes made by several threads on one stripe: none is lost', async () => {
     expect(existsSync(coreDist), `${coreDist} is missing: run npx pnpm build first (a worker runs the built package)`).toBe(true);
@@ -159,8 +147,8 @@ describe('KeyLocks across threads', () => {
     const rounds = 200;
     const workers = [0, 1].map(() => new Worker(WORKER, { eval: true, workerData: { core: coreDist, shared, counter, rounds } }));
     try {
-      await Promise.all(workers.map(next));
-      const done = workers.map(next);
+      await Promise.all(workers.map(nextMessage));
+      const done = workers.map(nextMessage);
       for (const w of workers) w.postMessage('go');
       // This thread takes part too, through its own view.
       const locks = new KeyLocks(shared);

@@ -65,12 +65,12 @@ import {
   type LargeItem,
 } from './table.js';
 
-/** The stats groups only a shared store's reporter answers (`settings` and `reset` are every handler's). */
 /**
  * Commands `runBatch` runs under one hold of a shared store's lock before it
  * lets the other threads in: a command holds it for about a microsecond.
  */
 const HOLD_COMMANDS = 32;
+/** The stats groups only a shared store's reporter answers (`settings` and `reset` are every handler's). */
 const REPORTED_GROUPS = new Set(['', 'items', 'slabs', 'sizes']);
 
 /**

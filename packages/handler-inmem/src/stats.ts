@@ -51,7 +51,7 @@ export class Counters implements StoreCounters {
   constructor(
     private readonly all: Float64Array,
     private readonly classes: number,
-    slice = 0,
+    private readonly slice = 0,
     private readonly inUse: () => number = () => 1,
   ) {
     this.slots = counterSlots(classes);
@@ -80,7 +80,7 @@ export class Counters implements StoreCounters {
   /** Every slice in use summed: what `stats` reports (these counters themselves when they are the only slice). */
   totals(): Counters {
     const n = this.inUse();
-    if (n <= 1 && this.v.byteOffset === this.all.byteOffset) return this;
+    if (n <= 1 && this.slice === 0) return this;
     const sum = new Float64Array(this.slots);
     for (let s = 0; s < n; s++) {
       const base = s * this.slots;

@@ -8,6 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type * as Inmem from '../src/index.js';
+import { nextMessage } from '@cleave/testkit';
 import { asItem, bundleSources } from './helpers.js';
 
 const WORKERS = 4;
@@ -47,15 +48,8 @@ class Threads {
 
   static async start(n: number, store: Inmem.SharedStore, clock: Float64Array): Promise<Threads> {
     const workers = Array.from({ length: n }, () => new Worker(worker, { workerData: { bundle: bundle!.file, store, clock } }));
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            w.once('message', () => resolve());
-            w.once('error', reject);
-          }),
-      ),
-    );
+    // Each worker says it is ready once its handler exists.
+    await Promise.all(workers.map(nextMessage));
     return new Threads(workers);
   }
 

@@ -52,7 +52,6 @@ const spareWriters: ResponseWriter[] = [];
 const RESOLVED = Promise.resolve();
 const SPARE_WRITERS = 1024;
 
-/** Why a connection ends, for nutcracker's client_eof / client_err: the first cause seen decides. */
 /** Why runInput stopped running requests. */
 const enum Stop {
   /** Every request ran, a slice waits on a handler, or the connection is closing. */
@@ -63,6 +62,7 @@ const enum Stop {
   Write,
 }
 
+/** Why a connection ends, for nutcracker's client_eof / client_err: the first cause seen decides. */
 const enum EndCause {
   Unknown,
   /** The client closed its side or sent quit. */
@@ -357,7 +357,7 @@ export class Connection {
           // write); stop while the socket itself is over budget.
           this.write();
           if (this.queuedBytes + this.socket.writableLength > this.budget) {
-            stalled = !this.sliceWaiting;
+            stalled = true;
             break;
           }
         }

@@ -14,3 +14,4 @@ export * from './rebuilt-handler.js';
 export * from './checked-load.js';
 export * from './linearizability.js';
 export * from './event-loops.js';
+export * from './workers.js';

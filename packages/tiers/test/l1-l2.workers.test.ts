@@ -7,24 +7,11 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sharedKeyLocks } from '@cleave/core';
 import { InMemoryHandler, sharedStore } from '@cleave/handler-inmem';
-import { RawClient, startMemcached, type MemcachedProcess } from '@cleave/testkit';
+import { RawClient, nextMessage, startMemcached, type MemcachedProcess } from '@cleave/testkit';
 
 const packages = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = fileURLToPath(new URL('./fixtures/tiers-thread.mjs', import.meta.url));
 const built = ['core', 'handler-inmem', 'handler-memcached', 'tiers'].map((p) => `${packages}/${p}/dist/index.js`);
-
-/** The worker's next message; its exit or error before it fails the wait. */
-const next = (w: Worker) =>
-  new Promise<unknown>((resolve, reject) => {
-    const exit = (code: number) => reject(new Error(`worker exited (${code}) before its message`));
-    w.once('error', reject);
-    w.once('exit', exit);
-    w.once('message', (m) => {
-      w.off('error', reject);
-      w.off('exit', exit);
-      resolve(m);
-    });
-  });
 
 describe('L1L2 in worker threads over one shared L1 (keyLocks)', () => {
   let mc: MemcachedProcess;
@@ -47,8 +34,8 @@ describe('L1L2 in worker threads over one shared L1 (keyLocks)', () => {
         }),
     );
     try {
-      await Promise.all(workers.map(next));
-      const done = workers.map(next);
+      await Promise.all(workers.map(nextMessage));
+      const done = workers.map(nextMessage);
       for (const w of workers) w.postMessage('go');
       await Promise.all(done);
     } finally {
